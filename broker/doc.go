@@ -1,0 +1,14 @@
+// Package broker fans the stream of LogEntry messages out to subscribers:
+// the streaming server's clients, stdout, files, push sinks and forwarders.
+//
+// Every subscriber has its own bounded queue, so a slow one never stalls
+// capture or the others. A subscriber either drops on overflow (network
+// clients: the drop is counted and the client is told how many entries it
+// missed, in order, once it has room again) or blocks the publisher (stdout
+// and files in replay, where losing output would be worse than waiting).
+//
+// The broker also retains recent events, bounded by count and bytes, so a
+// client can resume after a disconnect from the last sequence number it
+// saw, and recent process-log lines so late joiners see how the run
+// started.
+package broker

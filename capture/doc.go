@@ -1,0 +1,7 @@
+// Package capture defines what every capture source produces: Chunks of TLS
+// plaintext with the metadata of the call that carried them.
+//
+// A Chunk is the unit between the kernel (or a recording) and the pipeline.
+// Sources live in sub-packages: capture/openssl attaches eBPF uprobes to
+// libssl, capture/replay plays a recording.
+package capture

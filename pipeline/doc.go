@@ -1,0 +1,14 @@
+// Package pipeline turns capture chunks into events.
+//
+// It keeps one state per connection — keyed by (pid, connection), not by
+// thread, both directions together — feeds each direction to the
+// connection's decoder session, and turns every message the decoders
+// complete into a wire Event: addresses by direction, a sequence number that
+// grows by one per event, request/response pairing with latency, and the
+// --tsize cut. Events go to a Sink (the broker) the moment they are
+// complete.
+//
+// Memory is bounded: connections are capped (the least recently active is
+// evicted, counted) and freed on close or after an idle timeout; decoders
+// bound their own buffers. Every drop and truncation is counted in stats.
+package pipeline

@@ -1,0 +1,13 @@
+package stats
+
+// Metric names shared by the packages that count and the ones that report.
+// Drops and truncations carry a "reason" label so nothing is lost silently.
+const (
+	ChunksTotal      = "tlstap_chunks_total"
+	BytesTotal       = "tlstap_bytes_total"
+	EventsTotal      = "tlstap_events_total"      // label type
+	DropsTotal       = "tlstap_drops_total"       // label reason
+	TruncationsTotal = "tlstap_truncations_total" // label reason
+	Connections      = "tlstap_connections"       // gauge
+	Clients          = "tlstap_clients"           // gauge, label listener
+)
