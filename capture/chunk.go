@@ -61,8 +61,8 @@ type Chunk struct {
 	TLSVersion uint16
 	// LostBytes is set on Kind == Lost.
 	LostBytes uint64
-	// Data is only valid until the Source's next send; consumers that keep
-	// it must copy.
+	// Data belongs to the receiver once the chunk is sent: chunks wait in
+	// buffered channels, so a source must not reuse the memory.
 	Data []byte
 }
 

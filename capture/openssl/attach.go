@@ -1,0 +1,160 @@
+package openssl
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// attachTracepoints attaches the programs every library shares. They run
+// on every such syscall system-wide but return after one hash lookup unless
+// the thread is inside a probed SSL call.
+func (s *Source) attachTracepoints() error {
+	p := &s.objs.tlstapPrograms
+	for name, prog := range map[string]*ebpf.Program{
+		"sys_enter_write": p.SysEnterWrite, "sys_enter_writev": p.SysEnterWritev,
+		"sys_enter_sendto": p.SysEnterSendto, "sys_enter_sendmsg": p.SysEnterSendmsg,
+		"sys_enter_read": p.SysEnterRead, "sys_enter_readv": p.SysEnterReadv,
+		"sys_enter_recvfrom": p.SysEnterRecvfrom, "sys_enter_recvmsg": p.SysEnterRecvmsg,
+		"sys_enter_close": p.SysEnterClose,
+	} {
+		l, err := link.Tracepoint("syscalls", name, prog, nil)
+		if err != nil {
+			return fmt.Errorf("attach tracepoint syscalls:%s (needs CONFIG_FTRACE_SYSCALLS and tracefs): %w", name, err)
+		}
+		s.links = append(s.links, l)
+	}
+	l, err := link.Tracepoint("sched", "sched_process_exit", p.SchedProcessExit, nil)
+	if err != nil {
+		return fmt.Errorf("attach tracepoint sched:sched_process_exit: %w", err)
+	}
+	s.links = append(s.links, l)
+	for _, prog := range []*ebpf.Program{p.SockSendLength, p.SockRecvLength} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return fmt.Errorf("attach tp_btf %s (needs kernel 6.3+ with BTF): %w", prog, err)
+		}
+		s.links = append(s.links, l)
+	}
+	return nil
+}
+
+// Libraries returns the files the probes are attached to, by path.
+func (s *Source) Libraries() []Library {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Library, 0, len(s.libs))
+	for _, a := range s.libs {
+		out = append(out, a.Library)
+	}
+	slices.SortFunc(out, func(a, b Library) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// AttachLib attaches the probes to path, a libssl or a binary with OpenSSL
+// linked in. A file already attached (same inode, whatever the path) is not
+// attached twice. When path was attached before but now names another file
+// (libssl upgraded in place) the new file is attached first and the old one
+// detached after, so no call goes unseen.
+func (s *Source) AttachLib(path string) (Library, error) {
+	lib, verOff, err := inspect(path)
+	if err != nil {
+		return Library{}, err
+	}
+	id := fileID{lib.Dev, lib.Inode}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Library{}, ErrClosed
+	}
+	if a, ok := s.libs[id]; ok {
+		return a.Library, nil
+	}
+	a, err := s.attach(lib, verOff)
+	if err != nil {
+		return Library{}, err
+	}
+	s.libs[id] = a
+	for oid, old := range s.libs {
+		if oid != id && old.Path == path {
+			closeLinks(old.links)
+			delete(s.libs, oid)
+		}
+	}
+	return lib, nil
+}
+
+// DetachLib detaches the probes from the file attached under path.
+func (s *Source) DetachLib(path string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found := false
+	for id, a := range s.libs {
+		if a.Path == path {
+			closeLinks(a.links)
+			delete(s.libs, id)
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("detach %s: not attached", path)
+	}
+	return nil
+}
+
+func (s *Source) attach(lib Library, verOff uint64) (*attached, error) {
+	ex, err := link.OpenExecutable(lib.Path)
+	if err != nil {
+		return nil, err
+	}
+	p := &s.objs.tlstapPrograms
+	enter := map[string]*ebpf.Program{
+		"SSL_write": p.SslWriteEnter, "SSL_write_ex": p.SslWriteExEnter,
+		"SSL_read": p.SslReadEnter, "SSL_read_ex": p.SslReadExEnter,
+		"SSL_do_handshake": p.SslHandshakeEnter,
+	}
+	a := &attached{Library: lib}
+	// Return probes first, entry probes after (see closeLinks).
+	for _, sym := range lib.Symbols {
+		var l link.Link
+		switch sym {
+		case "SSL_free":
+			l, err = ex.Uprobe(sym, p.SslFree, nil)
+		case "SSL_do_handshake":
+			l, err = ex.Uretprobe(sym, p.SslHandshakeReturn, nil)
+		default:
+			l, err = ex.Uretprobe(sym, p.SslReturn, nil)
+		}
+		if err != nil {
+			closeLinks(a.links)
+			return nil, uprobeError(lib.Path, sym, err)
+		}
+		a.links = append(a.links, l)
+	}
+	for _, sym := range lib.Symbols {
+		prog, ok := enter[sym]
+		if !ok {
+			continue
+		}
+		l, err := ex.Uprobe(sym, prog, &link.UprobeOptions{Cookie: verOff})
+		if err != nil {
+			closeLinks(a.links)
+			return nil, uprobeError(lib.Path, sym, err)
+		}
+		a.links = append(a.links, l)
+	}
+	return a, nil
+}
+
+// closeLinks closes in reverse order of attachment, so entry probes go
+// before return probes: a return without its entry is ignored, while an
+// entry without its return would leave the thread marked as inside a call.
+func closeLinks(ls []link.Link) {
+	for _, l := range slices.Backward(ls) {
+		l.Close()
+	}
+}

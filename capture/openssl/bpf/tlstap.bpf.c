@@ -1,0 +1,656 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * tlstap: TLS plaintext from OpenSSL's SSL_read/SSL_write via uprobes.
+ *
+ * Data flow: the SSL_* entry probe records the call's arguments by thread
+ * (calls). While the thread is inside the call, syscall tracepoints learn the
+ * socket's fd and tp_btf sock_{send,recv}_length learn its struct sock, both
+ * cached per (pid, SSL*) in conns, so a later read served from OpenSSL's own
+ * buffer still carries the tuple. The return probe copies the plaintext into
+ * the ring buffer as variable-size records of at most MAX_DATA bytes.
+ *
+ * Every byte that does not make it to the ring is counted in stats and in
+ * the connection's lost[dir]; the next record of that direction carries the
+ * count so user space can tell decoders where the gap is.
+ */
+#include "tlstap.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* One TLS record carries at most 16 KiB of plaintext, so an SSL_read never
+ * needs more than one ring record. */
+#define MAX_DATA 16384
+/* Per-call cap: larger SSL_write calls are cut (and the rest counted lost)
+ * so one call cannot monopolise the ring. */
+#define MAX_CALL_CHUNKS 256
+#define TASK_COMM_LEN 16
+
+/* KIND_EXIT is internal: user space turns it into a Close per connection. */
+enum kind { KIND_DATA = 0, KIND_CLOSE = 1, KIND_LOST = 2, KIND_EXIT = 3 };
+enum dir { DIR_READ = 0, DIR_WRITE = 1, DIR_HANDSHAKE = 2 };
+
+enum stat {
+	STAT_CALLS,
+	STAT_BYTES,
+	STAT_RECORDS,
+	STAT_LOST_RING_BYTES,
+	STAT_LOST_RING_RECORDS,
+	STAT_LOST_CAP_BYTES,
+	STAT_LOST_FAULT_BYTES,
+	STAT_LOST_NOTICES,
+	STAT_MAX,
+};
+
+struct tuple {
+	__u8 family;
+	__u8 _pad;
+	__u16 lport; /* host byte order */
+	__u16 rport; /* host byte order */
+	__u16 _pad2;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+/* The ring record header; plaintext follows it. Keep in sync with event.go. */
+struct event {
+	__u64 ts;
+	__u64 conn;
+	__u64 lost; /* bytes of this direction lost just before this record */
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__s32 fd;
+	__u32 len;
+	__u16 version;
+	__u8 kind;
+	__u8 dir;
+	struct tuple tuple;
+	char comm[TASK_COMM_LEN];
+};
+
+struct record {
+	struct event hdr;
+	__u8 data[MAX_DATA];
+};
+
+struct conn_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 ssl;
+};
+
+struct conn {
+	struct tuple tuple;
+	__u64 lost[2];
+	__s32 fd;
+	__u16 version;
+	__u16 _pad;
+};
+
+struct call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 lenp;   /* size_t * of the _ex functions, 0 otherwise */
+	__u64 cookie; /* offset of the version field in the SSL struct + 1, 0 = unknown */
+	__u8 dir; /* DIR_HANDSHAKE: no data, only learning fd and tuple */
+	__u8 ex;
+	__u8 _pad[6];
+};
+
+struct fd_key {
+	__u32 pid;
+	__s32 fd;
+};
+
+/* Filters are double-buffered: user space fills the inactive generation,
+ * then flips active, so a probe never sees half a filter. */
+struct config {
+	__u32 self_pid;
+	__u8 pids_on;
+	__u8 uids_on;
+	__u8 comms_on;
+	__u8 _pad;
+};
+
+struct id_key {
+	__u32 gen;
+	__u32 id;
+};
+
+struct comm_key {
+	__u32 gen;
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* replaced by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct record);
+} scratch SEC(".maps");
+
+/* LRU: a thread killed inside an SSL call never reaches the return probe,
+ * and its entry must not stay forever. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct call);
+} calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fd_key);
+	__type(value, __u64);
+} fd_conns SEC(".maps");
+
+/* Processes with connections, so an exit is only reported for them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct config);
+} configs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} active SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct id_key);
+	__type(value, __u8);
+} filter_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct id_key);
+	__type(value, __u8);
+} filter_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct comm_key);
+	__type(value, __u8);
+} filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* wakeup_flags batches consumer wakeups: a wakeup is an irq_work and costs
+ * more than the record itself, so the reader polls on a short deadline and
+ * is only woken early when the ring is an eighth full. */
+static __always_inline __u64 wakeup_flags(void)
+{
+	__u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	return avail > size / 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void count(__u32 stat, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
+	if (v)
+		*v += n; /* per-CPU: no atomics needed */
+}
+
+static __always_inline bool wanted(__u32 pid, __u32 uid)
+{
+	__u32 zero = 0;
+	__u32 *gen = bpf_map_lookup_elem(&active, &zero);
+	if (!gen)
+		return false;
+	__u32 g = *gen & 1;
+	struct config *c = bpf_map_lookup_elem(&configs, &g);
+	if (!c || pid == c->self_pid)
+		return false;
+	if (c->pids_on) {
+		struct id_key k = { .gen = g, .id = pid };
+		if (!bpf_map_lookup_elem(&filter_pids, &k))
+			return false;
+	}
+	if (c->uids_on) {
+		struct id_key k = { .gen = g, .id = uid };
+		if (!bpf_map_lookup_elem(&filter_uids, &k))
+			return false;
+	}
+	if (c->comms_on) {
+		struct comm_key k = { .gen = g };
+		bpf_get_current_comm(k.comm, sizeof(k.comm));
+		if (!bpf_map_lookup_elem(&filter_comms, &k))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
+				 struct conn *cn, __u8 kind, __u8 dir)
+{
+	ev->ts = bpf_ktime_get_ns();
+	ev->conn = ssl;
+	ev->lost = 0;
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->fd = cn->fd;
+	ev->len = 0;
+	ev->version = cn->version;
+	ev->kind = kind;
+	ev->dir = dir;
+	ev->tuple = cn->tuple;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+/* ensure_conn makes sure the connection exists before the tracepoints fire,
+ * so they can fill in its fd and tuple. Look up first: an LRU update takes
+ * a node off the free list even when the key exists. */
+static __always_inline void ensure_conn(__u32 pid, __u64 ssl)
+{
+	struct conn_key k = { .pid = pid, .ssl = ssl };
+	if (!bpf_map_lookup_elem(&conns, &k)) {
+		struct conn fresh = { .fd = -1 };
+		__u8 one = 1;
+		bpf_map_update_elem(&conns, &k, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&procs, &pid, &one, BPF_ANY);
+	}
+}
+
+static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+
+	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
+		return 0;
+
+	struct call c = {
+		.ssl = PT_REGS_PARM1(ctx),
+		.buf = PT_REGS_PARM2(ctx),
+		.lenp = ex ? PT_REGS_PARM4(ctx) : 0,
+		.cookie = bpf_get_attach_cookie(ctx),
+		.dir = dir,
+		.ex = ex,
+	};
+	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	ensure_conn(pid, c.ssl);
+	return 0;
+}
+
+struct emit_ctx {
+	struct conn_key key;
+	__u64 id;
+	__u64 buf;
+	__u64 n;
+	__u8 dir;
+};
+
+/* emit_chunk sends the i-th MAX_DATA slice of a call. It derives the offset
+ * from i and never writes to e: a callback whose state does not change
+ * between iterations is verified once, not once per iteration. */
+static long emit_chunk(__u32 i, void *data)
+{
+	struct emit_ctx *e = data;
+	__u32 zero = 0;
+	__u64 off = (__u64)i * MAX_DATA;
+
+	if (off >= e->n)
+		return 1;
+	struct conn *cn = bpf_map_lookup_elem(&conns, &e->key);
+	if (!cn)
+		return 1;
+	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 1;
+
+	__u64 len = e->n - off;
+	if (len > MAX_DATA)
+		len = MAX_DATA;
+	__u8 dir = e->dir & 1;
+
+	fill(&r->hdr, e->id, e->key.ssl, cn, KIND_DATA, dir);
+	__u64 lost = cn->lost[dir];
+	r->hdr.lost = lost;
+	r->hdr.len = len;
+
+	if (bpf_probe_read_user(r->data, len, (void *)(e->buf + off))) {
+		__sync_fetch_and_add(&cn->lost[dir], len);
+		count(STAT_LOST_FAULT_BYTES, len);
+		return 0;
+	}
+	if (bpf_ringbuf_output(&events, r, sizeof(r->hdr) + len, wakeup_flags())) {
+		__sync_fetch_and_add(&cn->lost[dir], len);
+		count(STAT_LOST_RING_BYTES, len);
+		count(STAT_LOST_RING_RECORDS, 1);
+		return 0;
+	}
+	if (lost)
+		__sync_fetch_and_sub(&cn->lost[dir], lost);
+	count(STAT_RECORDS, 1);
+	return 0;
+}
+
+static __always_inline bool valid_version(int v)
+{
+	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
+}
+
+static __always_inline int leave(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	if (!cp)
+		return 0;
+	struct call c = *cp;
+	if (c.dir == DIR_HANDSHAKE)
+		return 0; /* not this probe's call */
+	bpf_map_delete_elem(&calls, &id);
+
+	/* Return values are C ints: SSL_read returns -1 on "would block". */
+	int ret = (int)PT_REGS_RC(ctx);
+	__u64 n;
+	if (c.ex) {
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)c.lenp))
+			return 0;
+	} else {
+		if (ret <= 0)
+			return 0;
+		n = ret;
+	}
+	if (n == 0)
+		return 0;
+
+	struct emit_ctx e = {
+		.key = { .pid = id >> 32, .ssl = c.ssl },
+		.id = id,
+		.buf = c.buf,
+		.n = n,
+		.dir = c.dir,
+	};
+	struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
+	if (!cn) {
+		/* Evicted since entry; recreate so the data is not dropped. */
+		struct conn fresh = { .fd = -1 };
+		bpf_map_update_elem(&conns, &e.key, &fresh, BPF_NOEXIST);
+		cn = bpf_map_lookup_elem(&conns, &e.key);
+		if (!cn)
+			return 0;
+	}
+	if (c.cookie) {
+		int v = 0;
+		if (!bpf_probe_read_user(&v, sizeof(v), (void *)(c.ssl + c.cookie - 1)) &&
+		    valid_version(v))
+			cn->version = v;
+	}
+
+	count(STAT_CALLS, 1);
+	count(STAT_BYTES, n);
+	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
+	if (n > max) {
+		e.n = max;
+		count(STAT_LOST_CAP_BYTES, n - max);
+	}
+	bpf_loop((e.n + MAX_DATA - 1) / MAX_DATA, emit_chunk, &e, 0);
+	/* The cut tail follows this call's chunks, so it is added only now and
+	 * reported before the connection's next record (or at its close). */
+	if (n > max) {
+		cn = bpf_map_lookup_elem(&conns, &e.key);
+		if (cn)
+			__sync_fetch_and_add(&cn->lost[c.dir & 1], n - max);
+	}
+	return 0;
+}
+
+static __always_inline void notice(__u64 id, __u64 ssl, struct conn *cn, __u8 kind,
+				   __u8 dir, __u64 lost)
+{
+	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(STAT_LOST_NOTICES, 1);
+		return;
+	}
+	fill(ev, id, ssl, cn, kind, dir);
+	ev->lost = lost;
+	bpf_ringbuf_submit(ev, wakeup_flags());
+}
+
+/* end reports a connection's end (with any loss not yet reported) and
+ * forgets it. */
+static __always_inline void end(__u64 id, struct conn_key *k, struct conn *cn)
+{
+	if (cn->lost[DIR_READ])
+		notice(id, k->ssl, cn, KIND_LOST, DIR_READ, cn->lost[DIR_READ]);
+	if (cn->lost[DIR_WRITE])
+		notice(id, k->ssl, cn, KIND_LOST, DIR_WRITE, cn->lost[DIR_WRITE]);
+	notice(id, k->ssl, cn, KIND_CLOSE, DIR_READ, 0);
+	bpf_map_delete_elem(&conns, k);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter) { return enter(ctx, DIR_WRITE, 0); }
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter) { return enter(ctx, DIR_WRITE, 1); }
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter) { return enter(ctx, DIR_READ, 0); }
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter) { return enter(ctx, DIR_READ, 1); }
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_return) { return leave(ctx); }
+
+/* The handshake's syscalls teach the fd and tuple before the first data
+ * call, which OpenSSL may serve entirely from what the handshake read
+ * ahead. NOEXIST: never displace a data call the handshake is nested in. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_handshake_enter)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+
+	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
+		return 0;
+	struct call c = { .ssl = PT_REGS_PARM1(ctx), .dir = DIR_HANDSHAKE };
+	if (bpf_map_update_elem(&calls, &id, &c, BPF_NOEXIST))
+		return 0;
+	ensure_conn(pid, c.ssl);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_handshake_return)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	if (c && c->dir == DIR_HANDSHAKE)
+		bpf_map_delete_elem(&calls, &id);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_free)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct conn_key k = { .pid = id >> 32, .ssl = PT_REGS_PARM1(ctx) };
+	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	if (!cn)
+		return 0;
+	if (cn->fd >= 0) {
+		struct fd_key fk = { .pid = k.pid, .fd = cn->fd };
+		__u64 *ssl = bpf_map_lookup_elem(&fd_conns, &fk);
+		if (ssl && *ssl == k.ssl)
+			bpf_map_delete_elem(&fd_conns, &fk);
+	}
+	end(id, &k, cn);
+	return 0;
+}
+
+/* on_fd records the fd of the syscall the thread makes inside an SSL call. */
+static __always_inline int on_fd(__u64 fd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	if (!c)
+		return 0;
+	struct conn_key k = { .pid = id >> 32, .ssl = c->ssl };
+	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	if (!cn || cn->fd == (__s32)fd)
+		return 0;
+	cn->fd = (__s32)fd;
+	struct fd_key fk = { .pid = k.pid, .fd = (__s32)fd };
+	bpf_map_update_elem(&fd_conns, &fk, &k.ssl, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int sys_enter_write(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int sys_enter_writev(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int sys_enter_sendto(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int sys_enter_sendmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int sys_enter_read(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int sys_enter_readv(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int sys_enter_recvfrom(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int sys_enter_recvmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int sys_enter_close(struct sys_enter_ctx *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct fd_key fk = { .pid = id >> 32, .fd = (__s32)ctx->args[0] };
+	__u64 *ssl = bpf_map_lookup_elem(&fd_conns, &fk);
+	if (!ssl)
+		return 0;
+	struct conn_key k = { .pid = fk.pid, .ssl = *ssl };
+	bpf_map_delete_elem(&fd_conns, &fk);
+	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	/* A stale mapping: the SSL* moved on to another fd. */
+	if (!cn || cn->fd != fk.fd)
+		return 0;
+	end(id, &k, cn);
+	return 0;
+}
+
+/* A process that dies without SSL_free or close(2) (killed, or exiting
+ * with connections open) has its fds closed by the kernel, which no
+ * syscall tracepoint sees. When its last thread exits, user space is told
+ * and reports its remaining connections closed. */
+SEC("tracepoint/sched/sched_process_exit")
+int sched_process_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+	if (!bpf_map_lookup_elem(&procs, &pid))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0; /* other threads live on */
+	bpf_map_delete_elem(&procs, &pid);
+
+	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(STAT_LOST_NOTICES, 1);
+		return 0;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts = bpf_ktime_get_ns();
+	ev->pid = pid;
+	ev->tid = (__u32)id;
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->fd = -1;
+	ev->kind = KIND_EXIT;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	bpf_ringbuf_submit(ev, wakeup_flags());
+	return 0;
+}
+
+/* on_sock copies the 4-tuple of the socket the thread uses inside an SSL call. */
+static __always_inline int on_sock(struct sock *sk)
+{
+	if (!sk)
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	if (!c)
+		return 0;
+	struct conn_key k = { .pid = id >> 32, .ssl = c->ssl };
+	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	if (!cn)
+		return 0;
+
+	struct tuple t = {};
+	t.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (t.family == AF_INET) {
+		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(t.laddr, &l, 4);
+		__builtin_memcpy(t.raddr, &r, 4);
+	} else if (t.family == AF_INET6) {
+		BPF_CORE_READ_INTO(&t.laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&t.raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		return 0; /* not an inet socket: keep what we had */
+	}
+	/* A reset or closed socket has been unhashed, which zeroes skc_num:
+	 * keep the tuple it had while connected. */
+	if (!t.lport || !t.rport)
+		return 0;
+	cn->tuple = t;
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }

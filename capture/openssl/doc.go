@@ -1,0 +1,79 @@
+// Package openssl captures TLS plaintext from programs using OpenSSL's
+// libssl, with eBPF uprobes on SSL_read, SSL_read_ex, SSL_write,
+// SSL_write_ex and SSL_do_handshake (entry and return) and SSL_free.
+//
+// # How a chunk gets its metadata
+//
+// The entry probe records the call by thread. While the thread is inside
+// the call, the syscall tracepoints (read, readv, recvfrom, recvmsg, write,
+// writev, sendto, sendmsg) give the socket's fd and the tp_btf tracepoints
+// sock:sock_send_length and sock:sock_recv_length give its struct sock,
+// from which the 4-tuple is read in the kernel (no /proc race with
+// short-lived processes). SSL_do_handshake (used by SSL_connect and
+// SSL_accept) is tracked the same way, so even a first read that OpenSSL
+// serves from data the handshake read ahead has them. Both are cached per (pid, SSL*), so a read that
+// OpenSSL serves from its own buffer, without a syscall, still carries them.
+// This works whether the program hands OpenSSL its fd (SSL_set_fd: nginx,
+// Python) or drives the socket through its own BIO (curl, openssl s_client).
+// A connection opened before tlstap started gets its tuple on its next
+// syscall. Neither kprobes nor fentry are used.
+//
+// The TLS version is read from the SSL object: offset 0 for OpenSSL 1.1 to
+// 3.1, 64 for 3.2 and later (SSL_CONNECTION), told apart by the library's
+// symbol versions or, in static binaries, its version string (offset 0 when
+// neither is there). A value that does not look like a TLS version is
+// reported as 0. Only 3.0 is verified here (Debian 12).
+//
+// # Delivery and loss
+//
+// Plaintext travels in a BPF ring buffer (Options.RingBytes) as
+// variable-size records of at most MaxData bytes; a larger call arrives as
+// several chunks in order. Nothing is cut silently: bytes that do not fit
+// in the ring, exceed MaxCallBytes in one call, or cannot be read from the
+// process are counted in Stats and reported to the consumer as a
+// capture.Lost chunk of the connection and direction, placed where the gap
+// is. A connection ends with a capture.Close chunk on SSL_free or on
+// close(2) of its fd, whichever comes first, or when its process exits
+// (killed processes close nothing themselves).
+//
+// # Which libraries
+//
+// Options.Libs names libssl files or executables with OpenSSL linked in
+// statically. Without it, New attaches to libssl.so.3 and libssl.so.1.1 in
+// the usual Debian/Fedora directories, to every libssl in ldconfig's cache,
+// and to every libssl some running process has mapped (through
+// /proc/PID/root, so libraries inside containers are found). Files are
+// identified by device and inode: one file is attached once whatever its
+// paths. AttachLib and DetachLib change the set at run time.
+//
+// # Limits
+//
+//   - Programs that run TLS through OpenSSL's SSL BIO (BIO_f_ssl), such as
+//     `openssl s_server -www`, reach the record layer through internal
+//     functions and are not seen.
+//   - Go programs (crypto/tls), GnuTLS, NSS, BoringSSL/rustls builds without
+//     OpenSSL's symbols, and stripped static binaries are not covered.
+//   - Nested TLS in one thread (TLS over a TLS proxy tunnel in curl) is
+//     attributed to the inner call only: calls are tracked one per thread.
+//   - The fd and tuple come from the syscalls a call makes; a connection
+//     opened before tlstap started has FD -1 and no tuple until its next
+//     syscall inside an SSL call.
+//   - A file that was replaced on disk (deleted but still mapped) is not
+//     found by discovery.
+//   - amd64 only (the BPF object reads x86-64 registers).
+//
+// # Requirements
+//
+// Root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE), a kernel with BTF
+// (/sys/kernel/btf/vmlinux), uprobes, syscall tracepoints (tracefs is
+// mounted if it is not) and tp_btf support (Linux 6.3+ for the sock
+// tracepoints' BTF). New reports which one is missing.
+//
+// # Regenerating the BPF object
+//
+// tlstap_x86_bpfel.go and .o are generated from bpf/ and committed, so
+// building needs no C toolchain. `go generate ./capture/openssl` rebuilds
+// them with github.com/cilium/ebpf/cmd/bpf2go and needs clang, llvm-strip
+// (Debian: clang, llvm) and libbpf-dev for bpf_helpers.h; the kernel types
+// are declared by hand in bpf/tlstap.h and relocated with CO-RE.
+package openssl

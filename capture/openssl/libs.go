@@ -1,0 +1,217 @@
+package openssl
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tlstap/tlstap/capture/procfs"
+)
+
+// Library is a file tlstap attached its probes to.
+type Library struct {
+	// Path is the path the file was found or given under.
+	Path string
+	// Dev and Inode identify the file; uprobes attach to the inode, so one
+	// inode is attached once whatever its paths.
+	Dev, Inode uint64
+	// Version is OpenSSL's version as far as it could be told ("3.0"),
+	// empty if unknown.
+	Version string
+	// Symbols are the probed functions the file has.
+	Symbols []string
+}
+
+type fileID struct{ dev, inode uint64 }
+
+// probed lists the functions tlstap hooks. A file is usable when it has
+// SSL_write and SSL_read; the _ex variants appeared in OpenSSL 1.1.1.
+// SSL_connect and SSL_accept go through SSL_do_handshake.
+var probed = []string{"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free"}
+
+// ErrNoLibrary is returned when no usable libssl was found.
+var ErrNoLibrary = errors.New("no OpenSSL libssl found: install libssl3 (or libssl1.1), or pass the library or a binary linking OpenSSL statically with --libssl PATH")
+
+// usualDirs are searched for libssl when no library is given.
+var usualDirs = []string{
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib", "/usr/local/lib64",
+}
+
+var libsslName = regexp.MustCompile(`^libssl\.so(\.\d+)*$`)
+
+// isLibssl reports whether path names a libssl shared object by its file name.
+func isLibssl(path string) bool { return libsslName.MatchString(filepath.Base(path)) }
+
+// discover finds the default set of libraries: system libssl in the usual
+// places and ldconfig's cache, plus whatever libssl running processes have
+// mapped (containers, private builds). Files without OpenSSL's SSL_write,
+// such as NSS's libssl3.so, are left out.
+func discover() []string {
+	var paths []string
+	for _, d := range usualDirs {
+		for _, n := range []string{"libssl.so.3", "libssl.so.1.1"} {
+			paths = append(paths, filepath.Join(d, n))
+		}
+	}
+	paths = append(paths, ldconfigLibssl()...)
+	if mapped, err := procfs.ScanMapped("/proc", isLibssl); err == nil {
+		for _, m := range mapped {
+			paths = append(paths, m.HostPath)
+		}
+	}
+	return paths
+}
+
+// ldconfigLibssl lists libssl from ldconfig's cache; no ldconfig, no entries.
+func ldconfigLibssl() []string {
+	bin, err := exec.LookPath("ldconfig")
+	if err != nil {
+		bin = "/sbin/ldconfig"
+	}
+	out, err := exec.Command(bin, "-p").Output()
+	if err != nil {
+		return nil
+	}
+	return parseLdconfig(bytes.NewReader(out))
+}
+
+// parseLdconfig extracts libssl paths from `ldconfig -p` output, whose lines
+// look like "\tlibssl.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so.3".
+func parseLdconfig(r io.Reader) []string {
+	var paths []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		name, path, ok := strings.Cut(strings.TrimSpace(sc.Text()), " => ")
+		fields := strings.Fields(name)
+		if !ok || len(fields) == 0 || !isLibssl(fields[0]) {
+			continue
+		}
+		paths = append(paths, strings.TrimSpace(path))
+	}
+	return paths
+}
+
+// inspect identifies a candidate file and tells which probed symbols it has
+// and where the TLS version sits in its SSL struct.
+func inspect(path string) (Library, uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return Library{}, 0, err
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		return Library{}, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	defer f.Close()
+
+	have := map[string]bool{}
+	var versions []string
+	add := func(syms []elf.Symbol) {
+		for _, s := range syms {
+			if s.Section == elf.SHN_UNDEF || elf.ST_TYPE(s.Info) != elf.STT_FUNC {
+				continue
+			}
+			if slices.Contains(probed, s.Name) {
+				have[s.Name] = true
+			}
+			if s.Version != "" {
+				versions = append(versions, s.Version)
+			}
+		}
+	}
+	if syms, err := f.DynamicSymbols(); err == nil {
+		add(syms)
+	}
+	if syms, err := f.Symbols(); err == nil {
+		add(syms)
+	}
+	lib := Library{Path: path, Dev: uint64(st.Dev), Inode: st.Ino}
+	for _, s := range probed {
+		if have[s] {
+			lib.Symbols = append(lib.Symbols, s)
+		}
+	}
+	if !have["SSL_write"] || !have["SSL_read"] {
+		return lib, 0, fmt.Errorf("%s has no OpenSSL SSL_write/SSL_read symbols", path)
+	}
+	major, minor, ok := versionFromSymbols(versions)
+	if !ok {
+		major, minor, ok = versionFromText(f)
+	}
+	// Unknown (a static binary without the version string) is tried at
+	// offset 0: right up to 3.1, and from 3.2 on it reads SSL's type field,
+	// 0, which the BPF side rejects as a version.
+	off := versionOffset(1, 1)
+	if ok {
+		lib.Version = fmt.Sprintf("%d.%d", major, minor)
+		off = versionOffset(major, minor)
+	}
+	return lib, off, nil
+}
+
+var symVersion = regexp.MustCompile(`^OPENSSL_(\d+)[._](\d+)`)
+
+// versionFromSymbols reads the highest OPENSSL_x.y symbol version: a library
+// exports the version nodes of every release up to its own minor release.
+func versionFromSymbols(versions []string) (major, minor int, ok bool) {
+	for _, v := range versions {
+		m := symVersion.FindStringSubmatch(v)
+		if m == nil {
+			continue
+		}
+		a, _ := strconv.Atoi(m[1])
+		b, _ := strconv.Atoi(m[2])
+		if !ok || a > major || (a == major && b > minor) {
+			major, minor, ok = a, b, true
+		}
+	}
+	return major, minor, ok
+}
+
+var versionText = regexp.MustCompile(`OpenSSL (\d+)\.(\d+)\.\d+[a-z]? `)
+
+// versionFromText finds OPENSSL_VERSION_TEXT in a statically linked binary.
+func versionFromText(f *elf.File) (major, minor int, ok bool) {
+	s := f.Section(".rodata")
+	if s == nil {
+		return 0, 0, false
+	}
+	data, err := s.Data()
+	if err != nil {
+		return 0, 0, false
+	}
+	m := versionText.FindSubmatch(data)
+	if m == nil {
+		return 0, 0, false
+	}
+	major, _ = strconv.Atoi(string(m[1]))
+	minor, _ = strconv.Atoi(string(m[2]))
+	return major, minor, true
+}
+
+// versionOffset is where struct ssl_st keeps `int version`, plus one (zero
+// means unknown). Up to 3.1 it is the first member; from 3.2 on SSL is a
+// 64-byte header embedded in SSL_CONNECTION, followed by version. The BPF
+// side only accepts values that look like a TLS version, so a wrong guess
+// yields 0, never a wrong version.
+func versionOffset(major, minor int) uint64 {
+	switch {
+	case major == 1 && minor >= 1, major == 3 && minor <= 1:
+		return 0 + 1
+	case major == 3:
+		return 64 + 1
+	}
+	return 0
+}

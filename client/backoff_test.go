@@ -1,0 +1,65 @@
+package client
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/tlstap/tlstap/server/tlsauth"
+)
+
+func TestBackoff(t *testing.T) {
+	c := &Client{opts: Options{ReconnectMin: 100 * time.Millisecond, ReconnectMax: 3 * time.Second}}
+	for attempt, base := range []time.Duration{100, 200, 400, 800, 1600, 3000, 3000} {
+		base *= time.Millisecond
+		if attempt == 5 || attempt == 6 {
+			base = 3 * time.Second
+		}
+		for range 20 {
+			d := c.backoff(attempt)
+			if d < base*8/10 || d > base*12/10 {
+				t.Fatalf("attempt %d: %v outside %v±20%%", attempt, d, base)
+			}
+		}
+	}
+	if d := c.backoff(1000); d > 3600*time.Millisecond || d <= 0 {
+		t.Fatalf("attempt 1000: %v", d)
+	}
+}
+
+func TestFiltersEncode(t *testing.T) {
+	f := Filters{PIDs: []int64{1, 2}, Pnames: []string{"curl"}, Types: []string{"raw", "4"}, Hosts: []string{"*.x.org"}, Ports: []uint16{443}, NoLogs: true}
+	v := url.Values{"token": {"t"}}
+	f.encode(v)
+	if got, want := v.Encode(), "host=%2A.x.org&logs=0&pid=1&pid=2&pname=curl&port=443&token=t&type=raw&type=4"; got != want {
+		t.Fatalf("encode = %s\nwant %s", got, want)
+	}
+	v = url.Values{}
+	(&Filters{}).encode(v)
+	if len(v) != 0 {
+		t.Fatalf("empty filters encode to %v", v)
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{&StatusError{Code: 401}, true},
+		{&StatusError{Code: 400}, true},
+		{fmt.Errorf("wrapped: %w", &StatusError{Code: 403}), true},
+		{&StatusError{Code: 429}, false},
+		{&StatusError{Code: 503}, false},
+		{fmt.Errorf("x: %w", tlsauth.ErrFingerprint), true},
+		{&tls.CertificateVerificationError{Err: errors.New("x")}, true},
+		{errors.New("connection refused"), false},
+	} {
+		if got := permanent(tt.err); got != tt.want {
+			t.Errorf("permanent(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/tlstap/tlstap/internal/demo"
+)
+
+func newDemoCmd() *cobra.Command {
+	var f playFlags
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Play an embedded recording of a realistic session (no root needed)",
+		Long: `Play an embedded recording through the pipeline, decoders and every output, exactly
+like 'tlstap replay': HTTP/1.1 keep-alive with JSON, gzip, chunked and event-stream
+bodies, HTTP/2 with concurrent streams over IPv6, a compressed WebSocket conversation,
+and a binary protocol. Timestamps are shifted to now. Use it to try outputs, the
+streaming server and clients without root.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(cmd, "demo", demo.Open, true)
+		},
+	}
+	f.register(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tlstap/tlstap/forward"
+	"github.com/tlstap/tlstap/internal/engine"
+	"github.com/tlstap/tlstap/server"
+	"github.com/tlstap/tlstap/sink"
+)
+
+// serviceFlags configure what runs beside the pipeline: the streaming
+// server, forwarders and push sinks.
+type serviceFlags struct {
+	srv          server.Options
+	tls          bool
+	fwd          forward.Options
+	fwdMode      string
+	fwdFormat    string
+	sinks        []string
+	sinkFormat   string
+	rotateSize   int64
+	rotateAge    time.Duration
+	setupServers []func(*server.Server) // extra mounts (the config API)
+}
+
+func (f *serviceFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.srv.Listen, "listen", server.DefaultListen, "main listener `host:port` for the WebSocket stream (/ws) and the API; \"\" disables it")
+	fs.StringVar(&f.srv.ECaptureQ, "ecaptureq", "", "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path, any Origin; a non-loopback address needs ?token)")
+	fs.BoolVar(&f.tls, "tls", true, "serve the main listener over TLS (--tls=false is only allowed on loopback)")
+	fs.StringVar(&f.srv.TLSCert, "tls-cert", "", "PEM certificate `file` for the main listener (default: a self-signed one kept in the state directory)")
+	fs.StringVar(&f.srv.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
+	fs.StringVar(&f.srv.ClientCA, "client-ca", "", "PEM CA `file`: require client certificates signed by it (mutual TLS)")
+	fs.StringVar(&f.srv.StateDir, "state-dir", "", "`directory` for the generated certificate and token (default /var/lib/tlstap as root, else the user config directory)")
+	fs.StringVar(&f.srv.Auth, "auth", "token", "client authentication: token, or none (only on loopback listeners)")
+	fs.StringVar(&f.srv.Token, "token", "", "use this access `token` instead of the generated one (at least 16 characters)")
+	fs.StringArrayVar(&f.srv.AllowOrigins, "allow-origin", nil, "allow WebSocket upgrades from this browser `origin` pattern (repeatable; e.g. 'https://*.example.com')")
+	fs.DurationVar(&f.srv.Heartbeat, "heartbeat", 15*time.Second, "interval between heartbeats sent to stream clients")
+	fs.DurationVar(&f.srv.WriteTimeout, "write-timeout", 10*time.Second, "disconnect a stream client that accepted nothing for this long")
+	fs.IntVar(&f.srv.ClientQueue, "client-queue", 4096, "entries queued per stream client before it starts missing entries (it is told how many)")
+
+	fs.StringArrayVar(&f.fwd.URLs, "forward-url", nil, "forward captured HTTP events to this `URL` (repeatable): a webhook endpoint, or an HTTP proxy such as Burp's http://127.0.0.1:8080 with --forward-mode proxy")
+	fs.StringVar(&f.fwdMode, "forward-mode", "webhook", "webhook: send each event as JSON/protobuf; proxy: RE-SEND each captured request through the proxy to the real server (side effects!)")
+	fs.StringVar(&f.fwd.Filter, "forward-filter", "", "which events to forward, e.g. 'content-type=application/json|text/*,host=*.example.com,path=/api/*,method=GET' (proxy mode defaults to GET, HEAD, OPTIONS)")
+	fs.StringVar(&f.fwd.Method, "forward-method", "POST", "HTTP `method` of webhook requests")
+	fs.StringVar(&f.fwdFormat, "forward-format", "json", "webhook body: json (every field, payload base64) or protobuf (one LogEntry)")
+
+	fs.StringArrayVar(&f.sinks, "eventaddr", nil, "push every LogEntry to this `address` (repeatable): tcp://host:port (varint-length-delimited), ws:// or wss:// (one binary message each), or a file path")
+	fs.StringVar(&f.sinkFormat, "eventaddr-format", "protobuf", "--eventaddr encoding: protobuf, json or text")
+	fs.Int64Var(&f.rotateSize, "eventaddr-rotate-size", 0, "start a new --eventaddr file after this many `bytes` (0: never)")
+	fs.DurationVar(&f.rotateAge, "eventaddr-rotate-age", 0, "start a new --eventaddr file after this long (0: never)")
+}
+
+// add builds the configured services into e. Errors here are the user's
+// (bad flags) and are reported before capture starts.
+func (f *serviceFlags) add(e *engine.Engine) error {
+	if f.srv.Listen != "" || f.srv.ECaptureQ != "" {
+		opts := f.srv
+		opts.NoTLS = !f.tls
+		srv, err := server.New(opts, e.Broker, e.Stats, e.Log)
+		if err != nil {
+			return err
+		}
+		for _, setup := range f.setupServers {
+			setup(srv)
+		}
+		// Printed to the terminal only: the URLs carry the token, and the
+		// log also goes to every stream client.
+		fmt.Fprintf(e.Opts.Stderr, "tlstap: serving events\n")
+		for _, u := range srv.URLs() {
+			fmt.Fprintf(e.Opts.Stderr, "  %s\n", u)
+		}
+		if opts.Listen != "" && !opts.NoTLS {
+			fmt.Fprintf(e.Opts.Stderr, "  certificate SHA-256 fingerprint: %s\n", srv.Fingerprint())
+		}
+		e.Add(srv)
+	}
+	if len(f.fwd.URLs) > 0 {
+		opts := f.fwd
+		opts.Mode = forward.Mode(f.fwdMode)
+		opts.Format = forward.Format(f.fwdFormat)
+		fw, err := forward.New(opts, e.Broker, e.Stats, e.Log)
+		if err != nil {
+			return err
+		}
+		e.Add(fw)
+	}
+	if len(f.sinks) > 0 {
+		format, err := sink.ParseFormat(f.sinkFormat)
+		if err != nil {
+			return usageError{err}
+		}
+		for _, addr := range f.sinks {
+			s, err := sink.New(addr, sink.Options{Format: format, RotateBytes: f.rotateSize, RotateAge: f.rotateAge}, e.Broker, e.Stats, e.Log)
+			if err != nil {
+				return err
+			}
+			e.Add(s)
+		}
+	}
+	return nil
+}

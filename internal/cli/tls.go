@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlstap/tlstap/capture/openssl"
+	"github.com/tlstap/tlstap/internal/engine"
+)
+
+type tlsFlags struct {
+	commonFlags
+	services serviceFlags
+	libs     []string
+	pids     []uint
+	uids     []uint
+	comms    []string
+	ring     int
+	record   string
+}
+
+func newTLSCmd() *cobra.Command {
+	var f tlsFlags
+	cmd := &cobra.Command{
+		Use:   "tls",
+		Short: "Capture TLS plaintext from programs using OpenSSL (root)",
+		Long: `Capture the plaintext of every SSL_read/SSL_write(_ex) call of programs using OpenSSL,
+with eBPF uprobes and the connection's addresses learned in the kernel (no kprobes needed).
+Needs root (CAP_BPF + CAP_PERFMON). By default attaches to the system's libssl (1.1 and 3)
+and to every libssl that running processes have mapped.
+
+Not seen: programs that drive TLS through OpenSSL's SSL BIO (e.g. 'openssl s_server -www'),
+Go programs (crypto/tls), GnuTLS and NSS.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
+	}
+	fs := cmd.Flags()
+	f.commonFlags.register(fs)
+	f.services.register(fs)
+	fs.StringArrayVar(&f.libs, "libssl", nil, "attach to this libssl `path`, or a binary with OpenSSL linked statically (repeatable; default: discover)")
+	fs.UintSliceVar(&f.pids, "pid", nil, "capture only these process `ids` (repeatable or comma-separated; default: all)")
+	fs.UintSliceVar(&f.uids, "uid", nil, "capture only processes of these user `ids` (repeatable)")
+	fs.StringArrayVar(&f.comms, "comm", nil, "capture only processes with this `name` (as in /proc/PID/comm; repeatable)")
+	fs.IntVar(&f.ring, "ring-size", 0, "kernel-to-user ring buffer size in `bytes`, a power of two (default 8 MiB)")
+	fs.StringVar(&f.record, "record", "", "also write every captured chunk to this recording `file` (play it with 'tlstap replay')")
+	return cmd
+}
+
+func (f *tlsFlags) run(cmd *cobra.Command) error {
+	if f.ring != 0 && (f.ring < 4096 || f.ring&(f.ring-1) != 0) {
+		return usageError{fmt.Errorf("--ring-size must be a power of two >= 4096, got %d", f.ring)}
+	}
+	opts, err := f.engineOptions(cmd)
+	if err != nil {
+		return err
+	}
+	cfg := &opts.Config.Capture
+	if fs := cmd.Flags(); fs.Changed("libssl") {
+		cfg.Libs = f.libs
+	}
+	if fs := cmd.Flags(); fs.Changed("pid") {
+		if cfg.PIDs, err = toUint32s("--pid", f.pids); err != nil {
+			return err
+		}
+	}
+	if fs := cmd.Flags(); fs.Changed("uid") {
+		if cfg.UIDs, err = toUint32s("--uid", f.uids); err != nil {
+			return err
+		}
+	}
+	if fs := cmd.Flags(); fs.Changed("comm") {
+		cfg.Comms = f.comms
+	}
+	opts.Record = f.record
+	e := engine.New(opts)
+	src, err := openssl.New(openssl.Options{
+		Libs:      cfg.Libs,
+		Filter:    openssl.Filter{PIDs: cfg.PIDs, UIDs: cfg.UIDs, Comms: cfg.Comms},
+		RingBytes: f.ring,
+		Logger:    e.Log,
+	})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	var names []string
+	for _, l := range src.Libraries() {
+		names = append(names, l.Path)
+	}
+	e.Log.Info("capturing", "libraries", strings.Join(names, ","), "pids", cfg.PIDs, "uids", cfg.UIDs, "comms", cfg.Comms)
+	if err := f.services.add(e); err != nil {
+		return err
+	}
+	return e.Run(cmd.Context(), src)
+}
+
+func toUint32s(flag string, vs []uint) ([]uint32, error) {
+	out := make([]uint32, 0, len(vs))
+	for _, v := range vs {
+		if v == 0 || v > 1<<32-1 {
+			return nil, usageError{fmt.Errorf("%s: %d is not a valid id", flag, v)}
+		}
+		out = append(out, uint32(v))
+	}
+	return out, nil
+}

@@ -1,0 +1,9 @@
+// Package testenv starts real TLS servers and clients on loopback for tests
+// that need live traffic: nginx (HTTP/1.1 and HTTP/2), Python's http.server
+// wrapped in ssl, and openssl s_server/s_client.
+//
+// Every helper takes a testing.TB, binds only loopback addresses, keeps its
+// files in t.TempDir() and stops its processes in t.Cleanup. A missing
+// program fails the test rather than skipping it: the tests using this
+// package are meant to run for real.
+package testenv

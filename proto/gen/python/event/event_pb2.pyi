@@ -1,0 +1,106 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+LOG_TYPE_EVENT: LogType
+LOG_TYPE_HEARTBEAT: LogType
+LOG_TYPE_PROCESS_LOG: LogType
+
+class Event(_message.Message):
+    __slots__ = ["conn_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "host", "incomplete", "latency_ns", "length", "method", "original_length", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "status", "stream_id", "tid", "timestamp", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
+    CONN_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DST_IP_FIELD_NUMBER: _ClassVar[int]
+    DST_PORT_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_NS_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    PNAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    SRC_IP_FIELD_NUMBER: _ClassVar[int]
+    SRC_PORT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    TID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WS_CLOSE_CODE_FIELD_NUMBER: _ClassVar[int]
+    WS_OPCODE_FIELD_NUMBER: _ClassVar[int]
+    conn_id: int
+    content_encoding: str
+    content_type: str
+    data_type: int
+    dst_ip: str
+    dst_port: int
+    fd: int
+    host: str
+    incomplete: bool
+    latency_ns: int
+    length: int
+    method: str
+    original_length: int
+    path: str
+    payload: bytes
+    pid: int
+    pname: str
+    request_seq: int
+    seq: int
+    src_ip: str
+    src_port: int
+    status: int
+    stream_id: int
+    tid: int
+    timestamp: int
+    transfer_encoding: str
+    truncated: bool
+    type: int
+    uid: int
+    uuid: str
+    version: int
+    ws_close_code: int
+    ws_opcode: int
+    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ["count", "last_seq", "message", "timestamp"]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    last_seq: int
+    message: str
+    timestamp: int
+    def __init__(self, timestamp: _Optional[int] = ..., count: _Optional[int] = ..., message: _Optional[str] = ..., last_seq: _Optional[int] = ...) -> None: ...
+
+class LogEntry(_message.Message):
+    __slots__ = ["event_payload", "heartbeat_payload", "log_type", "run_log"]
+    EVENT_PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    LOG_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RUN_LOG_FIELD_NUMBER: _ClassVar[int]
+    event_payload: Event
+    heartbeat_payload: Heartbeat
+    log_type: LogType
+    run_log: str
+    def __init__(self, log_type: _Optional[_Union[LogType, str]] = ..., event_payload: _Optional[_Union[Event, _Mapping]] = ..., heartbeat_payload: _Optional[_Union[Heartbeat, _Mapping]] = ..., run_log: _Optional[str] = ...) -> None: ...
+
+class LogType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []

@@ -1,0 +1,39 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/tlstap/tlstap/server/tlsauth"
+	"github.com/tlstap/tlstap/stats"
+)
+
+// RequireToken returns a handler that serves next only for requests that
+// present the token, as "Authorization: Bearer TOKEN" or "?token=TOKEN";
+// others get 401. A nil checker lets every request through (auth none).
+// st may be nil.
+func RequireToken(c *tlsauth.Checker, st *stats.Set, next http.Handler) http.Handler {
+	if c == nil {
+		return next
+	}
+	var rejected *stats.Counter
+	if st != nil {
+		rejected = st.Counter(rejectedTotal, rejectedHelp, "reason", "unauthorized")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !c.Valid(tlsauth.RequestToken(r)) {
+			if rejected != nil {
+				rejected.Inc()
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tlstap"`)
+			http.Error(w, "401 unauthorized: a valid token is required (Authorization: Bearer TOKEN or ?token=TOKEN)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Auth wraps h in the server's token check (nothing with auth none), for
+// handlers mounted elsewhere.
+func (s *Server) Auth(h http.Handler) http.Handler {
+	return RequireToken(s.checker, s.stats, h)
+}
