@@ -8,7 +8,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/net/http2"
 
 	"github.com/tlstap/tlstap/capture"
 	"github.com/tlstap/tlstap/recording"
@@ -253,7 +251,6 @@ func h2(rec *recorder) error {
 	if err != nil {
 		return err
 	}
-	h2s := &http2.Server{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -276,21 +273,18 @@ func h2(rec *recorder) error {
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"order":"ord_1029","received_bytes":%d}`+"\n", len(body))
 	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go h2s.ServeConn(c, &http2.ServeConnOpts{Handler: mux})
-		}
-	}()
-	defer ln.Close()
+	// HTTP/2 with prior knowledge (h2c): the bytes TLS+ALPN "h2" carries.
+	var h2only http.Protocols
+	h2only.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: mux, Protocols: &h2only}
+	go srv.Serve(ln)
+	defer srv.Close()
 
 	client := proc{pid: 5150, tid: 5151, comm: "python3", uid: 1000}
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+	tr := &http.Transport{
+		Protocols:          &h2only,
+		DisableCompression: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err

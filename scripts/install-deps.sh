@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what tlstap's tests use, idempotently and quietly: Debian
+# packages (real TLS peers and tools), pinned Go tools, and the Node
+# example's npm packages. Run as root on Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_pkgs=(
+	curl openssl libssl3 ca-certificates  # TLS clients and the libssl we probe
+	nginx nghttp2-client                  # HTTP/2 + TLS server and client
+	python3 python3-websocket python3-protobuf  # Python example client
+	mitmproxy                             # stand-in for Burp Suite
+	protobuf-compiler                     # protoc built-ins for Python bindings
+	nodejs npm                            # Node example client
+	jq                                    # README examples
+)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node and npm may come from outside Debian on some machines; keep those.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+	missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if ((${#missing[@]})); then
+	echo "installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# nginx from Debian starts a system instance on port 80; tests run their own.
+systemctl disable --now nginx >/dev/null 2>&1 || true
+
+gobin=$(go env GOPATH)/bin
+install_go() { # name module@version
+	[[ -x $gobin/$1 ]] || { echo "installing $2"; go install "$2"; }
+}
+install_go protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+install_go buf github.com/bufbuild/buf/cmd/buf@v1.75.0
+install_go staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+if [[ ! -d examples/node/node_modules/ws ]]; then
+	echo "installing npm packages for examples/node"
+	(cd examples/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
