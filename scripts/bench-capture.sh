@@ -62,7 +62,15 @@ start_bg() {
 	done
 	echo "timeout waiting for $ready" >&2; cat "$out" >&2; exit 1
 }
-stop_bg() { kill -TERM "$BGPID"; wait "$BGPID" || true; BGPID=; }
+# stop_bg ends the background process, with SIGKILL if SIGTERM is not
+# enough within 10 s (bpftrace sometimes misses it).
+stop_bg() {
+	kill -TERM "$BGPID" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$BGPID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$BGPID" 2>/dev/null || true
+	wait "$BGPID" || true
+	BGPID=
+}
 
 with_mode() { # MODE CMD...: run CMD with MODE's probes attached
 	local mode=$1; shift

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_pkgs=(
-	curl openssl libssl3 ca-certificates  # TLS clients and the libssl we probe
+	curl openssl libssl3 libssl-dev gcc ca-certificates  # TLS peers, the libssl we probe, a static libssl for tests
 	nginx nghttp2-client                  # HTTP/2 + TLS server and client
 	python3 python3-websocket python3-protobuf  # Python example client
 	mitmproxy                             # stand-in for Burp Suite

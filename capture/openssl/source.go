@@ -121,10 +121,14 @@ func (s *Source) start(opts Options) error {
 	if !explicit {
 		paths = discover()
 	}
+	logged := make(map[fileID]bool)
 	for _, p := range paths {
 		lib, err := s.AttachLib(p)
 		switch {
+		case err == nil && logged[fileID{lib.Dev, lib.Inode}]:
+			// Another name of a file already attached (symlinks, /lib vs /usr/lib).
 		case err == nil:
+			logged[fileID{lib.Dev, lib.Inode}] = true
 			s.log.Info("attached to OpenSSL", "path", lib.Path, "version", lib.Version, "symbols", lib.Symbols)
 		case explicit:
 			return err

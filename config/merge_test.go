@@ -1,0 +1,150 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The examples of RFC 7396, Appendix A.
+func TestMergePatchRFC7396(t *testing.T) {
+	tests := []struct{ doc, patch, want string }{
+		{`{"a":"b"}`, `{"a":"c"}`, `{"a":"c"}`},
+		{`{"a":"b"}`, `{"b":"c"}`, `{"a":"b","b":"c"}`},
+		{`{"a":"b"}`, `{"a":null}`, `{}`},
+		{`{"a":"b","b":"c"}`, `{"a":null}`, `{"b":"c"}`},
+		{`{"a":["b"]}`, `{"a":"c"}`, `{"a":"c"}`},
+		{`{"a":"c"}`, `{"a":["b"]}`, `{"a":["b"]}`},
+		{`{"a":{"b":"c"}}`, `{"a":{"b":"d","c":null}}`, `{"a":{"b":"d"}}`},
+		{`{"a":[{"b":"c"}]}`, `{"a":[1]}`, `{"a":[1]}`},
+		{`["a","b"]`, `["c","d"]`, `["c","d"]`},
+		{`{"a":"b"}`, `["c"]`, `["c"]`},
+		{`{"a":"foo"}`, `null`, `null`},
+		{`{"a":"foo"}`, `"bar"`, `"bar"`},
+		{`{"e":null}`, `{"a":1}`, `{"a":1,"e":null}`},
+		{`[1,2]`, `{"a":"b","c":null}`, `{"a":"b"}`},
+		{`{}`, `{"a":{"bb":{"ccc":null}}}`, `{"a":{"bb":{}}}`},
+		// Numbers keep their text.
+		{`{"n":1}`, `{"n":18446744073709551615}`, `{"n":18446744073709551615}`},
+	}
+	for _, tt := range tests {
+		got, err := MergePatch([]byte(tt.doc), []byte(tt.patch))
+		if err != nil {
+			t.Errorf("MergePatch(%s, %s): %v", tt.doc, tt.patch, err)
+			continue
+		}
+		if !jsonEqual(t, got, []byte(tt.want)) {
+			t.Errorf("MergePatch(%s, %s) = %s, want %s", tt.doc, tt.patch, got, tt.want)
+		}
+	}
+}
+
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatalf("%s: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func TestPatch(t *testing.T) {
+	cur := Default()
+	cur.Capture.PIDs = []uint32{7}
+	cur.Pipeline.TSize = 100
+	tests := []struct {
+		patch string
+		check func(c Config) bool
+		field string // FieldError expected, if any
+		err   string // other error text expected
+	}{
+		{patch: `{"pipeline":{"tsize":5}}`, check: func(c Config) bool {
+			return c.Pipeline.TSize == 5 && c.Capture.PIDs[0] == 7 && c.Pipeline.IdleTimeout == Duration(100*time.Millisecond)
+		}},
+		{patch: `{"capture":{"pids":null}}`, check: func(c Config) bool { return len(c.Capture.PIDs) == 0 && c.Pipeline.TSize == 100 }},
+		{patch: `{"pipeline":{"idle_timeout":null}}`, check: func(c Config) bool { return c.Pipeline.IdleTimeout == Default().Pipeline.IdleTimeout }},
+		{patch: `{"pipeline":{"idle_timeout":"2s"}}`, check: func(c Config) bool { return c.Pipeline.IdleTimeout == Duration(2*time.Second) }},
+		{patch: `{}`, check: func(c Config) bool { return Equal(c, cur) }},
+		{patch: `{"pipeline":{"tsize":"5"}}`, field: "pipeline.tsize"},
+		{patch: `{"capture":{"pids":[-1]}}`, field: "capture.pids"},
+		{patch: `{"bogus":1}`, field: "bogus"},
+		{patch: `{"capture":{"bogus":1}}`, field: "bogus"},
+		{patch: `{"pipeline":{"idle_timeout":"soon"}}`, err: "invalid duration"},
+		{patch: `[1]`, err: "must be a JSON object"},
+		{patch: `null`, err: "must be a JSON object"},
+		{patch: `{"a":1} x`, err: "trailing data"},
+		{patch: `{"a":`, err: "invalid merge patch"},
+		{patch: strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1), err: "nested too deeply"},
+	}
+	for _, tt := range tests {
+		got, err := Patch(cur, []byte(tt.patch))
+		var fe FieldError
+		switch {
+		case tt.check != nil:
+			if err != nil || !tt.check(got) {
+				t.Errorf("Patch(%s) = %+v, %v", tt.patch, got, err)
+			}
+		case tt.field != "":
+			if !errors.As(err, &fe) || fe.Field != tt.field {
+				t.Errorf("Patch(%s) error %v, want a FieldError for %s", tt.patch, err, tt.field)
+			}
+		default:
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Patch(%s) error %v, want %q", tt.patch, err, tt.err)
+			}
+		}
+	}
+	if cur.Capture.PIDs[0] != 7 || cur.Pipeline.TSize != 100 {
+		t.Errorf("Patch changed its input: %+v", cur)
+	}
+}
+
+func TestParse(t *testing.T) {
+	c, err := Parse([]byte(`{"output":{"hex":true}}`))
+	if err != nil || !c.Output.Hex || c.Output.Format != "text" || c.Pipeline.IdleTimeout != Default().Pipeline.IdleTimeout {
+		t.Errorf("Parse = %+v, %v; want defaults but hex", c, err)
+	}
+	for _, bad := range []string{``, `null`, `{} {}`, `{"output":{"hex":1}}`, `"x"`, `{"forward":{}}`} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("Parse(%s) succeeded", bad)
+		}
+	}
+}
+
+func TestDiff(t *testing.T) {
+	a := Default()
+	b := a.Clone()
+	b.Capture.PIDs = []uint32{1, 2}
+	b.Output.Hex = true
+	b.Sinks = []Sink{{Addr: "tcp://127.0.0.1:1"}}
+	got := Diff(a, b)
+	want := []Change{
+		{Field: "capture.pids", Old: "", New: "[1,2]"},
+		{Field: "output.hex", Old: "false", New: "true"},
+		{Field: "sinks", Old: "", New: `[{"addr":"tcp://127.0.0.1:1","format":""}]`},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Diff = %+v\nwant %+v", got, want)
+	}
+	// nil and empty lists are the same configuration.
+	b = a.Clone()
+	b.Capture.UIDs = []uint32{}
+	if !Equal(a, b) {
+		t.Errorf("nil and empty UIDs differ: %v", Diff(a, b))
+	}
+	// Clone is deep.
+	c := b.Clone()
+	c.Capture.UIDs = append(c.Capture.UIDs, 3)
+	b.Capture.PIDs = []uint32{9}
+	d := b.Clone()
+	d.Capture.PIDs[0] = 10
+	if b.Capture.PIDs[0] != 9 {
+		t.Error("Clone shares the PIDs array")
+	}
+}

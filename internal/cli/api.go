@@ -1,0 +1,32 @@
+package cli
+
+import (
+	"github.com/tlstap/tlstap/api"
+	"github.com/tlstap/tlstap/internal/engine"
+	"github.com/tlstap/tlstap/server"
+	"github.com/tlstap/tlstap/server/tlsauth"
+)
+
+// mountAPI serves the configuration, status and metrics API on the main
+// listener, changing e in place through an engine.Applier. src is the
+// live capture source, nil for replay and demo. Call it before
+// f.add(e) and before e.Run.
+func mountAPI(f *serviceFlags, e *engine.Engine, src engine.CaptureControl) *engine.Applier {
+	ap := e.NewApplier(src)
+	stateDir := f.srv.StateDir
+	if stateDir == "" {
+		stateDir = tlsauth.DefaultStateDir()
+	}
+	a := api.New(api.Options{
+		Config:   e.Opts.Config,
+		Applier:  ap,
+		StateDir: stateDir,
+		Stats:    e.Stats,
+		Log:      e.Log,
+		Status:   ap.RunStatus,
+		Version:  versionString(),
+		Started:  e.Started,
+	})
+	f.setupServers = append(f.setupServers, func(s *server.Server) { a.Mount(s) })
+	return ap
+}

@@ -1,0 +1,153 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tlstap/tlstap/broker"
+	"github.com/tlstap/tlstap/capture/replay"
+	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/engine"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.rec and the golden files")
+
+// replayFile plays a recording through a complete engine, as 'tlstap
+// replay --speed 0 --exit' does, and returns standard output and every
+// event entry the broker published.
+func replayFile(t *testing.T, path, format string) (string, []*broker.Entry) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Output.Format = format
+	var stdout, stderr bytes.Buffer
+	e := engine.New(engine.Options{Config: cfg, Exit: true, VirtualClock: true, Stdout: &stdout, Stderr: &stderr})
+	sub := e.Broker.Subscribe(broker.SubOptions{Policy: broker.Block, Filter: func(en *broker.Entry) bool { return en.Seq != 0 }})
+	var entries []*broker.Entry
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			en, err := sub.Next(context.Background())
+			if err != nil {
+				return
+			}
+			entries = append(entries, en)
+		}
+	}()
+	src, err := replay.New(replay.Options{Open: func() (io.ReadCloser, error) { return os.Open(path) }, Name: path, Speed: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(context.Background(), src); err != nil {
+		t.Fatalf("Run: %v\n%s", err, stderr.String())
+	}
+	<-done
+	return stdout.String(), entries
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (rerun with -update if intended):\n%s", path, diff(string(want), got))
+	}
+}
+
+// diff shows the first differing line.
+func diff(want, got string) string {
+	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < max(len(wl), len(gl)); i++ {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			return fmt.Sprintf("line %d:\n want %q\n  got %q", i+1, w, g)
+		}
+	}
+	return "(same lines)"
+}
+
+func TestGolden(t *testing.T) {
+	for name, gen := range recordings {
+		t.Run(name, func(t *testing.T) {
+			rec := filepath.Join("testdata", name+".rec")
+			if *update {
+				writeRecording(t, name, gen())
+			}
+			text, textEntries := replayFile(t, rec, "text")
+			golden(t, name+".txt", text)
+
+			jsonOut, _ := replayFile(t, rec, "json")
+			golden(t, name+".jsonl", jsonOut)
+
+			_, entries := replayFile(t, rec, "none")
+			var pb strings.Builder
+			for _, en := range entries {
+				fmt.Fprintf(&pb, "%d %s\n", en.Seq, hex.EncodeToString(en.Bytes))
+			}
+			golden(t, name+".pb.hex", pb.String())
+
+			// Every output format sees the same stream.
+			if len(textEntries) != len(entries) {
+				t.Errorf("text run published %d events, protobuf run %d", len(textEntries), len(entries))
+			}
+			for i := range min(len(textEntries), len(entries)) {
+				if !bytes.Equal(textEntries[i].Bytes, entries[i].Bytes) {
+					t.Errorf("event %d differs between two replays of the same recording", i+1)
+				}
+			}
+			if n := strings.Count(jsonOut, "\n"); n != len(entries) {
+				t.Errorf("%d JSON lines for %d events", n, len(entries))
+			}
+		})
+	}
+}
+
+func TestReplayCorruptRecording(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "http1.rec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cut.rec")
+	if err := os.WriteFile(path, data[:len(data)-7], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	e := engine.New(engine.Options{Config: config.Default(), Exit: true, VirtualClock: true, Stdout: &stdout, Stderr: &stderr})
+	src, _ := replay.New(replay.Options{Open: func() (io.ReadCloser, error) { return os.Open(path) }, Name: path})
+	err = e.Run(context.Background(), src)
+	if err == nil || !strings.Contains(err.Error(), "byte offset") {
+		t.Fatalf("Run: %v, want a corrupt-recording error naming the offset", err)
+	}
+	// What was read before the damage still went out.
+	if !strings.Contains(stdout.String(), "GET /api/items") {
+		t.Errorf("events before the corruption are missing from output:\n%s", stdout.String())
+	}
+	if errors.Unwrap(err) == nil {
+		t.Errorf("error %v does not wrap its cause", err)
+	}
+}
