@@ -62,9 +62,12 @@ type API struct {
 
 	// mu serialises changes: a request is validated, applied and committed
 	// under it, so revisions never interleave.
-	mu  sync.Mutex
-	cfg config.Config
-	rev uint64
+	mu sync.Mutex
+	// state guards cfg and rev for readers, so that a GET does not wait
+	// for a change being applied (which may take a while: a sink drains).
+	state sync.RWMutex
+	cfg   config.Config
+	rev   uint64
 }
 
 // New returns an API serving opts.Config as revision 1.
@@ -83,8 +86,8 @@ func New(opts Options) *API {
 
 // Config returns the running configuration and its revision.
 func (a *API) Config() (config.Config, uint64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.state.RLock()
+	defer a.state.RUnlock()
 	return a.cfg.Clone(), a.rev
 }
 
@@ -148,8 +151,10 @@ func (a *API) update(ctx context.Context, who string, ifMatch func(uint64) bool,
 			return config.Config{}, 0, &commitError{status: status, msg: "applying the configuration failed: " + err.Error()}
 		}
 	}
+	a.state.Lock()
 	a.cfg = to.Clone()
 	a.rev++
+	a.state.Unlock()
 	attrs := []any{"by", who, "revision", a.rev}
 	for _, c := range changes {
 		attrs = append(attrs, slog.String(c.Field, c.Old+" -> "+c.New))

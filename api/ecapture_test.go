@@ -37,7 +37,7 @@ func TestECaptureCompat(t *testing.T) {
 		},
 		{
 			name: "pid, truncate, hex", path: "/openssl", status: 200, code: api.RespOK, msg: "RespOK",
-			body: `{"pid": 12345, "uid": 1000, "is_hex": true, "truncate_size": 64, "btf_mode": 0, "per_cpu_map_size": 1024, "model": "text"}`,
+			body:    `{"pid": 12345, "uid": 1000, "is_hex": true, "truncate_size": 64, "btf_mode": 0, "per_cpu_map_size": 1024, "model": "text"}`,
 			ignored: []string{"btf_mode", "per_cpu_map_size"},
 			check: func(c config.Config) bool {
 				return slices.Equal(c.Capture.PIDs, []uint32{12345}) && slices.Equal(c.Capture.UIDs, []uint32{1000}) &&

@@ -161,7 +161,9 @@ func decode[T any](t testing.TB, b []byte) T {
 // snapshot is the running config and revision, to compare before and after.
 func (e *env) snapshot() (config.Config, uint64) { return e.api.Config() }
 
-func sameConfig(a, b config.Config) bool { return config.Equal(a, b) && slices.Equal(a.Capture.PIDs, b.Capture.PIDs) }
+func sameConfig(a, b config.Config) bool {
+	return config.Equal(a, b) && slices.Equal(a.Capture.PIDs, b.Capture.PIDs)
+}
 
 func jsonMarshal(v any) (string, error) {
 	b, err := json.Marshal(v)

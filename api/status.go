@@ -121,4 +121,3 @@ func summarise(samples []stats.Sample) Counters {
 func (a *API) status(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.Status())
 }
-

@@ -249,6 +249,11 @@ func TestResume(t *testing.T) {
 			wantNote: "resume: 7 events after seq 0 are older than the retained window and were missed",
 			want:     seqs(8, 10),
 		},
+		{
+			name: "one event older than the ring", opts: broker.Options{RetainEvents: 3}, publish: 10, since: 6,
+			wantNote: "resume: 1 events after seq 6 are older than the retained window and were missed",
+			want:     seqs(8, 10),
+		},
 		{name: "just inside the ring", opts: broker.Options{RetainEvents: 3}, publish: 10, since: 7, want: seqs(8, 10)},
 	}
 	for _, tt := range tests {

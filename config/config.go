@@ -47,6 +47,10 @@ type Forward struct {
 type Sink struct {
 	Addr   string `json:"addr"`
 	Format string `json:"format"`
+	// RotateBytes and RotateAge start a new file (file sinks only) once
+	// the current one holds that many bytes or is that old; 0: never.
+	RotateBytes int64    `json:"rotate_bytes,omitempty"`
+	RotateAge   Duration `json:"rotate_age,omitempty"`
 }
 
 // Default returns the built-in defaults.

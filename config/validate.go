@@ -150,6 +150,12 @@ func (ck *checker) forward(at string, f Forward) {
 }
 
 func (ck *checker) sink(at string, s Sink) {
+	if s.RotateBytes < 0 {
+		ck.add(at+".rotate_bytes", "must be >= 0 (0: never), got %d", s.RotateBytes)
+	}
+	if s.RotateAge < 0 {
+		ck.add(at+".rotate_age", "must be >= 0 (0: never), got %s", time.Duration(s.RotateAge))
+	}
 	if _, err := sink.ParseFormat(s.Format); s.Format != "" && err != nil {
 		ck.add(at+".format", "%v", err)
 	}

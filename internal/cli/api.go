@@ -13,6 +13,7 @@ import (
 // f.add(e) and before e.Run.
 func mountAPI(f *serviceFlags, e *engine.Engine, src engine.CaptureControl) *engine.Applier {
 	ap := e.NewApplier(src)
+	ap.Output = e.Output
 	stateDir := f.srv.StateDir
 	if stateDir == "" {
 		stateDir = tlsauth.DefaultStateDir()

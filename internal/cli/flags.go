@@ -85,3 +85,12 @@ func (f *commonFlags) engineOptions(cmd *cobra.Command) (engine.Options, error) 
 		LogLevel: lvl,
 	}, nil
 }
+
+// validate reports every invalid setting, whether it came from a flag or
+// the config file, as one usage error.
+func validate(cfg config.Config) error {
+	if errs := config.Validate(cfg); len(errs) > 0 {
+		return usageError{fmt.Errorf("invalid settings: %w", config.FieldErrors(errs))}
+	}
+	return nil
+}

@@ -40,6 +40,10 @@ func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadClo
 	if err != nil {
 		return err
 	}
+	f.services.configure(&opts.Config)
+	if err := validate(opts.Config); err != nil {
+		return err
+	}
 	opts.Exit = f.exit
 	// At full speed, time comes from the recording alone, so raw data is
 	// split the same way on every run.
@@ -49,6 +53,7 @@ func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadClo
 		return err
 	}
 	e := engine.New(opts)
+	mountAPI(&f.services, e, nil)
 	if err := f.services.add(e); err != nil {
 		return err
 	}

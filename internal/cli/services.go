@@ -6,18 +6,20 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/tlstap/tlstap/forward"
+	"github.com/tlstap/tlstap/config"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/server"
-	"github.com/tlstap/tlstap/sink"
 )
 
 // serviceFlags configure what runs beside the pipeline: the streaming
 // server, forwarders and push sinks.
 type serviceFlags struct {
-	srv          server.Options
-	tls          bool
-	fwd          forward.Options
+	srv server.Options
+	tls bool
+	fwd struct {
+		URLs           []string
+		Filter, Method string
+	}
 	fwdMode      string
 	fwdFormat    string
 	sinks        []string
@@ -54,6 +56,18 @@ func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.rotateAge, "eventaddr-rotate-age", 0, "start a new --eventaddr file after this long (0: never)")
 }
 
+// configure adds the forwarders and sinks given as flags to cfg: the
+// engine's applier starts them, and the config API can then see, change
+// and remove them like any other.
+func (f *serviceFlags) configure(cfg *config.Config) {
+	for _, u := range f.fwd.URLs {
+		cfg.Forward = append(cfg.Forward, config.Forward{URL: u, Mode: f.fwdMode, Method: f.fwd.Method, Filter: f.fwd.Filter, Format: f.fwdFormat})
+	}
+	for _, a := range f.sinks {
+		cfg.Sinks = append(cfg.Sinks, config.Sink{Addr: a, Format: f.sinkFormat, RotateBytes: f.rotateSize, RotateAge: config.Duration(f.rotateAge)})
+	}
+}
+
 // add builds the configured services into e. Errors here are the user's
 // (bad flags) and are reported before capture starts.
 func (f *serviceFlags) add(e *engine.Engine) error {
@@ -77,29 +91,6 @@ func (f *serviceFlags) add(e *engine.Engine) error {
 			fmt.Fprintf(e.Opts.Stderr, "  certificate SHA-256 fingerprint: %s\n", srv.Fingerprint())
 		}
 		e.Add(srv)
-	}
-	if len(f.fwd.URLs) > 0 {
-		opts := f.fwd
-		opts.Mode = forward.Mode(f.fwdMode)
-		opts.Format = forward.Format(f.fwdFormat)
-		fw, err := forward.New(opts, e.Broker, e.Stats, e.Log)
-		if err != nil {
-			return err
-		}
-		e.Add(fw)
-	}
-	if len(f.sinks) > 0 {
-		format, err := sink.ParseFormat(f.sinkFormat)
-		if err != nil {
-			return usageError{err}
-		}
-		for _, addr := range f.sinks {
-			s, err := sink.New(addr, sink.Options{Format: format, RotateBytes: f.rotateSize, RotateAge: f.rotateAge}, e.Broker, e.Stats, e.Log)
-			if err != nil {
-				return err
-			}
-			e.Add(s)
-		}
 	}
 	return nil
 }

@@ -56,6 +56,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	f.services.configure(&opts.Config)
 	cfg := &opts.Config.Capture
 	if fs := cmd.Flags(); fs.Changed("libssl") {
 		cfg.Libs = f.libs
@@ -74,6 +75,9 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 		cfg.Comms = f.comms
 	}
 	opts.Record = f.record
+	if err := validate(opts.Config); err != nil {
+		return err
+	}
 	e := engine.New(opts)
 	src, err := openssl.New(openssl.Options{
 		Libs:      cfg.Libs,
@@ -90,6 +94,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 		names = append(names, l.Path)
 	}
 	e.Log.Info("capturing", "libraries", strings.Join(names, ","), "pids", cfg.PIDs, "uids", cfg.UIDs, "comms", cfg.Comms)
+	mountAPI(&f.services, e, src)
 	if err := f.services.add(e); err != nil {
 		return err
 	}

@@ -156,7 +156,8 @@ func (a *Applier) newForwarder(f config.Forward) (Service, error) {
 }
 
 func (a *Applier) newSink(s config.Sink) (Service, error) {
-	return sink.New(s.Addr, sink.Options{Format: sink.Format(s.Format)}, a.e.Broker, a.e.Stats, a.e.Log)
+	opts := sink.Options{Format: sink.Format(s.Format), RotateBytes: s.RotateBytes, RotateAge: time.Duration(s.RotateAge)}
+	return sink.New(s.Addr, opts, a.e.Broker, a.e.Stats, a.e.Log)
 }
 
 // Apply implements api.Applier. Steps run in an order that never leaves a

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -367,5 +366,3 @@ func TestApplyInitialServices(t *testing.T) {
 	}
 	c.Close()
 }
-
-var _ = json.Marshal

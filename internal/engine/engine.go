@@ -56,6 +56,9 @@ type Engine struct {
 	Pipeline *pipeline.Pipeline
 	Log      *slog.Logger
 	Started  time.Time
+	// Output renders standard output; the config API may switch its
+	// format while the run goes on.
+	Output *output.Switch
 
 	services []Service
 }
@@ -84,7 +87,11 @@ func New(opts Options) *Engine {
 		VirtualClock: opts.VirtualClock,
 		Stats:        st,
 	}, b)
-	return &Engine{Opts: opts, Stats: st, Broker: b, Pipeline: p, Log: log, Started: time.Now()}
+	e := &Engine{Opts: opts, Stats: st, Broker: b, Pipeline: p, Log: log, Started: time.Now()}
+	if f, err := output.ParseFormat(opts.Config.Output.Format); err == nil {
+		e.Output = output.NewSwitch(f, opts.Config.Output.Hex)
+	}
+	return e
 }
 
 // Add registers a service to run beside the pipeline.
@@ -94,6 +101,20 @@ func (e *Engine) Add(s Service) { e.services = append(e.services, s) }
 // cancelled, then flushes and stops everything. It returns the source's
 // error, if any.
 func (e *Engine) Run(ctx context.Context, src capture.Source) error {
+	// Everything that can fail on bad options fails here, before any
+	// goroutine starts: an early return must not leave one behind.
+	if e.Output == nil {
+		_, err := output.ParseFormat(e.Opts.Config.Output.Format)
+		return err
+	}
+	if e.Opts.Record != "" {
+		rec, err := newRecorder(src, e.Opts.Record)
+		if err != nil {
+			return err
+		}
+		src = rec
+	}
+
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServices()
 	var svcWG sync.WaitGroup
@@ -111,35 +132,21 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	// Standard output blocks the pipeline rather than drop: a person or a
 	// pipe reading our output expects all of it.
 	var outWG sync.WaitGroup
-	cfgOut := e.Opts.Config.Output
-	format, err := output.ParseFormat(cfgOut.Format)
-	if err != nil {
-		return err
-	}
-	if r := output.New(format, cfgOut.Hex); r != nil {
-		sub := e.Broker.Subscribe(broker.SubOptions{
-			Name:   "stdout",
-			Policy: broker.Block,
-			Queue:  8192,
-			Filter: func(en *broker.Entry) bool { return en.Seq != 0 },
-		})
-		outWG.Add(1)
-		go func() {
-			defer outWG.Done()
-			if err := output.Run(context.Background(), sub, e.Opts.Stdout, r); err != nil {
-				e.Log.Error("writing standard output", "err", err)
-				sub.Close()
-			}
-		}()
-	}
-
-	if e.Opts.Record != "" {
-		rec, err := newRecorder(src, e.Opts.Record)
-		if err != nil {
-			return err
+	// Subscribed even with format none, so the API can turn output on.
+	sub := e.Broker.Subscribe(broker.SubOptions{
+		Name:   "stdout",
+		Policy: broker.Block,
+		Queue:  8192,
+		Filter: func(en *broker.Entry) bool { return en.Seq != 0 },
+	})
+	outWG.Add(1)
+	go func() {
+		defer outWG.Done()
+		if err := output.Run(context.Background(), sub, e.Opts.Stdout, e.Output); err != nil {
+			e.Log.Error("writing standard output", "err", err)
+			sub.Close()
 		}
-		src = rec
-	}
+	}()
 
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()

@@ -119,7 +119,7 @@ func TestCancelStopsServing(t *testing.T) {
 	e := engine.New(engine.Options{Config: config.Default(), Stdout: io.Discard, Stderr: io.Discard})
 	e.Add(engine.ServiceFunc(func(sctx context.Context) error {
 		// Cancel once the recording has been fully published.
-		for e.Broker.LastSeq() < 4 {
+		for e.Broker.LastSeq() < 1 {
 			select {
 			case <-sctx.Done():
 				return nil
@@ -131,8 +131,18 @@ func TestCancelStopsServing(t *testing.T) {
 		<-sctx.Done()
 		return nil
 	}))
-	if err := e.Run(ctx, fileSource(t, filepath.Join("testdata", "raw.rec"))); err != nil {
+	// One chunk and its close: one event, published as soon as the
+	// close arrives.
+	src := sourceFunc(func(ctx context.Context, out chan<- capture.Chunk) error {
+		out <- capture.Chunk{Time: 1, PID: 1, Conn: 1, FD: -1, Data: []byte("\x00data")}
+		out <- capture.Chunk{Time: 2, PID: 1, Conn: 1, FD: -1, Kind: capture.Close}
+		return nil
+	})
+	if err := e.Run(ctx, src); err != nil {
 		t.Fatal(err)
+	}
+	if e.Broker.LastSeq() != 1 {
+		t.Errorf("LastSeq = %d, want 1", e.Broker.LastSeq())
 	}
 }
 
