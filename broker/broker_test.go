@@ -140,6 +140,10 @@ func TestDropPolicyNotice(t *testing.T) {
 			want: append(append(seqs(1, 3), "log:slow client: 7 entries were dropped because this client's queue was full"), "#11"),
 		},
 		{
+			name: "queue of one keeps the notice in order", queue: 1, publish: 3, after: 1,
+			want: []string{"#1", "log:slow client: 2 entries were dropped because this client's queue was full", "#4"},
+		},
+		{
 			name: "no drops, no notice", queue: 16, publish: 10,
 			want: seqs(1, 10),
 		},

@@ -106,12 +106,16 @@ func (s *Subscription) offer(e *Entry) {
 		return
 	}
 	// A pending notice goes in first so the subscriber learns about the
-	// gap at the point in the stream where it happened.
-	if s.missed > 0 && s.q.n+2 <= s.opts.Queue {
+	// gap at the point in the stream where it happened. It does not take
+	// the entry's place: with room for only one (Queue 1), requiring room
+	// for both would deliver the notice after newer entries.
+	limit := s.opts.Queue
+	if s.missed > 0 && s.q.n < limit {
 		s.q.push(Notice(fmt.Sprintf("slow client: %d entries were dropped because this client's queue was full", s.missed)))
 		s.missed = 0
+		limit++
 	}
-	if s.q.n >= s.opts.Queue {
+	if s.q.n >= limit {
 		s.missed++
 		s.total++
 		s.drops.Inc()

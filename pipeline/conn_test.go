@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -408,5 +409,30 @@ func TestRunDrainsOnCancel(t *testing.T) {
 	}
 	if n := len(sink.all()); n != 3 {
 		t.Errorf("Run after cancel emitted %d events, want the 3 already queued", n)
+	}
+}
+
+func TestDecoderLimitTruncation(t *testing.T) {
+	lim := decoder.DefaultLimits()
+	lim.MaxBodyBytes = 10
+	body := strings.Repeat("x", 100)
+	resp := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	evs, st := run(t, pipeline.Options{Limits: lim},
+		chunk(1*ms, 1, capture.Write, "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n"),
+		chunk(2*ms, 1, capture.Read, resp),
+	)
+	if len(evs) != 2 {
+		t.Fatalf("events %v", summaries(evs))
+	}
+	ev := evs[1]
+	if !ev.GetTruncated() || ev.GetIncomplete() {
+		t.Errorf("truncated %v incomplete %v, want a truncated complete response", ev.GetTruncated(), ev.GetIncomplete())
+	}
+	// The original length counts the whole message, beyond what was kept.
+	if ev.GetOriginalLength() <= uint64(len(ev.GetPayload())) || ev.GetOriginalLength() < uint64(len(body)) {
+		t.Errorf("original_length %d for a %d-byte payload of a %d-byte body", ev.GetOriginalLength(), len(ev.GetPayload()), len(body))
+	}
+	if got := st.Counter(stats.TruncationsTotal, "", "reason", "decoder_limit").Load(); got != 1 {
+		t.Errorf("decoder_limit truncations %d, want 1", got)
 	}
 }
