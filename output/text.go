@@ -23,7 +23,7 @@ func (t TextRenderer) Render(w io.Writer, ev *eventpb.Event) error {
 	b := make([]byte, 0, 256+len(ev.GetPayload()))
 	b = time.Unix(0, ev.GetTimestamp()).UTC().AppendFormat(b, time.RFC3339Nano)
 	b = fmt.Appendf(b, " #%d pid=%d comm=%s %s -> %s %s %s len=%d",
-		ev.GetSeq(), ev.GetPid(), ev.GetPname(),
+		ev.GetSeq(), ev.GetPid(), safe(ev.GetPname()),
 		endpoint(ev.GetSrcIp(), ev.GetSrcPort()), endpoint(ev.GetDstIp(), ev.GetDstPort()),
 		direction(ev.GetDataType()), decoder.Type(ev.GetType()), ev.GetLength())
 	if ev.GetStreamId() != 0 {
@@ -87,4 +87,15 @@ func printable(p []byte) bool {
 		p = p[n:]
 	}
 	return true
+}
+
+// safe keeps a traced process's name from reaching the terminal with
+// control characters (escape sequences) in it.
+func safe(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

@@ -28,6 +28,7 @@ type conn struct {
 	uuid    [2]string
 
 	sess *session.Session
+	emit session.Emit
 	// last is the time of the last chunk, in the pipeline's clock.
 	last int64
 	// dirty: data arrived since the last idle flush.

@@ -202,7 +202,7 @@ func (p *Pipeline) Handle(c *capture.Chunk) {
 			return
 		}
 		cn.dirty = true
-		cn.sess.Feed(c.Dir, c.Time, c.Data, func(dir capture.Direction, m *decoder.Message) { p.emit(cn, dir, m) })
+		cn.sess.Feed(c.Dir, c.Time, c.Data, cn.emit)
 	case capture.Lost:
 		p.c.lost.Add(c.LostBytes)
 		cn.sess.Gap(c.Dir, c.LostBytes)
@@ -224,6 +224,8 @@ func (p *Pipeline) open(c *capture.Chunk) *conn {
 	p.nextConn++
 	sess := session.New(session.Options{Limits: p.opts.Limits, RawOnly: p.opts.RawOnly})
 	cn := newConn(c, p.nextConn, sess)
+	// One closure per connection, not one per chunk.
+	cn.emit = func(dir capture.Direction, m *decoder.Message) { p.emit(cn, dir, m) }
 	cn.lru = p.lru.PushFront(cn)
 	p.conns[cn.key] = cn
 	p.nconns.Store(int64(len(p.conns)))
@@ -232,7 +234,7 @@ func (p *Pipeline) open(c *capture.Chunk) *conn {
 }
 
 func (p *Pipeline) close(cn *conn, ts int64) {
-	cn.sess.Flush(ts, decoder.Close, func(dir capture.Direction, m *decoder.Message) { p.emit(cn, dir, m) })
+	cn.sess.Flush(ts, decoder.Close, cn.emit)
 	p.lru.Remove(cn.lru)
 	delete(p.conns, cn.key)
 	p.nconns.Store(int64(len(p.conns)))
@@ -252,7 +254,7 @@ func (p *Pipeline) advance(now int64) {
 			cn := e.Value.(*conn)
 			if cn.dirty && now-cn.last >= int64(rt.IdleFlush) {
 				cn.dirty = false
-				cn.sess.Flush(now, decoder.Idle, func(dir capture.Direction, m *decoder.Message) { p.emit(cn, dir, m) })
+				cn.sess.Flush(now, decoder.Idle, cn.emit)
 			}
 		}
 	}

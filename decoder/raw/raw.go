@@ -11,6 +11,8 @@ type Decoder struct {
 	buf   []byte
 	start int64
 	end   int64
+	// gap: bytes were lost after buf; what follows must not be glued to it.
+	gap bool
 }
 
 // New returns a raw decoder that emits at least every flushBytes bytes.
@@ -23,6 +25,12 @@ func New(flushBytes int) *Decoder {
 
 // Feed buffers data and emits full flushBytes-sized messages.
 func (d *Decoder) Feed(ts int64, data []byte, emit decoder.Emit) {
+	if d.gap {
+		d.gap = false
+		if len(d.buf) > 0 {
+			d.emit(emit)
+		}
+	}
 	for len(data) > 0 {
 		if len(d.buf) == 0 {
 			d.start = ts
@@ -44,9 +52,10 @@ func (d *Decoder) Flush(_ int64, _ decoder.FlushReason, emit decoder.Emit) {
 	}
 }
 
-// Gap flushes nothing: raw data has no framing to lose, and the gap is
-// counted by the pipeline.
-func (d *Decoder) Gap(uint64) {}
+// Gap ends the current message at the next Feed: raw data has no framing
+// to lose, but bytes on either side of a hole are not one message. The
+// lost bytes themselves are counted by the pipeline.
+func (d *Decoder) Gap(uint64) { d.gap = true }
 
 // Buffered reports the number of bytes waiting for a flush.
 func (d *Decoder) Buffered() int { return len(d.buf) }
