@@ -15,7 +15,7 @@ type RunStatus struct {
 	Running bool `json:"running"`
 	// Libraries are the files the probes are attached to.
 	Libraries []Library `json:"libraries"`
-	// Processes are the processes whose traffic was seen, if known.
+	// Processes are the processes with connections being tracked.
 	Processes []Process `json:"processes,omitempty"`
 	// Connections is the number of connections the pipeline tracks.
 	Connections int `json:"connections"`
@@ -29,8 +29,9 @@ type Library struct {
 
 // Process is one process seen.
 type Process struct {
-	PID  uint32 `json:"pid"`
-	Comm string `json:"comm"`
+	PID         uint32 `json:"pid"`
+	Comm        string `json:"comm"`
+	Connections int    `json:"connections"`
 }
 
 // Status is the body of GET /api/v1/status.

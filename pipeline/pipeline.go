@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"cmp"
 	"container/list"
 	"context"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +78,11 @@ type Pipeline struct {
 	runtime atomic.Pointer[Runtime]
 	nconns  atomic.Int64
 
+	// procs counts tracked connections per process, for status; updated
+	// on open and close only, never per chunk.
+	procMu sync.Mutex
+	procs  map[uint32]*Process
+
 	conns    map[connKey]*conn
 	lru      list.List // front: most recently active
 	nextConn uint64
@@ -127,6 +135,25 @@ func (p *Pipeline) SetRuntime(r Runtime) {
 
 // Runtime returns the current run-time settings.
 func (p *Pipeline) Runtime() Runtime { return *p.runtime.Load() }
+
+// Process is a process with connections the pipeline tracks.
+type Process struct {
+	PID         uint32
+	Comm        string
+	Connections int
+}
+
+// Processes returns the processes with tracked connections, by pid.
+func (p *Pipeline) Processes() []Process {
+	p.procMu.Lock()
+	out := make([]Process, 0, len(p.procs))
+	for _, pr := range p.procs {
+		out = append(out, *pr)
+	}
+	p.procMu.Unlock()
+	slices.SortFunc(out, func(a, b Process) int { return cmp.Compare(a.PID, b.PID) })
+	return out
+}
 
 // Connections returns the number of connections tracked.
 func (p *Pipeline) Connections() int { return int(p.nconns.Load()) }
@@ -228,6 +255,17 @@ func (p *Pipeline) open(c *capture.Chunk) *conn {
 	cn.emit = func(dir capture.Direction, m *decoder.Message) { p.emit(cn, dir, m) }
 	cn.lru = p.lru.PushFront(cn)
 	p.conns[cn.key] = cn
+	p.procMu.Lock()
+	if p.procs == nil {
+		p.procs = make(map[uint32]*Process)
+	}
+	pr := p.procs[c.PID]
+	if pr == nil {
+		pr = &Process{PID: c.PID, Comm: cn.comm}
+		p.procs[c.PID] = pr
+	}
+	pr.Connections++
+	p.procMu.Unlock()
 	p.nconns.Store(int64(len(p.conns)))
 	p.c.conns.Set(int64(len(p.conns)))
 	return cn
@@ -237,6 +275,13 @@ func (p *Pipeline) close(cn *conn, ts int64) {
 	cn.sess.Flush(ts, decoder.Close, cn.emit)
 	p.lru.Remove(cn.lru)
 	delete(p.conns, cn.key)
+	p.procMu.Lock()
+	if pr := p.procs[cn.key.pid]; pr != nil {
+		if pr.Connections--; pr.Connections <= 0 {
+			delete(p.procs, cn.key.pid)
+		}
+	}
+	p.procMu.Unlock()
 	p.nconns.Store(int64(len(p.conns)))
 	p.c.conns.Set(int64(len(p.conns)))
 }

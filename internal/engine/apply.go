@@ -364,6 +364,9 @@ func (a *Applier) RunStatus() api.RunStatus {
 	a.mu.Lock()
 	st.Running = a.running
 	a.mu.Unlock()
+	for _, pr := range a.e.Pipeline.Processes() {
+		st.Processes = append(st.Processes, api.Process{PID: pr.PID, Comm: pr.Comm, Connections: pr.Connections})
+	}
 	if a.src != nil {
 		st.Source = "openssl"
 		for _, l := range a.src.Libraries() {
