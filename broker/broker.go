@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -50,10 +51,12 @@ type Broker struct {
 	opts  Options
 	stats *stats.Set
 
-	mu        sync.Mutex
-	events    ring
-	logs      ring
-	subs      map[*Subscription]struct{}
+	mu     sync.Mutex
+	events ring
+	logs   ring
+	// subs is copied on write: Publish hands the current slice out
+	// without copying, Subscribe and remove build a new one.
+	subs      []*Subscription
 	lastSeq   uint64
 	closed    bool
 	published *stats.Counter
@@ -68,7 +71,6 @@ func New(opts Options, st *stats.Set) *Broker {
 	return &Broker{
 		opts:      opts,
 		stats:     st,
-		subs:      make(map[*Subscription]struct{}),
 		published: st.Counter("tlstap_broker_published_total", "LogEntry messages published to subscribers."),
 	}
 }
@@ -112,10 +114,7 @@ func (b *Broker) Publish(m *eventpb.LogEntry) {
 	// Snapshot inside the same critical section as the ring append: a
 	// subscriber registered after this point finds e in the ring, one
 	// registered before gets it live. No gap, no duplicate.
-	subs := make([]*Subscription, 0, len(b.subs))
-	for s := range b.subs {
-		subs = append(subs, s)
-	}
+	subs := b.subs
 	b.mu.Unlock()
 
 	b.published.Inc()
@@ -129,16 +128,18 @@ func (b *Broker) Close() {
 	b.mu.Lock()
 	b.closed = true
 	subs := b.subs
-	b.subs = map[*Subscription]struct{}{}
+	b.subs = nil
 	b.mu.Unlock()
-	for s := range subs {
+	for _, s := range subs {
 		s.end()
 	}
 }
 
 func (b *Broker) remove(s *Subscription) {
 	b.mu.Lock()
-	delete(b.subs, s)
+	if i := slices.Index(b.subs, s); i >= 0 {
+		b.subs = slices.Delete(slices.Clone(b.subs), i, i+1)
+	}
 	b.mu.Unlock()
 }
 
@@ -170,7 +171,7 @@ func (b *Broker) Subscribe(o SubOptions) *Subscription {
 		s.end()
 		return s
 	}
-	b.subs[s] = struct{}{}
+	b.subs = append(slices.Clone(b.subs), s)
 	return s
 }
 

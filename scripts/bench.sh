@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every Go benchmark of tlstap on one core, COUNT times (default 5),
+# Runs every Go benchmark of tlstap on one core, COUNT times (default 6, the fewest benchstat gives a confidence interval for),
 # interleaved package by package, and prints benchstat's medians. The
 # figures in docs/benchmarks.md come from this script (and, for capture
 # overhead, scripts/bench-capture.sh, which needs root and bpftrace).
@@ -7,7 +7,7 @@
 #   scripts/bench.sh [COUNT] > bench.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
-count=${1:-5}
+count=${1:-6}
 gobin=$(go env GOPATH)/bin
 [[ -x $gobin/benchstat ]] || go install golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 out=$(mktemp)

@@ -43,7 +43,7 @@ Go programs (crypto/tls), GnuTLS and NSS.`,
 	fs.UintSliceVar(&f.pids, "pid", nil, "capture only these process `ids` (repeatable or comma-separated; default: all)")
 	fs.UintSliceVar(&f.uids, "uid", nil, "capture only processes of these user `ids` (repeatable)")
 	fs.StringArrayVar(&f.comms, "comm", nil, "capture only processes with this `name` (as in /proc/PID/comm; repeatable)")
-	fs.IntVar(&f.ring, "ring-size", 0, "kernel-to-user ring buffer size in `bytes`, a power of two (default 16 MiB; use 32-64 MiB for bulk downloads)")
+	fs.IntVar(&f.ring, "ring-size", 0, "kernel-to-user ring buffer size in `bytes`, a power of two (default 64 MiB)")
 	fs.StringVar(&f.record, "record", "", "also write every captured chunk to this recording `file` (play it with 'tlstap replay')")
 	return cmd
 }
