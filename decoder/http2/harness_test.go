@@ -119,6 +119,9 @@ func record(t testing.TB, h http.Handler, run func(c *http.Client, base string))
 
 	tr := &http.Transport{
 		Protocols: h2c(),
+		// A capture must be one connection; under load the client
+		// sometimes dialled a second one for sequential requests.
+		MaxConnsPerHost: 1,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, network, addr)
