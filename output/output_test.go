@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,13 +13,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tlstap/tlstap/broker"
+	"github.com/tlstap/tlstap/internal/golden"
 	"github.com/tlstap/tlstap/output"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 const ts = int64(1_750_000_000_123_456_789)
 
@@ -61,24 +59,6 @@ func render(t *testing.T, r output.Renderer) string {
 	return b.String()
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (rerun with -update if intended):\ngot:\n%s", path, got)
-	}
-}
-
 func TestRenderGolden(t *testing.T) {
 	for _, tt := range []struct {
 		file string
@@ -88,7 +68,7 @@ func TestRenderGolden(t *testing.T) {
 		{"hex.golden", output.New(output.Text, true)},
 		{"json.golden", output.New(output.JSON, false)},
 	} {
-		t.Run(tt.file, func(t *testing.T) { golden(t, tt.file, render(t, tt.r)) })
+		t.Run(tt.file, func(t *testing.T) { golden.Check(t, filepath.Join("testdata", tt.file), []byte(render(t, tt.r))) })
 	}
 }
 

@@ -2,7 +2,6 @@ package http1
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,9 +12,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/tlstap/tlstap/decoder"
+	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var update = flag.Bool("update", false, "re-record testdata/capture and rewrite testdata/golden")
+var update = golden.Update
 
 // feedPlan says where each direction's bytes are cut into Feed calls and
 // which timestamp each piece carries.
@@ -130,21 +130,21 @@ func TestGolden(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			rec := loadRecording(t, sc)
 			bf := byteFeed(rec)
-			golden := decodeRecording(rec, bf, decoder.Limits{})
-			checkWant(t, sc, golden)
-			compareGolden(t, filepath.Join("testdata", "golden", sc.name+".golden"), renderResult(golden))
+			whole := decodeRecording(rec, bf, decoder.Limits{})
+			checkWant(t, sc, whole)
+			golden.Check(t, filepath.Join("testdata", "golden", sc.name+".golden"), renderResult(whole))
 
 			check := func(name string, plan feedPlan) {
 				t.Helper()
 				got := decodeRecording(rec, plan, decoder.Limits{})
-				want := expectTS(golden, bf.flushTS, plan)
+				want := expectTS(whole, bf.flushTS, plan)
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s: decoded differently:\n%s\nwant:\n%s", name, renderResult(got), renderResult(want))
 				}
 			}
 			check("whole", wholeFeed(rec))
 			for dir, data := range [2][]byte{rec.req, rec.resp} {
-				for _, k := range splitPoints(data, golden.msgs[dir]) {
+				for _, k := range splitPoints(data, whole.msgs[dir]) {
 					check(fmt.Sprintf("dir %d split at %d", dir, k), splitFeed(dir, k))
 				}
 			}
@@ -216,26 +216,6 @@ func loadRecording(t *testing.T, sc scenario) recording {
 		t.Fatal(err)
 	}
 	return rec
-}
-
-func compareGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update to accept):\n%s", path, got)
-	}
 }
 
 func renderResult(r result) []byte {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/tlstap/tlstap/decoder"
+	"github.com/tlstap/tlstap/internal/golden"
 )
 
 var recordFlag = flag.Bool("record", false, "re-record testdata/captures and the fuzz seed corpus from live connections")
@@ -84,7 +85,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cl, _ := decodeAll(Client, Limits{}, cp.Client, chunkIndex)
 			sv, _ := decodeAll(Server, Limits{}, cp.Server, chunkIndex)
-			golden(t, name+".txt", describe("client", cl)+describe("server", sv))
+			golden.Check(t, filepath.Join("testdata", "golden", name+".txt"), []byte(describe("client", cl)+describe("server", sv)))
 		})
 	}
 }

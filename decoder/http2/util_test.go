@@ -3,18 +3,12 @@ package http2
 import (
 	"bytes"
 	"crypto/sha256"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
-	"testing"
 
 	"github.com/tlstap/tlstap/decoder"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files from the decoder's output")
 
 type (
 	Limits  = decoder.Limits
@@ -47,46 +41,6 @@ func describe(label string, ms []*Message) string {
 		}
 	}
 	return b.String()
-}
-
-// golden compares got with testdata/golden/name, or writes it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file; got:\n%s", path, diffHead(string(want), got))
-	}
-}
-
-// diffHead shows the first differing line with some context.
-func diffHead(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n want %s\n  got %s", i+1, w, g)
-		}
-	}
-	return "(no line differs)"
 }
 
 // sameMessage compares everything but the timestamps, which depend on how

@@ -3,10 +3,8 @@ package session_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,9 +12,10 @@ import (
 	"github.com/tlstap/tlstap/capture"
 	"github.com/tlstap/tlstap/decoder"
 	"github.com/tlstap/tlstap/decoder/session"
+	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var update = flag.Bool("update", false, "re-record testdata/*.rec and rewrite golden files")
+var update = golden.Update
 
 // emitted is a message with its direction.
 type emitted struct {
@@ -205,25 +204,8 @@ func TestConversationGolden(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			got, s := run(session.Options{}, loadConversation(t, c.name))
 			c.check(t, got, s)
-			golden(t, filepath.Join("testdata", c.name+".golden"), renderAll(got, true))
+			golden.Check(t, filepath.Join("testdata", c.name+".golden"), []byte(renderAll(got, true)))
 		})
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update to accept):\n got:\n%s\nwant:\n%s", path, got, want)
 	}
 }
 

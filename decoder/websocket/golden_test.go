@@ -2,9 +2,7 @@ package websocket_test
 
 import (
 	"bytes"
-	"flag"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,9 +11,10 @@ import (
 
 	"github.com/tlstap/tlstap/decoder"
 	"github.com/tlstap/tlstap/decoder/websocket"
+	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var update = flag.Bool("update", false, "re-record testdata/*.rec fixtures and rewrite golden files")
+var update = golden.Update
 
 // fixtures are small recorded sessions, checked in so that the golden
 // output (including timestamps, which follow the recorded chunking) is
@@ -68,25 +67,8 @@ func TestGolden(t *testing.T) {
 					out.WriteString(dir + " " + render(m) + "\n")
 				}
 			}
-			golden(t, filepath.Join("testdata", fx.name+".golden"), out.String())
+			golden.Check(t, filepath.Join("testdata", fx.name+".golden"), []byte(out.String()))
 		})
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update to accept):\n got:\n%s\nwant:\n%s", path, got, want)
 	}
 }
 

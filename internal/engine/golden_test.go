@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,9 +16,10 @@ import (
 	"github.com/tlstap/tlstap/capture/replay"
 	"github.com/tlstap/tlstap/config"
 	"github.com/tlstap/tlstap/internal/engine"
+	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.rec and the golden files")
+var update = golden.Update
 
 // replayFile plays a recording through a complete engine, as 'tlstap
 // replay --speed 0 --exit' does, and returns standard output and every
@@ -54,43 +54,6 @@ func replayFile(t *testing.T, path, format string) (string, []*broker.Entry) {
 	return stdout.String(), entries
 }
 
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (rerun with -update if intended):\n%s", path, diff(string(want), got))
-	}
-}
-
-// diff shows the first differing line.
-func diff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n want %q\n  got %q", i+1, w, g)
-		}
-	}
-	return "(same lines)"
-}
-
 func TestGolden(t *testing.T) {
 	for name, gen := range recordings {
 		t.Run(name, func(t *testing.T) {
@@ -99,17 +62,17 @@ func TestGolden(t *testing.T) {
 				writeRecording(t, name, gen())
 			}
 			text, textEntries := replayFile(t, rec, "text")
-			golden(t, name+".txt", text)
+			golden.Check(t, filepath.Join("testdata", name+".txt"), []byte(text))
 
 			jsonOut, _ := replayFile(t, rec, "json")
-			golden(t, name+".jsonl", jsonOut)
+			golden.Check(t, filepath.Join("testdata", name+".jsonl"), []byte(jsonOut))
 
 			_, entries := replayFile(t, rec, "none")
 			var pb strings.Builder
 			for _, en := range entries {
 				fmt.Fprintf(&pb, "%d %s\n", en.Seq, hex.EncodeToString(en.Bytes))
 			}
-			golden(t, name+".pb.hex", pb.String())
+			golden.Check(t, filepath.Join("testdata", name+".pb.hex"), []byte(pb.String()))
 
 			// Every output format sees the same stream.
 			if len(textEntries) != len(entries) {

@@ -1,0 +1,49 @@
+package golden
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFirstDiff(t *testing.T) {
+	for _, tt := range []struct{ want, got, diff string }{
+		{"a\nb\n", "a\nb\n", "(no line differs)"},
+		{"a\nb\n", "a\nc\n", "line 2:\n want \"b\"\n  got \"c\""},
+		{"a\n", "a\nextra", "line 2:\n want \"\"\n  got \"extra\""},
+	} {
+		if d := FirstDiff([]byte(tt.want), []byte(tt.got)); d != tt.diff {
+			t.Errorf("FirstDiff(%q, %q) = %q, want %q", tt.want, tt.got, d, tt.diff)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "x.golden")
+	*Update = true
+	Check(t, path, []byte("one\n"))
+	*Update = false
+	if b, err := os.ReadFile(path); err != nil || string(b) != "one\n" {
+		t.Fatalf("-update wrote %q, %v", b, err)
+	}
+	Check(t, path, []byte("one\n"))
+	ft := &fakeT{TB: t}
+	Check(ft, path, []byte("two\n"))
+	if !strings.Contains(ft.msg, "line 1") {
+		t.Errorf("mismatch reported as %q", ft.msg)
+	}
+}
+
+type fakeT struct {
+	testing.TB
+	msg string
+}
+
+func (f *fakeT) Helper() {}
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.msg = format
+	if len(args) > 1 {
+		f.msg = args[1].(string)
+	}
+}
