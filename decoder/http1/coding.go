@@ -1,16 +1,11 @@
 package http1
 
 import (
-	"bufio"
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"errors"
 	"io"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/zstd"
+	"github.com/tlstap/tlstap/decoder/internal/content"
 )
 
 // coding is a content or transfer coding the decoder can undo.
@@ -25,10 +20,6 @@ const (
 
 // maxCodings bounds a stacked coding list; more is not real traffic.
 const maxCodings = 4
-
-// zstdMaxWindow is the window RFC 9659 requires HTTP zstd encoders to stay
-// within; larger ones would let a peer make the decoder allocate at will.
-const zstdMaxWindow = 8 << 20
 
 // countBudget bounds, as a multiple of MaxBodyBytes, how much decoded output
 // beyond the cap is inflated only to learn the original length. A bomb
@@ -167,40 +158,16 @@ func readCapped(dst []byte, r io.Reader, limit int) ([]byte, error) {
 	return dst, nil
 }
 
+// codingNames are the content-coding names of the coding constants.
+var codingNames = [...]string{codingGzip: "gzip", codingDeflate: "deflate", codingBrotli: "br", codingZstd: "zstd"}
+
 func newDecoder(c coding, r io.Reader, limit int) (io.Reader, io.Closer, error) {
-	switch c {
-	case codingGzip:
-		z, err := gzip.NewReader(r)
-		return z, z, err
-	case codingDeflate:
-		// "deflate" is meant to be zlib (RFC 9110 8.4.1.2) but some
-		// servers send raw DEFLATE; the zlib header tells them apart.
-		br := bufio.NewReaderSize(r, 512)
-		if h, err := br.Peek(2); err == nil && h[0]&0x0f == 8 && (uint16(h[0])<<8|uint16(h[1]))%31 == 0 {
-			z, err := zlib.NewReader(br)
-			if err != nil {
-				return nil, nil, err
-			}
-			return z, z, nil
-		}
-		f := flate.NewReader(br)
-		return f, f, nil
-	case codingBrotli:
-		return brotli.NewReader(r), nil, nil
-	case codingZstd:
-		z, err := zstd.NewReader(r,
-			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(zstdMaxWindow),
-			zstd.WithDecoderMaxMemory(uint64(limit)+zstdMaxWindow))
-		if err != nil {
-			return nil, nil, err
-		}
-		return z, closerFunc(z.Close), nil
+	if int(c) >= len(codingNames) || codingNames[c] == "" {
+		return nil, nil, errors.ErrUnsupported
 	}
-	return nil, nil, errors.ErrUnsupported
+	rc, err := content.NewReader(codingNames[c], r, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rc, rc, nil
 }
-
-type closerFunc func()
-
-func (f closerFunc) Close() error { f(); return nil }

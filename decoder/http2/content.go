@@ -7,21 +7,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zlib"
-	"github.com/klauspost/compress/zstd"
+	"github.com/tlstap/tlstap/decoder/internal/content"
 )
 
 // countFactor bounds how far past the body limit decompression goes only to
 // learn the decoded length: a decompression bomb costs CPU, not memory,
 // and not unboundedly much of it either.
 const countFactor = 4
-
-// maxZstdWindow is the window RFC 8878 §3.1.1.1.2 says HTTP decoders need
-// to support; larger windows are refused rather than allocated.
-const maxZstdWindow = 8 << 20
 
 type decoded struct {
 	out []byte
@@ -58,42 +50,15 @@ func decodeContent(enc string, in []byte, limit int, cut bool) (r decoded, ok bo
 	return r, true
 }
 
-var errCoding = errors.New("unknown content coding")
-
 func inflate(coding string, in []byte, limit int, cut bool) (decoded, error) {
-	var (
-		zr  io.Reader
-		err error
-	)
-	src := bytes.NewReader(in)
-	switch coding {
-	case "gzip", "x-gzip":
-		zr, err = gzip.NewReader(src)
-	case "deflate":
-		// RFC 9110 deflate is zlib-wrapped; some servers send it bare.
-		if zr, err = zlib.NewReader(src); err != nil {
-			zr, err = flate.NewReader(bytes.NewReader(in)), nil
-		}
-	case "br":
-		zr = brotli.NewReader(src)
-	case "zstd":
-		var zd *zstd.Decoder
-		// Concurrency 1 decodes synchronously: no goroutines.
-		zd, err = zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(maxZstdWindow))
-		if err == nil {
-			defer zd.Close()
-			zr = zd
-		}
-	default:
-		return decoded{}, errCoding
-	}
+	zr, err := content.NewReader(coding, bytes.NewReader(in), limit)
 	if err != nil {
-		if cut && errors.Is(err, io.ErrUnexpectedEOF) || cut && errors.Is(err, io.EOF) {
+		if cut && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
 			return decoded{out: []byte{}}, nil
 		}
 		return decoded{}, err
 	}
+	defer zr.Close()
 	return readBounded(zr, len(in), limit, cut)
 }
 
