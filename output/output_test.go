@@ -20,7 +20,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-
 const ts = int64(1_750_000_000_123_456_789)
 
 // events covers every optional part of the renderings.
