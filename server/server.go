@@ -122,6 +122,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		}
 	}
 	s.mux.Handle("GET /ws", s.Auth(s.wsHandler(listenerMain)))
+	s.mux.Handle("GET /api/v1/har", s.Auth(s.harHandler()))
 
 	if opts.Listen != "" {
 		ln, err := net.Listen("tcp", opts.Listen)

@@ -16,6 +16,7 @@ import (
 type playFlags struct {
 	commonFlags
 	services serviceFlags
+	export   exportFlags
 	speed    float64
 	loop     bool
 	exit     bool
@@ -24,6 +25,7 @@ type playFlags struct {
 func (f *playFlags) register(fs *pflag.FlagSet) {
 	f.commonFlags.register(fs)
 	f.services.register(fs)
+	f.export.register(fs)
 	fs.Float64Var(&f.speed, "speed", 1, "playback speed: 1 = recorded pace, 2 = twice as fast, 0 = as fast as possible")
 	fs.BoolVar(&f.loop, "loop", false, "play the recording again and again until interrupted")
 	fs.BoolVar(&f.exit, "exit", false, "exit once the recording has been played and everything flushed (default: keep serving clients until interrupted)")
@@ -52,7 +54,13 @@ func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadClo
 	if err != nil {
 		return err
 	}
+	if err := f.export.apply(&opts); err != nil {
+		return err
+	}
 	e := engine.New(opts)
+	if err := f.export.addHAR(e); err != nil {
+		return err
+	}
 	mountAPI(&f.services, e, nil)
 	if err := f.services.add(e); err != nil {
 		return err

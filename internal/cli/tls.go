@@ -13,6 +13,7 @@ import (
 type tlsFlags struct {
 	commonFlags
 	services serviceFlags
+	export   exportFlags
 	libs     []string
 	pids     []uint
 	uids     []uint
@@ -39,6 +40,7 @@ Go programs (crypto/tls), GnuTLS and NSS.`,
 	fs := cmd.Flags()
 	f.commonFlags.register(fs)
 	f.services.register(fs)
+	f.export.register(fs)
 	fs.StringArrayVar(&f.libs, "libssl", nil, "attach to this libssl `path`, or a binary with OpenSSL linked statically (repeatable; default: discover)")
 	fs.UintSliceVar(&f.pids, "pid", nil, "capture only these process `ids` (repeatable or comma-separated; default: all)")
 	fs.UintSliceVar(&f.uids, "uid", nil, "capture only processes of these user `ids` (repeatable)")
@@ -78,7 +80,13 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if err := validate(opts.Config); err != nil {
 		return err
 	}
+	if err := f.export.apply(&opts); err != nil {
+		return err
+	}
 	e := engine.New(opts)
+	if err := f.export.addHAR(e); err != nil {
+		return err
+	}
 	src, err := openssl.New(openssl.Options{
 		Libs:      cfg.Libs,
 		Filter:    openssl.Filter{PIDs: cfg.PIDs, UIDs: cfg.UIDs, Comms: cfg.Comms},

@@ -43,6 +43,8 @@ type Options struct {
 	RawOnly bool
 	// Record writes every chunk to this recording file.
 	Record string
+	// Taps receive every chunk before the pipeline; Run closes them.
+	Taps []ChunkWriter
 	// Stdout receives rendered events; Stderr the program's log.
 	Stdout, Stderr io.Writer
 	LogLevel       slog.Level
@@ -113,6 +115,9 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 			return err
 		}
 		src = rec
+	}
+	for _, w := range e.Opts.Taps {
+		src = &tap{src: src, w: w}
 	}
 
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
