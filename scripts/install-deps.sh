@@ -13,6 +13,7 @@ apt_pkgs=(
 	protobuf-compiler                     # protoc built-ins for Python bindings
 	nodejs npm                            # Node example client
 	jq                                    # README examples
+	tshark                                # dissects the --pcapng files in tests
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -26,6 +27,8 @@ missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if ((${#missing[@]})); then
 	echo "installing Debian packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# wireshark-common asks whether non-root users may capture: no.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 	apt-get update -qq >/dev/null
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -43,4 +46,9 @@ install_go staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
 if [[ ! -d examples/node/node_modules/ws ]]; then
 	echo "installing npm packages for examples/node"
 	(cd examples/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+if [[ ! -d internal/exporttest/validator/node_modules/har-validator ]]; then
+	echo "installing the HAR validator for output tests"
+	(cd internal/exporttest/validator && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
