@@ -2,6 +2,7 @@ package har
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -57,9 +58,10 @@ var ErrClosed = errors.New("har: writer closed")
 // Writer builds HAR entries from events and writes them as they complete.
 // It is not safe for concurrent use.
 type Writer struct {
-	opts Options
-	w    *bufio.Writer
-	enc  *json.Encoder
+	opts    Options
+	w       *bufio.Writer
+	scratch bytes.Buffer
+	enc     *json.Encoder
 
 	started, closed bool
 	entries         int
@@ -76,10 +78,10 @@ type Writer struct {
 // Add or Close.
 func NewWriter(w io.Writer, opts Options) *Writer {
 	opts.defaults()
-	bw := bufio.NewWriterSize(w, 32<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	return &Writer{opts: opts, w: bw, enc: enc, pending: map[uint64]*entry{}, ws: map[uint64]*entry{}}
+	hw := &Writer{opts: opts, w: bufio.NewWriterSize(w, 32<<10), pending: map[uint64]*entry{}, ws: map[uint64]*entry{}}
+	hw.enc = json.NewEncoder(&hw.scratch)
+	hw.enc.SetEscapeHTML(false)
+	return hw
 }
 
 // Entries returns the number of entries written.
@@ -159,8 +161,13 @@ func (w *Writer) write(e *entry) error {
 		return err
 	}
 	w.entries++
-	// Encode appends a newline, which JSON allows between elements.
-	return w.enc.Encode(e)
+	w.scratch.Reset()
+	if err := w.enc.Encode(e); err != nil {
+		return err
+	}
+	// Encode ends the entry with a newline; the separator brings its own.
+	_, err := w.w.Write(bytes.TrimSuffix(w.scratch.Bytes(), []byte("\n")))
+	return err
 }
 
 func (w *Writer) request(ev *eventpb.Event) error {
