@@ -3,8 +3,7 @@ package exporttest
 import (
 	"bytes"
 	"os/exec"
-	"slices"
-	"strconv"
+		"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,15 +25,12 @@ type PcapngWant struct {
 	SkipWebSocketCount bool
 }
 
-// tshark runs tshark on path with the HTTP/2 ports decoded as HTTP/2
-// and returns, per frame, the values of fields (each a list, since a
-// frame may hold several).
-func tshark(t testing.TB, path string, h2Ports []uint32, fields ...string) [][][]string {
+// tshark runs tshark on path with decodeAs options and returns, per
+// frame, the values of fields (each a list, since a frame may hold
+// several).
+func tshark(t testing.TB, path string, decodeAs []string, fields ...string) [][][]string {
 	t.Helper()
-	args := []string{"-n", "-r", path, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=\x1f"}
-	for _, p := range h2Ports {
-		args = append(args, "-d", "tcp.port=="+strconv.Itoa(int(p))+",http2")
-	}
+	args := append([]string{"-n", "-r", path, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=\x1f"}, decodeAs...)
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
@@ -62,16 +58,34 @@ func tshark(t testing.TB, path string, h2Ports []uint32, fields ...string) [][][
 	return frames
 }
 
-// HTTP2Ports returns the server ports of the HTTP/2 exchanges in evs: the
-// ports tshark must be told to decode as HTTP/2.
-func HTTP2Ports(evs []*eventpb.Event) []uint32 {
+// DecodeAs returns the -d options tshark needs for the HTTP/2 in evs:
+// Wireshark recognises HTTP/2 on TCP only on ports it is told about. A
+// server port that carries only HTTP/2 is decoded as http2; one that also
+// carries HTTP/1 (nginx negotiating either by ALPN) as http, whose
+// dissector hands connections that open with the HTTP/2 preface to http2.
+func DecodeAs(evs []*eventpb.Event) []string {
+	h1, h2 := map[uint32]bool{}, map[uint32]bool{}
 	var ports []uint32
 	for _, ev := range evs {
-		if decoder.Type(ev.GetType()) == decoder.HTTP2Request && !slices.Contains(ports, ev.GetDstPort()) {
-			ports = append(ports, ev.GetDstPort())
+		switch decoder.Type(ev.GetType()) {
+		case decoder.HTTP1Request:
+			h1[ev.GetDstPort()] = true
+		case decoder.HTTP2Request:
+			if !h2[ev.GetDstPort()] {
+				ports = append(ports, ev.GetDstPort())
+			}
+			h2[ev.GetDstPort()] = true
 		}
 	}
-	return ports
+	var args []string
+	for _, p := range ports {
+		proto := "http2"
+		if h1[p] {
+			proto = "http"
+		}
+		args = append(args, "-d", "tcp.port=="+strconv.Itoa(int(p))+","+proto)
+	}
+	return args
 }
 
 // CheckPcapng dissects the pcapng at path with tshark and compares it with
@@ -101,7 +115,7 @@ func CheckPcapng(t testing.TB, path string, evs []*eventpb.Event, want PcapngWan
 	}
 	fields := []string{"frame.number", "http.request", "http.response.code", "http2.type", "websocket.opcode",
 		"_ws.malformed", "tcp.analysis.lost_segment", "frame.comment", "_ws.expert.severity"}
-	frames := tshark(t, path, HTTP2Ports(evs), fields...)
+	frames := tshark(t, path, DecodeAs(evs), fields...)
 	if len(frames) == 0 {
 		t.Fatalf("%s: no packets", path)
 	}
