@@ -291,4 +291,3 @@ func readBytes(cs []capture.Chunk) []byte {
 	}
 	return b
 }
-

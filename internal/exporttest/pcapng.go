@@ -3,7 +3,7 @@ package exporttest
 import (
 	"bytes"
 	"os/exec"
-		"strconv"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
