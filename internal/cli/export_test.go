@@ -69,3 +69,32 @@ func TestDemoExports(t *testing.T) {
 	exporttest.ValidateHAR(t, har)
 	exporttest.CheckHAR(t, exporttest.ReadHAR(t, har), evs)
 }
+
+// A recording rebuilds the HAR of its capture, as docs/export.md tells
+// users to do after a crash.
+func TestReplayRebuildsHAR(t *testing.T) {
+	har := filepath.Join(t.TempDir(), "out.har")
+	rec := filepath.Join("..", "engine", "testdata", "http1.rec")
+	code, stdout, stderr := runMain(t, "replay", rec, "--speed", "0", "--exit", "-o", "json", "--listen", "", "--har", har)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	evs := jsonEvents(t, stdout)
+	exporttest.ValidateHAR(t, har)
+	h := exporttest.ReadHAR(t, har)
+	if len(h.Log.Entries) == 0 {
+		t.Fatal("no entries")
+	}
+	exporttest.CheckHAR(t, h, evs)
+}
+
+func TestExportUsageErrors(t *testing.T) {
+	code, _, stderr := runMain(t, "demo", "--exit", "--listen", "", "--pcapng", filepath.Join(t.TempDir(), "x.pcapng"), "--pcapng-rotate-size", "-1")
+	if code != 2 || !strings.Contains(stderr, "--pcapng-rotate-size must be >= 0") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runMain(t, "demo", "--exit", "--listen", "", "--pcapng", filepath.Join(t.TempDir(), "no", "such", "dir.pcapng"))
+	if code == 0 || !strings.Contains(stderr, "pcapng") {
+		t.Errorf("unwritable --pcapng: exit %d: %s", code, stderr)
+	}
+}
