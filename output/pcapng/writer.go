@@ -57,6 +57,15 @@ type Writer struct {
 
 	buf     gopacket.SerializeBuffer
 	packets uint64
+
+	// Reused for every packet.
+	ip4      layers.IPv4
+	ip6      layers.IPv6
+	tcp      layers.TCP
+	tcpOpts  []layers.TCPOption
+	payload  gopacket.Payload
+	layers   [3]gopacket.SerializableLayer
+	comments [1]string
 }
 
 type flowKey struct {
@@ -71,10 +80,8 @@ type flow struct {
 	localIsCli bool
 	next       [2]uint32 // next sequence number each side sends
 	lost       [2]uint64 // bytes lost since the side's last packet
-	meta       string    // the comment's process part, without direction
-	pid, tid   uint32
-	comm       string
-	fd         int32
+	ips        [2]net.IP
+	comment    [2]string // each side's packet comment, without loss notes
 	used       uint64
 }
 
@@ -132,7 +139,7 @@ func (w *Writer) Write(c *capture.Chunk) error {
 		mss := w.mss(f)
 		for data := c.Data; len(data) > 0; {
 			n := min(len(data), mss)
-			if err := w.segment(f, side, ts, tcpFlags{ack: true, psh: n == len(data)}, data[:n], c.Dir); err != nil {
+			if err := w.segment(f, side, ts, tcpFlags{ack: true, psh: n == len(data)}, data[:n]); err != nil {
 				return err
 			}
 			data = data[n:]
@@ -143,12 +150,12 @@ func (w *Writer) Write(c *capture.Chunk) error {
 	case capture.Close:
 		delete(w.flows, key)
 		for _, s := range []int{side, 1 - side} {
-			if err := w.segment(f, s, ts, tcpFlags{fin: true, ack: true}, nil, dirOf(f, s)); err != nil {
+			if err := w.segment(f, s, ts, tcpFlags{fin: true, ack: true}, nil); err != nil {
 				return err
 			}
 		}
 		// The last ACK, for the second FIN.
-		return w.segment(f, side, ts, tcpFlags{ack: true}, nil, dirOf(f, side))
+		return w.segment(f, side, ts, tcpFlags{ack: true}, nil)
 	}
 	return nil
 }
@@ -187,7 +194,7 @@ func (w *Writer) open(key flowKey, c *capture.Chunk) (*flow, error) {
 		local = netip.AddrPortFrom(netip.AddrFrom4(b), uint16(49152+w.nsyn%16384))
 		remote = syntheticPeer
 	}
-	f := &flow{pid: c.PID, tid: c.TID, comm: c.Comm, fd: c.FD}
+	f := &flow{}
 	// The lower port is the server's; on a tie, the traced process is
 	// taken to be the client.
 	f.localIsCli = local.Port() >= remote.Port()
@@ -196,21 +203,30 @@ func (w *Writer) open(key flowKey, c *capture.Chunk) (*flow, error) {
 	} else {
 		f.ends = [2]netip.AddrPort{remote, local}
 	}
-	f.meta = fmt.Sprintf("pid=%d tid=%d comm=%s fd=%d", c.PID, c.TID, oneLine(c.Comm), c.FD)
+	for side := range 2 {
+		f.ips[side] = net.IP(f.ends[side].Addr().AsSlice())
+		// The uuid as ecapture writes it (PID_TID_COMM_FD_DATATYPE): the
+		// prefix of the stream's event uuids.
+		// TODO(tls_library): add " tls_lib=NAME" once capture.Chunk
+		// carries the TLS library (proto field 34, added in another
+		// branch).
+		comm := oneLine(c.Comm)
+		f.comment[side] = fmt.Sprintf("pid=%d tid=%d comm=%s fd=%d uuid=%d_%d_%s_%d_%d",
+			c.PID, c.TID, comm, c.FD, c.PID, c.TID, comm, c.FD, dirOf(f, side))
+	}
 	// Fixed initial sequence numbers: Wireshark shows relative ones, and
 	// fixed values keep files reproducible.
 	f.next = [2]uint32{1000, 5000}
 	w.flows[key] = f
 
 	ts := time.Unix(0, c.Time)
-	dir := dirOf(f, 0)
-	if err := w.segment(f, 0, ts, tcpFlags{syn: true}, nil, dir); err != nil {
+	if err := w.segment(f, 0, ts, tcpFlags{syn: true}, nil); err != nil {
 		return nil, err
 	}
-	if err := w.segment(f, 1, ts, tcpFlags{syn: true, ack: true}, nil, dirOf(f, 1)); err != nil {
+	if err := w.segment(f, 1, ts, tcpFlags{syn: true, ack: true}, nil); err != nil {
 		return nil, err
 	}
-	return f, w.segment(f, 0, ts, tcpFlags{ack: true}, nil, dir)
+	return f, w.segment(f, 0, ts, tcpFlags{ack: true}, nil)
 }
 
 func (w *Writer) evict() {
@@ -226,10 +242,13 @@ func (w *Writer) evict() {
 
 type tcpFlags struct{ syn, ack, psh, fin bool }
 
-// segment writes one TCP packet from side and advances its sequence number.
-func (w *Writer) segment(f *flow, side int, ts time.Time, fl tcpFlags, payload []byte, dir capture.Direction) error {
+// segment writes one TCP packet from side and advances its sequence
+// number. The layers and buffers are the Writer's, reused: a packet costs
+// no allocation beyond its loss note.
+func (w *Writer) segment(f *flow, side int, ts time.Time, fl tcpFlags, payload []byte) error {
 	src, dst := f.ends[side], f.ends[1-side]
-	tcp := &layers.TCP{
+	tcp := &w.tcp
+	*tcp = layers.TCP{
 		SrcPort: layers.TCPPort(src.Port()),
 		DstPort: layers.TCPPort(dst.Port()),
 		Seq:     f.next[side],
@@ -238,21 +257,26 @@ func (w *Writer) segment(f *flow, side int, ts time.Time, fl tcpFlags, payload [
 		PSH:     fl.psh,
 		FIN:     fl.fin,
 		Window:  65535,
+		Options: w.tcpOpts[:0],
+		Padding: w.tcp.Padding[:0],
 	}
 	if fl.ack {
 		tcp.Ack = f.next[1-side]
 	}
 	if fl.syn {
 		mss := uint16(w.mss(f))
-		tcp.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(mss >> 8), byte(mss)}}}
+		tcp.Options = append(tcp.Options, layers.TCPOption{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(mss >> 8), byte(mss)}})
 	}
 	var ip gopacket.NetworkLayer
 	if src.Addr().Is4() {
-		ip = &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, Flags: layers.IPv4DontFragment,
-			SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
+		w.ip4 = layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, Flags: layers.IPv4DontFragment,
+			SrcIP: f.ips[side], DstIP: f.ips[1-side], Options: w.ip4.Options[:0]}
+		ip = &w.ip4
+		w.layers[0] = &w.ip4
 	} else {
-		ip = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
-			SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
+		w.ip6 = layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: f.ips[side], DstIP: f.ips[1-side]}
+		ip = &w.ip6
+		w.layers[0] = &w.ip6
 	}
 	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
 		return err
@@ -260,19 +284,21 @@ func (w *Writer) segment(f *flow, side int, ts time.Time, fl tcpFlags, payload [
 	if err := w.buf.Clear(); err != nil {
 		return err
 	}
-	err := gopacket.SerializeLayers(w.buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		ip.(gopacket.SerializableLayer), tcp, gopacket.Payload(payload))
-	if err != nil {
+	w.payload = payload
+	w.layers[1], w.layers[2] = tcp, &w.payload
+	if err := gopacket.SerializeLayers(w.buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, w.layers[:]...); err != nil {
 		return fmt.Errorf("pcapng: building a packet: %w", err)
 	}
 	data := w.buf.Bytes()
-	comment := w.comment(f, side, dir)
-	err = w.ng.WritePacketWithOptions(gopacket.CaptureInfo{
-		Timestamp:      ts,
-		CaptureLength:  len(data),
-		Length:         len(data),
-		InterfaceIndex: 0,
-	}, data, pcapgo.NgPacketOptions{Comments: []string{comment}})
+	w.comments[0] = f.comment[side]
+	if n := f.lost[side]; n > 0 {
+		w.comments[0] = fmt.Sprintf("%s; tlstap: capture lost %d bytes before this segment", f.comment[side], n)
+	}
+	err := w.ng.WritePacketWithOptions(gopacket.CaptureInfo{
+		Timestamp:     ts,
+		CaptureLength: len(data),
+		Length:        len(data),
+	}, data, pcapgo.NgPacketOptions{Comments: w.comments[:]})
 	if err != nil {
 		return fmt.Errorf("pcapng: %w", err)
 	}
@@ -284,21 +310,6 @@ func (w *Writer) segment(f *flow, side int, ts time.Time, fl tcpFlags, payload [
 	}
 	f.next[side] += n
 	return nil
-}
-
-// comment describes the packet's process and, after a loss, the gap.
-func (w *Writer) comment(f *flow, side int, dir capture.Direction) string {
-	var b strings.Builder
-	b.WriteString(f.meta)
-	// The uuid as ecapture writes it (PID_TID_COMM_FD_DATATYPE): the same
-	// prefix the stream's events carry.
-	fmt.Fprintf(&b, " uuid=%d_%d_%s_%d_%d", f.pid, f.tid, oneLine(f.comm), f.fd, dir)
-	// TODO(tls_library): add " tls_lib=NAME" once capture.Chunk carries
-	// the TLS library (proto field 34, added in another branch).
-	if n := f.lost[side]; n > 0 {
-		fmt.Fprintf(&b, "; tlstap: capture lost %d bytes before this segment", n)
-	}
-	return b.String()
 }
 
 // oneLine keeps a process name from breaking the comment's key=value form.
