@@ -27,8 +27,8 @@ func (f *exportFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.har, "har", "", "also write every HTTP exchange to this HAR 1.2 `file` (complete when tlstap exits)")
 }
 
-// apply opens the export files and hooks them into e, which must not be
-// running yet. It returns a cleanup for when e.Run is not reached.
+// apply opens the pcapng file and hooks it into opts; the engine's Run
+// closes it.
 func (f *exportFlags) apply(opts *engine.Options) error {
 	if f.pcapngRotate < 0 {
 		return usageError{fmt.Errorf("--pcapng-rotate-size must be >= 0, got %d", f.pcapngRotate)}
@@ -64,7 +64,8 @@ func (f *exportFlags) addHAR(e *engine.Engine) error {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("har %s: %w", f.har, err)
+			// The HAR is an export: losing it must not stop the capture.
+			e.Log.Error("HAR export stopped; capture goes on", "file", f.har, "err", err)
 		}
 		return nil
 	}))

@@ -117,7 +117,7 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 		src = rec
 	}
 	for _, w := range e.Opts.Taps {
-		src = &tap{src: src, w: w}
+		src = &tap{src: src, w: w, log: e.Log}
 	}
 
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/tlstap/tlstap/capture"
@@ -21,10 +22,12 @@ type ChunkWriter interface {
 const tapFlushEvery = time.Second
 
 // tap tees a source's chunks into a ChunkWriter. A write error stops the
-// tap, not the capture; Run reports it when the source ends.
+// tap, not the capture: it is logged at once and returned when the source
+// ends.
 type tap struct {
 	src capture.Source
 	w   ChunkWriter
+	log *slog.Logger
 }
 
 // Run implements capture.Source.
@@ -41,6 +44,7 @@ func (t *tap) Run(ctx context.Context, out chan<- capture.Chunk) error {
 	fail := func(err error) {
 		if err != nil && werr == nil {
 			werr = err
+			t.log.Error("export stopped; capture goes on", "err", err)
 		}
 	}
 loop:
