@@ -44,6 +44,10 @@ type Options struct {
 	VirtualClock bool
 	// Stats receives the counters; nil creates a private set.
 	Stats *stats.Set
+	// Latency, if set, receives every event's delay from the capture
+	// timestamp of the byte that completed its message to its
+	// publication. Only a live source's timestamps make sense here.
+	Latency *stats.Histogram
 }
 
 func (o *Options) defaults() {
