@@ -14,7 +14,7 @@
  *    then.
  *  - A write is emitted by enter(), when the bytes are handed to TLS,
  *    stamped then, as soon as the connection's socket is known (fd >= 0;
- *    before that, by leave() as a read, so the record carries its tuple).
+ *    before that, by leave() like a read, so the record carries its tuple).
  *    The ring keeps reservation order, so the record is ahead of anything
  *    the peer can read of it: a write is sequenced before its read.
  *  - Emitting before the library accepted the bytes is made exact by
@@ -360,8 +360,9 @@ static __always_inline bool valid_version(int v)
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
 }
 
-/* emit sends n bytes at buf as the call's data: the version first, then
- * MAX_DATA slices, the part past MAX_CALL_CHUNKS counted lost. */
+/* emit sends n bytes at buf as the call's data, in MAX_DATA slices, after
+ * refreshing the connection's TLS version; the part past MAX_CALL_CHUNKS
+ * is counted lost. */
 static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 {
 	struct emit_ctx e = {
