@@ -44,6 +44,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- m
 	}
+	collectHistograms(c.set, ch)
 }
 
 // NewRegistry returns a registry with set's series and the Go runtime and

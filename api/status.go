@@ -42,6 +42,9 @@ type Status struct {
 	Revision      uint64    `json:"revision"`
 	Capture       RunStatus `json:"capture"`
 	Counters      Counters  `json:"counters"`
+	// PublishLatency is the delay from capture to publication (live
+	// capture only).
+	PublishLatency *Latency `json:"publish_latency,omitempty"`
 }
 
 // Counters summarise the stats registry; Series has every series.
@@ -80,6 +83,7 @@ func (a *API) Status() Status {
 		st.Capture.Libraries = []Library{}
 	}
 	st.Counters = summarise(a.opts.Stats.Snapshot())
+	st.PublishLatency = publishLatency(a.opts.Stats)
 	return st
 }
 

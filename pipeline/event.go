@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tlstap/tlstap/capture"
@@ -72,6 +73,9 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 		LogType: eventpb.LogType_LOG_TYPE_EVENT,
 		Payload: &eventpb.LogEntry_EventPayload{EventPayload: ev},
 	})
+	if p.opts.Latency != nil {
+		p.opts.Latency.Observe(time.Duration(time.Now().UnixNano() - m.End))
+	}
 }
 
 // pair links a response to its request: HTTP/1 by order on the connection,

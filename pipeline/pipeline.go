@@ -44,6 +44,10 @@ type Options struct {
 	VirtualClock bool
 	// Stats receives the counters; nil creates a private set.
 	Stats *stats.Set
+	// Latency, if set, receives every event's delay from the capture
+	// timestamp of the byte that completed its message to its
+	// publication. Only a live source's timestamps make sense here.
+	Latency *stats.Histogram
 }
 
 func (o *Options) defaults() {
@@ -161,9 +165,16 @@ func (p *Pipeline) Connections() int { return int(p.nconns.Load()) }
 // Run consumes chunks until in is closed or ctx is done, then flushes every
 // connection and returns. It must be called once.
 func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
-	var tick <-chan time.Time
+	// The clock ticks fast only while some connection has data waiting
+	// for its idle flush; otherwise just often enough to free idle
+	// connections, so an idle tlstap does not wake every few ms.
+	var (
+		t    *time.Ticker
+		tick <-chan time.Time
+		slow bool
+	)
 	if !p.opts.VirtualClock {
-		t := time.NewTicker(p.sweepEvery())
+		t = time.NewTicker(p.sweepEvery())
 		defer t.Stop()
 		tick = t.C
 	}
@@ -175,8 +186,16 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 				return nil
 			}
 			p.Handle(&c)
+			if slow {
+				t.Reset(p.sweepEvery())
+				slow = false
+			}
 		case now := <-tick:
 			p.advance(now.UnixNano())
+			if !slow && !p.pendingFlush() {
+				t.Reset(slowSweep)
+				slow = true
+			}
 		case <-ctx.Done():
 			// Drain what the source already handed over, so a SIGINT
 			// after a burst loses nothing that reached us.
@@ -193,6 +212,21 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 			}
 		}
 	}
+}
+
+// slowSweep is the clock's period while no data waits for an idle flush:
+// the granularity of freeing idle connections (ConnIdle, minutes).
+const slowSweep = time.Second
+
+// pendingFlush reports whether a connection has data its idle flush has
+// not seen yet.
+func (p *Pipeline) pendingFlush() bool {
+	for e := p.lru.Front(); e != nil; e = e.Next() {
+		if e.Value.(*conn).dirty {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Pipeline) sweepEvery() time.Duration {

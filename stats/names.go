@@ -10,4 +10,7 @@ const (
 	TruncationsTotal = "tlstap_truncations_total" // label reason
 	Connections      = "tlstap_connections"       // gauge
 	Clients          = "tlstap_clients"           // gauge, label listener
+	// PublishLatency is a histogram: from the capture timestamp of the byte
+	// that completed a message to the event's publication.
+	PublishLatency = "tlstap_publish_latency_seconds"
 )

@@ -57,6 +57,7 @@ type series struct {
 type Set struct {
 	mu     sync.Mutex
 	series map[string]*series
+	hists  map[string]*Histogram
 }
 
 // NewSet returns an empty registry.

@@ -36,6 +36,26 @@
 // close(2) of its fd, whichever comes first, or when its process exits
 // (killed processes close nothing themselves).
 //
+// # Timestamps, order and latency
+//
+// A read is stamped when OpenSSL hands its bytes back (SSL_read's return);
+// a write when its bytes are handed to OpenSSL (SSL_write's entry), and it
+// is put in the ring right then, so it precedes the peer's read of the same
+// bytes in the ring and therefore in delivery. When both ends of a
+// connection are captured, the client's request comes before the server's
+// receipt of it, which comes before the server's response, which comes
+// before the client's receipt of it. A write is emitted before OpenSSL
+// says how much it accepted; the bytes it did not accept are remembered
+// so the retry OpenSSL mandates after WANT_WRITE or a partial write is not
+// emitted twice. Until the connection's socket is known (its first write
+// in a connection opened before capture started), a write is emitted at
+// return instead, so it carries its tuple.
+//
+// The reader has no poll timer: the kernel wakes it whenever it had caught
+// up with the ring (the ring buffer's default notification), so an event
+// is delivered as soon as the reader runs, an idle reader sleeps, and
+// under load records are drained in batches without a wake-up each.
+//
 // # Which libraries
 //
 // Options.Libs names libssl files or executables with OpenSSL linked in

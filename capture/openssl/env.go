@@ -3,6 +3,7 @@ package openssl
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -14,9 +15,20 @@ import (
 // bootOffset is what to add to a bpf_ktime_get_ns (CLOCK_MONOTONIC)
 // timestamp to get Unix time.
 func bootOffset() int64 {
-	var mono unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
-	return time.Now().UnixNano() - mono.Nano()
+	// A read of the wall clock bracketed by two of the monotonic one; the
+	// tightest bracket of a few wins, so a preemption between the reads
+	// (common on a busy machine) cannot skew every timestamp by its length.
+	best, off := int64(math.MaxInt64), int64(0)
+	for range 16 {
+		var m1, m2 unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &m1)
+		wall := time.Now().UnixNano()
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &m2)
+		if d := m2.Nano() - m1.Nano(); d < best {
+			best, off = d, wall-(m1.Nano()+d/2)
+		}
+	}
+	return off
 }
 
 // checkPrerequisites names what is missing before the loader fails with a

@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
@@ -20,10 +19,6 @@ import (
 // 64 MiB: a 200 MB download captured on both sides lost bytes in 3 of 5
 // runs with 16 MiB and none with 64 MiB (docs/benchmarks.md).
 const DefaultRingBytes = 64 << 20
-
-// pollInterval bounds how long a record waits in the ring when the kernel
-// did not wake the reader.
-const pollInterval = 10 * time.Millisecond
 
 // slabBytes is the size of the buffers ring records are read into.
 const slabBytes = 1 << 20
@@ -179,13 +174,10 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 			slab = make([]byte, 0, slabBytes)
 		}
 		rec.RawSample = slab[len(slab):] // empty, with the free space as capacity
-		// The kernel side wakes the reader only when the ring fills up (see
-		// wakeup_flags), so poll on a deadline to bound the latency.
-		s.rd.SetDeadline(time.Now().Add(pollInterval))
+		// No deadline: the kernel wakes the reader whenever it had caught
+		// up with the ring (see the emission contract in bpf/tlstap.bpf.c),
+		// so a record never waits for a poll and an idle reader sleeps.
 		if err := s.rd.ReadInto(&rec); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				continue
-			}
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -19,9 +19,11 @@ type tlstapCall struct {
 	Buf    uint64
 	Lenp   uint64
 	Cookie uint64
+	Num    uint64
 	Dir    uint8
 	Ex     uint8
-	Pad    [6]uint8
+	Early  uint8
+	Pad    [5]uint8
 }
 
 type tlstapCommKey struct {
@@ -52,6 +54,7 @@ type tlstapConn struct {
 		Raddr  [16]uint8
 	}
 	Lost    [2]uint64
+	Ahead   uint64
 	Fd      int32
 	Version uint16
 	Pad     uint16

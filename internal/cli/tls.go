@@ -77,6 +77,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 		cfg.Comms = f.comms
 	}
 	opts.Record = f.record
+	opts.Live = true
 	if err := validate(opts.Config); err != nil {
 		return err
 	}

@@ -39,6 +39,10 @@ type Options struct {
 	Exit bool
 	// VirtualClock: see pipeline.Options.
 	VirtualClock bool
+	// Live says the source stamps chunks with the present (a capture, not
+	// a recording), so the delay from capture to publication is measured
+	// (stats.PublishLatency).
+	Live bool
 	// RawOnly disables protocol decoding.
 	RawOnly bool
 	// Record writes every chunk to this recording file.
@@ -82,13 +86,18 @@ func New(opts Options) *Engine {
 		slog.NewTextHandler(opts.Stderr, hopts),
 		slog.NewTextHandler(broker.LogWriter{B: b}, hopts),
 	))
-	p := pipeline.New(pipeline.Options{
+	popts := pipeline.Options{
 		IdleFlush:    time.Duration(opts.Config.Pipeline.IdleTimeout),
 		TSize:        opts.Config.Pipeline.TSize,
 		RawOnly:      opts.RawOnly,
 		VirtualClock: opts.VirtualClock,
 		Stats:        st,
-	}, b)
+	}
+	if opts.Live {
+		popts.Latency = st.Histogram(stats.PublishLatency,
+			"Seconds from the capture of the byte that completed a message to the event's publication.", stats.LatencyBuckets)
+	}
+	p := pipeline.New(popts, b)
 	e := &Engine{Opts: opts, Stats: st, Broker: b, Pipeline: p, Log: log, Started: time.Now()}
 	if f, err := output.ParseFormat(opts.Config.Output.Format); err == nil {
 		e.Output = output.NewSwitch(f, opts.Config.Output.Hex)

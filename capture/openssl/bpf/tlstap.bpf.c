@@ -6,8 +6,28 @@
  * (calls). While the thread is inside the call, syscall tracepoints learn the
  * socket's fd and tp_btf sock_{send,recv}_length learn its struct sock, both
  * cached per (pid, SSL*) in conns, so a later read served from OpenSSL's own
- * buffer still carries the tuple. The return probe copies the plaintext into
- * the ring buffer as variable-size records of at most MAX_DATA bytes.
+ * buffer still carries the tuple. Plaintext goes into the ring buffer as
+ * variable-size records of at most MAX_DATA bytes.
+ *
+ * Emission contract (enter/leave, shared by every TLS library's probes):
+ *  - A read is emitted by leave(), when TLS hands the bytes back, stamped
+ *    then.
+ *  - A write is emitted by enter(), when the bytes are handed to TLS,
+ *    stamped then, as soon as the connection's socket is known (fd >= 0;
+ *    before that, by leave() like a read, so the record carries its tuple).
+ *    The ring keeps reservation order, so the record is ahead of anything
+ *    the peer can read of it: a write is sequenced before its read.
+ *  - Emitting before the library accepted the bytes is made exact by
+ *    conn.ahead: bytes emitted but not (yet) accepted. A failed call (<= 0,
+ *    e.g. WANT_WRITE) leaves all of them ahead, a partial one the rest; the
+ *    retry the library mandates (the same bytes, or the remaining ones with
+ *    partial writes, possibly from a moved buffer) skips that many, so
+ *    nothing is emitted twice. A write abandoned after a failure was still
+ *    handed to TLS, and stays emitted.
+ *  - Records are committed with default flags: the kernel wakes the reader
+ *    only when it had caught up with the ring (consumer_pos == this record),
+ *    so an idle reader gets each event at once and a busy one drains in
+ *    batches, without a wake-up per record.
  *
  * Every byte that does not make it to the ring is counted in stats and in
  * the connection's lost[dir]; the next record of that direction carries the
@@ -86,6 +106,7 @@ struct conn_key {
 struct conn {
 	struct tuple tuple;
 	__u64 lost[2];
+	__u64 ahead; /* write bytes emitted at entry, not yet accepted */
 	__s32 fd;
 	__u16 version;
 	__u16 _pad;
@@ -96,9 +117,11 @@ struct call {
 	__u64 buf;
 	__u64 lenp;   /* size_t * of the _ex functions, 0 otherwise */
 	__u64 cookie; /* offset of the version field in the SSL struct + 1, 0 = unknown */
+	__u64 num;    /* bytes the write asked for */
 	__u8 dir; /* DIR_HANDSHAKE: no data, only learning fd and tuple */
 	__u8 ex;
-	__u8 _pad[6];
+	__u8 early; /* a write emitted at entry: leave() only settles ahead */
+	__u8 _pad[5];
 };
 
 struct fd_key {
@@ -211,16 +234,6 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* wakeup_flags batches consumer wakeups: a wakeup is an irq_work and costs
- * more than the record itself, so the reader polls on a short deadline and
- * is only woken early when the ring is an eighth full. */
-static __always_inline __u64 wakeup_flags(void)
-{
-	__u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	return avail > size / 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
-
 static __always_inline void count(__u32 stat, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
@@ -289,27 +302,6 @@ static __always_inline void ensure_conn(__u32 pid, __u64 ssl)
 	}
 }
 
-static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 pid = id >> 32;
-
-	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
-		return 0;
-
-	struct call c = {
-		.ssl = PT_REGS_PARM1(ctx),
-		.buf = PT_REGS_PARM2(ctx),
-		.lenp = ex ? PT_REGS_PARM4(ctx) : 0,
-		.cookie = bpf_get_attach_cookie(ctx),
-		.dir = dir,
-		.ex = ex,
-	};
-	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
-	ensure_conn(pid, c.ssl);
-	return 0;
-}
-
 struct emit_ctx {
 	struct conn_key key;
 	__u64 id;
@@ -351,7 +343,7 @@ static long emit_chunk(__u32 i, void *data)
 		count(STAT_LOST_FAULT_BYTES, len);
 		return 0;
 	}
-	if (bpf_ringbuf_output(&events, r, sizeof(r->hdr) + len, wakeup_flags())) {
+	if (bpf_ringbuf_output(&events, r, sizeof(r->hdr) + len, 0)) {
 		__sync_fetch_and_add(&cn->lost[dir], len);
 		count(STAT_LOST_RING_BYTES, len);
 		count(STAT_LOST_RING_RECORDS, 1);
@@ -368,37 +360,17 @@ static __always_inline bool valid_version(int v)
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
 }
 
-static __always_inline int leave(struct pt_regs *ctx)
+/* emit sends n bytes at buf as the call's data, in MAX_DATA slices, after
+ * refreshing the connection's TLS version; the part past MAX_CALL_CHUNKS
+ * is counted lost. */
+static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *cp = bpf_map_lookup_elem(&calls, &id);
-	if (!cp)
-		return 0;
-	struct call c = *cp;
-	if (c.dir == DIR_HANDSHAKE)
-		return 0; /* not this probe's call */
-	bpf_map_delete_elem(&calls, &id);
-
-	/* Return values are C ints: SSL_read returns -1 on "would block". */
-	int ret = (int)PT_REGS_RC(ctx);
-	__u64 n;
-	if (c.ex) {
-		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)c.lenp))
-			return 0;
-	} else {
-		if (ret <= 0)
-			return 0;
-		n = ret;
-	}
-	if (n == 0)
-		return 0;
-
 	struct emit_ctx e = {
-		.key = { .pid = id >> 32, .ssl = c.ssl },
+		.key = { .pid = id >> 32, .ssl = c->ssl },
 		.id = id,
-		.buf = c.buf,
+		.buf = buf,
 		.n = n,
-		.dir = c.dir,
+		.dir = c->dir,
 	};
 	struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
 	if (!cn) {
@@ -407,11 +379,11 @@ static __always_inline int leave(struct pt_regs *ctx)
 		bpf_map_update_elem(&conns, &e.key, &fresh, BPF_NOEXIST);
 		cn = bpf_map_lookup_elem(&conns, &e.key);
 		if (!cn)
-			return 0;
+			return;
 	}
-	if (c.cookie) {
+	if (c->cookie) {
 		int v = 0;
-		if (!bpf_probe_read_user(&v, sizeof(v), (void *)(c.ssl + c.cookie - 1)) &&
+		if (!bpf_probe_read_user(&v, sizeof(v), (void *)(c->ssl + c->cookie - 1)) &&
 		    valid_version(v))
 			cn->version = v;
 	}
@@ -429,8 +401,80 @@ static __always_inline int leave(struct pt_regs *ctx)
 	if (n > max) {
 		cn = bpf_map_lookup_elem(&conns, &e.key);
 		if (cn)
-			__sync_fetch_and_add(&cn->lost[c.dir & 1], n - max);
+			__sync_fetch_and_add(&cn->lost[c->dir & 1], n - max);
 	}
+}
+
+/* enter records a data call. num is the byte count the call is asked to
+ * write (unused for reads); a write on a connection whose socket is known
+ * is emitted here (see the emission contract at the top). */
+static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 ex, __u64 num)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+
+	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
+		return 0;
+
+	struct call c = {
+		.ssl = PT_REGS_PARM1(ctx),
+		.buf = PT_REGS_PARM2(ctx),
+		.lenp = ex ? PT_REGS_PARM4(ctx) : 0,
+		.cookie = bpf_get_attach_cookie(ctx),
+		.dir = dir,
+		.ex = ex,
+	};
+	ensure_conn(pid, c.ssl);
+	if (dir == DIR_WRITE && num) {
+		struct conn_key k = { .pid = pid, .ssl = c.ssl };
+		struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+		if (cn && cn->fd >= 0) {
+			__u64 skip = cn->ahead < num ? cn->ahead : num;
+			c.num = num;
+			c.early = 1;
+			if (num > skip)
+				emit(id, &c, c.buf + skip, num - skip);
+			/* Looked up again: emit may have recreated it. */
+			cn = bpf_map_lookup_elem(&conns, &k);
+			if (cn)
+				cn->ahead = num;
+		}
+	}
+	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int leave(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	if (!cp)
+		return 0;
+	struct call c = *cp;
+	if (c.dir == DIR_HANDSHAKE)
+		return 0; /* not this probe's call */
+	bpf_map_delete_elem(&calls, &id);
+
+	/* Return values are C ints: SSL_read returns -1 on "would block". */
+	int ret = (int)PT_REGS_RC(ctx);
+	__u64 n = 0;
+	if (c.ex) {
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)c.lenp))
+			n = 0;
+	} else if (ret > 0) {
+		n = ret;
+	}
+
+	if (c.early) {
+		/* Emitted at entry: what was not accepted is ahead of the retry. */
+		struct conn_key k = { .pid = id >> 32, .ssl = c.ssl };
+		struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+		if (cn)
+			cn->ahead = n < c.num ? c.num - n : 0;
+		return 0;
+	}
+	if (n)
+		emit(id, &c, c.buf, n);
 	return 0;
 }
 
@@ -444,7 +488,7 @@ static __always_inline void notice(__u64 id, __u64 ssl, struct conn *cn, __u8 ki
 	}
 	fill(ev, id, ssl, cn, kind, dir);
 	ev->lost = lost;
-	bpf_ringbuf_submit(ev, wakeup_flags());
+	bpf_ringbuf_submit(ev, 0);
 }
 
 /* end reports a connection's end (with any loss not yet reported) and
@@ -460,16 +504,20 @@ static __always_inline void end(__u64 id, struct conn_key *k, struct conn *cn)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_enter) { return enter(ctx, DIR_WRITE, 0); }
+int BPF_KPROBE(ssl_write_enter)
+{
+	int num = (int)PT_REGS_PARM3(ctx);
+	return enter(ctx, DIR_WRITE, 0, num > 0 ? num : 0);
+}
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_enter) { return enter(ctx, DIR_WRITE, 1); }
+int BPF_KPROBE(ssl_write_ex_enter) { return enter(ctx, DIR_WRITE, 1, PT_REGS_PARM3(ctx)); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_enter) { return enter(ctx, DIR_READ, 0); }
+int BPF_KPROBE(ssl_read_enter) { return enter(ctx, DIR_READ, 0, 0); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_enter) { return enter(ctx, DIR_READ, 1); }
+int BPF_KPROBE(ssl_read_ex_enter) { return enter(ctx, DIR_READ, 1, 0); }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_return) { return leave(ctx); }
@@ -608,7 +656,7 @@ int sched_process_exit(void *ctx)
 	ev->fd = -1;
 	ev->kind = KIND_EXIT;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	bpf_ringbuf_submit(ev, wakeup_flags());
+	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }
 

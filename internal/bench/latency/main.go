@@ -1,0 +1,475 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tlstap/tlstap/client"
+)
+
+// nobody runs the traffic; tlstap captures only this uid.
+const nobody = 65534
+
+func main() {
+	var (
+		bin      = flag.String("tlstap", "", "tlstap binary under test")
+		baseline = flag.String("baseline", "", "baseline tlstap binary, measured in the same run")
+		runs     = flag.Int("runs", 3, "runs per tool; figures are medians over runs")
+		single   = flag.Int("single", 20, "single requests per protocol")
+		load     = flag.Int("load", 20000, "h2load requests per protocol")
+		idle     = flag.Duration("idle", 60*time.Second, "idle time whose CPU is measured (once per tool)")
+	)
+	flag.Parse()
+	if *bin == "" || *baseline == "" {
+		log.Fatal("need -tlstap and -baseline")
+	}
+	dir, err := os.MkdirTemp("", "tlstap-bench-latency-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil { // nginx runs as nobody
+		log.Fatal(err)
+	}
+	ngx, err := startNginx(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ngx.stop()
+
+	tools := []string{*baseline, *bin}
+	names := []string{"baseline", "tlstap"}
+	res := make([]*results, len(tools))
+	for i := range res {
+		res[i] = &results{}
+	}
+	for r := range *runs {
+		for i, t := range tools {
+			log.Printf("run %d/%d: %s", r+1, *runs, names[i])
+			idleFor := time.Duration(0)
+			if r == 0 {
+				idleFor = *idle
+			}
+			if err := measure(t, dir, ngx, *single, *load, idleFor, res[i]); err != nil {
+				log.Fatalf("%s: %v", names[i], err)
+			}
+		}
+	}
+	report(os.Stdout, names, res, *runs, *single, *load, *idle)
+}
+
+// results accumulate one tool's figures over runs.
+type results struct {
+	single map[string]*latencies // by protocol
+	load   map[string][]loadRun  // by protocol, one per run
+	idle   time.Duration
+}
+
+type latencies struct{ stdout, stream []time.Duration }
+
+type loadRun struct {
+	reqPerSec    float64
+	cpu          time.Duration
+	events       int
+	stdout       []time.Duration
+	stream       []time.Duration
+	streamEvents int
+}
+
+var protocols = []struct{ name, curl, h2load string }{
+	{"HTTP/1.1", "--http1.1", "--h1"},
+	{"HTTP/2", "--http2", ""},
+}
+
+// measure runs one tool through every phase.
+func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, res *results) error {
+	tl, err := startTool(bin, dir)
+	if err != nil {
+		return err
+	}
+	defer tl.stop()
+	if res.single == nil {
+		res.single, res.load = map[string]*latencies{}, map[string][]loadRun{}
+	}
+
+	for _, p := range protocols {
+		tl.reset()
+		for range single {
+			// Four events per request: both ends' request and response.
+			want := tl.count() + 4
+			cmd := exec.Command("curl", "-sS", "-k", p.curl, "-o", "/dev/null", ngx.url)
+			asNobody(cmd)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("curl: %v: %s", err, out)
+			}
+			tl.waitCount(want, 5*time.Second)
+			time.Sleep(50 * time.Millisecond) // each request on its own
+		}
+		l := res.single[p.name]
+		if l == nil {
+			l = &latencies{}
+			res.single[p.name] = l
+		}
+		out, st := tl.take()
+		l.stdout, l.stream = append(l.stdout, out...), append(l.stream, st...)
+	}
+
+	for _, p := range protocols {
+		tl.reset()
+		cpu0 := tl.cpu()
+		args := []string{"-n", strconv.Itoa(load), "-c", "10", "-t", "1"}
+		if p.h2load != "" {
+			args = append(args, p.h2load)
+		}
+		cmd := exec.Command("h2load", append(args, ngx.url)...)
+		asNobody(cmd)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("h2load: %v: %s", err, out)
+		}
+		rps, err := reqPerSec(out)
+		if err != nil {
+			return err
+		}
+		tl.waitQuiet(time.Second)
+		cpu := tl.cpu() - cpu0
+		o, s := tl.take()
+		res.load[p.name] = append(res.load[p.name], loadRun{reqPerSec: rps, cpu: cpu, events: len(o), stdout: o, stream: s, streamEvents: len(s)})
+	}
+
+	if idle > 0 {
+		cpu0 := tl.cpu()
+		time.Sleep(idle)
+		res.idle = tl.cpu() - cpu0
+	}
+	return nil
+}
+
+var finished = regexp.MustCompile(`finished in [^,]+, ([0-9.]+) req/s`)
+
+func reqPerSec(out []byte) (float64, error) {
+	m := finished.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no throughput in h2load's output:\n%s", out)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+func asNobody(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+}
+
+// tool is a running tlstap with its stdout and one stream client read.
+type tool struct {
+	cmd    *exec.Cmd
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu             sync.Mutex
+	stdout, stream []time.Duration
+	lines          int
+}
+
+func startTool(bin, dir string) (*tool, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	state := filepath.Join(dir, "state")
+	cmd := exec.Command(bin, "tls", "--uid", strconv.Itoa(nobody), "-o", "json", "--listen", addr,
+		"--tls=false", "--auth", "none", "--state-dir", state, "--log-level", "warn", "--client-queue", "1000000")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &tool{cmd: cmd, cancel: cancel}
+	t.wg.Go(func() { t.readStdout(stdout) })
+
+	// The listener answers once capture is attached (the API and stream
+	// start after the probes).
+	var c *client.Client
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err = client.Dial(ctx, client.Options{URL: "ws://" + addr + "/ws", NoReconnect: true, Buffer: 1 << 16})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.stop()
+			return nil, fmt.Errorf("stream client: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.wg.Go(func() { t.readStream(ctx, c) })
+	return t, nil
+}
+
+func (t *tool) readStdout(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		now := time.Now().UnixNano()
+		var ev struct {
+			Timestamp int64 `json:"timestamp"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Timestamp == 0 {
+			continue
+		}
+		t.mu.Lock()
+		t.stdout = append(t.stdout, time.Duration(now-ev.Timestamp))
+		t.lines++
+		t.mu.Unlock()
+	}
+}
+
+func (t *tool) readStream(ctx context.Context, c *client.Client) {
+	defer c.Close()
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		if ev := m.GetEventPayload(); ev != nil {
+			t.mu.Lock()
+			t.stream = append(t.stream, time.Duration(now-ev.GetTimestamp()))
+			t.mu.Unlock()
+		}
+	}
+}
+
+func (t *tool) reset() { t.take() }
+
+func (t *tool) take() (stdout, stream []time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	stdout, stream = t.stdout, t.stream
+	t.stdout, t.stream = nil, nil
+	return stdout, stream
+}
+
+func (t *tool) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lines
+}
+
+// waitCount waits until n lines have arrived on stdout, or d passed.
+func (t *tool) waitCount(n int, d time.Duration) {
+	for end := time.Now().Add(d); t.count() < n && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitQuiet waits until no line arrived for d.
+func (t *tool) waitQuiet(d time.Duration) {
+	last, since := t.count(), time.Now()
+	for time.Since(since) < d {
+		time.Sleep(50 * time.Millisecond)
+		if n := t.count(); n != last {
+			last, since = n, time.Now()
+		}
+	}
+}
+
+// cpu is the process's user plus system time so far.
+func (t *tool) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which may hold spaces: utime and
+	// stime are the 12th and 13th, in clock ticks (USER_HZ, 100 on Linux).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+func (t *tool) stop() {
+	t.cancel()
+	t.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { t.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.cmd.Process.Kill()
+		<-done
+	}
+	t.wg.Wait()
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// nginx is a private nginx serving one small file over TLS, HTTP/1.1 and
+// HTTP/2, as nobody.
+type nginx struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startNginx(dir string) (*nginx, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(dir, "www")
+	for _, d := range []string{root, filepath.Join(dir, "tmp")} {
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			return nil, err
+		}
+		os.Chmod(d, 0o777)
+	}
+	if err := os.WriteFile(filepath.Join(root, "f.txt"), []byte(strings.Repeat("latency\n", 32)), 0o644); err != nil {
+		return nil, err
+	}
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+		"-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("openssl req: %v: %s", err, out)
+	}
+	os.Chmod(key, 0o644)
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/tmp/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/tmp/body;
+	proxy_temp_path %[1]s/tmp/proxy;
+	fastcgi_temp_path %[1]s/tmp/fastcgi;
+	uwsgi_temp_path %[1]s/tmp/uwsgi;
+	scgi_temp_path %[1]s/tmp/scgi;
+	sendfile off;
+	keepalive_requests 1000000;
+	server {
+		listen %[2]s ssl http2;
+		ssl_certificate %[3]s;
+		ssl_certificate_key %[4]s;
+		root %[5]s;
+	}
+}
+`, dir, addr, cert, key, root)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("nginx", "-p", dir, "-c", confPath, "-e", "stderr")
+	asNobody(cmd)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	for end := time.Now().Add(10 * time.Second); ; {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(end) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, errors.New("nginx did not start listening")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &nginx{cmd: cmd, url: "https://" + addr + "/f.txt"}, nil
+}
+
+func (n *nginx) stop() {
+	n.cmd.Process.Signal(syscall.SIGQUIT)
+	n.cmd.Wait()
+}
+
+// percentile returns the q-quantile (nearest rank) of ds.
+func percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func median[T int | float64 | time.Duration](v []T) T {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
+
+func report(w io.Writer, names []string, res []*results, runs, single, load int, idle time.Duration) {
+	fmt.Fprintf(w, "Single requests (%d curls per protocol and run, %d runs, 4 events each), ms from capture timestamp:\n\n", single, runs)
+	fmt.Fprintln(w, "| tool | protocol | stdout p50 | stdout p99 | stream p50 | stream p99 | events stdout/stream |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, p := range protocols {
+		for i, n := range names {
+			l := res[i].single[p.name]
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d/%d |\n", n, p.name,
+				ms(percentile(l.stdout, 0.5)), ms(percentile(l.stdout, 0.99)),
+				ms(percentile(l.stream, 0.5)), ms(percentile(l.stream, 0.99)), len(l.stdout), len(l.stream))
+		}
+	}
+	fmt.Fprintf(w, "\nUnder load (h2load -n %d -c 10 -t 1), medians of %d runs; latency in ms from capture timestamp:\n\n", load, runs)
+	fmt.Fprintln(w, "| tool | protocol | req/s | tool CPU s | events stdout | stdout p50 | stdout p99 | stream p50 | stream p99 |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, p := range protocols {
+		for i, n := range names {
+			var rps []float64
+			var cpu, o50, o99, s50, s99 []time.Duration
+			var evs []int
+			for _, r := range res[i].load[p.name] {
+				rps = append(rps, r.reqPerSec)
+				cpu = append(cpu, r.cpu)
+				evs = append(evs, r.events)
+				o50, o99 = append(o50, percentile(r.stdout, 0.5)), append(o99, percentile(r.stdout, 0.99))
+				s50, s99 = append(s50, percentile(r.stream, 0.5)), append(s99, percentile(r.stream, 0.99))
+			}
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %d | %s | %s | %s | %s |\n", n, p.name, median(rps), median(cpu).Seconds(),
+				median(evs), ms(median(o50)), ms(median(o99)), ms(median(s50)), ms(median(s99)))
+		}
+	}
+	fmt.Fprintf(w, "\nIdle for %s (no captured traffic): tool CPU time\n\n", idle)
+	for i, n := range names {
+		fmt.Fprintf(w, "- %s: %.2f s (%.3f %% of one core)\n", n, res[i].idle.Seconds(), 100*res[i].idle.Seconds()/idle.Seconds())
+	}
+}
