@@ -74,9 +74,13 @@ func (f *serviceFlags) add(e *engine.Engine) error {
 	if f.srv.Listen != "" || f.srv.ECaptureQ != "" {
 		opts := f.srv
 		opts.NoTLS = !f.tls
+		opts.WrapListener = e.Self.Listener
 		srv, err := server.New(opts, e.Broker, e.Stats, e.Log)
 		if err != nil {
 			return err
+		}
+		for _, s := range srv.Secrets() {
+			e.Secrets.Add(s)
 		}
 		for _, setup := range f.setupServers {
 			setup(srv)
