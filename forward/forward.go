@@ -117,6 +117,7 @@ type Forwarder struct {
 	log    *slog.Logger
 	dests  []*dest
 	self   int64
+	guard  loopGuard
 
 	retries, failed, skipped *stats.Counter
 	st                       *stats.Set
@@ -240,6 +241,9 @@ func (f *Forwarder) wants(e *broker.Entry) bool {
 	// Never forward our own traffic: a webhook over a traced TLS library
 	// would otherwise feed itself.
 	if ev.GetPid() == f.self {
+		return false
+	}
+	if f.guard.skip(ev) {
 		return false
 	}
 	if f.opts.Mode == Proxy && !decoder.Type(ev.GetType()).IsRequest() {
