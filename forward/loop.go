@@ -57,8 +57,8 @@ func (m *memory[K]) has(k K) bool {
 // of a message whose sending side was captured too.
 type loopGuard struct {
 	mu     sync.Mutex
-	marked memory[uint64] // seqs of marked requests, so their responses are known
-	sent   memory[direction]   // flows seen from their sending side
+	marked memory[uint64]    // seqs of marked requests, so their responses are known
+	sent   memory[direction] // flows seen from their sending side
 }
 
 // direction is one direction of a connection: the sender and receiver of its
