@@ -73,7 +73,7 @@
 // A message captured at both ends of a connection is forwarded once, from
 // its sender: the client's request, the server's response. The receiving
 // side's copy (data_type 0) is skipped when the same sender and receiver
-// addresses were seen written. That relies on a write reaching the
-// pipeline before the read of the same bytes; a copy whose connection
-// has no known addresses is always forwarded.
+// addresses were seen written; a receiving side's copy published before
+// any such write waits 200 ms for it before it is sent as the only copy.
+// A copy whose connection has no known addresses is always forwarded.
 package forward

@@ -2,10 +2,12 @@ package forward
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tlstap/tlstap/decoder"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
@@ -33,22 +35,32 @@ func newNonce() string {
 // two generations of keys.
 const generation = 4096
 
-type memory[K comparable] struct {
-	cur, old map[K]struct{}
+type memory[K comparable, V any] struct {
+	cur, old map[K]V
 }
 
-func (m *memory[K]) add(k K) {
+func (m *memory[K, V]) put(k K, v V) {
 	if m.cur == nil || len(m.cur) >= generation {
-		m.old, m.cur = m.cur, make(map[K]struct{}, generation)
+		m.old, m.cur = m.cur, make(map[K]V, generation)
 	}
-	m.cur[k] = struct{}{}
+	m.cur[k] = v
 }
 
-func (m *memory[K]) has(k K) bool {
-	if _, ok := m.cur[k]; ok {
-		return true
+func (m *memory[K, V]) add(k K) {
+	var zero V
+	m.put(k, zero)
+}
+
+func (m *memory[K, V]) get(k K) (V, bool) {
+	if v, ok := m.cur[k]; ok {
+		return v, true
 	}
-	_, ok := m.old[k]
+	v, ok := m.old[k]
+	return v, ok
+}
+
+func (m *memory[K, V]) has(k K) bool {
+	_, ok := m.get(k)
 	return ok
 }
 
@@ -57,9 +69,22 @@ func (m *memory[K]) has(k K) bool {
 // of a message whose sending side was captured too.
 type loopGuard struct {
 	mu     sync.Mutex
-	marked memory[uint64]    // seqs of marked requests, so their responses are known
-	sent   memory[direction] // flows seen from their sending side
+	marked memory[uint64, struct{}]    // seqs of marked requests, so their responses are known
+	sent   memory[direction, struct{}] // directions seen from their sending side
+	// held are the receiving-side copies waiting for their sender's copy,
+	// by seq: when they were published, and their direction.
+	held memory[uint64, heldCopy]
 }
+
+type heldCopy struct {
+	at  time.Time
+	dir direction
+}
+
+// holdFor is how long a receiving side's copy waits for its sender's
+// copy before it is forwarded as the only one. The sender's write is
+// normally in the pipeline first; this covers it arriving just after.
+const holdFor = 200 * time.Millisecond
 
 // direction is one direction of a connection: the sender and receiver of its
 // payloads, the same in the client's and the server's copy.
@@ -90,10 +115,34 @@ func (g *loopGuard) skip(ev *eventpb.Event) bool {
 		g.sent.add(f)
 		return false
 	}
-	// Read: forwarded only if the sender is not captured. The sender's
-	// write reaches the pipeline before the read of the same bytes can,
-	// so a direction not seen yet has no captured sender.
-	return g.sent.has(f)
+	// Read: forwarded only if the sender is not captured. Its copy
+	// normally came first; if not, the copy is held (see release).
+	if g.sent.has(f) {
+		return true
+	}
+	g.held.put(ev.GetSeq(), heldCopy{at: time.Now(), dir: f})
+	return false
+}
+
+// release waits, for a held receiving-side copy, until holdFor after it
+// was published, and reports whether it is still to be forwarded: no
+// sender's copy of its direction arrived meanwhile. Other events pass at
+// once. It runs on the forwarder's workers.
+func (g *loopGuard) release(ctx context.Context, seq uint64) bool {
+	// get, not take: each destination's worker asks. The memory's
+	// generations forget it.
+	g.mu.Lock()
+	h, ok := g.held.get(seq)
+	g.mu.Unlock()
+	if !ok {
+		return true
+	}
+	if !sleep(ctx, time.Until(h.at.Add(holdFor))) {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.sent.has(h.dir)
 }
 
 // marked reports whether a rendered request's header section carries

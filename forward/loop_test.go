@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,6 +57,33 @@ func TestLoopGuard(t *testing.T) {
 		if got := g.skip(tt.ev); got != tt.skip {
 			t.Errorf("%s: skip = %v, want %v", tt.name, got, tt.skip)
 		}
+	}
+}
+
+// TestLoopGuardLateSender: a receiver's copy published before its
+// sender's is held, and dropped once the sender's copy shows up; one
+// whose sender never shows up is released.
+func TestLoopGuardLateSender(t *testing.T) {
+	var g loopGuard
+	client := httpRequest(1, "GET", "a.example", "/", "", nil, "")
+	early := readSide(client, 2) // the server's read, published first
+	alone := readSide(httpRequest(3, "GET", "a.example", "/", "", nil, ""), 3)
+	alone.SrcPort = 41000
+	if g.skip(early) || g.skip(alone) {
+		t.Fatal("receiver's copies skipped before their sender was seen")
+	}
+	if g.skip(client) {
+		t.Fatal("sender's copy skipped")
+	}
+	ctx := context.Background()
+	if g.release(ctx, early.GetSeq()) {
+		t.Error("held copy released although its sender's copy arrived")
+	}
+	if !g.release(ctx, alone.GetSeq()) {
+		t.Error("held copy with no captured sender not released")
+	}
+	if !g.release(ctx, client.GetSeq()) {
+		t.Error("sender's copy held")
 	}
 }
 

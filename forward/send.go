@@ -14,6 +14,9 @@ import (
 
 // send delivers one event, retrying as the mode allows.
 func (f *Forwarder) send(ctx context.Context, d *dest, e *broker.Entry) {
+	if !f.guard.release(ctx, e.Seq) {
+		return
+	}
 	build, err := f.builder(d, e)
 	if err != nil {
 		f.skipped.Inc()
