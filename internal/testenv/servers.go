@@ -59,7 +59,8 @@ type NginxConfig struct {
 	// HTTP2 enables HTTP/2 (negotiated with ALPN) besides HTTP/1.1.
 	HTTP2 bool
 	// Files are served from the document root, by slash-separated path.
-	Files     map[string][]byte // AccessLog, if set, is where nginx logs every request (default: off).
+	Files map[string][]byte
+	// AccessLog, if set, is where nginx logs every request (default: off).
 	AccessLog string
 }
 
