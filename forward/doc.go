@@ -59,6 +59,21 @@
 // and abandoned events in tlstap_forward_retries_total and
 // tlstap_forward_failed_total.
 //
+// # Loops and duplicates
+//
 // Events of tlstap's own process are never forwarded, so a webhook over a
-// traced TLS library cannot feed itself.
+// traced TLS library cannot feed itself. Every request a forwarder sends
+// (replays and webhook calls) carries MarkHeader with a random value per
+// run; a captured request carrying it, and the response paired with it,
+// are never forwarded. So a replay captured on its way on (mitmproxy's
+// upstream connection uses OpenSSL) or in the receiving server is sent
+// once, not again and again. (Connections to and from tlstap itself are
+// not captured at all: see internal/selfnet.)
+//
+// A message captured at both ends of a connection is forwarded once, from
+// its sender: the client's request, the server's response. The receiving
+// side's copy (data_type 0) is skipped when the same sender and receiver
+// addresses were seen written; a receiving side's copy published before
+// any such write waits 200 ms for it before it is sent as the only copy.
+// A copy whose connection has no known addresses is always forwarded.
 package forward

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -66,6 +67,10 @@ type Options struct {
 	// TLS configures HTTPS webhooks (default: system roots). Proxy mode
 	// ignores it: see the package documentation.
 	TLS *tls.Config
+	// DialContext, if set, makes every connection (to webhooks and to the
+	// proxy); tlstap registers their local ends through it so that the
+	// capture never sees them (see internal/selfnet).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (o *Options) defaults() {
@@ -112,6 +117,7 @@ type Forwarder struct {
 	log    *slog.Logger
 	dests  []*dest
 	self   int64
+	guard  loopGuard
 
 	retries, failed, skipped *stats.Counter
 	st                       *stats.Set
@@ -203,6 +209,9 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Forw
 func (f *Forwarder) client(u *url.URL) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = f.opts.Workers
+	if f.opts.DialContext != nil {
+		t.DialContext = f.opts.DialContext
+	}
 	if f.opts.Mode == Proxy {
 		t.Proxy = http.ProxyURL(u)
 		// The proxy presents certificates it made up for every host:
@@ -232,6 +241,9 @@ func (f *Forwarder) wants(e *broker.Entry) bool {
 	// Never forward our own traffic: a webhook over a traced TLS library
 	// would otherwise feed itself.
 	if ev.GetPid() == f.self {
+		return false
+	}
+	if f.guard.skip(ev) {
 		return false
 	}
 	if f.opts.Mode == Proxy && !decoder.Type(ev.GetType()).IsRequest() {

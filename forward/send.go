@@ -14,6 +14,9 @@ import (
 
 // send delivers one event, retrying as the mode allows.
 func (f *Forwarder) send(ctx context.Context, d *dest, e *broker.Entry) {
+	if !f.guard.release(ctx, e.Seq) {
+		return
+	}
 	build, err := f.builder(d, e)
 	if err != nil {
 		f.skipped.Inc()
@@ -100,6 +103,7 @@ func (f *Forwarder) builder(d *dest, e *broker.Entry) (func() (*http.Request, er
 		if err != nil {
 			return nil, err
 		}
+		mark(r.Header.Set, e.Seq)
 		return r.Request, nil
 	}
 	body, ctype, err := f.webhookBody(e)
@@ -114,6 +118,7 @@ func (f *Forwarder) builder(d *dest, e *broker.Entry) (func() (*http.Request, er
 		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("User-Agent", "tlstap")
 		req.Header.Set("X-Tlstap-Seq", strconv.FormatUint(e.Seq, 10))
+		mark(req.Header.Set, e.Seq)
 		return req, nil
 	}, nil
 }

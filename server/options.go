@@ -71,6 +71,11 @@ type Options struct {
 	// MaxClients caps concurrent WebSocket clients over both listeners
 	// (default 256).
 	MaxClients int
+
+	// WrapListener, if set, wraps each listener's TCP socket beneath TLS.
+	// tlstap registers its endpoints through it, so that the capture
+	// never sees a connection to its own listeners (see internal/selfnet).
+	WrapListener func(net.Listener) net.Listener
 }
 
 func (o *Options) defaults() {
@@ -198,4 +203,11 @@ func (o *Options) validate() (ecq ecqConfig, err error) {
 		}
 	}
 	return ecq, nil
+}
+
+func (o *Options) wrap(ln net.Listener) net.Listener {
+	if o.WrapListener == nil {
+		return ln
+	}
+	return o.WrapListener(ln)
 }

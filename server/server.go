@@ -129,6 +129,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
+		ln = opts.wrap(ln)
 		if tlsConf != nil {
 			ln = tls.NewListener(ln, tlsConf)
 		}
@@ -140,6 +141,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 			s.Close()
 			return nil, fmt.Errorf("server: ecaptureq: %w", err)
 		}
+		ln = opts.wrap(ln)
 		s.ecqLn = ln
 		if !isLoopback(ecq.addr) && s.ecqAuth == nil {
 			log.Warn("!!! eCaptureQ listener is on a non-loopback address WITHOUT authentication: anyone who can reach it reads all captured plaintext", "addr", ecq.addr)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -50,6 +51,10 @@ type Options struct {
 	DialTimeout, WriteTimeout time.Duration
 	// TLS configures wss:// (default: system roots).
 	TLS *tls.Config
+	// DialContext, if set, makes the tcp:// and ws(s):// connections;
+	// tlstap registers their local ends through it so that the capture
+	// never sees them (see internal/selfnet).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// RotateBytes starts a new file once the current one holds this many
 	// bytes (0: never). RotateAge starts one once the current one is this
 	// old and not empty (0: never). Files only.

@@ -17,7 +17,13 @@ type tcpConn struct {
 
 func dialTCP(ctx context.Context, hostport string, o *Options) (conn, error) {
 	d := net.Dialer{Timeout: o.DialTimeout, KeepAlive: 15 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", hostport)
+	dial := d.DialContext
+	if o.DialContext != nil {
+		dctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
+		defer cancel()
+		ctx, dial = dctx, o.DialContext
+	}
+	c, err := dial(ctx, "tcp", hostport)
 	if err != nil {
 		return nil, err
 	}

@@ -17,8 +17,12 @@ func dialWS(ctx context.Context, addr string, o *Options) (conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
 	var hc *http.Client
-	if o.TLS != nil {
-		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: o.TLS.Clone(), Proxy: http.ProxyFromEnvironment}}
+	if o.TLS != nil || o.DialContext != nil {
+		t := &http.Transport{Proxy: http.ProxyFromEnvironment, DialContext: o.DialContext}
+		if o.TLS != nil {
+			t.TLSClientConfig = o.TLS.Clone()
+		}
+		hc = &http.Client{Transport: t}
 	}
 	c, _, err := websocket.Dial(dctx, addr, &websocket.DialOptions{
 		HTTPClient:      hc,

@@ -56,6 +56,15 @@
 // is delivered as soon as the reader runs, an idle reader sleeps, and
 // under load records are drained in batches without a wake-up each.
 //
+// # Self-exclusion
+//
+// tlstap's own process is never captured (by pid, in the probes). Nor is
+// any connection with one of tlstap's endpoints at either end, whatever
+// process holds it: Source.ExcludeEndpoint puts the endpoint in a kernel
+// map consulted when a connection's addresses are learned, and that
+// connection's data is then dropped in the kernel, counted in
+// Stats.Excluded* (bpf/self.h). internal/selfnet registers the endpoints.
+//
 // # Which libraries
 //
 // Options.Libs names libssl files or executables with OpenSSL linked in

@@ -14,6 +14,10 @@ type Stats struct {
 	// LostRingRecords counts data records that did not fit in the ring;
 	// LostNotices counts Close and Lost notices that did not.
 	LostRingRecords, LostNotices uint64
+	// ExcludedConns counts connections dropped because one end is
+	// tlstap's own (see ExcludeEndpoint); ExcludedRecords and
+	// ExcludedBytes what they would have delivered.
+	ExcludedConns, ExcludedRecords, ExcludedBytes uint64
 	// Received is the number of records user space read; Malformed the
 	// ones it could not decode.
 	Received, Malformed uint64
@@ -48,6 +52,7 @@ func (s *Source) statsLocked() Stats {
 		&st.Calls, &st.Bytes, &st.Records,
 		&st.LostRingBytes, &st.LostRingRecords, &st.LostCapBytes,
 		&st.LostFaultBytes, &st.LostNotices,
+		&st.ExcludedConns, &st.ExcludedRecords, &st.ExcludedBytes,
 	}
 	for i, f := range fields {
 		var perCPU []uint64

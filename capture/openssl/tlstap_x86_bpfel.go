@@ -53,11 +53,12 @@ type tlstapConn struct {
 		Laddr  [16]uint8
 		Raddr  [16]uint8
 	}
-	Lost    [2]uint64
-	Ahead   uint64
-	Fd      int32
-	Version uint16
-	Pad     uint16
+	Lost     [2]uint64
+	Ahead    uint64
+	Fd       int32
+	Version  uint16
+	Excluded uint8
+	Pad      uint8
 }
 
 type tlstapConnKey struct {
@@ -65,6 +66,13 @@ type tlstapConnKey struct {
 	Pid uint32
 	Pad uint32
 	Ssl uint64
+}
+
+type tlstapEndpoint struct {
+	_    structs.HostLayout
+	Addr [16]uint8
+	Port uint16
+	Pad  uint16
 }
 
 type tlstapEvent struct {
@@ -126,6 +134,7 @@ const (
 	tlstapMapFilterUids          = "filter_uids"
 	tlstapMapProcs               = "procs"
 	tlstapMapScratch             = "scratch"
+	tlstapMapSelfEndpoints       = "self_endpoints"
 	tlstapMapStats               = "stats"
 	tlstapProgSchedProcessExit   = "sched_process_exit"
 	tlstapProgSockRecvLength     = "sock_recv_length"
@@ -217,18 +226,19 @@ type tlstapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapMapSpecs struct {
-	Active      *ebpf.MapSpec `ebpf:"active"`
-	Calls       *ebpf.MapSpec `ebpf:"calls"`
-	Configs     *ebpf.MapSpec `ebpf:"configs"`
-	Conns       *ebpf.MapSpec `ebpf:"conns"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	FdConns     *ebpf.MapSpec `ebpf:"fd_conns"`
-	FilterComms *ebpf.MapSpec `ebpf:"filter_comms"`
-	FilterPids  *ebpf.MapSpec `ebpf:"filter_pids"`
-	FilterUids  *ebpf.MapSpec `ebpf:"filter_uids"`
-	Procs       *ebpf.MapSpec `ebpf:"procs"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
-	Stats       *ebpf.MapSpec `ebpf:"stats"`
+	Active        *ebpf.MapSpec `ebpf:"active"`
+	Calls         *ebpf.MapSpec `ebpf:"calls"`
+	Configs       *ebpf.MapSpec `ebpf:"configs"`
+	Conns         *ebpf.MapSpec `ebpf:"conns"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	FdConns       *ebpf.MapSpec `ebpf:"fd_conns"`
+	FilterComms   *ebpf.MapSpec `ebpf:"filter_comms"`
+	FilterPids    *ebpf.MapSpec `ebpf:"filter_pids"`
+	FilterUids    *ebpf.MapSpec `ebpf:"filter_uids"`
+	Procs         *ebpf.MapSpec `ebpf:"procs"`
+	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
+	SelfEndpoints *ebpf.MapSpec `ebpf:"self_endpoints"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // tlstapVariableSpecs contains global variables before they are loaded into the kernel.
@@ -257,18 +267,19 @@ func (o *tlstapObjects) Close() error {
 //
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapMaps struct {
-	Active      *ebpf.Map `ebpf:"active"`
-	Calls       *ebpf.Map `ebpf:"calls"`
-	Configs     *ebpf.Map `ebpf:"configs"`
-	Conns       *ebpf.Map `ebpf:"conns"`
-	Events      *ebpf.Map `ebpf:"events"`
-	FdConns     *ebpf.Map `ebpf:"fd_conns"`
-	FilterComms *ebpf.Map `ebpf:"filter_comms"`
-	FilterPids  *ebpf.Map `ebpf:"filter_pids"`
-	FilterUids  *ebpf.Map `ebpf:"filter_uids"`
-	Procs       *ebpf.Map `ebpf:"procs"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
-	Stats       *ebpf.Map `ebpf:"stats"`
+	Active        *ebpf.Map `ebpf:"active"`
+	Calls         *ebpf.Map `ebpf:"calls"`
+	Configs       *ebpf.Map `ebpf:"configs"`
+	Conns         *ebpf.Map `ebpf:"conns"`
+	Events        *ebpf.Map `ebpf:"events"`
+	FdConns       *ebpf.Map `ebpf:"fd_conns"`
+	FilterComms   *ebpf.Map `ebpf:"filter_comms"`
+	FilterPids    *ebpf.Map `ebpf:"filter_pids"`
+	FilterUids    *ebpf.Map `ebpf:"filter_uids"`
+	Procs         *ebpf.Map `ebpf:"procs"`
+	Scratch       *ebpf.Map `ebpf:"scratch"`
+	SelfEndpoints *ebpf.Map `ebpf:"self_endpoints"`
+	Stats         *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *tlstapMaps) Close() error {
@@ -284,6 +295,7 @@ func (m *tlstapMaps) Close() error {
 		m.FilterUids,
 		m.Procs,
 		m.Scratch,
+		m.SelfEndpoints,
 		m.Stats,
 	)
 }

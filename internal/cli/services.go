@@ -45,8 +45,8 @@ func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.srv.ClientQueue, "client-queue", 4096, "entries queued per stream client before it starts missing entries (it is told how many)")
 
 	fs.StringArrayVar(&f.fwd.URLs, "forward-url", nil, "forward captured HTTP events to this `URL` (repeatable): a webhook endpoint, or an HTTP proxy such as Burp's http://127.0.0.1:8080 with --forward-mode proxy")
-	fs.StringVar(&f.fwdMode, "forward-mode", "webhook", "webhook: send each event as JSON/protobuf; proxy: RE-SEND each captured request through the proxy to the real server (side effects!)")
-	fs.StringVar(&f.fwd.Filter, "forward-filter", "", "which events to forward, e.g. 'content-type=application/json|text/*,host=*.example.com,path=/api/*,method=GET' (proxy mode defaults to GET, HEAD, OPTIONS)")
+	fs.StringVar(&f.fwdMode, "forward-mode", "webhook", "webhook: send each event as JSON/protobuf; proxy: RE-SEND each captured request, with its cookies and tokens, through the proxy TO THE REAL SERVER, which executes it a second time (side effects!); only GET, HEAD and OPTIONS unless --forward-filter names methods")
+	fs.StringVar(&f.fwd.Filter, "forward-filter", "", "which events to forward: comma-separated key=glob|glob terms (key!= excludes), all keys must match; keys: content-type (or a bare pattern), host, path, method, type (http1-request, http2-request, http1-response, http2-response, websocket, raw or a number), pname (process name); e.g. 'content-type=application/json|text/*,host=*.example.com,path=/api/*,method=GET,pname!=backup' (proxy mode defaults to method=GET|HEAD|OPTIONS). Requests tlstap sent itself (header X-Tlstap-Forwarded) and the receiving side's copy of a message whose sender was captured are never forwarded")
 	fs.StringVar(&f.fwd.Method, "forward-method", "POST", "HTTP `method` of webhook requests")
 	fs.StringVar(&f.fwdFormat, "forward-format", "json", "webhook body: json (every field, payload base64) or protobuf (one LogEntry)")
 
@@ -74,9 +74,13 @@ func (f *serviceFlags) add(e *engine.Engine) error {
 	if f.srv.Listen != "" || f.srv.ECaptureQ != "" {
 		opts := f.srv
 		opts.NoTLS = !f.tls
+		opts.WrapListener = e.Self.Listener
 		srv, err := server.New(opts, e.Broker, e.Stats, e.Log)
 		if err != nil {
 			return err
+		}
+		for _, s := range srv.Secrets() {
+			e.Secrets.Add(s)
 		}
 		for _, setup := range f.setupServers {
 			setup(srv)

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ type tlsFlags struct {
 	comms    []string
 	ring     int
 	record   string
+	self     bool
 }
 
 func newTLSCmd() *cobra.Command {
@@ -46,6 +48,7 @@ Go programs (crypto/tls), GnuTLS and NSS.`,
 	fs.UintSliceVar(&f.uids, "uid", nil, "capture only processes of these user `ids` (repeatable)")
 	fs.StringArrayVar(&f.comms, "comm", nil, "capture only processes with this `name` (as in /proc/PID/comm; repeatable)")
 	fs.IntVar(&f.ring, "ring-size", 0, "kernel-to-user ring buffer size in `bytes`, a power of two (default 64 MiB)")
+	fs.BoolVar(&f.self, "capture-self", false, "debugging tlstap: also capture connections to and from its own listeners, forwarders and sinks (by default they are excluded in the kernel; its tokens are masked either way)")
 	fs.StringVar(&f.record, "record", "", "also write every captured chunk to this recording `file` (play it with 'tlstap replay')")
 	return cmd
 }
@@ -98,6 +101,12 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer src.Close()
+	if f.self {
+		e.Self.Disable()
+		e.Log.Warn("--capture-self: tlstap's own connections through other processes are captured")
+	}
+	e.Self.SetExcluder(src)
+	e.WatchSelfExclusion(src, time.Second)
 	var names []string
 	for _, l := range src.Libraries() {
 		names = append(names, l.Path)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -147,16 +148,18 @@ func serviceKey(kind string, v any) string {
 
 func (a *Applier) newForwarder(f config.Forward) (Service, error) {
 	return forward.New(forward.Options{
-		URLs:   []string{f.URL},
-		Filter: f.Filter,
-		Method: f.Method,
-		Mode:   forward.Mode(f.Mode),
-		Format: forward.Format(f.Format),
+		URLs:        []string{f.URL},
+		Filter:      f.Filter,
+		Method:      f.Method,
+		Mode:        forward.Mode(f.Mode),
+		Format:      forward.Format(f.Format),
+		DialContext: a.e.Self.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
 	}, a.e.Broker, a.e.Stats, a.e.Log)
 }
 
 func (a *Applier) newSink(s config.Sink) (Service, error) {
-	opts := sink.Options{Format: sink.Format(s.Format), RotateBytes: s.RotateBytes, RotateAge: time.Duration(s.RotateAge)}
+	opts := sink.Options{Format: sink.Format(s.Format), RotateBytes: s.RotateBytes, RotateAge: time.Duration(s.RotateAge),
+		DialContext: a.e.Self.DialContext(&net.Dialer{KeepAlive: 15 * time.Second})}
 	return sink.New(s.Addr, opts, a.e.Broker, a.e.Stats, a.e.Log)
 }
 

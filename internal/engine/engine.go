@@ -13,6 +13,8 @@ import (
 	"github.com/tlstap/tlstap/broker"
 	"github.com/tlstap/tlstap/capture"
 	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/redact"
+	"github.com/tlstap/tlstap/internal/selfnet"
 	"github.com/tlstap/tlstap/output"
 	"github.com/tlstap/tlstap/pipeline"
 	"github.com/tlstap/tlstap/stats"
@@ -65,6 +67,12 @@ type Engine struct {
 	// Output renders standard output; the config API may switch its
 	// format while the run goes on.
 	Output *output.Switch
+	// Self is the set of tlstap's own endpoints, which the capture
+	// excludes; the server's listeners and the forwarders' and sinks'
+	// dials register through it.
+	Self *selfnet.Registry
+	// Secrets are masked out of captured data and log lines.
+	Secrets *redact.Secrets
 
 	services []Service
 }
@@ -79,12 +87,13 @@ func New(opts Options) *Engine {
 	}
 	st := stats.NewSet()
 	b := broker.New(broker.Options{}, st)
+	secrets := redact.New(st)
 	hopts := &slog.HandlerOptions{Level: opts.LogLevel}
 	// The program's own log lines go to stderr and, as process-log
 	// entries, into the stream for every client.
 	log := slog.New(slog.NewMultiHandler(
-		slog.NewTextHandler(opts.Stderr, hopts),
-		slog.NewTextHandler(broker.LogWriter{B: b}, hopts),
+		slog.NewTextHandler(secrets.Writer(opts.Stderr), hopts),
+		slog.NewTextHandler(secrets.Writer(broker.LogWriter{B: b}), hopts),
 	))
 	popts := pipeline.Options{
 		IdleFlush:    time.Duration(opts.Config.Pipeline.IdleTimeout),
@@ -98,7 +107,8 @@ func New(opts Options) *Engine {
 			"Seconds from the capture of the byte that completed a message to the event's publication.", stats.LatencyBuckets)
 	}
 	p := pipeline.New(popts, b)
-	e := &Engine{Opts: opts, Stats: st, Broker: b, Pipeline: p, Log: log, Started: time.Now()}
+	e := &Engine{Opts: opts, Stats: st, Broker: b, Pipeline: p, Log: log, Started: time.Now(),
+		Self: selfnet.New(log), Secrets: secrets}
 	if f, err := output.ParseFormat(opts.Config.Output.Format); err == nil {
 		e.Output = output.NewSwitch(f, opts.Config.Output.Hex)
 	}
@@ -118,6 +128,8 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 		_, err := output.ParseFormat(e.Opts.Config.Output.Format)
 		return err
 	}
+	// Masked before anything else sees a byte, the recording included.
+	src = e.Secrets.Source(src)
 	if e.Opts.Record != "" {
 		rec, err := newRecorder(src, e.Opts.Record)
 		if err != nil {

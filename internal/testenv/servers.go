@@ -60,6 +60,8 @@ type NginxConfig struct {
 	HTTP2 bool
 	// Files are served from the document root, by slash-separated path.
 	Files map[string][]byte
+	// AccessLog, if set, is where nginx logs every request (default: off).
+	AccessLog string
 }
 
 // StartNginx runs Debian's nginx in the foreground as one process (no
@@ -74,6 +76,10 @@ func StartNginx(t testing.TB, cfg NginxConfig) *Server {
 	if err := os.MkdirAll(filepath.Join(s.Dir, "tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	accessLog := "off"
+	if cfg.AccessLog != "" {
+		accessLog = cfg.AccessLog
+	}
 	listen := s.Addr.String() + " ssl"
 	if cfg.HTTP2 {
 		listen += " http2"
@@ -84,7 +90,7 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
 events { worker_connections 64; }
 http {
-	access_log off;
+	access_log %[6]s;
 	client_body_temp_path %[1]s/tmp/body;
 	proxy_temp_path %[1]s/tmp/proxy;
 	fastcgi_temp_path %[1]s/tmp/fastcgi;
@@ -101,7 +107,7 @@ http {
 		default_type application/octet-stream;
 	}
 }
-`, s.Dir, listen, s.Cert.CertFile, s.Cert.KeyFile, root)
+`, s.Dir, listen, s.Cert.CertFile, s.Cert.KeyFile, root, accessLog)
 	confPath := filepath.Join(s.Dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -62,6 +62,9 @@ enum stat {
 	STAT_LOST_CAP_BYTES,
 	STAT_LOST_FAULT_BYTES,
 	STAT_LOST_NOTICES,
+	STAT_EXCLUDED_CONNS,   /* see self.h */
+	STAT_EXCLUDED_RECORDS,
+	STAT_EXCLUDED_BYTES,
 	STAT_MAX,
 };
 
@@ -109,7 +112,8 @@ struct conn {
 	__u64 ahead; /* write bytes emitted at entry, not yet accepted */
 	__s32 fd;
 	__u16 version;
-	__u16 _pad;
+	__u8 excluded; /* one end is tlstap's: see self.h */
+	__u8 _pad;
 };
 
 struct call {
@@ -241,6 +245,8 @@ static __always_inline void count(__u32 stat, __u64 n)
 		*v += n; /* per-CPU: no atomics needed */
 }
 
+#include "self.h"
+
 static __always_inline bool wanted(__u32 pid, __u32 uid)
 {
 	__u32 zero = 0;
@@ -333,6 +339,11 @@ static long emit_chunk(__u32 i, void *data)
 		len = MAX_DATA;
 	__u8 dir = e->dir & 1;
 
+	if (cn->excluded) {
+		count(STAT_EXCLUDED_RECORDS, 1);
+		count(STAT_EXCLUDED_BYTES, len);
+		return 0;
+	}
 	fill(&r->hdr, e->id, e->key.ssl, cn, KIND_DATA, dir);
 	__u64 lost = cn->lost[dir];
 	r->hdr.lost = lost;
@@ -495,6 +506,11 @@ static __always_inline void notice(__u64 id, __u64 ssl, struct conn *cn, __u8 ki
  * forgets it. */
 static __always_inline void end(__u64 id, struct conn_key *k, struct conn *cn)
 {
+	if (cn->excluded) {
+		/* Nothing of it was reported, so there is nothing to end. */
+		bpf_map_delete_elem(&conns, k);
+		return;
+	}
 	if (cn->lost[DIR_READ])
 		notice(id, k->ssl, cn, KIND_LOST, DIR_READ, cn->lost[DIR_READ]);
 	if (cn->lost[DIR_WRITE])
@@ -694,6 +710,7 @@ static __always_inline int on_sock(struct sock *sk)
 	if (!t.lport || !t.rport)
 		return 0;
 	cn->tuple = t;
+	exclude_self(cn, &t);
 	return 0;
 }
 

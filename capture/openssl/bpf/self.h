@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Self-exclusion: connections with one end at an endpoint of tlstap's own
+ * (its listeners, the peers it accepted, the local ends of its forwarders'
+ * and sinks' connections) are never captured, whichever process holds the
+ * other end. Without it a stream client using OpenSSL would be sent its own
+ * reads back, and a local webhook server would feed the forwarder.
+ *
+ * User space fills self_endpoints; on_sock marks a connection excluded the
+ * first time its tuple matches, and emit_chunk drops its data, counted.
+ * tlstap registers an endpoint before any byte crosses it (an accepted
+ * peer before the TLS handshake can complete, an outgoing connection
+ * before it is handed to its user), so the mark is in place before the
+ * first data call returns.
+ */
+#ifndef TLSTAP_SELF_H
+#define TLSTAP_SELF_H
+
+/* Addresses are IPv6, IPv4 as ::ffff:a.b.c.d, so a dual-stack socket and
+ * an AF_INET one meet at one key. Keep in sync with self.go. */
+struct endpoint {
+	__u8 addr[16];
+	__u16 port; /* host byte order */
+	__u16 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct endpoint);
+	__type(value, __u8);
+} self_endpoints SEC(".maps");
+
+static __always_inline bool self_endpoint(__u8 family, const __u8 *addr, __u16 port)
+{
+	struct endpoint k = { .port = port };
+	if (family == AF_INET) {
+		k.addr[10] = 0xff;
+		k.addr[11] = 0xff;
+		__builtin_memcpy(&k.addr[12], addr, 4);
+	} else {
+		__builtin_memcpy(k.addr, addr, 16);
+	}
+	return bpf_map_lookup_elem(&self_endpoints, &k) != NULL;
+}
+
+/* exclude_self marks cn when either end of t is one of tlstap's. */
+static __always_inline void exclude_self(struct conn *cn, const struct tuple *t)
+{
+	if (cn->excluded)
+		return;
+	if (self_endpoint(t->family, t->laddr, t->lport) ||
+	    self_endpoint(t->family, t->raddr, t->rport)) {
+		cn->excluded = 1;
+		count(STAT_EXCLUDED_CONNS, 1);
+	}
+}
+
+#endif
