@@ -95,6 +95,10 @@ func (c *Conn) switchProtocols() {
 // limits are decoder.Limits with defaults applied.
 type limits struct {
 	header, body, buffer, raw int
+	// stream: emit messages whose body is still arriving in parts of at
+	// most part bytes.
+	stream bool
+	part   int
 }
 
 func normalize(l decoder.Limits) limits {
@@ -110,6 +114,8 @@ func normalize(l decoder.Limits) limits {
 		body:   pick(l.MaxBodyBytes, d.MaxBodyBytes),
 		buffer: pick(l.MaxBufferBytes, d.MaxBufferBytes),
 		raw:    pick(l.RawFlushBytes, d.RawFlushBytes),
+		stream: l.StreamParts,
+		part:   pick(l.MaxPartBytes, d.MaxPartBytes),
 	}
 	// A header section waits in the input buffer until it is complete.
 	lim.header = min(lim.header, lim.buffer)

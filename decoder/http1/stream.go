@@ -117,6 +117,7 @@ func (s *stream) Feed(ts int64, data []byte, emit decoder.Emit) {
 		}
 	}
 	s.flushPending(emit)
+	s.startStream(emit)
 	s.shrink()
 }
 
@@ -128,6 +129,8 @@ func (s *stream) Flush(ts int64, reason decoder.FlushReason, emit decoder.Emit) 
 	}
 	s.drain(ts, emit)
 	if reason != decoder.Close {
+		s.startStream(emit)
+		s.idleParts(emit)
 		if s.st == stGarbage {
 			s.flushGarbage(emit)
 		}
