@@ -189,6 +189,12 @@ func (s *stream) write(p []byte, emit decoder.Emit) {
 		s.streamBody(p, emit)
 		return
 	}
+	if m.streamable && len(m.body)+len(p) >= s.lim.part {
+		// Too much to be a message that completes at once.
+		s.startStream(emit)
+		s.streamBody(p, emit)
+		return
+	}
 	room := s.lim.body - len(m.body)
 	if room <= 0 || len(p) == 0 {
 		return

@@ -117,7 +117,6 @@ func (s *stream) Feed(ts int64, data []byte, emit decoder.Emit) {
 		}
 	}
 	s.flushPending(emit)
-	s.startStream(emit)
 	s.shrink()
 }
 

@@ -121,7 +121,7 @@ type Decoder struct {
 	peerResets []*stream
 
 	// now is the time of the running Feed or Flush; waiting counts
-	// streams whose head may start streaming at the end of the Feed.
+	// streams whose head may start streaming at the next idle flush.
 	now     int64
 	waiting int
 }
@@ -261,7 +261,6 @@ func (d *Decoder) Feed(ts int64, data []byte, emit decoder.Emit) {
 	default:
 		d.frames(ts, data)
 	}
-	d.startStreams()
 	d.emit = nil
 }
 
@@ -277,6 +276,7 @@ func (d *Decoder) Flush(ts int64, reason decoder.FlushReason, emit decoder.Emit)
 		return
 	}
 	if reason != decoder.Close {
+		d.startStreams()
 		d.idleParts()
 		return
 	}
@@ -502,6 +502,10 @@ func (d *Decoder) onContent(p []byte) bool {
 		switch s := d.cur; {
 		case s == nil:
 		case s.split != nil:
+			d.streamData(s, p)
+		case s.streamable && len(s.body)+len(p) >= d.lim.MaxPartBytes:
+			// Too much to be a message that completes at once.
+			d.startStream(s)
 			d.streamData(s, p)
 		default:
 			s.addBody(p, d.lim.MaxBodyBytes)

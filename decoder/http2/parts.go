@@ -7,12 +7,13 @@ import (
 	bodysplit "github.com/tlstap/tlstap/decoder/internal/split"
 )
 
-// A stream is streamed (decoder.Limits.StreamParts) when the Feed that
-// completed its head (a request's first header block, a response's first
-// non-1xx one) ended with the stream still open: its head is emitted at
-// the end of that Feed, its DATA in parts as the splitter cuts them, and an
-// End with the trailers when the stream ends. A stream that ends in the
-// same Feed as its head is emitted whole, exactly as without streaming.
+// A stream is streamed (decoder.Limits.StreamParts) when it does not end at
+// once after its head (a request's first header block, a response's first
+// non-1xx one): when the connection goes idle (Flush with decoder.Idle)
+// with the stream open, or when more than a part's worth of DATA arrived.
+// Its head is emitted then, its DATA in parts as the splitter cuts them,
+// and an End with the trailers when the stream ends. A stream that ends
+// before either is emitted whole, exactly as without streaming.
 
 // headDone marks s as streamable once its head block is complete.
 func (d *Decoder) headDone(s *stream) {
@@ -28,14 +29,18 @@ func (d *Decoder) headDone(s *stream) {
 }
 
 // startStreams emits the heads of the streams whose body is still
-// arriving at the end of a Feed.
+// arriving when the connection goes idle.
 func (d *Decoder) startStreams() {
 	if d.waiting == 0 {
 		return
 	}
 	d.waiting = 0
 	for _, s := range d.open {
-		if s.streamable && s.split == nil && s != d.block {
+		switch {
+		case !s.streamable || s.split != nil:
+		case s == d.block:
+			d.waiting++ // its trailers are arriving
+		default:
 			d.startStream(s)
 		}
 	}

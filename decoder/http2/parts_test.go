@@ -82,7 +82,9 @@ func TestStreamParts(t *testing.T) {
 			d := newDecoder(Server, tc.lim)
 			for i, c := range [][]byte{c0, c1, c2, c3, c4} {
 				var got []*Message
-				d.Feed(int64(i+1), c, func(m *Message) { got = append(got, m) })
+				emit := func(m *Message) { got = append(got, m) }
+				d.Feed(int64(i+1), c, emit)
+				d.Flush(int64(i+1), decoder.Idle, emit)
 				if g := partsOf(got); g != tc.want[i] {
 					t.Errorf("feed %d:\n got %s\nwant %s", i, g, tc.want[i])
 				}

@@ -83,6 +83,7 @@ func New(opts Options) *Engine {
 	p := pipeline.New(pipeline.Options{
 		IdleFlush:    time.Duration(opts.Config.Pipeline.IdleTimeout),
 		TSize:        opts.Config.Pipeline.TSize,
+		StreamParts:  opts.Config.Pipeline.StreamParts,
 		RawOnly:      opts.RawOnly,
 		VirtualClock: opts.VirtualClock,
 		Stats:        st,
