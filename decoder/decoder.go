@@ -1,5 +1,7 @@
 package decoder
 
+import "time"
+
 // Type is the kind of a message. The values are the wire's Event.type.
 type Type uint32
 
@@ -131,6 +133,9 @@ type Limits struct {
 	// MaxPartBytes bounds one Body part, and what is buffered waiting for
 	// a protocol boundary.
 	MaxPartBytes int
+	// StreamAfter is how long a body may keep arriving before its message
+	// is streamed; the pipeline sets it to its idle timeout.
+	StreamAfter time.Duration
 }
 
 // DefaultLimits are generous enough for ordinary traffic and small enough
@@ -144,5 +149,6 @@ func DefaultLimits() Limits {
 		MaxHPACKTable:  64 << 10,
 		RawFlushBytes:  64 << 10,
 		MaxPartBytes:   64 << 10,
+		StreamAfter:    100 * time.Millisecond,
 	}
 }

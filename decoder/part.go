@@ -1,10 +1,17 @@
 package decoder
 
 // Part says which piece of a message an emitted Message is. A message whose
-// body completes in the input that completed its head is emitted Whole, as
-// one Message; any other is streamed when Limits.StreamParts is set: its
-// Head when the header section is complete, its body as Body parts as they
-// arrive, and an End when it completes (or is cut off).
+// body completes at once is emitted Whole, as one Message. When
+// Limits.StreamParts is set, a message whose body does not is streamed: its
+// Head, its body as Body parts as they arrive, and an End when it
+// completes (or is cut off).
+//
+// A body completes at once when it completes before any of: the decoder is
+// flushed Idle (nothing arrived for the idle timeout), its bytes have kept
+// arriving for Limits.StreamAfter since the message's first byte, or
+// Limits.MaxPartBytes of it arrived. At the first of these the head is
+// emitted with what arrived of the body, in parts; from then on every part
+// is emitted as soon as it is complete.
 type Part uint8
 
 const (

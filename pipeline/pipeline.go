@@ -254,8 +254,11 @@ func (p *Pipeline) open(c *capture.Chunk) *conn {
 		}
 	}
 	p.nextConn++
+	rt := p.runtime.Load()
 	lim := p.opts.Limits
-	lim.StreamParts = p.runtime.Load().StreamParts
+	// A body that keeps arriving for longer than raw data may wait is a
+	// stream.
+	lim.StreamParts, lim.StreamAfter = rt.StreamParts, rt.IdleFlush
 	sess := session.New(session.Options{Limits: lim, RawOnly: p.opts.RawOnly})
 	cn := newConn(c, p.nextConn, sess)
 	// One closure per connection, not one per chunk.

@@ -189,8 +189,8 @@ func (s *stream) write(p []byte, emit decoder.Emit) {
 		s.streamBody(p, emit)
 		return
 	}
-	if m.streamable && len(m.body)+len(p) >= s.lim.part {
-		// Too much to be a message that completes at once.
+	if m.streamable && (len(m.body)+len(p) >= s.lim.part || m.end-m.start >= s.lim.after) {
+		// Too much, or too long, to be a message that completes at once.
 		s.startStream(emit)
 		s.streamBody(p, emit)
 		return

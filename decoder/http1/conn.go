@@ -1,6 +1,10 @@
 package http1
 
-import "github.com/tlstap/tlstap/decoder"
+import (
+	"cmp"
+
+	"github.com/tlstap/tlstap/decoder"
+)
 
 // reqFlags is what a response needs to know about the request it answers.
 type reqFlags uint8
@@ -99,6 +103,7 @@ type limits struct {
 	// most part bytes.
 	stream bool
 	part   int
+	after  int64
 }
 
 func normalize(l decoder.Limits) limits {
@@ -116,6 +121,7 @@ func normalize(l decoder.Limits) limits {
 		raw:    pick(l.RawFlushBytes, d.RawFlushBytes),
 		stream: l.StreamParts,
 		part:   pick(l.MaxPartBytes, d.MaxPartBytes),
+		after:  int64(cmp.Or(l.StreamAfter, d.StreamAfter)),
 	}
 	// A header section waits in the input buffer until it is complete.
 	lim.header = min(lim.header, lim.buffer)

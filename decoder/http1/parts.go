@@ -6,12 +6,10 @@ import (
 )
 
 // A message is streamed (decoder.Limits.StreamParts) when its body does not
-// complete at once: when the connection goes idle (Flush with decoder.Idle)
-// with the body incomplete, or when more than a part's worth of it arrived.
-// The head is emitted then, with what arrived of the body in parts, and
-// every later part as soon as the splitter completes it; an End follows
-// the last. A body that completes before either is emitted whole, exactly
-// as without streaming.
+// complete at once (see decoder.Part): the head is emitted then, with what
+// arrived of the body in parts, and every later part as soon as the
+// splitter completes it; an End follows the last. A body that completes at
+// once is emitted whole, exactly as without streaming.
 
 // startStream emits the head of a message whose body is still arriving and
 // hands what arrived of the body to a splitter.

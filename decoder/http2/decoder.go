@@ -196,6 +196,9 @@ func newDecoder(side Side, l decoder.Limits) *Decoder {
 	if l.MaxPartBytes <= 0 {
 		l.MaxPartBytes = def.MaxPartBytes
 	}
+	if l.StreamAfter <= 0 {
+		l.StreamAfter = def.StreamAfter
+	}
 	d := &Decoder{side: side, lim: l}
 	d.hpack = hpack.NewDecoder(initialHeaderTableSize, d.onField)
 	d.initHPACK(initialHeaderTableSize)
@@ -503,8 +506,8 @@ func (d *Decoder) onContent(p []byte) bool {
 		case s == nil:
 		case s.split != nil:
 			d.streamData(s, p)
-		case s.streamable && len(s.body)+len(p) >= d.lim.MaxPartBytes:
-			// Too much to be a message that completes at once.
+		case s.streamable && (len(s.body)+len(p) >= d.lim.MaxPartBytes || d.now-s.start >= int64(d.lim.StreamAfter)):
+			// Too much, or too long, to be a message that completes at once.
 			d.startStream(s)
 			d.streamData(s, p)
 		default:

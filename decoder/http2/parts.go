@@ -7,13 +7,12 @@ import (
 	bodysplit "github.com/tlstap/tlstap/decoder/internal/split"
 )
 
-// A stream is streamed (decoder.Limits.StreamParts) when it does not end at
-// once after its head (a request's first header block, a response's first
-// non-1xx one): when the connection goes idle (Flush with decoder.Idle)
-// with the stream open, or when more than a part's worth of DATA arrived.
-// Its head is emitted then, its DATA in parts as the splitter cuts them,
-// and an End with the trailers when the stream ends. A stream that ends
-// before either is emitted whole, exactly as without streaming.
+// A stream is streamed (decoder.Limits.StreamParts) when its body does not
+// complete at once after its head (a request's first header block, a
+// response's first non-1xx one; see decoder.Part): its head is emitted
+// then, its DATA in parts as the splitter cuts them, and an End with the
+// trailers when the stream ends. A stream that completes at once is
+// emitted whole, exactly as without streaming.
 
 // headDone marks s as streamable once its head block is complete.
 func (d *Decoder) headDone(s *stream) {
