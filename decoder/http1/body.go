@@ -184,6 +184,9 @@ func unhex(c byte) int {
 // body goes to its splitter instead.
 func (s *stream) write(p []byte, emit decoder.Emit) {
 	m := &s.m
+	if m.wire == 0 {
+		m.bodyStart = m.end
+	}
 	m.wire += uint64(len(p))
 	if m.split != nil {
 		s.streamBody(p, emit)

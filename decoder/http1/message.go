@@ -73,6 +73,7 @@ type message struct {
 	streamable bool
 	split      *split.Splitter
 	partStart  int64
+	bodyStart  int64
 }
 
 // reset clears m for the next message, keeping its buffers.

@@ -32,6 +32,9 @@ func (s *stream) startStream(emit decoder.Emit) {
 	s.deliver(head, emit)
 	m.split = split.New(split.For(m.ctype, m.ce), s.lim.part)
 	m.partStart = m.end
+	if m.wire > 0 {
+		m.partStart = m.bodyStart
+	}
 	if len(m.body) > 0 {
 		m.split.Write(m.body, s.partEmit(emit))
 	}

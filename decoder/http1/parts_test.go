@@ -2,6 +2,7 @@ package http1
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -175,4 +176,65 @@ func TestStreamMemory(t *testing.T) {
 	if total != 1000*1000 {
 		t.Fatalf("parts carry %d bytes, want %d", total, 1000*1000)
 	}
+}
+
+// TestStreamAfter: a body that keeps arriving without ever going idle is
+// streamed once it has been arriving for StreamAfter.
+func TestStreamAfter(t *testing.T) {
+	c := NewConn(decoder.Limits{StreamParts: true, StreamAfter: 100})
+	c.Requests().Feed(1, []byte("GET / HTTP/1.1\r\n\r\n"), func(*decoder.Message) {})
+	var got []*decoder.Message
+	emit := func(m *decoder.Message) { got = append(got, m) }
+	resp := c.Responses()
+	resp.Feed(10, []byte("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n1\n\r\n"), emit)
+	resp.Feed(60, []byte("2\r\n2\n\r\n"), emit)
+	if len(got) != 0 {
+		t.Fatalf("streamed before StreamAfter: %s", describe(got))
+	}
+	resp.Feed(110, []byte("2\r\n3\n\r\n"), emit)
+	want := `head:"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n" part:"1\n" part:"2\n" part:"3\n" `
+	if g := describe(got); g != want {
+		t.Fatalf("got %s\nwant %s", g, want)
+	}
+	if got[3].Start != 110 || got[3].End != 110 || got[1].Start != 10 {
+		t.Errorf("part times: %d-%d, first from %d", got[3].Start, got[3].End, got[1].Start)
+	}
+}
+
+// FuzzStreamParts feeds either direction in random pieces with idle flushes
+// and gaps, streaming on with small limits: no panic, no part larger than
+// MaxPartBytes, and a streamed body never buffered beyond a part.
+func FuzzStreamParts(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n"), uint64(1))
+	f.Add([]byte("POST / HTTP/1.1\r\nContent-Type: application/grpc\r\nContent-Length: 40\r\n\r\n\x00\x00\x00\x00\x02\x08\x01"), uint64(2))
+	f.Fuzz(func(t *testing.T, data []byte, seed uint64) {
+		lim := decoder.Limits{StreamParts: true, MaxPartBytes: 64, StreamAfter: 3, MaxHeaderBytes: 256, MaxBodyBytes: 512, MaxBufferBytes: 1024, RawFlushBytes: 300}
+		c := NewConn(lim)
+		s := &c.req
+		if seed&1 == 1 {
+			s = &c.resp
+			c.Requests().Feed(0, []byte("GET / HTTP/1.1\r\n\r\n"), func(*decoder.Message) {})
+		}
+		rng := rand.New(rand.NewPCG(seed, seed>>1))
+		emit := func(m *decoder.Message) {
+			if m.Part == decoder.Body && (len(m.Payload) == 0 || len(m.Payload) > 64) {
+				t.Fatalf("part of %d bytes", len(m.Payload))
+			}
+		}
+		for ts := int64(1); len(data) > 0; ts++ {
+			n := min(len(data), 1+rng.IntN(100))
+			s.Feed(ts, data[:n], emit)
+			data = data[n:]
+			switch rng.IntN(8) {
+			case 0:
+				s.Flush(ts, decoder.Idle, emit)
+			case 1:
+				s.Gap(uint64(1 + rng.IntN(16)))
+			}
+			if s.m.split != nil && (s.m.split.Buffered() > 64 || len(s.m.body) > 0) {
+				t.Fatalf("streamed body buffered: %d in the splitter, %d in the body", s.m.split.Buffered(), len(s.m.body))
+			}
+		}
+		s.Flush(1<<20, decoder.Close, emit)
+	})
 }

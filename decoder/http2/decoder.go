@@ -511,7 +511,7 @@ func (d *Decoder) onContent(p []byte) bool {
 			d.startStream(s)
 			d.streamData(s, p)
 		default:
-			s.addBody(p, d.lim.MaxBodyBytes)
+			s.addBody(p, d.lim.MaxBodyBytes, d.now)
 		}
 	case frameHeaders, frameContinuation, framePushPromise:
 		return d.fragment(p)

@@ -59,6 +59,7 @@ func (d *Decoder) startStream(s *stream) {
 	s.split = bodysplit.New(bodysplit.For(h.contentType, h.contentEncoding), d.lim.MaxPartBytes)
 	s.partStart = d.now
 	if len(s.body) > 0 {
+		s.partStart = s.bodyStart
 		s.split.Write(s.body, d.partEmit(s))
 	}
 	s.body = s.body[:0]

@@ -131,3 +131,57 @@ func TestStreamIdle(t *testing.T) {
 		t.Errorf("end length %d, part offset %d end %d", got[3].OriginalLength, got[2].PartInfo.Offset, got[2].End)
 	}
 }
+
+// TestStreamAfter: DATA that keeps arriving without the connection going
+// idle is streamed once it has been arriving for StreamAfter, and a stream
+// that ends within it stays whole.
+func TestStreamAfter(t *testing.T) {
+	sv := newFrames(t)
+	sv.ok(sv.fr.WriteSettings())
+	sv.headers(1, false, ":status", "200", "content-type", "application/x-ndjson")
+	sv.headers(3, false, ":status", "200")
+	sv.ok(sv.fr.WriteData(1, false, []byte("1\n")))
+	c0 := sv.chunk()
+	sv.ok(sv.fr.WriteData(3, true, []byte("quick")))
+	c1 := sv.chunk()
+	sv.ok(sv.fr.WriteData(1, false, []byte("2\n")))
+	c2 := sv.chunk()
+	d := newDecoder(Server, Limits{StreamParts: true, StreamAfter: 100})
+	var got []*Message
+	emit := func(m *Message) { got = append(got, m) }
+	d.Feed(10, c0, emit)
+	d.Feed(50, c1, emit)
+	d.Feed(120, c2, emit)
+	want := `whole/3:"HTTP/2 200\r\nContent-Length: 5\r\n\r\nquick" head/1:"HTTP/2 200\r\ncontent-type: application/x-ndjson\r\n\r\n" part/1:"1\n" part/1:"2\n" `
+	if g := partsOf(got); g != want {
+		t.Fatalf("got %s\nwant %s", g, want)
+	}
+}
+
+// FuzzStreamParts decodes either side in pieces with idle flushes,
+// streaming on with small limits: no panic and no part larger than
+// MaxPartBytes.
+func FuzzStreamParts(f *testing.F) {
+	sv := newFrames(f)
+	sv.ok(sv.fr.WriteSettings())
+	sv.headers(1, false, ":status", "200", "content-type", "application/grpc")
+	sv.ok(sv.fr.WriteData(1, false, grpcFrame("\x08\x01")))
+	sv.headers(1, true, "grpc-status", "0")
+	f.Add(sv.chunk(), uint8(1))
+	f.Add([]byte(clientPreface), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, side uint8) {
+		d := newDecoder(Side(side&1), Limits{StreamParts: true, MaxPartBytes: 16, StreamAfter: 2, MaxStreams: 4, MaxBodyBytes: 256})
+		emit := func(m *Message) {
+			if m.Part == decoder.Body && (len(m.Payload) == 0 || len(m.Payload) > 16) {
+				t.Fatalf("part of %d bytes", len(m.Payload))
+			}
+		}
+		for i, c := range split(data, 13) {
+			d.Feed(int64(i), c, emit)
+			if i%3 == 0 {
+				d.Flush(int64(i), decoder.Idle, emit)
+			}
+		}
+		d.Flush(1<<20, decoder.Close, emit)
+	})
+}

@@ -36,6 +36,7 @@ type stream struct {
 	head       head
 	split      *bodysplit.Splitter
 	partStart  int64
+	bodyStart  int64
 }
 
 // maxPooled bounds what recycled streams keep, so one large body does not
@@ -58,7 +59,10 @@ func (s *stream) block(i int) []hpack.HeaderField {
 	return s.fields[s.blocks[i]:end]
 }
 
-func (s *stream) addBody(p []byte, limit int) {
+func (s *stream) addBody(p []byte, limit int, ts int64) {
+	if s.bodyLen == 0 {
+		s.bodyStart = ts
+	}
 	s.bodyLen += uint64(len(p))
 	if room := limit - len(s.body); len(p) > room {
 		p = p[:max(room, 0)]
