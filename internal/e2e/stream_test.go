@@ -24,6 +24,7 @@ import (
 	"github.com/tlstap/tlstap/capture/replay"
 	"github.com/tlstap/tlstap/internal/engine"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
+	"github.com/tlstap/tlstap/stats"
 )
 
 // watcher keeps every event's metadata (payloads of parts larger than 256
@@ -184,6 +185,9 @@ func TestStreamParts(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		for i := range 100 {
 			rw.Write(buf)
+			// Paced (at most 50 MiB/s) so that a pipeline slowed down by
+			// the race detector keeps up with the ring.
+			time.Sleep(20 * time.Millisecond)
 			if i == 0 {
 				rw.(http.Flusher).Flush()
 				if !w.waitFor(wait, func(ev *eventpb.Event) bool {
@@ -235,7 +239,6 @@ func TestStreamParts(t *testing.T) {
 		"sse-h2": {"--http2", srv.URL + "/sse/h2"},
 		"grpc":   {"--http2", "-X", "POST", "-H", "Content-Type: application/grpc", "-H", "TE: trailers", "--data-binary", "@" + grpcReq, srv.URL + "/grpc"},
 		"ndjson": {"--http1.1", srv.URL + "/ndjson"},
-		"big":    {"--http1.1", srv.URL + "/big"},
 	} {
 		wg.Go(func() {
 			pid := run(name, curl(args...))
@@ -269,8 +272,11 @@ func TestStreamParts(t *testing.T) {
 	if err := up.Wait(); err != nil {
 		t.Fatalf("upload curl: %v", err)
 	}
-	pids["upload"] = up.Process.Pid
 	wg.Wait()
+	pids["upload"] = up.Process.Pid
+	// The download runs alone: if the ring overflows, it loses only its
+	// own bytes.
+	pids["big"] = run("big", curl("--http1.1", srv.URL+"/big"))
 
 	// Every stream ended: wait for the end events, then check them.
 	for name, pid := range pids {
@@ -278,12 +284,15 @@ func TestStreamParts(t *testing.T) {
 			// Its response is short and whole.
 			continue
 		}
-		if !w.waitFor(wait, func(ev *eventpb.Event) bool {
+		// The pipeline may still be working through the download (the
+		// race detector slows it down to about 10 MB/s).
+		if !w.waitFor(3*time.Minute, func(ev *eventpb.Event) bool {
 			return ev.GetPid() == int64(pid) && ev.GetPart() == eventpb.PartKind_PART_KIND_END && (ev.GetType() == 3 || ev.GetType() == 4)
 		}) {
 			t.Errorf("%s: no end event for the response", name)
 		}
 	}
+	lost := e.Stats.Value(stats.DropsTotal, "reason", "capture_lost_bytes")
 	byPid := func(pid int) []*eventpb.Event {
 		var out []*eventpb.Event
 		for _, ev := range w.all() {
@@ -308,14 +317,14 @@ func TestStreamParts(t *testing.T) {
 				if head == nil || ev.GetMessageSeq() != head.GetSeq() || ev.GetRequestSeq() != head.GetRequestSeq() || ev.GetRequestSeq() == 0 {
 					t.Errorf("%s: part %d not linked to its head and request: message_seq %d request_seq %d", name, ev.GetPartIndex(), ev.GetMessageSeq(), ev.GetRequestSeq())
 				}
-				if ev.GetBodyOffset() != body || ev.GetLength() > 64<<10 {
+				if (ev.GetBodyOffset() != body && lost == 0) || ev.GetLength() > 64<<10 {
 					t.Errorf("%s: part %d at offset %d (want %d), %d bytes", name, ev.GetPartIndex(), ev.GetBodyOffset(), body, ev.GetLength())
 				}
 				parts++
 				body += uint64(ev.GetLength())
 			case eventpb.PartKind_PART_KIND_END:
-				if head == nil || ev.GetMessageSeq() != head.GetSeq() || ev.GetIncomplete() {
-					t.Errorf("%s: end not linked to its head, or incomplete: %v", name, ev)
+				if head == nil || ev.GetMessageSeq() != head.GetSeq() || (ev.GetIncomplete() && lost == 0) {
+					t.Errorf("%s: end not linked to its head, or incomplete with no capture loss: %v", name, ev)
 				}
 				if name == "grpc" && (ev.GrpcStatus == nil || ev.GetGrpcStatus() != 5 || ev.GetGrpcMessage() != "not found") {
 					t.Errorf("grpc: end carries grpc-status %v %q, want 5 \"not found\"", ev.GrpcStatus, ev.GetGrpcMessage())
@@ -325,8 +334,9 @@ func TestStreamParts(t *testing.T) {
 		t.Logf("%s: %d parts, %d body bytes", name, parts, body)
 		switch name {
 		case "big":
-			if body != big {
-				t.Errorf("download: parts carry %d bytes, want %d", body, big)
+			// Bytes the capture lost (counted) are skipped in the body.
+			if body+uint64(lost) < big || body > big {
+				t.Errorf("download: parts carry %d bytes, capture lost %v, want %d", body, lost, big)
 			}
 		case "upload":
 			// The response is short and whole.
@@ -361,7 +371,7 @@ func TestStreamParts(t *testing.T) {
 	live, again := partsByConn(w.all()), partsByConn(w2.all())
 	for conn, want := range live {
 		if got := again[conn]; strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("connection %d replays differently:\nlive\n%s\nreplay\n%s", conn, strings.Join(want, "\n"), strings.Join(got, "\n"))
+			t.Errorf("connection %d direction %d replays differently:\nlive\n%s\nreplay\n%s", conn>>1, conn&1, strings.Join(want, "\n"), strings.Join(got, "\n"))
 		}
 	}
 	if len(again) != len(live) {
@@ -381,7 +391,11 @@ func partsByConn(evs []*eventpb.Event) map[uint64][]string {
 		if ev.GetPart() == eventpb.PartKind_PART_KIND_WHOLE && ev.GetType() != 1 && ev.GetType() != 3 {
 			continue
 		}
-		c := ev.GetConnId()
+		// By direction: when a head is emitted depends on idle time,
+		// which live capture measures as the pipeline sees the data and
+		// replay from the capture's timestamps, so the two directions
+		// may interleave differently.
+		c := ev.GetConnId()<<1 | uint64(ev.GetDataType())
 		if ev.GetPart() == eventpb.PartKind_PART_KIND_PART && (ev.GetContentType() == "" || ev.GetContentType() == "application/octet-stream") {
 			window[c] += uint64(ev.GetLength())
 			continue

@@ -79,7 +79,8 @@ type Splitter struct {
 // a big-endian length.
 const grpcPrefix = 5
 
-// New returns a splitter whose parts are at most max bytes.
+// New returns a splitter whose parts are at most maxPart bytes (and never
+// less than a gRPC prefix).
 func New(f Framing, maxPart int) *Splitter {
 	return &Splitter{framing: f, max: max(maxPart, grpcPrefix)}
 }
