@@ -25,6 +25,10 @@ type Pipeline struct {
 	TSize int `json:"tsize"`
 	// IdleTimeout flushes raw data after this long without more, e.g. "100ms".
 	IdleTimeout Duration `json:"idle_timeout"`
+	// StreamParts emits an HTTP message whose body is still arriving as a
+	// head, body parts and an end; false waits for whole messages. A
+	// change applies to connections opened after it.
+	StreamParts bool `json:"stream_parts"`
 }
 
 // Output configures standard output.
@@ -56,7 +60,7 @@ type Sink struct {
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		Pipeline: Pipeline{IdleTimeout: Duration(100e6)},
+		Pipeline: Pipeline{IdleTimeout: Duration(100e6), StreamParts: true},
 		Output:   Output{Format: "text"},
 	}
 }

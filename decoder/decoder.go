@@ -1,5 +1,7 @@
 package decoder
 
+import "time"
+
 // Type is the kind of a message. The values are the wire's Event.type.
 type Type uint32
 
@@ -58,6 +60,12 @@ type Message struct {
 	// Upgrade is set on a response that switches the connection to another
 	// protocol (HTTP/1.1 101 with Upgrade: websocket).
 	Upgrade *Upgrade
+
+	// Part is Whole unless the message is streamed (see Part); then
+	// PartInfo describes a Body part and GRPCStatus may be set on the End.
+	Part       Part
+	PartInfo   PartInfo
+	GRPCStatus *GRPCStatus
 }
 
 // Upgrade describes a protocol switch announced by a response.
@@ -117,6 +125,17 @@ type Limits struct {
 	// RawFlushBytes makes the raw decoder emit once this many bytes are
 	// buffered, without waiting for idle.
 	RawFlushBytes int
+	// StreamParts makes HTTP decoders emit a message whose body is still
+	// arriving as Head, Body parts and End instead of waiting for its last
+	// byte. MaxBodyBytes then does not apply: parts are emitted and
+	// forgotten.
+	StreamParts bool
+	// MaxPartBytes bounds one Body part, and what is buffered waiting for
+	// a protocol boundary.
+	MaxPartBytes int
+	// StreamAfter is how long a body may keep arriving before its message
+	// is streamed; the pipeline sets it to its idle timeout.
+	StreamAfter time.Duration
 }
 
 // DefaultLimits are generous enough for ordinary traffic and small enough
@@ -129,5 +148,7 @@ func DefaultLimits() Limits {
 		MaxStreams:     256,
 		MaxHPACKTable:  64 << 10,
 		RawFlushBytes:  64 << 10,
+		MaxPartBytes:   64 << 10,
+		StreamAfter:    100 * time.Millisecond,
 	}
 }

@@ -54,6 +54,20 @@ type JSONEvent struct {
 	Length           uint32 `json:"length"`
 	PayloadEncoding  string `json:"payload_encoding"`
 	Payload          string `json:"payload"`
+
+	// Streamed messages only (omitted on whole ones).
+	Part           string  `json:"part,omitempty"`
+	PartIndex      uint32  `json:"part_index,omitempty"`
+	BodyOffset     uint64  `json:"body_offset,omitempty"`
+	MessageSeq     uint64  `json:"message_seq,omitempty"`
+	PartContinued  bool    `json:"part_continued,omitempty"`
+	SSEEvent       string  `json:"sse_event,omitempty"`
+	SSEID          string  `json:"sse_id,omitempty"`
+	SSEData        *string `json:"sse_data,omitempty"`
+	GRPCCompressed bool    `json:"grpc_compressed,omitempty"`
+	GRPCLength     *uint32 `json:"grpc_length,omitempty"`
+	GRPCStatus     *uint32 `json:"grpc_status,omitempty"`
+	GRPCMessage    string  `json:"grpc_message,omitempty"`
 }
 
 // ToJSON converts an event to its JSON form.
@@ -93,6 +107,21 @@ func ToJSON(ev *eventpb.Event) JSONEvent {
 		WSOpcode:         ev.GetWsOpcode(),
 		WSCloseCode:      ev.GetWsCloseCode(),
 		Length:           ev.GetLength(),
+	}
+	if k := ev.GetPart(); k != eventpb.PartKind_PART_KIND_WHOLE {
+		j.Part = decoder.Part(k).String()
+		j.PartIndex, j.BodyOffset, j.MessageSeq = ev.GetPartIndex(), ev.GetBodyOffset(), ev.GetMessageSeq()
+		j.PartContinued = ev.GetPartContinued()
+		j.SSEEvent, j.SSEID = ev.GetSseEvent(), ev.GetSseId()
+		if ev.GetSseEvent() != "" || ev.GetSseId() != "" || ev.GetSseData() != "" {
+			d := ev.GetSseData()
+			j.SSEData = &d
+		}
+		if ev.GetGrpcLength() != 0 || ev.GetGrpcCompressed() {
+			l := ev.GetGrpcLength()
+			j.GRPCLength = &l
+		}
+		j.GRPCCompressed, j.GRPCStatus, j.GRPCMessage = ev.GetGrpcCompressed(), ev.GrpcStatus, ev.GetGrpcMessage()
 	}
 	if p := ev.GetPayload(); utf8.Valid(p) {
 		j.PayloadEncoding, j.Payload = "utf8", string(p)

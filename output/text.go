@@ -44,9 +44,12 @@ func (t TextRenderer) Render(w io.Writer, ev *eventpb.Event) error {
 	if ev.GetIncomplete() {
 		b = append(b, " incomplete"...)
 	}
+	b = appendPartHeader(b, ev)
 	b = append(b, '\n')
 	p := ev.GetPayload()
-	if t.Hex || !printable(p) {
+	if !t.Hex && ev.GetPart() == eventpb.PartKind_PART_KIND_PART {
+		b = appendPartBody(b, ev)
+	} else if t.Hex || !printable(p) {
 		b = append(b, hex.Dump(p)...)
 	} else {
 		b = append(b, p...)

@@ -38,6 +38,8 @@ type conn struct {
 	// Pairing state: HTTP/1 requests in order, HTTP/2 requests by stream.
 	h1 []pending
 	h2 map[uint32]pending
+	// parts holds the streamed messages whose end has not come.
+	parts map[partKey]streamed
 }
 
 // pending is a request waiting for its response.

@@ -56,7 +56,11 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 	if m.Incomplete {
 		p.c.incomplete.Inc()
 	}
-	p.pair(cn, m, ev)
+	if m.Part == decoder.Whole {
+		p.pair(cn, m, ev)
+	} else {
+		p.streamParts(cn, dir, m, ev)
+	}
 
 	payload := m.Payload
 	if ts := p.runtime.Load().TSize; ts > 0 && len(payload) > ts {

@@ -34,6 +34,9 @@ type Options struct {
 	MaxConns int
 	// TSize truncates payloads to this many bytes (0: no limit).
 	TSize int
+	// StreamParts emits HTTP messages whose body is still arriving in
+	// parts (decoder.Limits.StreamParts); Limits.StreamParts is ignored.
+	StreamParts bool
 	// Limits bound every decoder.
 	Limits decoder.Limits
 	// RawOnly disables protocol decoding.
@@ -72,6 +75,8 @@ func (o *Options) defaults() {
 type Runtime struct {
 	TSize     int
 	IdleFlush time.Duration
+	// StreamParts applies to connections opened after the change.
+	StreamParts bool
 }
 
 // Pipeline is driven by Run on one goroutine; SetRuntime and Connections
@@ -111,7 +116,7 @@ type counters struct {
 func New(opts Options, sink Sink) *Pipeline {
 	opts.defaults()
 	p := &Pipeline{opts: opts, sink: sink, conns: make(map[connKey]*conn)}
-	p.runtime.Store(&Runtime{TSize: opts.TSize, IdleFlush: opts.IdleFlush})
+	p.runtime.Store(&Runtime{TSize: opts.TSize, IdleFlush: opts.IdleFlush, StreamParts: opts.StreamParts})
 	st := opts.Stats
 	p.c = counters{
 		chunks:       st.Counter(stats.ChunksTotal, "Capture chunks received."),
@@ -283,7 +288,12 @@ func (p *Pipeline) open(c *capture.Chunk) *conn {
 		}
 	}
 	p.nextConn++
-	sess := session.New(session.Options{Limits: p.opts.Limits, RawOnly: p.opts.RawOnly})
+	rt := p.runtime.Load()
+	lim := p.opts.Limits
+	// A body that keeps arriving for longer than raw data may wait is a
+	// stream.
+	lim.StreamParts, lim.StreamAfter = rt.StreamParts, rt.IdleFlush
+	sess := session.New(session.Options{Limits: lim, RawOnly: p.opts.RawOnly})
 	cn := newConn(c, p.nextConn, sess)
 	// One closure per connection, not one per chunk.
 	cn.emit = func(dir capture.Direction, m *decoder.Message) { p.emit(cn, dir, m) }

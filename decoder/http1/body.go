@@ -16,7 +16,7 @@ func (s *stream) body(ts int64, b []byte, emit decoder.Emit) int {
 	switch m.kind {
 	case bodyLength:
 		n := int(min(uint64(len(b)), m.remain))
-		s.write(b[:n])
+		s.write(b[:n], emit)
 		m.remain -= uint64(n)
 		if m.remain == 0 {
 			s.finish(emit)
@@ -25,7 +25,7 @@ func (s *stream) body(ts int64, b []byte, emit decoder.Emit) int {
 	case bodyChunked:
 		return s.chunked(b, emit)
 	default:
-		s.write(b)
+		s.write(b, emit)
 		return len(b)
 	}
 }
@@ -84,7 +84,7 @@ func (s *stream) chunked(b []byte, emit decoder.Emit) int {
 			s.sizeDone()
 		case chunkData:
 			n := int(min(uint64(len(b)-i), m.remain))
-			s.write(b[i : i+n])
+			s.write(b[i:i+n], emit)
 			m.remain -= uint64(n)
 			i += n
 			if m.remain == 0 {
@@ -180,10 +180,24 @@ func unhex(c byte) int {
 	return -1
 }
 
-// write stores body bytes up to lim.body and counts all of them.
-func (s *stream) write(p []byte) {
+// write stores body bytes up to lim.body and counts all of them; a streamed
+// body goes to its splitter instead.
+func (s *stream) write(p []byte, emit decoder.Emit) {
 	m := &s.m
+	if m.wire == 0 {
+		m.bodyStart = m.end
+	}
 	m.wire += uint64(len(p))
+	if m.split != nil {
+		s.streamBody(p, emit)
+		return
+	}
+	if m.streamable && (len(m.body)+len(p) >= s.lim.part || m.end-m.start >= s.lim.after) {
+		// Too much, or too long, to be a message that completes at once.
+		s.startStream(emit)
+		s.streamBody(p, emit)
+		return
+	}
 	room := s.lim.body - len(m.body)
 	if room <= 0 || len(p) == 0 {
 		return

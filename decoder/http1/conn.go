@@ -1,6 +1,10 @@
 package http1
 
-import "github.com/tlstap/tlstap/decoder"
+import (
+	"cmp"
+
+	"github.com/tlstap/tlstap/decoder"
+)
 
 // reqFlags is what a response needs to know about the request it answers.
 type reqFlags uint8
@@ -95,6 +99,11 @@ func (c *Conn) switchProtocols() {
 // limits are decoder.Limits with defaults applied.
 type limits struct {
 	header, body, buffer, raw int
+	// stream: emit messages whose body is still arriving in parts of at
+	// most part bytes.
+	stream bool
+	part   int
+	after  int64
 }
 
 func normalize(l decoder.Limits) limits {
@@ -110,6 +119,9 @@ func normalize(l decoder.Limits) limits {
 		body:   pick(l.MaxBodyBytes, d.MaxBodyBytes),
 		buffer: pick(l.MaxBufferBytes, d.MaxBufferBytes),
 		raw:    pick(l.RawFlushBytes, d.RawFlushBytes),
+		stream: l.StreamParts,
+		part:   pick(l.MaxPartBytes, d.MaxPartBytes),
+		after:  int64(cmp.Or(l.StreamAfter, d.StreamAfter)),
 	}
 	// A header section waits in the input buffer until it is complete.
 	lim.header = min(lim.header, lim.buffer)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/tlstap/tlstap/decoder"
+	"github.com/tlstap/tlstap/decoder/internal/split"
 )
 
 // bodyKind is how a message's body is delimited (RFC 9112 6.3).
@@ -66,6 +67,13 @@ type message struct {
 
 	switchTo              *decoder.Upgrade
 	truncated, incomplete bool
+
+	// streamable: the body may be streamed (see startStream); split is
+	// set once it is, and partStart is when its next part began.
+	streamable bool
+	split      *split.Splitter
+	partStart  int64
+	bodyStart  int64
 }
 
 // reset clears m for the next message, keeping its buffers.
@@ -117,7 +125,9 @@ func (s *stream) header(ts int64, b []byte, emit decoder.Emit) int {
 	s.startBody()
 	if m.kind == bodyNone || (m.kind == bodyLength && m.length == 0) {
 		s.finish(emit)
+		return end
 	}
+	m.streamable = s.lim.stream
 	return end
 }
 

@@ -10,7 +10,12 @@ import (
 // finish emits the message being decoded and prepares for the next one.
 func (s *stream) finish(emit decoder.Emit) {
 	m := &s.m
-	msg := s.build()
+	var msg *decoder.Message
+	if m.split != nil {
+		msg = s.endStream(emit)
+	} else {
+		msg = s.build()
+	}
 	s.st = stIdle
 	if m.switchTo != nil {
 		s.conn.switchProtocols()
@@ -116,7 +121,14 @@ func (s *stream) render(body []byte, hasBody, decoded bool) []byte {
 	if !lengthDone {
 		p = appendLength(p, []byte("Content-Length"), len(body))
 	}
-	for t := m.trailer; len(t) > 0; {
+	p = renderTrailer(p, m.trailer)
+	p = append(p, crlf...)
+	return append(p, body...)
+}
+
+// renderTrailer appends the fields of a chunked trailer section.
+func renderTrailer(p, trailer []byte) []byte {
+	for t := trailer; len(t) > 0; {
 		line := t
 		if k := bytes.IndexByte(t, '\n'); k >= 0 {
 			line, t = t[:k], t[k+1:]
@@ -128,8 +140,7 @@ func (s *stream) render(body []byte, hasBody, decoded bool) []byte {
 			p = append(p, crlf...)
 		}
 	}
-	p = append(p, crlf...)
-	return append(p, body...)
+	return p
 }
 
 func appendLength(p, name []byte, n int) []byte {

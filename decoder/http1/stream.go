@@ -128,6 +128,8 @@ func (s *stream) Flush(ts int64, reason decoder.FlushReason, emit decoder.Emit) 
 	}
 	s.drain(ts, emit)
 	if reason != decoder.Close {
+		s.startStream(emit)
+		s.idleParts(emit)
 		if s.st == stGarbage {
 			s.flushGarbage(emit)
 		}

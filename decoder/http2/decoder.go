@@ -119,6 +119,11 @@ type Decoder struct {
 	// it reset, waiting for this decoder's next call to be emitted.
 	peer       *Decoder
 	peerResets []*stream
+
+	// now is the time of the running Feed or Flush; waiting counts
+	// streams whose head may start streaming at the next idle flush.
+	now     int64
+	waiting int
 }
 
 // Pair links the decoders of a connection's two directions, so that a
@@ -157,9 +162,7 @@ func (d *Decoder) peerReset(id uint32, ts int64) {
 func (d *Decoder) emitPeerResets() {
 	for i, s := range d.peerResets {
 		d.peerResets[i] = nil
-		m := d.render(s)
-		d.recycle(s)
-		d.emit(m)
+		d.emitStream(s)
 	}
 	d.peerResets = d.peerResets[:0]
 }
@@ -189,6 +192,12 @@ func newDecoder(side Side, l decoder.Limits) *Decoder {
 	}
 	if l.RawFlushBytes <= 0 {
 		l.RawFlushBytes = def.RawFlushBytes
+	}
+	if l.MaxPartBytes <= 0 {
+		l.MaxPartBytes = def.MaxPartBytes
+	}
+	if l.StreamAfter <= 0 {
+		l.StreamAfter = def.StreamAfter
 	}
 	d := &Decoder{side: side, lim: l}
 	d.hpack = hpack.NewDecoder(initialHeaderTableSize, d.onField)
@@ -245,7 +254,7 @@ func (d *Decoder) Feed(ts int64, data []byte, emit decoder.Emit) {
 	if len(data) == 0 {
 		return
 	}
-	d.emit = emit
+	d.emit, d.now = emit, ts
 	d.emitPeerResets()
 	switch d.mode {
 	case modeRaw:
@@ -262,7 +271,7 @@ func (d *Decoder) Feed(ts int64, data []byte, emit decoder.Emit) {
 // silence. On Close every stream in flight is emitted Incomplete and bytes
 // still waiting for a frame boundary are emitted raw.
 func (d *Decoder) Flush(ts int64, reason decoder.FlushReason, emit decoder.Emit) {
-	d.emit = emit
+	d.emit, d.now = emit, ts
 	defer func() { d.emit = nil }()
 	d.emitPeerResets()
 	if d.mode == modeRaw {
@@ -270,6 +279,8 @@ func (d *Decoder) Flush(ts int64, reason decoder.FlushReason, emit decoder.Emit)
 		return
 	}
 	if reason != decoder.Close {
+		d.startStreams()
+		d.idleParts()
 		return
 	}
 	d.closeAll(ts)
@@ -491,8 +502,16 @@ func (d *Decoder) padding() bool {
 func (d *Decoder) onContent(p []byte) bool {
 	switch d.fh.typ {
 	case frameData:
-		if s := d.cur; s != nil {
-			s.addBody(p, d.lim.MaxBodyBytes)
+		switch s := d.cur; {
+		case s == nil:
+		case s.split != nil:
+			d.streamData(s, p)
+		case s.streamable && (len(s.body)+len(p) >= d.lim.MaxPartBytes || d.now-s.start >= int64(d.lim.StreamAfter)):
+			// Too much, or too long, to be a message that completes at once.
+			d.startStream(s)
+			d.streamData(s, p)
+		default:
+			s.addBody(p, d.lim.MaxBodyBytes, d.now)
 		}
 	case frameHeaders, frameContinuation, framePushPromise:
 		return d.fragment(p)

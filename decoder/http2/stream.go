@@ -6,6 +6,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/tlstap/tlstap/decoder"
+	bodysplit "github.com/tlstap/tlstap/decoder/internal/split"
 )
 
 // stream is one message in flight: a request or response, or the request a
@@ -26,6 +27,16 @@ type stream struct {
 	// bodyCut and headerCut: a limit dropped part of the body or fields.
 	bodyCut, headerCut bool
 	incomplete         bool
+
+	// Streaming (see parts.go): streamable once the head is complete,
+	// headBlocks is the number of blocks up to and including the head,
+	// split is set once the head was emitted.
+	streamable bool
+	headBlocks int
+	head       head
+	split      *bodysplit.Splitter
+	partStart  int64
+	bodyStart  int64
 }
 
 // maxPooled bounds what recycled streams keep, so one large body does not
@@ -48,7 +59,10 @@ func (s *stream) block(i int) []hpack.HeaderField {
 	return s.fields[s.blocks[i]:end]
 }
 
-func (s *stream) addBody(p []byte, limit int) {
+func (s *stream) addBody(p []byte, limit int, ts int64) {
+	if s.bodyLen == 0 {
+		s.bodyStart = ts
+	}
 	s.bodyLen += uint64(len(p))
 	if room := limit - len(s.body); len(p) > room {
 		p = p[:max(room, 0)]
@@ -137,7 +151,18 @@ func (d *Decoder) remove(s *stream) {
 func (d *Decoder) finish(s *stream, ts int64) {
 	s.end = ts
 	d.remove(s)
-	m := d.render(s)
+	d.emitStream(s)
+}
+
+// emitStream emits s, which ended, whole or as the End of its parts, and
+// recycles it.
+func (d *Decoder) emitStream(s *stream) {
+	var m *decoder.Message
+	if s.split != nil {
+		m = d.endStream(s)
+	} else {
+		m = d.render(s)
+	}
 	d.recycle(s)
 	d.emit(m)
 }
@@ -232,6 +257,8 @@ func (d *Decoder) endBlock(ts int64) bool {
 		d.emit(m)
 	case endStream:
 		d.finish(s, ts)
+	default:
+		d.headDone(s)
 	}
 	return true
 }

@@ -20,6 +20,7 @@ type commonFlags struct {
 	hex        bool
 	tsize      int
 	idle       time.Duration
+	parts      bool
 	rawOnly    bool
 	logLevel   string
 }
@@ -30,6 +31,7 @@ func (f *commonFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.hex, "hex", false, "print every payload as a hex dump in text output (binary payloads always are)")
 	fs.IntVar(&f.tsize, "tsize", 0, "truncate event payloads to this many `bytes` and mark them truncated (0: no limit)")
 	fs.DurationVar(&f.idle, "idle-timeout", 100*time.Millisecond, "emit undecodable (raw) data after this long without more data on its connection")
+	fs.BoolVar(&f.parts, "stream-parts", true, "emit HTTP messages whose body is still arriving as head, body parts (SSE events, gRPC messages, lines) and end; false: whole messages only")
 	fs.BoolVar(&f.rawOnly, "raw", false, "do not decode protocols: every event is raw data (type 0)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 }
@@ -52,6 +54,9 @@ func (f *commonFlags) resolve(cmd *cobra.Command) (config.Config, slog.Level, er
 	}
 	if fs.Changed("tsize") {
 		cfg.Pipeline.TSize = f.tsize
+	}
+	if fs.Changed("stream-parts") {
+		cfg.Pipeline.StreamParts = f.parts
 	}
 	if fs.Changed("idle-timeout") {
 		cfg.Pipeline.IdleTimeout = config.Duration(f.idle)

@@ -204,7 +204,7 @@ func (a *Applier) Apply(_ context.Context, from, to config.Config) error {
 	fp, tp := from.Pipeline, to.Pipeline
 	if fp != tp {
 		old := a.e.Pipeline.Runtime()
-		a.e.Pipeline.SetRuntime(pipeline.Runtime{TSize: tp.TSize, IdleFlush: time.Duration(tp.IdleTimeout)})
+		a.e.Pipeline.SetRuntime(pipeline.Runtime{TSize: tp.TSize, IdleFlush: time.Duration(tp.IdleTimeout), StreamParts: tp.StreamParts})
 		undo = append(undo, func() error { a.e.Pipeline.SetRuntime(old); return nil })
 	}
 

@@ -275,6 +275,15 @@ func TestApplyReplay(t *testing.T) {
 	if got := r.e.Pipeline.Runtime().IdleFlush; got != time.Second {
 		t.Errorf("idle flush %v", got)
 	}
+	if !r.e.Pipeline.Runtime().StreamParts {
+		t.Errorf("stream parts off by default")
+	}
+	if code, body := r.patch(`{"pipeline":{"stream_parts":false}}`); code != 200 {
+		t.Errorf("stream_parts change: %d %s", code, body)
+	}
+	if rt := r.e.Pipeline.Runtime(); rt.StreamParts || rt.IdleFlush != time.Second {
+		t.Errorf("after stream_parts=false: %+v", rt)
+	}
 	if st := r.ap.RunStatus(); st.Source != "replay" || !st.Running {
 		t.Errorf("status %+v", st)
 	}

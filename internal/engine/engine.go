@@ -98,6 +98,7 @@ func New(opts Options) *Engine {
 	popts := pipeline.Options{
 		IdleFlush:    time.Duration(opts.Config.Pipeline.IdleTimeout),
 		TSize:        opts.Config.Pipeline.TSize,
+		StreamParts:  opts.Config.Pipeline.StreamParts,
 		RawOnly:      opts.RawOnly,
 		VirtualClock: opts.VirtualClock,
 		Stats:        st,

@@ -244,6 +244,89 @@ export declare type Event = Message<"event.Event"> & {
    * @generated from field: string content_type = 33;
    */
   contentType: string;
+
+  /**
+   * Which piece of an HTTP message this event is. A message whose body was
+   * still arriving when its head was complete is emitted as a head, body
+   * parts and an end; every other message is one whole event.
+   *
+   * @generated from field: event.PartKind part = 35;
+   */
+  part: PartKind;
+
+  /**
+   * On a body part: its index among the message's parts, from 0.
+   *
+   * @generated from field: uint32 part_index = 36;
+   */
+  partIndex: number;
+
+  /**
+   * On a body part: its offset in the body as carried (de-chunked, not
+   * content-decoded).
+   *
+   * @generated from field: uint64 body_offset = 37;
+   */
+  bodyOffset: bigint;
+
+  /**
+   * On head, part and end events: seq of the message's head event.
+   *
+   * @generated from field: uint64 message_seq = 38;
+   */
+  messageSeq: bigint;
+
+  /**
+   * The part is a piece of a protocol unit (SSE event, gRPC message, line)
+   * longer than the part size limit.
+   *
+   * @generated from field: bool part_continued = 39;
+   */
+  partContinued: boolean;
+
+  /**
+   * On a text/event-stream part: the event's "event", "id" and "data"
+   * (data lines joined with "\n").
+   *
+   * @generated from field: string sse_event = 40;
+   */
+  sseEvent: string;
+
+  /**
+   * @generated from field: string sse_id = 41;
+   */
+  sseId: string;
+
+  /**
+   * @generated from field: string sse_data = 42;
+   */
+  sseData: string;
+
+  /**
+   * On the first part of a gRPC length-prefixed message: its compressed
+   * flag and message length.
+   *
+   * @generated from field: bool grpc_compressed = 43;
+   */
+  grpcCompressed: boolean;
+
+  /**
+   * @generated from field: uint32 grpc_length = 44;
+   */
+  grpcLength: number;
+
+  /**
+   * On the end of a gRPC response: grpc-status and grpc-message from its
+   * trailers.
+   *
+   * @generated from field: optional uint32 grpc_status = 45;
+   */
+  grpcStatus?: number | undefined;
+
+  /**
+   * @generated from field: string grpc_message = 46;
+   */
+  grpcMessage: string;
 };
 
 /**
@@ -359,4 +442,44 @@ export enum LogType {
  * Describes the enum event.LogType.
  */
 export declare const LogTypeSchema: GenEnum<LogType>;
+
+/**
+ * PartKind says which piece of a message an Event carries.
+ *
+ * @generated from enum event.PartKind
+ */
+export enum PartKind {
+  /**
+   * The whole message (or a message that is not HTTP).
+   *
+   * @generated from enum value: PART_KIND_WHOLE = 0;
+   */
+  WHOLE = 0,
+
+  /**
+   * Start line and headers; the body follows in parts.
+   *
+   * @generated from enum value: PART_KIND_HEAD = 1;
+   */
+  HEAD = 1,
+
+  /**
+   * A piece of the body.
+   *
+   * @generated from enum value: PART_KIND_PART = 2;
+   */
+  PART = 2,
+
+  /**
+   * The message completed (or was cut off): trailers, if any.
+   *
+   * @generated from enum value: PART_KIND_END = 3;
+   */
+  END = 3,
+}
+
+/**
+ * Describes the enum event.PartKind.
+ */
+export declare const PartKindSchema: GenEnum<PartKind>;
 

@@ -79,6 +79,63 @@ func (LogType) EnumDescriptor() ([]byte, []int) {
 	return file_event_event_proto_rawDescGZIP(), []int{0}
 }
 
+// PartKind says which piece of a message an Event carries.
+type PartKind int32
+
+const (
+	// The whole message (or a message that is not HTTP).
+	PartKind_PART_KIND_WHOLE PartKind = 0
+	// Start line and headers; the body follows in parts.
+	PartKind_PART_KIND_HEAD PartKind = 1
+	// A piece of the body.
+	PartKind_PART_KIND_PART PartKind = 2
+	// The message completed (or was cut off): trailers, if any.
+	PartKind_PART_KIND_END PartKind = 3
+)
+
+// Enum value maps for PartKind.
+var (
+	PartKind_name = map[int32]string{
+		0: "PART_KIND_WHOLE",
+		1: "PART_KIND_HEAD",
+		2: "PART_KIND_PART",
+		3: "PART_KIND_END",
+	}
+	PartKind_value = map[string]int32{
+		"PART_KIND_WHOLE": 0,
+		"PART_KIND_HEAD":  1,
+		"PART_KIND_PART":  2,
+		"PART_KIND_END":   3,
+	}
+)
+
+func (x PartKind) Enum() *PartKind {
+	p := new(PartKind)
+	*p = x
+	return p
+}
+
+func (x PartKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PartKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_event_event_proto_enumTypes[1].Descriptor()
+}
+
+func (PartKind) Type() protoreflect.EnumType {
+	return &file_event_event_proto_enumTypes[1]
+}
+
+func (x PartKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PartKind.Descriptor instead.
+func (PartKind) EnumDescriptor() ([]byte, []int) {
+	return file_event_event_proto_rawDescGZIP(), []int{1}
+}
+
 // Event is one decoded message of captured TLS plaintext.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -143,7 +200,34 @@ type Event struct {
 	// HTTP status code on responses.
 	Status uint32 `protobuf:"varint,32,opt,name=status,proto3" json:"status,omitempty"`
 	// Content-Type of an HTTP message.
-	ContentType   string `protobuf:"bytes,33,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	ContentType string `protobuf:"bytes,33,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Which piece of an HTTP message this event is. A message whose body was
+	// still arriving when its head was complete is emitted as a head, body
+	// parts and an end; every other message is one whole event.
+	Part PartKind `protobuf:"varint,35,opt,name=part,proto3,enum=event.PartKind" json:"part,omitempty"`
+	// On a body part: its index among the message's parts, from 0.
+	PartIndex uint32 `protobuf:"varint,36,opt,name=part_index,json=partIndex,proto3" json:"part_index,omitempty"`
+	// On a body part: its offset in the body as carried (de-chunked, not
+	// content-decoded).
+	BodyOffset uint64 `protobuf:"varint,37,opt,name=body_offset,json=bodyOffset,proto3" json:"body_offset,omitempty"`
+	// On head, part and end events: seq of the message's head event.
+	MessageSeq uint64 `protobuf:"varint,38,opt,name=message_seq,json=messageSeq,proto3" json:"message_seq,omitempty"`
+	// The part is a piece of a protocol unit (SSE event, gRPC message, line)
+	// longer than the part size limit.
+	PartContinued bool `protobuf:"varint,39,opt,name=part_continued,json=partContinued,proto3" json:"part_continued,omitempty"`
+	// On a text/event-stream part: the event's "event", "id" and "data"
+	// (data lines joined with "\n").
+	SseEvent string `protobuf:"bytes,40,opt,name=sse_event,json=sseEvent,proto3" json:"sse_event,omitempty"`
+	SseId    string `protobuf:"bytes,41,opt,name=sse_id,json=sseId,proto3" json:"sse_id,omitempty"`
+	SseData  string `protobuf:"bytes,42,opt,name=sse_data,json=sseData,proto3" json:"sse_data,omitempty"`
+	// On the first part of a gRPC length-prefixed message: its compressed
+	// flag and message length.
+	GrpcCompressed bool   `protobuf:"varint,43,opt,name=grpc_compressed,json=grpcCompressed,proto3" json:"grpc_compressed,omitempty"`
+	GrpcLength     uint32 `protobuf:"varint,44,opt,name=grpc_length,json=grpcLength,proto3" json:"grpc_length,omitempty"`
+	// On the end of a gRPC response: grpc-status and grpc-message from its
+	// trailers.
+	GrpcStatus    *uint32 `protobuf:"varint,45,opt,name=grpc_status,json=grpcStatus,proto3,oneof" json:"grpc_status,omitempty"`
+	GrpcMessage   string  `protobuf:"bytes,46,opt,name=grpc_message,json=grpcMessage,proto3" json:"grpc_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +493,90 @@ func (x *Event) GetContentType() string {
 	return ""
 }
 
+func (x *Event) GetPart() PartKind {
+	if x != nil {
+		return x.Part
+	}
+	return PartKind_PART_KIND_WHOLE
+}
+
+func (x *Event) GetPartIndex() uint32 {
+	if x != nil {
+		return x.PartIndex
+	}
+	return 0
+}
+
+func (x *Event) GetBodyOffset() uint64 {
+	if x != nil {
+		return x.BodyOffset
+	}
+	return 0
+}
+
+func (x *Event) GetMessageSeq() uint64 {
+	if x != nil {
+		return x.MessageSeq
+	}
+	return 0
+}
+
+func (x *Event) GetPartContinued() bool {
+	if x != nil {
+		return x.PartContinued
+	}
+	return false
+}
+
+func (x *Event) GetSseEvent() string {
+	if x != nil {
+		return x.SseEvent
+	}
+	return ""
+}
+
+func (x *Event) GetSseId() string {
+	if x != nil {
+		return x.SseId
+	}
+	return ""
+}
+
+func (x *Event) GetSseData() string {
+	if x != nil {
+		return x.SseData
+	}
+	return ""
+}
+
+func (x *Event) GetGrpcCompressed() bool {
+	if x != nil {
+		return x.GrpcCompressed
+	}
+	return false
+}
+
+func (x *Event) GetGrpcLength() uint32 {
+	if x != nil {
+		return x.GrpcLength
+	}
+	return 0
+}
+
+func (x *Event) GetGrpcStatus() uint32 {
+	if x != nil && x.GrpcStatus != nil {
+		return *x.GrpcStatus
+	}
+	return 0
+}
+
+func (x *Event) GetGrpcMessage() string {
+	if x != nil {
+		return x.GrpcMessage
+	}
+	return ""
+}
+
 // Heartbeat is sent on connect and periodically.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -593,7 +761,8 @@ var File_event_event_proto protoreflect.FileDescriptor
 
 const file_event_event_proto_rawDesc = "" +
 	"\n" +
-	"\x11event/event.proto\x12\x05event\"\xf9\x06\n" +
+	"\x11event/event.proto\x12\x05event\"\x98\n" +
+	"\n" +
 	"\x05Event\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x15\n" +
@@ -632,7 +801,25 @@ const file_event_event_proto_rawDesc = "" +
 	"\x06method\x18\x1e \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x1f \x01(\tR\x04path\x12\x16\n" +
 	"\x06status\x18  \x01(\rR\x06status\x12!\n" +
-	"\fcontent_type\x18! \x01(\tR\vcontentType\"t\n" +
+	"\fcontent_type\x18! \x01(\tR\vcontentType\x12#\n" +
+	"\x04part\x18# \x01(\x0e2\x0f.event.PartKindR\x04part\x12\x1d\n" +
+	"\n" +
+	"part_index\x18$ \x01(\rR\tpartIndex\x12\x1f\n" +
+	"\vbody_offset\x18% \x01(\x04R\n" +
+	"bodyOffset\x12\x1f\n" +
+	"\vmessage_seq\x18& \x01(\x04R\n" +
+	"messageSeq\x12%\n" +
+	"\x0epart_continued\x18' \x01(\bR\rpartContinued\x12\x1b\n" +
+	"\tsse_event\x18( \x01(\tR\bsseEvent\x12\x15\n" +
+	"\x06sse_id\x18) \x01(\tR\x05sseId\x12\x19\n" +
+	"\bsse_data\x18* \x01(\tR\asseData\x12'\n" +
+	"\x0fgrpc_compressed\x18+ \x01(\bR\x0egrpcCompressed\x12\x1f\n" +
+	"\vgrpc_length\x18, \x01(\rR\n" +
+	"grpcLength\x12$\n" +
+	"\vgrpc_status\x18- \x01(\rH\x00R\n" +
+	"grpcStatus\x88\x01\x01\x12!\n" +
+	"\fgrpc_message\x18. \x01(\tR\vgrpcMessageB\x0e\n" +
+	"\f_grpc_status\"t\n" +
 	"\tHeartbeat\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x18\n" +
@@ -647,7 +834,12 @@ const file_event_event_proto_rawDesc = "" +
 	"\aLogType\x12\x16\n" +
 	"\x12LOG_TYPE_HEARTBEAT\x10\x00\x12\x18\n" +
 	"\x14LOG_TYPE_PROCESS_LOG\x10\x01\x12\x12\n" +
-	"\x0eLOG_TYPE_EVENT\x10\x02B5Z3github.com/tlstap/tlstap/proto/gen/go/event;eventpbb\x06proto3"
+	"\x0eLOG_TYPE_EVENT\x10\x02*Z\n" +
+	"\bPartKind\x12\x13\n" +
+	"\x0fPART_KIND_WHOLE\x10\x00\x12\x12\n" +
+	"\x0ePART_KIND_HEAD\x10\x01\x12\x12\n" +
+	"\x0ePART_KIND_PART\x10\x02\x12\x11\n" +
+	"\rPART_KIND_END\x10\x03B5Z3github.com/tlstap/tlstap/proto/gen/go/event;eventpbb\x06proto3"
 
 var (
 	file_event_event_proto_rawDescOnce sync.Once
@@ -661,23 +853,25 @@ func file_event_event_proto_rawDescGZIP() []byte {
 	return file_event_event_proto_rawDescData
 }
 
-var file_event_event_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_event_event_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_event_event_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_event_event_proto_goTypes = []any{
 	(LogType)(0),      // 0: event.LogType
-	(*Event)(nil),     // 1: event.Event
-	(*Heartbeat)(nil), // 2: event.Heartbeat
-	(*LogEntry)(nil),  // 3: event.LogEntry
+	(PartKind)(0),     // 1: event.PartKind
+	(*Event)(nil),     // 2: event.Event
+	(*Heartbeat)(nil), // 3: event.Heartbeat
+	(*LogEntry)(nil),  // 4: event.LogEntry
 }
 var file_event_event_proto_depIdxs = []int32{
-	0, // 0: event.LogEntry.log_type:type_name -> event.LogType
-	1, // 1: event.LogEntry.event_payload:type_name -> event.Event
-	2, // 2: event.LogEntry.heartbeat_payload:type_name -> event.Heartbeat
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	1, // 0: event.Event.part:type_name -> event.PartKind
+	0, // 1: event.LogEntry.log_type:type_name -> event.LogType
+	2, // 2: event.LogEntry.event_payload:type_name -> event.Event
+	3, // 3: event.LogEntry.heartbeat_payload:type_name -> event.Heartbeat
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_event_event_proto_init() }
@@ -685,6 +879,7 @@ func file_event_event_proto_init() {
 	if File_event_event_proto != nil {
 		return
 	}
+	file_event_event_proto_msgTypes[0].OneofWrappers = []any{}
 	file_event_event_proto_msgTypes[2].OneofWrappers = []any{
 		(*LogEntry_EventPayload)(nil),
 		(*LogEntry_HeartbeatPayload)(nil),
@@ -695,7 +890,7 @@ func file_event_event_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_event_event_proto_rawDesc), len(file_event_event_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,

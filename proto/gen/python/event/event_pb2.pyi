@@ -7,9 +7,14 @@ DESCRIPTOR: _descriptor.FileDescriptor
 LOG_TYPE_EVENT: LogType
 LOG_TYPE_HEARTBEAT: LogType
 LOG_TYPE_PROCESS_LOG: LogType
+PART_KIND_END: PartKind
+PART_KIND_HEAD: PartKind
+PART_KIND_PART: PartKind
+PART_KIND_WHOLE: PartKind
 
 class Event(_message.Message):
-    __slots__ = ["conn_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "host", "incomplete", "latency_ns", "length", "method", "original_length", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "status", "stream_id", "tid", "timestamp", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
+    __slots__ = ["body_offset", "conn_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "grpc_compressed", "grpc_length", "grpc_message", "grpc_status", "host", "incomplete", "latency_ns", "length", "message_seq", "method", "original_length", "part", "part_continued", "part_index", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "sse_data", "sse_event", "sse_id", "status", "stream_id", "tid", "timestamp", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
+    BODY_OFFSET_FIELD_NUMBER: _ClassVar[int]
     CONN_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_ENCODING_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -17,12 +22,20 @@ class Event(_message.Message):
     DST_IP_FIELD_NUMBER: _ClassVar[int]
     DST_PORT_FIELD_NUMBER: _ClassVar[int]
     FD_FIELD_NUMBER: _ClassVar[int]
+    GRPC_COMPRESSED_FIELD_NUMBER: _ClassVar[int]
+    GRPC_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    GRPC_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    GRPC_STATUS_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
     LATENCY_NS_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_SEQ_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PART_CONTINUED_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    PART_INDEX_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +44,9 @@ class Event(_message.Message):
     SEQ_FIELD_NUMBER: _ClassVar[int]
     SRC_IP_FIELD_NUMBER: _ClassVar[int]
     SRC_PORT_FIELD_NUMBER: _ClassVar[int]
+    SSE_DATA_FIELD_NUMBER: _ClassVar[int]
+    SSE_EVENT_FIELD_NUMBER: _ClassVar[int]
+    SSE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     TID_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +59,7 @@ class Event(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     WS_CLOSE_CODE_FIELD_NUMBER: _ClassVar[int]
     WS_OPCODE_FIELD_NUMBER: _ClassVar[int]
+    body_offset: int
     conn_id: int
     content_encoding: str
     content_type: str
@@ -50,12 +67,20 @@ class Event(_message.Message):
     dst_ip: str
     dst_port: int
     fd: int
+    grpc_compressed: bool
+    grpc_length: int
+    grpc_message: str
+    grpc_status: int
     host: str
     incomplete: bool
     latency_ns: int
     length: int
+    message_seq: int
     method: str
     original_length: int
+    part: PartKind
+    part_continued: bool
+    part_index: int
     path: str
     payload: bytes
     pid: int
@@ -64,6 +89,9 @@ class Event(_message.Message):
     seq: int
     src_ip: str
     src_port: int
+    sse_data: str
+    sse_event: str
+    sse_id: str
     status: int
     stream_id: int
     tid: int
@@ -76,7 +104,7 @@ class Event(_message.Message):
     version: int
     ws_close_code: int
     ws_opcode: int
-    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...
+    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ..., part: _Optional[_Union[PartKind, str]] = ..., part_index: _Optional[int] = ..., body_offset: _Optional[int] = ..., message_seq: _Optional[int] = ..., part_continued: bool = ..., sse_event: _Optional[str] = ..., sse_id: _Optional[str] = ..., sse_data: _Optional[str] = ..., grpc_compressed: bool = ..., grpc_length: _Optional[int] = ..., grpc_status: _Optional[int] = ..., grpc_message: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ["count", "last_seq", "message", "timestamp"]
@@ -103,4 +131,7 @@ class LogEntry(_message.Message):
     def __init__(self, log_type: _Optional[_Union[LogType, str]] = ..., event_payload: _Optional[_Union[Event, _Mapping]] = ..., heartbeat_payload: _Optional[_Union[Heartbeat, _Mapping]] = ..., run_log: _Optional[str] = ...) -> None: ...
 
 class LogType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class PartKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file event/event.proto.
  */
 export const file_event_event: GenFile = /*@__PURE__*/
-  fileDesc("ChFldmVudC9ldmVudC5wcm90bxIFZXZlbnQizAQKBUV2ZW50EhEKCXRpbWVzdGFtcBgBIAEoAxIMCgR1dWlkGAIgASgJEg4KBnNyY19pcBgDIAEoCRIQCghzcmNfcG9ydBgEIAEoDRIOCgZkc3RfaXAYBSABKAkSEAoIZHN0X3BvcnQYBiABKA0SCwoDcGlkGAcgASgDEg0KBXBuYW1lGAggASgJEgwKBHR5cGUYCSABKA0SDgoGbGVuZ3RoGAogASgNEg8KB3BheWxvYWQYCyABKAwSCwoDdGlkGAwgASgDEgoKAmZkGA0gASgNEg8KB3ZlcnNpb24YDiABKA0SEQoJZGF0YV90eXBlGA8gASgNEgsKA3NlcRgQIAEoBBIPCgdjb25uX2lkGBEgASgEEhEKCXN0cmVhbV9pZBgSIAEoDRITCgtyZXF1ZXN0X3NlcRgTIAEoBBISCgpsYXRlbmN5X25zGBQgASgDEhEKCXRydW5jYXRlZBgVIAEoCBIZChF0cmFuc2Zlcl9lbmNvZGluZxgWIAEoCRIYChBjb250ZW50X2VuY29kaW5nGBcgASgJEgsKA3VpZBgYIAEoDRISCgppbmNvbXBsZXRlGBkgASgIEhEKCXdzX29wY29kZRgaIAEoDRIVCg13c19jbG9zZV9jb2RlGBsgASgNEgwKBGhvc3QYHCABKAkSFwoPb3JpZ2luYWxfbGVuZ3RoGB0gASgEEg4KBm1ldGhvZBgeIAEoCRIMCgRwYXRoGB8gASgJEg4KBnN0YXR1cxggIAEoDRIUCgxjb250ZW50X3R5cGUYISABKAkiUAoJSGVhcnRiZWF0EhEKCXRpbWVzdGFtcBgBIAEoAxINCgVjb3VudBgCIAEoAxIPCgdtZXNzYWdlGAMgASgJEhAKCGxhc3Rfc2VxGAQgASgEIqABCghMb2dFbnRyeRIgCghsb2dfdHlwZRgBIAEoDjIOLmV2ZW50LkxvZ1R5cGUSJQoNZXZlbnRfcGF5bG9hZBgCIAEoCzIMLmV2ZW50LkV2ZW50SAASLQoRaGVhcnRiZWF0X3BheWxvYWQYAyABKAsyEC5ldmVudC5IZWFydGJlYXRIABIRCgdydW5fbG9nGAQgASgJSABCCQoHcGF5bG9hZCpPCgdMb2dUeXBlEhYKEkxPR19UWVBFX0hFQVJUQkVBVBAAEhgKFExPR19UWVBFX1BST0NFU1NfTE9HEAESEgoOTE9HX1RZUEVfRVZFTlQQAkI1WjNnaXRodWIuY29tL3Rsc3RhcC90bHN0YXAvcHJvdG8vZ2VuL2dvL2V2ZW50O2V2ZW50cGJiBnByb3RvMw");
+  fileDesc("ChFldmVudC9ldmVudC5wcm90bxIFZXZlbnQi5AYKBUV2ZW50EhEKCXRpbWVzdGFtcBgBIAEoAxIMCgR1dWlkGAIgASgJEg4KBnNyY19pcBgDIAEoCRIQCghzcmNfcG9ydBgEIAEoDRIOCgZkc3RfaXAYBSABKAkSEAoIZHN0X3BvcnQYBiABKA0SCwoDcGlkGAcgASgDEg0KBXBuYW1lGAggASgJEgwKBHR5cGUYCSABKA0SDgoGbGVuZ3RoGAogASgNEg8KB3BheWxvYWQYCyABKAwSCwoDdGlkGAwgASgDEgoKAmZkGA0gASgNEg8KB3ZlcnNpb24YDiABKA0SEQoJZGF0YV90eXBlGA8gASgNEgsKA3NlcRgQIAEoBBIPCgdjb25uX2lkGBEgASgEEhEKCXN0cmVhbV9pZBgSIAEoDRITCgtyZXF1ZXN0X3NlcRgTIAEoBBISCgpsYXRlbmN5X25zGBQgASgDEhEKCXRydW5jYXRlZBgVIAEoCBIZChF0cmFuc2Zlcl9lbmNvZGluZxgWIAEoCRIYChBjb250ZW50X2VuY29kaW5nGBcgASgJEgsKA3VpZBgYIAEoDRISCgppbmNvbXBsZXRlGBkgASgIEhEKCXdzX29wY29kZRgaIAEoDRIVCg13c19jbG9zZV9jb2RlGBsgASgNEgwKBGhvc3QYHCABKAkSFwoPb3JpZ2luYWxfbGVuZ3RoGB0gASgEEg4KBm1ldGhvZBgeIAEoCRIMCgRwYXRoGB8gASgJEg4KBnN0YXR1cxggIAEoDRIUCgxjb250ZW50X3R5cGUYISABKAkSHQoEcGFydBgjIAEoDjIPLmV2ZW50LlBhcnRLaW5kEhIKCnBhcnRfaW5kZXgYJCABKA0SEwoLYm9keV9vZmZzZXQYJSABKAQSEwoLbWVzc2FnZV9zZXEYJiABKAQSFgoOcGFydF9jb250aW51ZWQYJyABKAgSEQoJc3NlX2V2ZW50GCggASgJEg4KBnNzZV9pZBgpIAEoCRIQCghzc2VfZGF0YRgqIAEoCRIXCg9ncnBjX2NvbXByZXNzZWQYKyABKAgSEwoLZ3JwY19sZW5ndGgYLCABKA0SGAoLZ3JwY19zdGF0dXMYLSABKA1IAIgBARIUCgxncnBjX21lc3NhZ2UYLiABKAlCDgoMX2dycGNfc3RhdHVzIlAKCUhlYXJ0YmVhdBIRCgl0aW1lc3RhbXAYASABKAMSDQoFY291bnQYAiABKAMSDwoHbWVzc2FnZRgDIAEoCRIQCghsYXN0X3NlcRgEIAEoBCKgAQoITG9nRW50cnkSIAoIbG9nX3R5cGUYASABKA4yDi5ldmVudC5Mb2dUeXBlEiUKDWV2ZW50X3BheWxvYWQYAiABKAsyDC5ldmVudC5FdmVudEgAEi0KEWhlYXJ0YmVhdF9wYXlsb2FkGAMgASgLMhAuZXZlbnQuSGVhcnRiZWF0SAASEQoHcnVuX2xvZxgEIAEoCUgAQgkKB3BheWxvYWQqTwoHTG9nVHlwZRIWChJMT0dfVFlQRV9IRUFSVEJFQVQQABIYChRMT0dfVFlQRV9QUk9DRVNTX0xPRxABEhIKDkxPR19UWVBFX0VWRU5UEAIqWgoIUGFydEtpbmQSEwoPUEFSVF9LSU5EX1dIT0xFEAASEgoOUEFSVF9LSU5EX0hFQUQQARISCg5QQVJUX0tJTkRfUEFSVBACEhEKDVBBUlRfS0lORF9FTkQQA0I1WjNnaXRodWIuY29tL3Rsc3RhcC90bHN0YXAvcHJvdG8vZ2VuL2dvL2V2ZW50O2V2ZW50cGJiBnByb3RvMw");
 
 /**
  * Event is one decoded message of captured TLS plaintext.
@@ -246,6 +246,89 @@ export type Event = Message<"event.Event"> & {
    * @generated from field: string content_type = 33;
    */
   contentType: string;
+
+  /**
+   * Which piece of an HTTP message this event is. A message whose body was
+   * still arriving when its head was complete is emitted as a head, body
+   * parts and an end; every other message is one whole event.
+   *
+   * @generated from field: event.PartKind part = 35;
+   */
+  part: PartKind;
+
+  /**
+   * On a body part: its index among the message's parts, from 0.
+   *
+   * @generated from field: uint32 part_index = 36;
+   */
+  partIndex: number;
+
+  /**
+   * On a body part: its offset in the body as carried (de-chunked, not
+   * content-decoded).
+   *
+   * @generated from field: uint64 body_offset = 37;
+   */
+  bodyOffset: bigint;
+
+  /**
+   * On head, part and end events: seq of the message's head event.
+   *
+   * @generated from field: uint64 message_seq = 38;
+   */
+  messageSeq: bigint;
+
+  /**
+   * The part is a piece of a protocol unit (SSE event, gRPC message, line)
+   * longer than the part size limit.
+   *
+   * @generated from field: bool part_continued = 39;
+   */
+  partContinued: boolean;
+
+  /**
+   * On a text/event-stream part: the event's "event", "id" and "data"
+   * (data lines joined with "\n").
+   *
+   * @generated from field: string sse_event = 40;
+   */
+  sseEvent: string;
+
+  /**
+   * @generated from field: string sse_id = 41;
+   */
+  sseId: string;
+
+  /**
+   * @generated from field: string sse_data = 42;
+   */
+  sseData: string;
+
+  /**
+   * On the first part of a gRPC length-prefixed message: its compressed
+   * flag and message length.
+   *
+   * @generated from field: bool grpc_compressed = 43;
+   */
+  grpcCompressed: boolean;
+
+  /**
+   * @generated from field: uint32 grpc_length = 44;
+   */
+  grpcLength: number;
+
+  /**
+   * On the end of a gRPC response: grpc-status and grpc-message from its
+   * trailers.
+   *
+   * @generated from field: optional uint32 grpc_status = 45;
+   */
+  grpcStatus?: number | undefined;
+
+  /**
+   * @generated from field: string grpc_message = 46;
+   */
+  grpcMessage: string;
 };
 
 /**
@@ -365,4 +448,45 @@ export enum LogType {
  */
 export const LogTypeSchema: GenEnum<LogType> = /*@__PURE__*/
   enumDesc(file_event_event, 0);
+
+/**
+ * PartKind says which piece of a message an Event carries.
+ *
+ * @generated from enum event.PartKind
+ */
+export enum PartKind {
+  /**
+   * The whole message (or a message that is not HTTP).
+   *
+   * @generated from enum value: PART_KIND_WHOLE = 0;
+   */
+  WHOLE = 0,
+
+  /**
+   * Start line and headers; the body follows in parts.
+   *
+   * @generated from enum value: PART_KIND_HEAD = 1;
+   */
+  HEAD = 1,
+
+  /**
+   * A piece of the body.
+   *
+   * @generated from enum value: PART_KIND_PART = 2;
+   */
+  PART = 2,
+
+  /**
+   * The message completed (or was cut off): trailers, if any.
+   *
+   * @generated from enum value: PART_KIND_END = 3;
+   */
+  END = 3,
+}
+
+/**
+ * Describes the enum event.PartKind.
+ */
+export const PartKindSchema: GenEnum<PartKind> = /*@__PURE__*/
+  enumDesc(file_event_event, 1);
 
