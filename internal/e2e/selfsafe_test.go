@@ -130,7 +130,13 @@ func TestSelfSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := strings.TrimSpace(string(tokenBytes))
-	fp := regexp.MustCompile(`fingerprint: ([0-9a-fA-F:]+)`).FindStringSubmatch(stderr.String())
+	// The banner follows the bind: wait for it.
+	fpRE := regexp.MustCompile(`fingerprint: ([0-9a-fA-F:]+)`)
+	var fp []string
+	for fp == nil && ctx.Err() == nil {
+		fp = fpRE.FindStringSubmatch(stderr.String())
+		time.Sleep(20 * time.Millisecond)
+	}
 	if fp == nil {
 		t.Fatalf("no fingerprint in tlstap's output:\n%s", stderr.String())
 	}
@@ -210,8 +216,12 @@ func TestSelfSafe(t *testing.T) {
 		if err != nil {
 			t.Errorf("tlstap exited: %v\n%s", err, stderr.String())
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("tlstap did not stop on SIGINT")
+	case <-time.After(60 * time.Second):
+		// Its goroutines, for the record.
+		tap.Process.Signal(syscall.SIGQUIT)
+		<-tapDone
+		stopped = true
+		t.Fatalf("tlstap did not stop on SIGINT:\n%s", stderr.String())
 	}
 
 	// No event of tlstap's connections, or of its stream and API clients.
