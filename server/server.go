@@ -144,7 +144,9 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 			log.Warn("!!! eCaptureQ listener is on a non-loopback address WITHOUT authentication: anyone who can reach it reads all captured plaintext", "addr", ecq.addr)
 		}
 		if s.ecqAuth == nil {
-			log.Warn("eCaptureQ listener accepts any Origin and no token: any local program, and any web page open in a local browser, can read the stream; add ?token to the ecaptureq URL to require one", "addr", ln.Addr().String())
+			// Web pages are shut out by the Origin and Host checks; local
+			// processes are not.
+			log.Warn("eCaptureQ listener needs no token: any local process can read every captured plaintext from it; add ?token to the ecaptureq URL to require one", "addr", ln.Addr().String())
 		}
 	}
 	return s, nil
@@ -160,7 +162,7 @@ func (s *Server) initMetrics() {
 		sentB:      s.stats.Counter(sentBytesTotal, "Bytes of LogEntry messages written to WebSocket clients."),
 		heartbeats: s.stats.Counter(heartbeatsTotal, "Heartbeats written to WebSocket clients."),
 	}
-	for _, r := range []string{"unauthorized", "forbidden_origin", "bad_request", "too_many_clients", "shutting_down"} {
+	for _, r := range []string{"unauthorized", "forbidden_origin", "forbidden_host", "bad_request", "too_many_clients", "shutting_down"} {
 		s.m.rejected[r] = s.stats.Counter(rejectedTotal, rejectedHelp, "reason", r)
 	}
 	for _, l := range []string{listenerMain, listenerECaptureQ} {

@@ -31,7 +31,7 @@ type serviceFlags struct {
 
 func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.srv.Listen, "listen", server.DefaultListen, "main listener `host:port` for the WebSocket stream (/ws) and the API; \"\" disables it")
-	fs.StringVar(&f.srv.ECaptureQ, "ecaptureq", "", "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path, any Origin; a non-loopback address needs ?token)")
+	fs.StringVar(&f.srv.ECaptureQ, "ecaptureq", "", "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path; only the GUI's Origin http://localhost/, native clients and --allow-origin; a non-loopback address needs ?token)")
 	fs.BoolVar(&f.tls, "tls", true, "serve the main listener over TLS (--tls=false is only allowed on loopback)")
 	fs.StringVar(&f.srv.TLSCert, "tls-cert", "", "PEM certificate `file` for the main listener (default: a self-signed one kept in the state directory)")
 	fs.StringVar(&f.srv.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
@@ -39,7 +39,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.srv.StateDir, "state-dir", "", "`directory` for the generated certificate and token (default /var/lib/tlstap as root, else the user config directory)")
 	fs.StringVar(&f.srv.Auth, "auth", "token", "client authentication: token, or none (only on loopback listeners)")
 	fs.StringVar(&f.srv.Token, "token", "", "use this access `token` instead of the generated one (at least 16 characters)")
-	fs.StringArrayVar(&f.srv.AllowOrigins, "allow-origin", nil, "allow WebSocket upgrades from this browser `origin` pattern (repeatable; e.g. 'https://*.example.com')")
+	fs.StringArrayVar(&f.srv.AllowOrigins, "allow-origin", nil, "allow WebSocket upgrades from this browser `origin` pattern, on the main and eCaptureQ listeners (repeatable; e.g. 'https://*.example.com')")
 	fs.DurationVar(&f.srv.Heartbeat, "heartbeat", 15*time.Second, "interval between heartbeats sent to stream clients")
 	fs.DurationVar(&f.srv.WriteTimeout, "write-timeout", 10*time.Second, "disconnect a stream client that accepted nothing for this long")
 	fs.IntVar(&f.srv.ClientQueue, "client-queue", 4096, "entries queued per stream client before it starts missing entries (it is told how many)")
