@@ -40,7 +40,7 @@ func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadClo
 	if err != nil {
 		return err
 	}
-	f.services.configure(&opts.Config)
+	f.services.configure(&opts)
 	if err := validate(opts.Config); err != nil {
 		return err
 	}
@@ -48,11 +48,11 @@ func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadClo
 	// At full speed, time comes from the recording alone, so raw data is
 	// split the same way on every run.
 	opts.VirtualClock = f.speed == 0
-	src, err := replay.New(replay.Options{Open: open, Name: name, Speed: f.speed, Loop: f.loop, Rebase: rebase})
+	e := engine.New(opts)
+	src, err := replay.New(replay.Options{Open: open, Name: name, Speed: f.speed, Loop: f.loop, Rebase: rebase, Log: e.Log})
 	if err != nil {
 		return err
 	}
-	e := engine.New(opts)
 	mountAPI(&f.services, e, nil)
 	if err := f.services.add(e); err != nil {
 		return err

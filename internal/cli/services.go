@@ -26,6 +26,7 @@ type serviceFlags struct {
 	sinkFormat   string
 	rotateSize   int64
 	rotateAge    time.Duration
+	drain        time.Duration
 	setupServers []func(*server.Server) // extra mounts (the config API)
 }
 
@@ -54,12 +55,15 @@ func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.sinkFormat, "eventaddr-format", "protobuf", "--eventaddr encoding: protobuf, json or text")
 	fs.Int64Var(&f.rotateSize, "eventaddr-rotate-size", 0, "start a new --eventaddr file after this many `bytes` (0: never)")
 	fs.DurationVar(&f.rotateAge, "eventaddr-rotate-age", 0, "start a new --eventaddr file after this long (0: never)")
+	fs.DurationVar(&f.drain, "drain-timeout", engine.DefaultDrainTimeout, "at exit (--exit or Ctrl-C), give forwarders and sinks this long to deliver what they hold; then print what was delivered, failed and dropped")
 }
 
 // configure adds the forwarders and sinks given as flags to cfg: the
 // engine's applier starts them, and the config API can then see, change
 // and remove them like any other.
-func (f *serviceFlags) configure(cfg *config.Config) {
+func (f *serviceFlags) configure(opts *engine.Options) {
+	opts.DrainTimeout = f.drain
+	cfg := &opts.Config
 	for _, u := range f.fwd.URLs {
 		cfg.Forward = append(cfg.Forward, config.Forward{URL: u, Mode: f.fwdMode, Method: f.fwd.Method, Filter: f.fwd.Filter, Format: f.fwdFormat})
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ type tlsFlags struct {
 	comms    []string
 	ring     int
 	record   string
+	recordOW bool
 }
 
 func newTLSCmd() *cobra.Command {
@@ -44,7 +46,8 @@ Go programs (crypto/tls), GnuTLS and NSS.`,
 	fs.UintSliceVar(&f.uids, "uid", nil, "capture only processes of these user `ids` (repeatable)")
 	fs.StringArrayVar(&f.comms, "comm", nil, "capture only processes with this `name` (as in /proc/PID/comm; repeatable)")
 	fs.IntVar(&f.ring, "ring-size", 0, "kernel-to-user ring buffer size in `bytes`, a power of two (default 64 MiB)")
-	fs.StringVar(&f.record, "record", "", "also write every captured chunk to this recording `file` (play it with 'tlstap replay')")
+	fs.StringVar(&f.record, "record", "", "also write every captured chunk to this recording `file` (play it with 'tlstap replay'); flushed every half second, so a crash loses at most that")
+	fs.BoolVar(&f.recordOW, "record-overwrite", false, "let --record replace an existing file (default: refuse)")
 	return cmd
 }
 
@@ -56,7 +59,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	f.services.configure(&opts.Config)
+	f.services.configure(&opts)
 	cfg := &opts.Config.Capture
 	if fs := cmd.Flags(); fs.Changed("libssl") {
 		cfg.Libs = f.libs
@@ -74,11 +77,23 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if fs := cmd.Flags(); fs.Changed("comm") {
 		cfg.Comms = f.comms
 	}
-	opts.Record = f.record
+	opts.Record, opts.RecordOverwrite = f.record, f.recordOW
 	if err := validate(opts.Config); err != nil {
 		return err
 	}
 	e := engine.New(opts)
+	// The recording's path is checked before anything attaches or
+	// listens; a file made for a run that never started is removed.
+	if err := e.OpenRecording(); err != nil {
+		return err
+	}
+	running := false
+	defer func() {
+		if !running && f.record != "" {
+			e.Close()
+			os.Remove(f.record)
+		}
+	}()
 	src, err := openssl.New(openssl.Options{
 		Libs:      cfg.Libs,
 		Filter:    openssl.Filter{PIDs: cfg.PIDs, UIDs: cfg.UIDs, Comms: cfg.Comms},
@@ -98,6 +113,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if err := f.services.add(e); err != nil {
 		return err
 	}
+	running = true
 	return e.Run(cmd.Context(), src)
 }
 

@@ -41,8 +41,14 @@ type Options struct {
 	VirtualClock bool
 	// RawOnly disables protocol decoding.
 	RawOnly bool
-	// Record writes every chunk to this recording file.
-	Record string
+	// Record writes every chunk to this recording file, which must not
+	// exist unless RecordOverwrite. See Engine.OpenRecording.
+	Record          string
+	RecordOverwrite bool
+	// DrainTimeout bounds how long forwarders and sinks may take, once
+	// capture has stopped, to deliver what they hold (default
+	// DefaultDrainTimeout).
+	DrainTimeout time.Duration
 	// Stdout receives rendered events; Stderr the program's log.
 	Stdout, Stderr io.Writer
 	LogLevel       slog.Level
@@ -61,6 +67,8 @@ type Engine struct {
 	Output *output.Switch
 
 	services []Service
+	applier  *Applier // runs the forwarders and sinks; nil without one
+	rec      *recordFile
 }
 
 // New builds the broker, pipeline and logger of a run.
@@ -94,6 +102,13 @@ func New(opts Options) *Engine {
 	return e
 }
 
+func (e *Engine) drainTimeout() time.Duration {
+	if e.Opts.DrainTimeout > 0 {
+		return e.Opts.DrainTimeout
+	}
+	return DefaultDrainTimeout
+}
+
 // Add registers a service to run beside the pipeline.
 func (e *Engine) Add(s Service) { e.services = append(e.services, s) }
 
@@ -105,14 +120,15 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	// goroutine starts: an early return must not leave one behind.
 	if e.Output == nil {
 		_, err := output.ParseFormat(e.Opts.Config.Output.Format)
+		e.Close()
 		return err
 	}
-	if e.Opts.Record != "" {
-		rec, err := newRecorder(src, e.Opts.Record)
-		if err != nil {
-			return err
-		}
-		src = rec
+	if err := e.OpenRecording(); err != nil {
+		return err
+	}
+	if e.rec != nil {
+		src = &recorder{src: src, recordFile: e.rec}
+		e.rec = nil // the recorder closes it
 	}
 
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
@@ -176,7 +192,7 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	if srcErr != nil {
 		e.Log.Error("capture source failed", "err", srcErr)
 	} else if ctx.Err() == nil {
-		e.Log.Info("source ended; everything flushed", "events", e.Broker.LastSeq())
+		e.Log.Info("source ended", "events", e.Broker.LastSeq())
 		if !e.Opts.Exit {
 			// Keep serving the retained stream until interrupted.
 			select {
@@ -186,12 +202,27 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 			}
 		}
 	}
-	// Stop services first (they close client connections gracefully),
-	// then end every subscription so local outputs drain and return.
+	if ctx.Err() != nil {
+		fmt.Fprintf(e.Opts.Stderr, "tlstap: shutting down: capture stopped; delivering what is queued (at most %v; interrupt again to quit at once)\n", e.drainTimeout())
+	}
+	// Capture has stopped and the pipeline has published everything.
+	// Ending every subscription lets each consumer deliver what it holds
+	// and return; the drain timeout bounds the forwarders and sinks, then
+	// the services are stopped (clients get a close frame).
+	e.Broker.Close()
+	if e.applier != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), e.drainTimeout())
+		if !e.applier.drain(dctx) {
+			fmt.Fprintf(e.Opts.Stderr, "tlstap: drain timeout (%v) reached; what is still queued is dropped\n", e.drainTimeout())
+		}
+		cancel()
+	}
 	stopServices()
 	svcWG.Wait()
-	e.Broker.Close()
 	outWG.Wait()
+	if e.applier != nil {
+		e.applier.summary(e.Opts.Stderr)
+	}
 	if srcErr != nil {
 		return fmt.Errorf("capture: %w", srcErr)
 	}
