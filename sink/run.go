@@ -150,7 +150,7 @@ func (s *Sink) drain(c conn, pending *broker.Entry) {
 				return
 			}
 			s.sent.Inc()
-		s.written.Add(1)
+			s.written.Add(1)
 		}
 	}
 	c.flush()

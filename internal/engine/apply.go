@@ -54,7 +54,7 @@ type Applier struct {
 // service is one forwarder or sink the applier runs.
 type service struct {
 	svc    Service
-	name   string // for the summary at exit; no credentials
+	name   string             // for the summary at exit; no credentials
 	cancel context.CancelFunc // nil until started
 	done   chan struct{}
 }
