@@ -103,7 +103,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		s.token = opts.Token
 		if s.token == "" {
 			if s.token, err = tlsauth.LoadOrCreateToken(stateDir); err != nil {
-				return nil, err
+				return nil, &StateDirError{Dir: stateDir, Err: err}
 			}
 		}
 		s.checker = tlsauth.NewChecker(s.token)
@@ -126,7 +126,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 	if opts.Listen != "" {
 		ln, err := net.Listen("tcp", opts.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("server: %w", err)
+			return nil, &ListenError{Listener: listenerMain, Addr: opts.Listen, Err: err}
 		}
 		if tlsConf != nil {
 			ln = tls.NewListener(ln, tlsConf)
@@ -137,7 +137,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		ln, err := net.Listen("tcp", ecq.addr)
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("server: ecaptureq: %w", err)
+			return nil, &ListenError{Listener: listenerECaptureQ, Addr: ecq.addr, Err: err}
 		}
 		s.ecqLn = ln
 		if !isLoopback(ecq.addr) && s.ecqAuth == nil {
@@ -176,8 +176,8 @@ func (s *Server) tlsConfig(stateDir string) (*tls.Config, error) {
 	var err error
 	if s.opts.TLSCert != "" {
 		cert, err = tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
-	} else {
-		cert, err = tlsauth.LoadOrCreateCert(stateDir)
+	} else if cert, err = tlsauth.LoadOrCreateCert(stateDir); err != nil {
+		return nil, &StateDirError{Dir: stateDir, Err: err}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("server: certificate: %w", err)

@@ -71,12 +71,11 @@ recording ends, so clients can still connect and resume.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
-			// Fail early, with the file's own error, before anything starts.
-			fh, err := os.Open(path)
-			if err != nil {
+			// Fail early, before anything starts, and explain the files
+			// people mistake for recordings.
+			if err := checkRecording(path); err != nil {
 				return err
 			}
-			fh.Close()
 			return f.run(cmd, path, func() (io.ReadCloser, error) { return os.Open(path) }, false)
 		},
 	}

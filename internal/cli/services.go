@@ -80,7 +80,7 @@ func (f *serviceFlags) add(e *engine.Engine) error {
 		opts.NoTLS = !f.tls
 		srv, err := server.New(opts, e.Broker, e.Stats, e.Log)
 		if err != nil {
-			return err
+			return serverHint(err)
 		}
 		for _, setup := range f.setupServers {
 			setup(srv)
