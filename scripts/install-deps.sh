@@ -13,6 +13,7 @@ apt_pkgs=(
 	protobuf-compiler                     # protoc built-ins for Python bindings
 	nodejs npm                            # Node example client
 	jq                                    # README examples
+	chromium                              # a web page must not read the eCaptureQ listener
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do
