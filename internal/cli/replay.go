@@ -26,7 +26,7 @@ func (f *playFlags) register(fs *pflag.FlagSet) {
 	f.services.register(fs)
 	fs.Float64Var(&f.speed, "speed", 1, "playback speed: 1 = recorded pace, 2 = twice as fast, 0 = as fast as possible")
 	fs.BoolVar(&f.loop, "loop", false, "play the recording again and again until interrupted")
-	fs.BoolVar(&f.exit, "exit", false, "exit once the recording has been played and everything flushed (default: keep serving clients until interrupted)")
+	fs.BoolVar(&f.exit, "exit", false, "exit once the recording has been played and forwarders and sinks have delivered what they hold (see --drain-timeout; default: keep serving clients until interrupted)")
 }
 
 func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadCloser, error), rebase bool) error {
