@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +37,10 @@ func TestBrowserPageCannotRead(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium is needed (apt-get install chromium): %v", err)
 	}
-	web := httptest.NewServer(nil) // its URL is the page's origin
+	var ecq atomic.Value // the eCaptureQ listener's address, set per subtest
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, page, ecq.Load())
+	})) // its URL is the page's origin
 	defer web.Close()
 	for _, tt := range []struct {
 		name  string
@@ -49,9 +53,7 @@ func TestBrowserPageCannotRead(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := start(t, server.Options{Listen: "-", ECaptureQ: "ws://127.0.0.1:0/", AllowOrigins: tt.allow}, broker.Options{})
-			web.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				fmt.Fprintf(w, page, ts.ECaptureQAddr())
-			})
+			ecq.Store(ts.ECaptureQAddr().String())
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			// Events keep coming while the page is open.
