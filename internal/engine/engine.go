@@ -34,8 +34,9 @@ func (f ServiceFunc) Run(ctx context.Context) error { return f(ctx) }
 type Options struct {
 	Config config.Config
 	// Exit makes Run return once a finite source (a recording) has been
-	// played and everything flushed; otherwise Run keeps serving until ctx
-	// is cancelled.
+	// played and forwarders and sinks have delivered what they hold
+	// (bounded by DrainTimeout); otherwise Run keeps serving until ctx is
+	// cancelled, and drains then.
 	Exit bool
 	// VirtualClock: see pipeline.Options.
 	VirtualClock bool
