@@ -21,6 +21,9 @@ func Decode(r io.Reader, base Config) (Config, error) {
 	if len(data) > maxFile {
 		return base, fmt.Errorf("config larger than %d bytes", maxFile)
 	}
+	if errs := shapeErrors(data); len(errs) > 0 {
+		return base, fmt.Errorf("invalid config: %w", errs)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	c := base

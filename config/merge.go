@@ -111,6 +111,11 @@ func Parse(b []byte) (Config, error) {
 	if err := checkDepth(b); err != nil {
 		return Config{}, err
 	}
+	if errs := shapeErrors(b); len(errs) == 1 {
+		return Config{}, errs[0]
+	} else if len(errs) > 1 {
+		return Config{}, errs
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	c := Default()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,9 +73,9 @@ func TestPatch(t *testing.T) {
 		{patch: `{"pipeline":{"idle_timeout":"2s"}}`, check: func(c Config) bool { return c.Pipeline.IdleTimeout == Duration(2*time.Second) }},
 		{patch: `{}`, check: func(c Config) bool { return Equal(c, cur) }},
 		{patch: `{"pipeline":{"tsize":"5"}}`, field: "pipeline.tsize"},
-		{patch: `{"capture":{"pids":[-1]}}`, field: "capture.pids"},
+		{patch: `{"capture":{"pids":[-1]}}`, field: "capture.pids[0]"},
 		{patch: `{"bogus":1}`, field: "bogus"},
-		{patch: `{"capture":{"bogus":1}}`, field: "bogus"},
+		{patch: `{"capture":{"bogus":1}}`, field: "capture.bogus"},
 		{patch: `{"pipeline":{"idle_timeout":"soon"}}`, err: "invalid duration"},
 		{patch: `[1]`, err: "must be a JSON object"},
 		{patch: `null`, err: "must be a JSON object"},
@@ -146,5 +147,37 @@ func TestDiff(t *testing.T) {
 	d.Capture.PIDs[0] = 10
 	if b.Capture.PIDs[0] != 9 {
 		t.Error("Clone shares the PIDs array")
+	}
+}
+
+// TestEveryShapeError: one bad field does not hide the others, and each
+// is named by its full path.
+func TestEveryShapeError(t *testing.T) {
+	doc := `{"capture":{"pids":[1,"2"],"bogus":true},"pipeline":{"tsize":"5","idle_timeout":"soon"},
+		"forward":[{"url":"http://a"},{"mode":7,"extra":1}],"sinks":{"addr":"x"},"hex":1}`
+	want := []FieldError{
+		{"capture.bogus", "unknown field"},
+		{"capture.pids[1]", `want a number, got JSON string "2"`},
+		{"forward[1].extra", "unknown field"},
+		{"forward[1].mode", "want a string, got JSON number 7"},
+		{"hex", "unknown field"},
+		{"pipeline.idle_timeout", `invalid duration "soon"`},
+		{"pipeline.tsize", `want a number, got JSON string "5"`},
+		{"sinks", "want an array, got JSON object"},
+	}
+	for _, decode := range []struct {
+		name string
+		f    func() error
+	}{
+		{"Parse", func() error { _, err := Parse([]byte(doc)); return err }},
+		{"Decode", func() error { _, err := Decode(strings.NewReader(doc), Default()); return err }},
+	} {
+		var got FieldErrors
+		if err := decode.f(); !errors.As(err, &got) {
+			t.Fatalf("%s: error %v, want FieldErrors", decode.name, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s:\n got %v\nwant %v", decode.name, got, want)
+		}
 	}
 }

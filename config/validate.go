@@ -1,6 +1,7 @@
 package config
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,6 +123,8 @@ func (ck *checker) capture(c Capture) {
 			ck.add(f, "%v", unwrapPath(err))
 		case !st.Mode().IsRegular():
 			ck.add(f, "%q is not a regular file", lib)
+		case !isELF(lib):
+			ck.add(f, "%q is not an ELF file: want a libssl.so, or a program with OpenSSL linked in statically", lib)
 		}
 	}
 }
@@ -128,12 +132,16 @@ func (ck *checker) capture(c Capture) {
 func (ck *checker) forward(at string, f Forward) {
 	u, err := url.Parse(f.URL)
 	switch {
+	case f.URL != "" && !strings.Contains(f.URL, "://"):
+		ck.add(at+".url", "%q has no scheme: did you mean http://%s ?", f.URL, f.URL)
 	case err != nil:
 		ck.add(at+".url", "does not parse: %v", unwrapURL(err))
 	case u.Scheme != "http" && u.Scheme != "https":
 		ck.add(at+".url", "%q: want an http:// or https:// URL", f.URL)
 	case u.Host == "":
 		ck.add(at+".url", "%q has no host", f.URL)
+	case !validPort(u.Port()):
+		ck.add(at+".url", "%q: port %s is out of range (1-65535)", f.URL, u.Port())
 	}
 	if f.Mode != "" && !slices.Contains([]forward.Mode{forward.Webhook, forward.Proxy}, forward.Mode(f.Mode)) {
 		ck.add(at+".mode", "%q: want webhook or proxy", f.Mode)
@@ -244,6 +252,25 @@ func insideDir(path, dir string) string {
 }
 
 // isToken reports whether s is an RFC 9110 token, as HTTP methods are.
+// validPort accepts "" (the scheme's default) and 1-65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// isELF reports whether path opens as an ELF file, as uprobes need.
+func isELF(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
 func isToken(s string) bool {
 	if s == "" || len(s) > 32 {
 		return false

@@ -121,6 +121,7 @@ type Forwarder struct {
 
 	retries, failed, skipped *stats.Counter
 	st                       *stats.Set
+	n                        deliveryCounts
 }
 
 type dest struct {
@@ -261,7 +262,9 @@ func (f *Forwarder) Dropped() uint64 {
 	return n
 }
 
-// Run sends until ctx ends; requests in flight are cancelled then.
+// Run sends until ctx ends or the broker closes; requests in flight are
+// cancelled when ctx ends. After the broker closes, Run delivers what is
+// queued and returns, so cancel ctx only to give up on that.
 func (f *Forwarder) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, d := range f.dests {
@@ -274,6 +277,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			for {
 				e, err := d.sub.Next(ctx)
 				if err != nil {
+					f.n.abandoned.Add(uint64(d.sub.Len()))
 					return
 				}
 				if e.Event() == nil {
@@ -282,6 +286,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				select {
 				case jobs <- e:
 				case <-ctx.Done():
+					f.n.abandoned.Add(1 + uint64(d.sub.Len()))
 					return
 				}
 			}

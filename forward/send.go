@@ -20,6 +20,7 @@ func (f *Forwarder) send(ctx context.Context, d *dest, e *broker.Entry) {
 	build, err := f.builder(d, e)
 	if err != nil {
 		f.skipped.Inc()
+		f.n.failed.Add(1)
 		f.log.Debug("not forwarded", "seq", e.Seq, "err", err)
 		return
 	}
@@ -28,19 +29,23 @@ func (f *Forwarder) send(ctx context.Context, d *dest, e *broker.Entry) {
 		req, err := build()
 		if err != nil {
 			f.skipped.Inc()
+			f.n.failed.Add(1)
 			f.log.Debug("not forwarded", "seq", e.Seq, "err", err)
 			return
 		}
 		status, err := f.do(ctx, d, req)
 		if ctx.Err() != nil {
+			f.n.abandoned.Add(1)
 			return
 		}
 		retry := err != nil || f.retryable(status)
 		if !retry {
+			f.n.delivered.Add(1)
 			return
 		}
 		if attempt >= f.opts.Retries {
 			f.failed.Inc()
+			f.n.failed.Add(1)
 			f.warn(d, "giving up", "seq", e.Seq, "attempts", attempt+1, "status", status, "err", err)
 			return
 		}
@@ -49,6 +54,7 @@ func (f *Forwarder) send(ctx context.Context, d *dest, e *broker.Entry) {
 		// together.
 		wait := delay/2 + rand.N(delay/2+1)
 		if !sleep(ctx, wait) {
+			f.n.abandoned.Add(1)
 			return
 		}
 		delay = min(2*delay, f.opts.BackoffMax)

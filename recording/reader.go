@@ -18,9 +18,16 @@ type CorruptError struct {
 	// Offset is the byte offset of the record (or magic) that is bad.
 	Offset int64
 	Reason string
+	// Torn says the file ends inside this record: its writer stopped
+	// mid-write (a kill, a crash, a full disk). Every record before
+	// Offset is complete and was returned.
+	Torn bool
 }
 
 func (e *CorruptError) Error() string {
+	if e.Torn {
+		return fmt.Sprintf("recording: tail cut at byte offset %d: %s (the writer stopped mid-record; every record before it is complete)", e.Offset, e.Reason)
+	}
 	return fmt.Sprintf("recording: corrupt at byte offset %d: %s", e.Offset, e.Reason)
 }
 
@@ -79,6 +86,8 @@ func (r *Reader) next() (*recordingpb.Record, error) {
 	switch {
 	case err == io.EOF:
 		return nil, io.EOF
+	case err == io.ErrUnexpectedEOF:
+		return nil, &CorruptError{Offset: start, Reason: "truncated record length", Torn: true}
 	case err != nil:
 		return nil, &CorruptError{Offset: start, Reason: "truncated or invalid record length"}
 	case n == 0:
@@ -92,7 +101,10 @@ func (r *Reader) next() (*recordingpb.Record, error) {
 	}
 	r.buf = r.buf[:n]
 	if got, err := io.ReadFull(r.r, r.buf); err != nil {
-		return nil, &CorruptError{Offset: start, Reason: fmt.Sprintf("truncated record: want %d bytes, file ends after %d", n, got)}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, &CorruptError{Offset: start, Reason: fmt.Sprintf("truncated record: want %d bytes, file ends after %d", n, got), Torn: true}
+		}
+		return nil, fmt.Errorf("recording: reading the record at byte offset %d: %w", start, err)
 	}
 	r.rec.Reset()
 	if err := (proto.UnmarshalOptions{}).Unmarshal(r.buf, &r.rec); err != nil {

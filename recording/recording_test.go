@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,7 +154,7 @@ func TestCorrupt(t *testing.T) {
 		{"first record not a header", cat(magic, okChunk), 8, "first record is not a header", 0},
 		{"header record truncated", good[:len(magic)+3], 8, "truncated record", 0},
 		{"truncated in a record", good[:len(good)-3], -1, "truncated record", 3},
-		{"truncated in a length", cat(magic, hdr, []byte{0x80}), first, "truncated or invalid record length", 0},
+		{"truncated in a length", cat(magic, hdr, []byte{0x80}), first, "truncated record length", 0},
 		{"length overflows varint", cat(magic, hdr, bytes.Repeat([]byte{0xff}, 11)), first, "truncated or invalid record length", 0},
 		{"length beyond the limit", cat(magic, hdr, binary.AppendUvarint(nil, recording.MaxRecord+1)), first, "exceeds the", 0},
 		{"empty record", cat(magic, hdr, []byte{0}), first, "empty record", 0},
@@ -239,5 +240,56 @@ func TestWriterRefusesHugeRecord(t *testing.T) {
 	}
 	if err := w.Write(&capture.Chunk{Data: make([]byte, recording.MaxRecord)}); err == nil {
 		t.Error("a record over MaxRecord was written")
+	}
+}
+
+// TestTornTail: a recording cut anywhere after its header — what kill -9
+// of the writer leaves — yields every record that is wholly before the
+// cut, then a CorruptError marked Torn at the cut record's offset.
+func TestTornTail(t *testing.T) {
+	good := write(t, sampleChunks())
+	// Record boundaries after the magic: the header's end, then each chunk's.
+	var ends []int
+	for off := len(recording.Magic); off < len(good); {
+		n, k := binary.Uvarint(good[off:])
+		off += k + int(n)
+		ends = append(ends, off)
+	}
+	for cut := ends[0] + 1; cut < len(good); cut++ {
+		complete := 0
+		for _, e := range ends[1:] {
+			if e <= cut {
+				complete++
+			}
+		}
+		out, err := readAll(good[:cut])
+		var ce *recording.CorruptError
+		switch {
+		case slices.Contains(ends, cut):
+			if err != nil {
+				t.Errorf("cut at a record boundary %d: %v", cut, err)
+			}
+		case !errors.As(err, &ce) || !ce.Torn:
+			t.Errorf("cut at %d: error %v, want a torn tail", cut, err)
+		case ce.Offset != int64(ends[complete]):
+			t.Errorf("cut at %d: offset %d, want %d", cut, ce.Offset, ends[complete])
+		case !strings.Contains(err.Error(), "tail cut at byte offset"):
+			t.Errorf("cut at %d: message %q does not say the tail was cut", cut, err)
+		}
+		if len(out) != complete {
+			t.Errorf("cut at %d: %d chunks, want the %d complete ones", cut, len(out), complete)
+		}
+	}
+}
+
+// TestCorruptIsNotTorn: garbage inside the file is corruption, not a cut.
+func TestCorruptIsNotTorn(t *testing.T) {
+	good := write(t, sampleChunks())
+	hdrEnd := len(recording.Magic) + 1 + int(good[len(recording.Magic)])
+	bad := cat(good[:hdrEnd], []byte{3, 0xff, 0xff, 0xff}, good[hdrEnd:])
+	_, err := readAll(bad)
+	var ce *recording.CorruptError
+	if !errors.As(err, &ce) || ce.Torn {
+		t.Fatalf("error %v, want corruption that is not a torn tail", err)
 	}
 }

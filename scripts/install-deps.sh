@@ -14,6 +14,7 @@ apt_pkgs=(
 	nodejs npm                            # Node example client
 	jq                                    # README examples
 	tshark                                # dissects the --pcapng files in tests
+	chromium                              # a web page must not read the eCaptureQ listener
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"io"
 	"net/http"
 
 	"github.com/tlstap/tlstap/server/tlsauth"
 	"github.com/tlstap/tlstap/stats"
 )
+
+// unauthorizedBody is the 401's body, in the API's error format.
+const unauthorizedBody = `{"error": "401 unauthorized: a valid token is required (Authorization: Bearer TOKEN or ?token=TOKEN)"}` + "\n"
 
 // RequireToken returns a handler that serves next only for requests that
 // present the token, as "Authorization: Bearer TOKEN" or "?token=TOKEN";
@@ -25,7 +29,12 @@ func RequireToken(c *tlsauth.Checker, st *stats.Set, next http.Handler) http.Han
 				rejected.Inc()
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tlstap"`)
-			http.Error(w, "401 unauthorized: a valid token is required (Authorization: Bearer TOKEN or ?token=TOKEN)", http.StatusUnauthorized)
+			// JSON like every other API error; a WebSocket client only
+			// looks at the status.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, unauthorizedBody)
 			return
 		}
 		next.ServeHTTP(w, r)

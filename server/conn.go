@@ -25,9 +25,8 @@ const HeartbeatMessage = "tlstap"
 // cap.
 func (s *Server) wsHandler(listener string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if listener == listenerMain && !originAllowed(r, !s.opts.NoTLS, s.opts.AllowOrigins) {
-			s.m.rejected["forbidden_origin"].Inc()
-			http.Error(w, "403 forbidden: WebSocket from a foreign Origin (see --allow-origin)", http.StatusForbidden)
+		if ok, reason := s.originCheck(listener, r); !ok {
+			http.Error(w, "403 forbidden: "+reason, http.StatusForbidden)
 			return
 		}
 		q, err := ParseQuery(r.URL.Query())
@@ -43,9 +42,9 @@ func (s *Server) wsHandler(listener string) http.Handler {
 		}
 		defer s.leave()
 		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-			// Origins were judged above: by originAllowed on the main
-			// listener, and not at all on the eCaptureQ one, whose GUI
-			// sends Origin: http://localhost/ from any host.
+			// Origins were judged above by originCheck: coder/websocket's
+			// own check would refuse the eCaptureQ GUI, whose Origin
+			// (http://localhost/) never matches the Host it dials.
 			InsecureSkipVerify: true,
 		})
 		if err != nil {
@@ -59,6 +58,29 @@ func (s *Server) wsHandler(listener string) http.Handler {
 		reason := s.serveConn(ws, &q)
 		s.log.Debug("client disconnected", "listener", listener, "remote", r.RemoteAddr, "reason", reason)
 	})
+}
+
+// originCheck applies the listener's Origin (and, on the eCaptureQ
+// listener, Host) policy, counting and logging each refusal.
+func (s *Server) originCheck(listener string, r *http.Request) (bool, string) {
+	var ok, badHost bool
+	var reason string
+	if listener == listenerMain {
+		ok, reason = originAllowed(r, s.opts.AllowOrigins)
+	} else {
+		ok, reason, badHost = ecqAllowed(r, s.opts.AllowOrigins, s.ecq.addr)
+	}
+	if ok {
+		return true, ""
+	}
+	if badHost {
+		s.m.rejected["forbidden_host"].Inc()
+	} else {
+		s.m.rejected["forbidden_origin"].Inc()
+	}
+	s.log.Warn("refused WebSocket upgrade", "listener", listener, "remote", r.RemoteAddr,
+		"origin", r.Header.Get("Origin"), "host", r.Host, "reason", reason)
+	return false, reason
 }
 
 // admit registers a client unless the server is shutting down or full. The

@@ -28,15 +28,21 @@
 // kept in the state directory (see package tlsauth), and requires the token
 // as "Authorization: Bearer" or ?token=. Plain HTTP and auth "none" are
 // refused on non-loopback addresses. Browsers may only open a WebSocket
-// from the same origin (the Origin equals https://HOST where HOST, the
-// request's Host header, is an IP address or localhost, which rules out
-// DNS rebinding) or an origin listed in AllowOrigins; clients that send no
+// from the same origin (the Origin's host and port equal HOST, the
+// request's Host header, and HOST is an IP address or localhost, which
+// rules out DNS rebinding; the scheme label, http or https, is not
+// compared) or an origin listed in AllowOrigins; clients that send no
 // Origin are not browsers and only need the token.
 //
 // The optional eCaptureQ listener speaks plain WebSocket exactly as the
-// eCaptureQ GUI expects: it upgrades on any path and accepts any Origin. On
-// loopback it needs no token; elsewhere it needs one (?token in the
-// ECaptureQ URL) unless auth is explicitly "none".
+// eCaptureQ GUI expects: it upgrades on any path. On loopback it needs no
+// token; elsewhere it needs one (?token in the ECaptureQ URL) unless auth
+// is explicitly "none". Because it may have no token, it accepts only
+// Origins no web page can present: none (native clients), the GUI's exact
+// "http://localhost/", "tauri://localhost", "http://tauri.localhost", and
+// AllowOrigins; and only a Host of localhost or a loopback address (or the
+// listener's own address). Every refusal is a 403, logged with its reason
+// and counted in tlstap_server_rejected_total.
 //
 // # Query parameters
 //

@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +41,35 @@ func testLogger() *slog.Logger {
 // StateDir to a fresh temporary directory. It stops at test cleanup.
 func start(t testing.TB, opts server.Options, bopts broker.Options) *testServer {
 	t.Helper()
+	return startWith(t, opts, bopts, testLogger())
+}
+
+// startLogged is start with the server's log going to log.
+func startLogged(t testing.TB, opts server.Options, log *slog.Logger) *testServer {
+	t.Helper()
+	return startWith(t, opts, broker.Options{}, log)
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startWith(t testing.TB, opts server.Options, bopts broker.Options, log *slog.Logger) *testServer {
+	t.Helper()
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:0"
 	}
@@ -50,7 +81,7 @@ func start(t testing.TB, opts server.Options, bopts broker.Options) *testServer 
 	}
 	st := stats.NewSet()
 	b := broker.New(bopts, st)
-	s, err := server.New(opts, b, st, testLogger())
+	s, err := server.New(opts, b, st, log)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -27,7 +27,8 @@ type Options struct {
 	Listen string
 	// ECaptureQ, if set, starts a plain-WebSocket listener for the
 	// eCaptureQ GUI: "ws://HOST:PORT[/]". It upgrades on any path and
-	// accepts any Origin. On loopback it needs no token. A non-loopback
+	// accepts only the GUI's Origin (see the package doc). On loopback it
+	// needs no token. A non-loopback
 	// address needs one: "ws://HOST:PORT/?token" requires the server's
 	// token, "?token=SECRET" that secret (clients append ?token=...).
 	// Without either, New fails unless Auth is AuthNone.
@@ -51,7 +52,7 @@ type Options struct {
 	// Token replaces the generated token (at least 16 characters).
 	Token string
 	// AllowOrigins lists extra browser origins allowed to open WebSockets
-	// on the main listener: path.Match patterns against the Origin's
+	// on either listener: path.Match patterns against the Origin's
 	// host[:port], or against scheme://host[:port] if the pattern contains
 	// "://".
 	AllowOrigins []string

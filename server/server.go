@@ -103,7 +103,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		s.token = opts.Token
 		if s.token == "" {
 			if s.token, err = tlsauth.LoadOrCreateToken(stateDir); err != nil {
-				return nil, err
+				return nil, &StateDirError{Dir: stateDir, Err: err}
 			}
 		}
 		s.checker = tlsauth.NewChecker(s.token)
@@ -127,7 +127,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 	if opts.Listen != "" {
 		ln, err := net.Listen("tcp", opts.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("server: %w", err)
+			return nil, &ListenError{Listener: listenerMain, Addr: opts.Listen, Err: err}
 		}
 		ln = opts.wrap(ln)
 		if tlsConf != nil {
@@ -139,7 +139,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		ln, err := net.Listen("tcp", ecq.addr)
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("server: ecaptureq: %w", err)
+			return nil, &ListenError{Listener: listenerECaptureQ, Addr: ecq.addr, Err: err}
 		}
 		ln = opts.wrap(ln)
 		s.ecqLn = ln
@@ -147,7 +147,9 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 			log.Warn("!!! eCaptureQ listener is on a non-loopback address WITHOUT authentication: anyone who can reach it reads all captured plaintext", "addr", ecq.addr)
 		}
 		if s.ecqAuth == nil {
-			log.Warn("eCaptureQ listener accepts any Origin and no token: any local program, and any web page open in a local browser, can read the stream; add ?token to the ecaptureq URL to require one", "addr", ln.Addr().String())
+			// Web pages are shut out by the Origin and Host checks; local
+			// processes are not.
+			log.Warn("eCaptureQ listener needs no token: any local process can read every captured plaintext from it; add ?token to the ecaptureq URL to require one", "addr", ln.Addr().String())
 		}
 	}
 	return s, nil
@@ -163,7 +165,7 @@ func (s *Server) initMetrics() {
 		sentB:      s.stats.Counter(sentBytesTotal, "Bytes of LogEntry messages written to WebSocket clients."),
 		heartbeats: s.stats.Counter(heartbeatsTotal, "Heartbeats written to WebSocket clients."),
 	}
-	for _, r := range []string{"unauthorized", "forbidden_origin", "bad_request", "too_many_clients", "shutting_down"} {
+	for _, r := range []string{"unauthorized", "forbidden_origin", "forbidden_host", "bad_request", "too_many_clients", "shutting_down"} {
 		s.m.rejected[r] = s.stats.Counter(rejectedTotal, rejectedHelp, "reason", r)
 	}
 	for _, l := range []string{listenerMain, listenerECaptureQ} {
@@ -177,8 +179,8 @@ func (s *Server) tlsConfig(stateDir string) (*tls.Config, error) {
 	var err error
 	if s.opts.TLSCert != "" {
 		cert, err = tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
-	} else {
-		cert, err = tlsauth.LoadOrCreateCert(stateDir)
+	} else if cert, err = tlsauth.LoadOrCreateCert(stateDir); err != nil {
+		return nil, &StateDirError{Dir: stateDir, Err: err}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("server: certificate: %w", err)

@@ -14,7 +14,10 @@ import (
 // needed. On return whatever is still queued has been written out, within
 // DrainTimeout, if the destination is up.
 func (s *Sink) Run(ctx context.Context) error {
-	defer s.sub.Close()
+	defer func() {
+		s.abandoned.Add(uint64(s.sub.Len()))
+		s.sub.Close()
+	}()
 	var (
 		pending *broker.Entry
 		c       conn
@@ -97,6 +100,7 @@ func (s *Sink) pump(ctx context.Context, c conn, pending *broker.Entry, delay *t
 			return e, err
 		}
 		s.sent.Inc()
+		s.written.Add(1)
 		// A healthy connection earns a fresh backoff.
 		*delay = s.opts.BackoffMin
 		if s.sub.Len() == 0 {
@@ -146,6 +150,7 @@ func (s *Sink) drain(c conn, pending *broker.Entry) {
 				return
 			}
 			s.sent.Inc()
+			s.written.Add(1)
 		}
 	}
 	c.flush()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tlstap/tlstap/broker"
@@ -117,6 +118,9 @@ type Sink struct {
 	up                   *stats.Gauge
 	enc                  bytes.Buffer
 	frame                []byte
+	// written and abandoned are this sink's own totals for the summary
+	// at exit; the stats counters are shared by every sink of a kind.
+	written, abandoned atomic.Uint64
 }
 
 // New parses addr — tcp://host:port, ws://…, wss://… or a file path (or
@@ -192,3 +196,10 @@ func (s *Sink) wants(e *broker.Entry) bool {
 
 // Dropped returns how many entries this sink's queue has dropped.
 func (s *Sink) Dropped() uint64 { return s.sub.Dropped() }
+
+// Delivery reports what this sink did with its entries: written, failed
+// (always 0: a failed write is retried on the next connection) and
+// dropped (a full queue, or still queued when Run gave up at its end).
+func (s *Sink) Delivery() (delivered, failed, dropped uint64) {
+	return s.written.Load(), 0, s.Dropped() + s.abandoned.Load()
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/tlstap/tlstap/capture"
@@ -28,6 +29,9 @@ type Options struct {
 	// Rebase shifts timestamps so the first chunk happens when the replay
 	// starts (the demo does this so clients show the current time).
 	Rebase bool
+	// Log receives the warning about a recording whose tail was cut
+	// (nil: discarded).
+	Log *slog.Logger
 }
 
 // Source plays a recording.
@@ -42,6 +46,9 @@ func New(opts Options) (*Source, error) {
 	}
 	if opts.Open == nil {
 		return nil, errors.New("replay: no recording to open")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Source{opts: opts}, nil
 }
@@ -79,6 +86,14 @@ func (s *Source) pass(ctx context.Context, out chan<- capture.Chunk, pass uint64
 	for i := 0; ; i++ {
 		c, err := r.Next()
 		if err == io.EOF {
+			return last, first, nil
+		}
+		if ce := (*recording.CorruptError)(nil); errors.As(err, &ce) && ce.Torn {
+			// What a killed recorder leaves: everything before the cut
+			// is good and has been played.
+			if pass == 0 {
+				s.opts.Log.Warn("recording's tail was cut (its writer was stopped mid-record); every complete record was replayed", "file", s.opts.Name, "offset", ce.Offset, "records", i)
+			}
 			return last, first, nil
 		}
 		if err != nil {

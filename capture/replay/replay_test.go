@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,7 +168,9 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			name: "corrupt", want: "byte offset",
-			open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data[:len(data)-2])), nil },
+			open: func() (io.ReadCloser, error) {
+				return io.NopCloser(bytes.NewReader(append(slices.Clone(data), 3, 0xff, 0xff, 0xff))), nil
+			},
 			is: func(err error) bool {
 				var ce *recording.CorruptError
 				return errors.As(err, &ce)

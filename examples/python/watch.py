@@ -116,7 +116,7 @@ def main(argv):
     try:
         ws = websocket.create_connection(
             url, socket=sock, header=["Authorization: Bearer " + a.token], timeout=a.timeout or None,
-            suppress_origin=True)  # not a browser: no Origin, or the server refuses us
+            suppress_origin=True)  # not a browser: send no Origin (its default Origin is accepted too)
     except websocket.WebSocketBadStatusException as e:
         raise SystemExit("server refused the connection: %s" % e)
     seen = 0

@@ -118,7 +118,6 @@ func TestReplayCorruptRecording(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"truncated", good[:len(good)-4], "truncated record"},
 		{"bad magic", append([]byte("NOTAREC!"), good[8:]...), "corrupt at byte offset 0: bad magic"},
 		{"empty", nil, "corrupt at byte offset 0"},
 		{"corrupt length", append(slices.Clone(good[:hdrEnd]), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), fmt.Sprintf("corrupt at byte offset %d: truncated or invalid record length", hdrEnd)},

@@ -72,7 +72,7 @@ func (f *commonFlags) resolve(cmd *cobra.Command) (config.Config, slog.Level, er
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return cfg, 0, usageError{fmt.Errorf("--log-level: %w", err)}
+		return cfg, 0, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
 	}
 	return cfg, lvl, nil
 }

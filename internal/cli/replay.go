@@ -28,7 +28,7 @@ func (f *playFlags) register(fs *pflag.FlagSet) {
 	f.export.register(fs)
 	fs.Float64Var(&f.speed, "speed", 1, "playback speed: 1 = recorded pace, 2 = twice as fast, 0 = as fast as possible")
 	fs.BoolVar(&f.loop, "loop", false, "play the recording again and again until interrupted")
-	fs.BoolVar(&f.exit, "exit", false, "exit once the recording has been played and everything flushed (default: keep serving clients until interrupted)")
+	fs.BoolVar(&f.exit, "exit", false, "exit once the recording has been played and forwarders and sinks have delivered what they hold (see --drain-timeout; default: keep serving clients until interrupted)")
 }
 
 func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadCloser, error), rebase bool) error {
@@ -42,7 +42,7 @@ func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadClo
 	if err != nil {
 		return err
 	}
-	f.services.configure(&opts.Config)
+	f.services.configure(&opts)
 	if err := validate(opts.Config); err != nil {
 		return err
 	}
@@ -50,15 +50,15 @@ func (f *playFlags) run(cmd *cobra.Command, name string, open func() (io.ReadClo
 	// At full speed, time comes from the recording alone, so raw data is
 	// split the same way on every run.
 	opts.VirtualClock = f.speed == 0
-	src, err := replay.New(replay.Options{Open: open, Name: name, Speed: f.speed, Loop: f.loop, Rebase: rebase})
-	if err != nil {
-		return err
-	}
 	if err := f.export.apply(&opts); err != nil {
 		return err
 	}
 	e := engine.New(opts)
 	if err := f.export.addHAR(e); err != nil {
+		return err
+	}
+	src, err := replay.New(replay.Options{Open: open, Name: name, Speed: f.speed, Loop: f.loop, Rebase: rebase, Log: e.Log})
+	if err != nil {
 		return err
 	}
 	mountAPI(&f.services, e, nil)
@@ -79,12 +79,11 @@ recording ends, so clients can still connect and resume.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
-			// Fail early, with the file's own error, before anything starts.
-			fh, err := os.Open(path)
-			if err != nil {
+			// Fail early, before anything starts, and explain the files
+			// people mistake for recordings.
+			if err := checkRecording(path); err != nil {
 				return err
 			}
-			fh.Close()
 			return f.run(cmd, path, func() (io.ReadCloser, error) { return os.Open(path) }, false)
 		},
 	}

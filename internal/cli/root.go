@@ -15,6 +15,12 @@ import (
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful shutdown; the next one kills the
+	// process, for when draining takes too long.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	root := newRoot()
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {

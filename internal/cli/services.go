@@ -26,12 +26,13 @@ type serviceFlags struct {
 	sinkFormat   string
 	rotateSize   int64
 	rotateAge    time.Duration
+	drain        time.Duration
 	setupServers []func(*server.Server) // extra mounts (the config API)
 }
 
 func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.srv.Listen, "listen", server.DefaultListen, "main listener `host:port` for the WebSocket stream (/ws) and the API; \"\" disables it")
-	fs.StringVar(&f.srv.ECaptureQ, "ecaptureq", "", "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path, any Origin; a non-loopback address needs ?token)")
+	fs.StringVar(&f.srv.ECaptureQ, "ecaptureq", "", "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path; only the GUI's Origin http://localhost/, native clients and --allow-origin; a non-loopback address needs ?token)")
 	fs.BoolVar(&f.tls, "tls", true, "serve the main listener over TLS (--tls=false is only allowed on loopback)")
 	fs.StringVar(&f.srv.TLSCert, "tls-cert", "", "PEM certificate `file` for the main listener (default: a self-signed one kept in the state directory)")
 	fs.StringVar(&f.srv.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
@@ -39,7 +40,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.srv.StateDir, "state-dir", "", "`directory` for the generated certificate and token (default /var/lib/tlstap as root, else the user config directory)")
 	fs.StringVar(&f.srv.Auth, "auth", "token", "client authentication: token, or none (only on loopback listeners)")
 	fs.StringVar(&f.srv.Token, "token", "", "use this access `token` instead of the generated one (at least 16 characters)")
-	fs.StringArrayVar(&f.srv.AllowOrigins, "allow-origin", nil, "allow WebSocket upgrades from this browser `origin` pattern (repeatable; e.g. 'https://*.example.com')")
+	fs.StringArrayVar(&f.srv.AllowOrigins, "allow-origin", nil, "allow WebSocket upgrades from this browser `origin` pattern, on the main and eCaptureQ listeners (repeatable; e.g. 'https://*.example.com')")
 	fs.DurationVar(&f.srv.Heartbeat, "heartbeat", 15*time.Second, "interval between heartbeats sent to stream clients")
 	fs.DurationVar(&f.srv.WriteTimeout, "write-timeout", 10*time.Second, "disconnect a stream client that accepted nothing for this long")
 	fs.IntVar(&f.srv.ClientQueue, "client-queue", 4096, "entries queued per stream client before it starts missing entries (it is told how many)")
@@ -54,12 +55,15 @@ func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.sinkFormat, "eventaddr-format", "protobuf", "--eventaddr encoding: protobuf, json or text")
 	fs.Int64Var(&f.rotateSize, "eventaddr-rotate-size", 0, "start a new --eventaddr file after this many `bytes` (0: never)")
 	fs.DurationVar(&f.rotateAge, "eventaddr-rotate-age", 0, "start a new --eventaddr file after this long (0: never)")
+	fs.DurationVar(&f.drain, "drain-timeout", engine.DefaultDrainTimeout, "at exit (--exit or Ctrl-C), give forwarders and sinks this long to deliver what they hold; then print what was delivered, failed and dropped")
 }
 
 // configure adds the forwarders and sinks given as flags to cfg: the
 // engine's applier starts them, and the config API can then see, change
 // and remove them like any other.
-func (f *serviceFlags) configure(cfg *config.Config) {
+func (f *serviceFlags) configure(opts *engine.Options) {
+	opts.DrainTimeout = f.drain
+	cfg := &opts.Config
 	for _, u := range f.fwd.URLs {
 		cfg.Forward = append(cfg.Forward, config.Forward{URL: u, Mode: f.fwdMode, Method: f.fwd.Method, Filter: f.fwd.Filter, Format: f.fwdFormat})
 	}
@@ -77,7 +81,7 @@ func (f *serviceFlags) add(e *engine.Engine) error {
 		opts.WrapListener = e.Self.Listener
 		srv, err := server.New(opts, e.Broker, e.Stats, e.Log)
 		if err != nil {
-			return err
+			return serverHint(err)
 		}
 		for _, s := range srv.Secrets() {
 			e.Secrets.Add(s)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -19,9 +20,10 @@ type tlsFlags struct {
 	pids     []uint
 	uids     []uint
 	comms    []string
-	ring     int
+	ring     byteSize
 	record   string
 	self     bool
+	recordOW bool
 }
 
 func newTLSCmd() *cobra.Command {
@@ -44,24 +46,25 @@ Go programs (crypto/tls), GnuTLS and NSS.`,
 	f.services.register(fs)
 	f.export.register(fs)
 	fs.StringArrayVar(&f.libs, "libssl", nil, "attach to this libssl `path`, or a binary with OpenSSL linked statically (repeatable; default: discover)")
-	fs.UintSliceVar(&f.pids, "pid", nil, "capture only these process `ids` (repeatable or comma-separated; default: all)")
-	fs.UintSliceVar(&f.uids, "uid", nil, "capture only processes of these user `ids` (repeatable)")
+	fs.Var(&idList{ids: &f.pids, what: "process id"}, "pid", "capture only these process `ids` (repeatable or comma-separated; default: all)")
+	fs.Var(&idList{ids: &f.uids, what: "user id"}, "uid", "capture only processes of these user `ids` (repeatable or comma-separated)")
 	fs.StringArrayVar(&f.comms, "comm", nil, "capture only processes with this `name` (as in /proc/PID/comm; repeatable)")
-	fs.IntVar(&f.ring, "ring-size", 0, "kernel-to-user ring buffer size in `bytes`, a power of two (default 64 MiB)")
+	fs.Var(&f.ring, "ring-size", "kernel-to-user ring buffer `size`, a power of two: bytes or with a unit, e.g. 16MiB, \"64 MiB\", 1G (default 64 MiB)")
 	fs.BoolVar(&f.self, "capture-self", false, "debugging tlstap: also capture connections to and from its own listeners, forwarders and sinks (by default they are excluded in the kernel; its tokens are masked either way)")
-	fs.StringVar(&f.record, "record", "", "also write every captured chunk to this recording `file` (play it with 'tlstap replay')")
+	fs.StringVar(&f.record, "record", "", "also write every captured chunk to this recording `file` (play it with 'tlstap replay'); flushed every half second, so a crash loses at most that")
+	fs.BoolVar(&f.recordOW, "record-overwrite", false, "let --record replace an existing file (default: refuse)")
 	return cmd
 }
 
 func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if f.ring != 0 && (f.ring < 4096 || f.ring&(f.ring-1) != 0) {
-		return usageError{fmt.Errorf("--ring-size must be a power of two >= 4096, got %d", f.ring)}
+		return usageError{fmt.Errorf("--ring-size must be a power of two >= 4096 (e.g. 4MiB, 64MiB), got %d bytes", f.ring)}
 	}
 	opts, err := f.engineOptions(cmd)
 	if err != nil {
 		return err
 	}
-	f.services.configure(&opts.Config)
+	f.services.configure(&opts)
 	cfg := &opts.Config.Capture
 	if fs := cmd.Flags(); fs.Changed("libssl") {
 		cfg.Libs = f.libs
@@ -79,7 +82,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if fs := cmd.Flags(); fs.Changed("comm") {
 		cfg.Comms = f.comms
 	}
-	opts.Record = f.record
+	opts.Record, opts.RecordOverwrite = f.record, f.recordOW
 	opts.Live = true
 	if err := validate(opts.Config); err != nil {
 		return err
@@ -91,10 +94,22 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if err := f.export.addHAR(e); err != nil {
 		return err
 	}
+	// The recording's path is checked before anything attaches or
+	// listens; a file made for a run that never started is removed.
+	if err := e.OpenRecording(); err != nil {
+		return err
+	}
+	running := false
+	defer func() {
+		if !running && f.record != "" {
+			e.Close()
+			os.Remove(f.record)
+		}
+	}()
 	src, err := openssl.New(openssl.Options{
 		Libs:      cfg.Libs,
 		Filter:    openssl.Filter{PIDs: cfg.PIDs, UIDs: cfg.UIDs, Comms: cfg.Comms},
-		RingBytes: f.ring,
+		RingBytes: int(f.ring),
 		Logger:    e.Log,
 	})
 	if err != nil {
@@ -116,6 +131,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	if err := f.services.add(e); err != nil {
 		return err
 	}
+	running = true
 	return e.Run(cmd.Context(), src)
 }
 

@@ -55,6 +55,7 @@ type Applier struct {
 // service is one forwarder or sink the applier runs.
 type service struct {
 	svc    Service
+	name   string             // for the summary at exit; no credentials
 	cancel context.CancelFunc // nil until started
 	done   chan struct{}
 }
@@ -68,16 +69,17 @@ func (e *Engine) NewApplier(src CaptureControl) *Applier {
 	a := &Applier{e: e, src: src, services: map[string][]*service{}}
 	cfg := e.Opts.Config
 	for _, f := range cfg.Forward {
-		if err := a.add(serviceKey("forward", f), func() (Service, error) { return a.newForwarder(f) }); err != nil {
+		if err := a.add(serviceKey("forward", f), forwardName(f), func() (Service, error) { return a.newForwarder(f) }); err != nil {
 			e.Log.Error("forwarder from the configuration", "url", f.URL, "err", err)
 		}
 	}
 	for _, s := range cfg.Sinks {
-		if err := a.add(serviceKey("sink", s), func() (Service, error) { return a.newSink(s) }); err != nil {
+		if err := a.add(serviceKey("sink", s), sinkName(s), func() (Service, error) { return a.newSink(s) }); err != nil {
 			e.Log.Error("sink from the configuration", "addr", s.Addr, "err", err)
 		}
 	}
 	e.Add(ServiceFunc(a.run))
+	e.applier = a
 	return a
 }
 
@@ -128,14 +130,14 @@ func stop(s *service) {
 	<-s.done
 }
 
-func (a *Applier) add(key string, build func() (Service, error)) error {
+func (a *Applier) add(key, name string, build func() (Service, error)) error {
 	svc, err := build()
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := &service{svc: svc}
+	s := &service{svc: svc, name: name}
 	a.services[key] = append(a.services[key], s)
 	a.start(s)
 	return nil
@@ -283,6 +285,7 @@ func (a *Applier) swapLibs(want []string) (undo []func() error, err error) {
 func (a *Applier) swapServices(from, to config.Config) error {
 	type want struct {
 		key   string
+		name  string
 		build func() (Service, error)
 	}
 	var fromKeys, toKeys []string
@@ -296,12 +299,12 @@ func (a *Applier) swapServices(from, to config.Config) error {
 	for _, f := range to.Forward {
 		k := serviceKey("forward", f)
 		toKeys = append(toKeys, k)
-		wants = append(wants, want{k, func() (Service, error) { return a.newForwarder(f) }})
+		wants = append(wants, want{k, forwardName(f), func() (Service, error) { return a.newForwarder(f) }})
 	}
 	for _, s := range to.Sinks {
 		k := serviceKey("sink", s)
 		toKeys = append(toKeys, k)
-		wants = append(wants, want{k, func() (Service, error) { return a.newSink(s) }})
+		wants = append(wants, want{k, sinkName(s), func() (Service, error) { return a.newSink(s) }})
 	}
 	added := minus(wants, fromKeys, func(w want) string { return w.key })
 	removed := minus(fromKeys, toKeys, func(k string) string { return k })
@@ -318,7 +321,7 @@ func (a *Applier) swapServices(from, to config.Config) error {
 			}
 			return fmt.Errorf("%s: %w", w.key, err)
 		}
-		built = append(built, &service{svc: svc})
+		built = append(built, &service{svc: svc, name: w.name})
 	}
 
 	a.mu.Lock()

@@ -36,8 +36,9 @@ func (f ServiceFunc) Run(ctx context.Context) error { return f(ctx) }
 type Options struct {
 	Config config.Config
 	// Exit makes Run return once a finite source (a recording) has been
-	// played and everything flushed; otherwise Run keeps serving until ctx
-	// is cancelled.
+	// played and forwarders and sinks have delivered what they hold
+	// (bounded by DrainTimeout); otherwise Run keeps serving until ctx is
+	// cancelled, and drains then.
 	Exit bool
 	// VirtualClock: see pipeline.Options.
 	VirtualClock bool
@@ -47,8 +48,14 @@ type Options struct {
 	Live bool
 	// RawOnly disables protocol decoding.
 	RawOnly bool
-	// Record writes every chunk to this recording file.
-	Record string
+	// Record writes every chunk to this recording file, which must not
+	// exist unless RecordOverwrite. See Engine.OpenRecording.
+	Record          string
+	RecordOverwrite bool
+	// DrainTimeout bounds how long forwarders and sinks may take, once
+	// capture has stopped, to deliver what they hold (default
+	// DefaultDrainTimeout).
+	DrainTimeout time.Duration
 	// Taps receive every chunk before the pipeline; Run closes them.
 	Taps []ChunkWriter
 	// Stdout receives rendered events; Stderr the program's log.
@@ -75,6 +82,8 @@ type Engine struct {
 	Secrets *redact.Secrets
 
 	services []Service
+	applier  *Applier // runs the forwarders and sinks; nil without one
+	rec      *recordFile
 }
 
 // New builds the broker, pipeline and logger of a run.
@@ -116,6 +125,13 @@ func New(opts Options) *Engine {
 	return e
 }
 
+func (e *Engine) drainTimeout() time.Duration {
+	if e.Opts.DrainTimeout > 0 {
+		return e.Opts.DrainTimeout
+	}
+	return DefaultDrainTimeout
+}
+
 // Add registers a service to run beside the pipeline.
 func (e *Engine) Add(s Service) { e.services = append(e.services, s) }
 
@@ -127,16 +143,17 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	// goroutine starts: an early return must not leave one behind.
 	if e.Output == nil {
 		_, err := output.ParseFormat(e.Opts.Config.Output.Format)
+		e.Close()
 		return err
 	}
 	// Masked before anything else sees a byte, the recording included.
 	src = e.Secrets.Source(src)
-	if e.Opts.Record != "" {
-		rec, err := newRecorder(src, e.Opts.Record)
-		if err != nil {
-			return err
-		}
-		src = rec
+	if err := e.OpenRecording(); err != nil {
+		return err
+	}
+	if e.rec != nil {
+		src = &recorder{src: src, recordFile: e.rec}
+		e.rec = nil // the recorder closes it
 	}
 	for _, w := range e.Opts.Taps {
 		src = &tap{src: src, w: w, log: e.Log}
@@ -203,7 +220,7 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	if srcErr != nil {
 		e.Log.Error("capture source failed", "err", srcErr)
 	} else if ctx.Err() == nil {
-		e.Log.Info("source ended; everything flushed", "events", e.Broker.LastSeq())
+		e.Log.Info("source ended", "events", e.Broker.LastSeq())
 		if !e.Opts.Exit {
 			// Keep serving the retained stream until interrupted.
 			select {
@@ -213,12 +230,27 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 			}
 		}
 	}
-	// Stop services first (they close client connections gracefully),
-	// then end every subscription so local outputs drain and return.
+	if ctx.Err() != nil {
+		fmt.Fprintf(e.Opts.Stderr, "tlstap: shutting down: capture stopped; delivering what is queued (at most %v; interrupt again to quit at once)\n", e.drainTimeout())
+	}
+	// Capture has stopped and the pipeline has published everything.
+	// Ending every subscription lets each consumer deliver what it holds
+	// and return; the drain timeout bounds the forwarders and sinks, then
+	// the services are stopped (clients get a close frame).
+	e.Broker.Close()
+	if e.applier != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), e.drainTimeout())
+		if !e.applier.drain(dctx) {
+			fmt.Fprintf(e.Opts.Stderr, "tlstap: drain timeout (%v) reached; what is still queued is dropped\n", e.drainTimeout())
+		}
+		cancel()
+	}
 	stopServices()
 	svcWG.Wait()
-	e.Broker.Close()
 	outWG.Wait()
+	if e.applier != nil {
+		e.applier.summary(e.Opts.Stderr)
+	}
 	if srcErr != nil {
 		return fmt.Errorf("capture: %w", srcErr)
 	}

@@ -97,7 +97,7 @@ func TestServiceLifecycle(t *testing.T) {
 	default:
 		t.Error("Run returned before stopping its service")
 	}
-	if !strings.Contains(stderr.String(), "source ended; everything flushed") {
+	if !strings.Contains(stderr.String(), "source ended") {
 		t.Errorf("log: %s", stderr.String())
 	}
 }

@@ -2,35 +2,87 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"time"
 
 	"github.com/tlstap/tlstap/capture"
 	"github.com/tlstap/tlstap/recording"
 )
 
-// recorder tees a source's chunks into a recording file.
-type recorder struct {
-	src  capture.Source
+// recordFlushEvery bounds what a crash (kill -9, the OOM killer) can cost
+// a recording: at most the chunks of the last interval.
+const recordFlushEvery = 500 * time.Millisecond
+
+// recordFile is an open recording whose header is already on disk.
+type recordFile struct {
 	f    *os.File
 	w    *recording.Writer
 	path string
 }
 
-func newRecorder(src capture.Source, path string) (*recorder, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+// createRecording creates path and writes the header to disk at once, so
+// that a bad path fails before capture starts and a crash leaves a file
+// that replays. An existing file is refused unless overwrite.
+func createRecording(path string, overwrite bool) (*recordFile, error) {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_EXCL
+	if overwrite {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("record: %s already exists; choose another file or pass --record-overwrite", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
 	w, err := recording.NewWriter(f, "tlstap")
+	if err == nil {
+		err = w.Flush()
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("record %s: %w", path, err)
 	}
-	return &recorder{src: src, f: f, w: w, path: path}, nil
+	return &recordFile{f: f, w: w, path: path}, nil
 }
 
-// Run implements capture.Source.
+// OpenRecording creates the recording file of Options.Record now, rather
+// than when Run starts, so that a command can report a bad path before it
+// starts capturing or serving. Run uses the file opened here; if Run is
+// never called, Close releases it.
+func (e *Engine) OpenRecording() error {
+	if e.Opts.Record == "" || e.rec != nil {
+		return nil
+	}
+	rec, err := createRecording(e.Opts.Record, e.Opts.RecordOverwrite)
+	if err != nil {
+		return err
+	}
+	e.rec = rec
+	return nil
+}
+
+// Close releases what OpenRecording opened when Run was never called.
+func (e *Engine) Close() error {
+	if e.rec == nil {
+		return nil
+	}
+	err := e.rec.f.Close()
+	e.rec = nil
+	return err
+}
+
+// recorder tees a source's chunks into a recording file.
+type recorder struct {
+	src capture.Source
+	*recordFile
+}
+
+// Run implements capture.Source. It flushes the file every
+// recordFlushEvery while chunks arrive, and closes it at the end.
 func (r *recorder) Run(ctx context.Context, out chan<- capture.Chunk) error {
 	in := make(chan capture.Chunk, 1024)
 	done := make(chan error, 1)
@@ -38,22 +90,39 @@ func (r *recorder) Run(ctx context.Context, out chan<- capture.Chunk) error {
 		defer close(in)
 		done <- r.src.Run(ctx, in)
 	}()
+	tick := time.NewTicker(recordFlushEvery)
+	defer tick.Stop()
 	var werr error
-	for c := range in {
-		if werr == nil {
-			if werr = r.w.Write(&c); werr != nil {
-				werr = fmt.Errorf("record %s: %w", r.path, werr)
+	fail := func(err error) {
+		if err != nil && werr == nil {
+			werr = fmt.Errorf("record %s: %w", r.path, err)
+		}
+	}
+	dirty := false
+	for in != nil {
+		select {
+		case c, ok := <-in:
+			if !ok {
+				in = nil
+				continue
+			}
+			if werr == nil {
+				fail(r.w.Write(&c))
+				dirty = true
+			}
+			out <- c
+		case <-tick.C:
+			if dirty && werr == nil {
+				fail(r.w.Flush())
+				dirty = false
 			}
 		}
-		out <- c
 	}
 	srcErr := <-done
-	if err := r.w.Flush(); err != nil && werr == nil {
-		werr = fmt.Errorf("record %s: %w", r.path, err)
+	if werr == nil {
+		fail(r.w.Flush())
 	}
-	if err := r.f.Close(); err != nil && werr == nil {
-		werr = fmt.Errorf("record %s: %w", r.path, err)
-	}
+	fail(r.f.Close())
 	if srcErr != nil {
 		return srcErr
 	}
