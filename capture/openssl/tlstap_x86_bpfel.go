@@ -54,7 +54,8 @@ type tlstapConn struct {
 	Lost    [2]uint64
 	Fd      int32
 	Version uint16
-	Pad     uint16
+	Lib     uint8
+	Pad     uint8
 }
 
 type tlstapConnKey struct {
@@ -88,12 +89,30 @@ type tlstapEvent struct {
 		Raddr  [16]uint8
 	}
 	Comm [16]int8
+	Lib  uint8
+	Pad3 [7]uint8
 }
 
 type tlstapFdKey struct {
 	_   structs.HostLayout
 	Pid uint32
 	Fd  int32
+}
+
+type tlstapGoKey struct {
+	_   structs.HostLayout
+	Pid uint32
+	Pad uint32
+	G   uint64
+}
+
+type tlstapGoRead struct {
+	_       structs.HostLayout
+	Conn    uint64
+	Buf     uint64
+	Len     uint64
+	OnStack uint8
+	Pad     [7]uint8
 }
 
 type tlstapIdKey struct {
@@ -121,9 +140,14 @@ const (
 	tlstapMapFilterComms         = "filter_comms"
 	tlstapMapFilterPids          = "filter_pids"
 	tlstapMapFilterUids          = "filter_uids"
+	tlstapMapGoReads             = "go_reads"
 	tlstapMapProcs               = "procs"
 	tlstapMapScratch             = "scratch"
 	tlstapMapStats               = "stats"
+	tlstapProgGoHandshakeEnter   = "go_handshake_enter"
+	tlstapProgGoReadEnter        = "go_read_enter"
+	tlstapProgGoReadReturn       = "go_read_return"
+	tlstapProgGoWriteEnter       = "go_write_enter"
 	tlstapProgSchedProcessExit   = "sched_process_exit"
 	tlstapProgSockRecvLength     = "sock_recv_length"
 	tlstapProgSockSendLength     = "sock_send_length"
@@ -188,6 +212,10 @@ type tlstapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapProgramSpecs struct {
+	GoHandshakeEnter   *ebpf.ProgramSpec `ebpf:"go_handshake_enter"`
+	GoReadEnter        *ebpf.ProgramSpec `ebpf:"go_read_enter"`
+	GoReadReturn       *ebpf.ProgramSpec `ebpf:"go_read_return"`
+	GoWriteEnter       *ebpf.ProgramSpec `ebpf:"go_write_enter"`
 	SchedProcessExit   *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SockRecvLength     *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
 	SockSendLength     *ebpf.ProgramSpec `ebpf:"sock_send_length"`
@@ -223,6 +251,7 @@ type tlstapMapSpecs struct {
 	FilterComms *ebpf.MapSpec `ebpf:"filter_comms"`
 	FilterPids  *ebpf.MapSpec `ebpf:"filter_pids"`
 	FilterUids  *ebpf.MapSpec `ebpf:"filter_uids"`
+	GoReads     *ebpf.MapSpec `ebpf:"go_reads"`
 	Procs       *ebpf.MapSpec `ebpf:"procs"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
@@ -263,6 +292,7 @@ type tlstapMaps struct {
 	FilterComms *ebpf.Map `ebpf:"filter_comms"`
 	FilterPids  *ebpf.Map `ebpf:"filter_pids"`
 	FilterUids  *ebpf.Map `ebpf:"filter_uids"`
+	GoReads     *ebpf.Map `ebpf:"go_reads"`
 	Procs       *ebpf.Map `ebpf:"procs"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Stats       *ebpf.Map `ebpf:"stats"`
@@ -279,6 +309,7 @@ func (m *tlstapMaps) Close() error {
 		m.FilterComms,
 		m.FilterPids,
 		m.FilterUids,
+		m.GoReads,
 		m.Procs,
 		m.Scratch,
 		m.Stats,
@@ -295,6 +326,10 @@ type tlstapVariables struct {
 //
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapPrograms struct {
+	GoHandshakeEnter   *ebpf.Program `ebpf:"go_handshake_enter"`
+	GoReadEnter        *ebpf.Program `ebpf:"go_read_enter"`
+	GoReadReturn       *ebpf.Program `ebpf:"go_read_return"`
+	GoWriteEnter       *ebpf.Program `ebpf:"go_write_enter"`
 	SchedProcessExit   *ebpf.Program `ebpf:"sched_process_exit"`
 	SockRecvLength     *ebpf.Program `ebpf:"sock_recv_length"`
 	SockSendLength     *ebpf.Program `ebpf:"sock_send_length"`
@@ -319,6 +354,10 @@ type tlstapPrograms struct {
 
 func (p *tlstapPrograms) Close() error {
 	return _TlstapClose(
+		p.GoHandshakeEnter,
+		p.GoReadEnter,
+		p.GoReadReturn,
+		p.GoWriteEnter,
 		p.SchedProcessExit,
 		p.SockRecvLength,
 		p.SockSendLength,

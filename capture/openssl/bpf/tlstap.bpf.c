@@ -32,6 +32,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* KIND_EXIT is internal: user space turns it into a Close per connection. */
 enum kind { KIND_DATA = 0, KIND_CLOSE = 1, KIND_LOST = 2, KIND_EXIT = 3 };
 enum dir { DIR_READ = 0, DIR_WRITE = 1, DIR_HANDSHAKE = 2 };
+enum lib { LIB_OPENSSL = 0, LIB_GNUTLS = 1, LIB_NSS = 2, LIB_GOTLS = 3 };
 
 enum stat {
 	STAT_CALLS,
@@ -70,6 +71,8 @@ struct event {
 	__u8 dir;
 	struct tuple tuple;
 	char comm[TASK_COMM_LEN];
+	__u8 lib; /* enum lib */
+	__u8 _pad3[7];
 };
 
 struct record {
@@ -88,7 +91,8 @@ struct conn {
 	__u64 lost[2];
 	__s32 fd;
 	__u16 version;
-	__u16 _pad;
+	__u8 lib; /* enum lib, copied into every event */
+	__u8 _pad;
 };
 
 struct call {
@@ -273,6 +277,7 @@ static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
 	ev->dir = dir;
 	ev->tuple = cn->tuple;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->lib = cn->lib;
 }
 
 /* ensure_conn makes sure the connection exists before the tracepoints fire,
@@ -520,6 +525,8 @@ int BPF_KPROBE(ssl_free)
 	return 0;
 }
 
+#include "gotls.h"
+
 /* on_fd records the fd of the syscall the thread makes inside an SSL call. */
 static __always_inline int on_fd(__u64 fd)
 {
@@ -622,6 +629,8 @@ static __always_inline int on_sock(struct sock *sk)
 	if (!c)
 		return 0;
 	struct conn_key k = { .pid = id >> 32, .ssl = c->ssl };
+	if (c->ex == CALL_GO_LEARN)
+		bpf_map_delete_elem(&calls, &id); /* one-shot, see gotls.h */
 	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
 	if (!cn)
 		return 0;
