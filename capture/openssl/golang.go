@@ -177,15 +177,21 @@ func (s *Source) watchGo() {
 	s.goWatch = w
 }
 
-// scanGo looks at every process's executable once per inode.
+// scanGo looks at the executable of every process the filter selects, once
+// per inode. Processes the filter leaves out are not probed (uprobes trap
+// in every process running the file) and are looked at again after the
+// filter changes.
 func (s *Source) scanGo(seen map[fileID]bool) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return
 	}
+	s.filterMu.Lock()
+	f := s.filter
+	s.filterMu.Unlock()
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
+		if err != nil || pid == os.Getpid() || !selects(f, pid) {
 			continue
 		}
 		// Through /proc/PID/exe itself, so executables inside containers
@@ -224,4 +230,47 @@ func statID(path string) (fileID, error) {
 func selfID() fileID {
 	id, _ := statID("/proc/self/exe")
 	return id
+}
+
+// selects reports whether f selects the running process pid, as the probes
+// would judge it.
+func selects(f Filter, pid int) bool {
+	if len(f.PIDs) > 0 && !slices.Contains(f.PIDs, uint32(pid)) {
+		return false
+	}
+	if len(f.Comms) > 0 {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+		if err != nil || !slices.ContainsFunc(f.Comms, func(c string) bool {
+			return commKey(c) == commKey(strings.TrimSuffix(string(b), "\n"))
+		}) {
+			return false
+		}
+	}
+	if len(f.UIDs) > 0 {
+		uid, ok := realUID(pid)
+		if !ok || !slices.Contains(f.UIDs, uid) {
+			return false
+		}
+	}
+	return true
+}
+
+// realUID reads the real uid, the one the probes filter on, from
+// /proc/PID/status.
+func realUID(pid int) (uint32, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				return 0, false
+			}
+			uid, err := strconv.ParseUint(f[0], 10, 32)
+			return uint32(uid), err == nil
+		}
+	}
+	return 0, false
 }

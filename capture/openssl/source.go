@@ -69,6 +69,7 @@ type Source struct {
 
 	filterMu sync.Mutex // serialises SetFilter
 	gen      uint32     // active filter generation, under filterMu
+	filter   Filter     // active filter, under filterMu
 
 	running   atomic.Bool
 	received  atomic.Uint64
