@@ -48,6 +48,12 @@ type Binary struct {
 	// Stripped is set when the functions came from .gopclntab because the
 	// file has no symbol table.
 	Stripped bool
+	// GAtFSMinus8 is set when the running goroutine's g can be read at -8
+	// from the thread's FS base: the executable's only thread-local
+	// variable is the runtime's g slot (PT_TLS of 8 bytes), which both Go's
+	// linker and, with -linkmode=external, the system linker place right
+	// below the thread pointer.
+	GAtFSMinus8 bool
 }
 
 // Func is one function, located by file offsets as uprobes want them.
@@ -94,6 +100,11 @@ func Read(r io.ReaderAt) (b *Binary, err error) {
 	}()
 
 	b = &Binary{GoVersion: info.GoVersion}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_TLS {
+			b.GAtFSMinus8 = p.Memsz == 8 && p.Align <= 8
+		}
+	}
 	syms, err := symbolTable(f)
 	if err != nil {
 		b.Stripped = true

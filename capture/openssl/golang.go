@@ -117,6 +117,12 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 	if bin.Handshake.Entry != 0 {
 		probes = append(probes, probe{"handshakeContext", bin.Handshake.Entry})
 	}
+	// The cookie tells the probes whether they may compare goroutines
+	// through the FS base (see bpf/gotls.h).
+	var cookie uint64
+	if bin.GAtFSMinus8 {
+		cookie = 1
+	}
 	var links []link.Link
 	for _, pr := range probes {
 		prog := p.GoReadReturn
@@ -128,7 +134,7 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 		case "handshakeContext":
 			prog = p.GoHandshakeEnter
 		}
-		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: pr.off})
+		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: pr.off, Cookie: cookie})
 		if err != nil {
 			closeLinks(links)
 			return nil, fmt.Errorf("uprobe on crypto/tls.(*Conn).%s at %s+%#x: %w", pr.fn, path, pr.off, err)

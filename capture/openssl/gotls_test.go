@@ -337,3 +337,83 @@ func TestGoWatch(t *testing.T) {
 		t.Errorf("request not captured:\n%s", summary(srv))
 	}
 }
+
+// TestGoStress: 100 goroutines make 10,000 requests, reading each response
+// 16 bytes at a time into a buffer on a stack that deep recursion grows
+// (and the runtime copies) between reads. Nothing may crash, and every
+// request and response must be captured exactly once on both sides.
+func TestGoStress(t *testing.T) {
+	const goroutines, requests = 100, 10000
+	b := goBuilds[1]
+	b.name = "gt-stress"
+	bin := buildGoProg(t, t.TempDir(), b)
+	c := startCapture(t, Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{b.name}}})
+	srvPID, addr := goServer(t, bin)
+	cmd := exec.Command(bin, "stress", addr.String(), fmt.Sprint(goroutines), fmt.Sprint(requests))
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "done") {
+		t.Fatalf("stress client: %v\n%s", err, out)
+	}
+	cliPID := cmd.Process.Pid
+	cli := c.waitClosed(cliPID)
+	srv := c.waitFor("every response", srvPID, func(cs []capture.Chunk) bool {
+		return bytes.Count(concat(cs, capture.Write), []byte("\r\n\r\npong /s/")) >= requests
+	})
+
+	for _, side := range []struct {
+		name      string
+		cs        []capture.Chunk
+		req, resp capture.Direction
+	}{{"client", cli, capture.Write, capture.Read}, {"server", srv, capture.Read, capture.Write}} {
+		reqs, resps := make([]int, requests), make([]int, requests)
+		conns := map[uint64][]capture.Chunk{}
+		for _, ch := range side.cs {
+			if ch.Kind == capture.Lost {
+				t.Fatalf("%s: %d bytes lost", side.name, ch.LostBytes)
+			}
+			conns[ch.Conn] = append(conns[ch.Conn], ch)
+		}
+		if len(conns) != goroutines {
+			t.Errorf("%s: %d connections, want %d", side.name, len(conns), goroutines)
+		}
+		for _, cs := range conns {
+			count(concat(cs, side.req), "GET /s/", " HTTP/1.1\r\n", reqs)
+			count(concat(cs, side.resp), "\r\n\r\npong /s/", "", resps)
+			for _, ch := range cs {
+				if ch.Kind == capture.Data && (ch.FD < 0 || !ch.Local.IsValid() || ch.Local != cs[0].Local) {
+					t.Fatalf("%s: connection %#x has chunks with fd %d, tuple %s, and %s:\n%s", side.name, ch.Conn, ch.FD, ch.Local, cs[0].Local, summary(cs))
+				}
+			}
+		}
+		for i := range requests {
+			if reqs[i] != 1 || resps[i] != 1 {
+				var dump []capture.Chunk
+				for _, ch := range side.cs {
+					if bytes.Contains(ch.Data, fmt.Appendf(nil, "/s/%d ", i)) || bytes.Contains(ch.Data, fmt.Appendf(nil, "pong /s/%d", i)) {
+						dump = append(dump, ch)
+					}
+				}
+				t.Fatalf("%s: request %d captured %d times, its response %d times:\n%s", side.name, i, reqs[i], resps[i], summary(dump))
+			}
+		}
+	}
+}
+
+// count adds one to seen[N] for every prefix N suffix in b, N a decimal
+// index. With an empty suffix N runs to the next non-digit.
+func count(b []byte, prefix, suffix string, seen []int) {
+	for {
+		i := bytes.Index(b, []byte(prefix))
+		if i < 0 {
+			return
+		}
+		b = b[i+len(prefix):]
+		n, j := 0, 0
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			n = n*10 + int(b[j]-'0')
+			j++
+		}
+		if j > 0 && bytes.HasPrefix(b[j:], []byte(suffix)) && n < len(seen) {
+			seen[n]++
+		}
+	}
+}

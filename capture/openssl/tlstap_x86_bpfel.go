@@ -140,6 +140,8 @@ const (
 	tlstapMapFilterComms         = "filter_comms"
 	tlstapMapFilterPids          = "filter_pids"
 	tlstapMapFilterUids          = "filter_uids"
+	tlstapMapGoLearn             = "go_learn"
+	tlstapMapGoPids              = "go_pids"
 	tlstapMapGoReads             = "go_reads"
 	tlstapMapProcs               = "procs"
 	tlstapMapScratch             = "scratch"
@@ -251,6 +253,8 @@ type tlstapMapSpecs struct {
 	FilterComms *ebpf.MapSpec `ebpf:"filter_comms"`
 	FilterPids  *ebpf.MapSpec `ebpf:"filter_pids"`
 	FilterUids  *ebpf.MapSpec `ebpf:"filter_uids"`
+	GoLearn     *ebpf.MapSpec `ebpf:"go_learn"`
+	GoPids      *ebpf.MapSpec `ebpf:"go_pids"`
 	GoReads     *ebpf.MapSpec `ebpf:"go_reads"`
 	Procs       *ebpf.MapSpec `ebpf:"procs"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
@@ -292,6 +296,8 @@ type tlstapMaps struct {
 	FilterComms *ebpf.Map `ebpf:"filter_comms"`
 	FilterPids  *ebpf.Map `ebpf:"filter_pids"`
 	FilterUids  *ebpf.Map `ebpf:"filter_uids"`
+	GoLearn     *ebpf.Map `ebpf:"go_learn"`
+	GoPids      *ebpf.Map `ebpf:"go_pids"`
 	GoReads     *ebpf.Map `ebpf:"go_reads"`
 	Procs       *ebpf.Map `ebpf:"procs"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
@@ -309,6 +315,8 @@ func (m *tlstapMaps) Close() error {
 		m.FilterComms,
 		m.FilterPids,
 		m.FilterUids,
+		m.GoLearn,
+		m.GoPids,
 		m.GoReads,
 		m.Procs,
 		m.Scratch,

@@ -15,9 +15,13 @@
  * The connection is the *tls.Conn, which Go's non-moving heap keeps at one
  * address for its life. Its fd and 4-tuple come from the same syscall and
  * sock tracepoints as OpenSSL's: while a Go call has not learned them yet,
- * the thread carries a one-shot CALL_GO_LEARN call that the first socket
- * operation consumes (see on_sock). It must be one-shot because a goroutine
- * that blocks frees its thread for other goroutines and their sockets.
+ * go_learn maps the goroutine to the connection, and the tracepoints look
+ * up the goroutine the thread is running (Go keeps g at -8 from the FS
+ * base; the uprobe cookie says user space checked the binary's TLS layout
+ * is that): a goroutine that blocks and resumes on another thread is still
+ * followed, and other goroutines' sockets are never taken for its own. For
+ * a binary whose layout was not checked, the thread carries a one-shot
+ * CALL_GO_LEARN call that its next socket operation consumes instead.
  *
  * Included from tlstap.bpf.c after its maps and helpers.
  */
@@ -41,6 +45,47 @@ struct go_read {
 	__u8 on_stack;
 	__u8 _pad[7];
 };
+
+/* Connections still learning their fd and tuple, by goroutine. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, __u64);
+} go_learn SEC(".maps");
+
+/* Processes with entries in go_learn, so the tracepoints read no other
+ * process's FS base. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} go_pids SEC(".maps");
+
+/* go_current returns the goroutine the current thread runs, 0 if unknown. */
+static __always_inline __u64 go_current(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 g = 0;
+	bpf_probe_read_user(&g, sizeof(g), (void *)(BPF_CORE_READ(task, thread.fsbase) - 8));
+	return g;
+}
+
+/* go_learning returns the connection the thread's goroutine is learning
+ * the socket of, 0 if none; *k is set to its go_learn key. */
+static __always_inline __u64 go_learning(__u64 id, struct go_key *k)
+{
+	__u32 pid = id >> 32;
+	if (!bpf_map_lookup_elem(&go_pids, &pid))
+		return 0;
+	k->pid = pid;
+	k->g = go_current();
+	if (!k->g)
+		return 0;
+	__u64 *conn = bpf_map_lookup_elem(&go_learn, k);
+	return conn ? *conn : 0;
+}
 
 /* LRU: a goroutine whose Read never returns (the program exits, the probes
  * are detached) must not pin an entry. */
@@ -66,7 +111,7 @@ static __always_inline int go_stack(__u64 g, __u64 *lo, __u64 *hi)
 /* go_conn makes sure the connection exists, tagged as Go's, and marks the
  * thread so the next socket operation teaches its fd and tuple while they
  * are unknown. Returns 0 when the connection could not be created. */
-static __always_inline int go_conn(__u64 id, __u64 conn)
+static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
 {
 	__u32 pid = id >> 32;
 	struct conn_key k = { .pid = pid, .ssl = conn };
@@ -80,7 +125,14 @@ static __always_inline int go_conn(__u64 id, __u64 conn)
 		if (!cn)
 			return 0;
 	}
-	if (cn->fd < 0 || !cn->tuple.family) {
+	if (cn->fd >= 0 && cn->tuple.family)
+		return 1;
+	if (bpf_get_attach_cookie(ctx)) {
+		struct go_key k = { .pid = pid, .g = ctx->r14 };
+		__u8 one = 1;
+		bpf_map_update_elem(&go_learn, &k, &conn, BPF_ANY);
+		bpf_map_update_elem(&go_pids, &pid, &one, BPF_ANY);
+	} else {
 		struct call c = { .ssl = conn, .dir = DIR_HANDSHAKE, .ex = CALL_GO_LEARN };
 		bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
 	}
@@ -121,7 +173,7 @@ int go_write_enter(struct pt_regs *ctx)
 	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	__u64 conn = ctx->rax, n = ctx->rcx;
-	if (!conn || !go_conn(id, conn) || !n)
+	if (!conn || !go_conn(ctx, id, conn) || !n)
 		return 0;
 	go_emit(id, conn, ctx->rbx, n, DIR_WRITE);
 	return 0;
@@ -135,7 +187,7 @@ int go_read_enter(struct pt_regs *ctx)
 	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	__u64 conn = ctx->rax;
-	if (!conn || !go_conn(id, conn))
+	if (!conn || !go_conn(ctx, id, conn))
 		return 0;
 	struct go_key k = { .pid = id >> 32, .g = ctx->r14 };
 	struct go_read r = { .conn = conn, .buf = ctx->rbx, .len = ctx->rcx };
@@ -160,12 +212,15 @@ int go_read_return(struct pt_regs *ctx)
 	struct go_read r = *rp;
 	bpf_map_delete_elem(&go_reads, &k);
 
-	/* A call that read from its buffer without a syscall leaves the
-	 * thread's learning call behind: drop it before it can misattribute
-	 * another goroutine's socket. */
+	/* A call that read from its buffer without a syscall leaves its
+	 * learning entry behind: drop it before the goroutine's (or thread's)
+	 * next socket, maybe another connection's, is taken for this one. */
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
 	if (c && c->ex == CALL_GO_LEARN && c->ssl == r.conn)
 		bpf_map_delete_elem(&calls, &id);
+	__u64 *learning = bpf_map_lookup_elem(&go_learn, &k);
+	if (learning && *learning == r.conn)
+		bpf_map_delete_elem(&go_learn, &k);
 
 	__s64 n = (__s64)ctx->rax;
 	if (n <= 0 || (__u64)n > r.len)
@@ -190,7 +245,7 @@ int go_handshake_enter(struct pt_regs *ctx)
 	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	if (ctx->rax)
-		go_conn(id, ctx->rax);
+		go_conn(ctx, id, ctx->rax);
 	return 0;
 }
 

@@ -532,9 +532,10 @@ static __always_inline int on_fd(__u64 fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
-	if (!c)
+	struct go_key gk;
+	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
+	if (!k.ssl)
 		return 0;
-	struct conn_key k = { .pid = id >> 32, .ssl = c->ssl };
 	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
 	if (!cn || cn->fd == (__s32)fd)
 		return 0;
@@ -626,11 +627,14 @@ static __always_inline int on_sock(struct sock *sk)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
-	if (!c)
+	struct go_key gk = {};
+	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
+	if (!k.ssl)
 		return 0;
-	struct conn_key k = { .pid = id >> 32, .ssl = c->ssl };
-	if (c->ex == CALL_GO_LEARN)
+	if (c && c->ex == CALL_GO_LEARN)
 		bpf_map_delete_elem(&calls, &id); /* one-shot, see gotls.h */
+	else if (!c)
+		bpf_map_delete_elem(&go_learn, &gk); /* learnt, see gotls.h */
 	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
 	if (!cn)
 		return 0;
