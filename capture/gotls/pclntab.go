@@ -45,11 +45,23 @@ func pclnTable(f *elf.File) (map[string]span, error) {
 	default:
 		return nil, fmt.Errorf("%w: .gopclntab magic %#x", ErrUnsupported, m)
 	}
-	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text))
+	return funcsIn(data, text)
+}
+
+// funcsIn looks the probed functions up in a pclntab whose text starts at
+// text. debug/gosym trusts the table's offsets, so a corrupt one can make
+// it panic: that is turned into an error.
+func funcsIn(pcln []byte, text uint64) (out map[string]span, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("%w: corrupt .gopclntab: %v", ErrUnsupported, p)
+		}
+	}()
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(pcln, text))
 	if err != nil {
 		return nil, fmt.Errorf("%w: .gopclntab: %v", ErrUnsupported, err)
 	}
-	out := map[string]span{}
+	out = map[string]span{}
 	for _, name := range []string{FuncWrite, FuncRead, FuncHandshake} {
 		if fn := tab.LookupFunc(name); fn != nil {
 			out[name] = span{fn.Entry, fn.End}
@@ -70,11 +82,15 @@ func textStart(f *elf.File, pclntab uint64) (uint64, error) {
 	if text == nil {
 		return 0, fmt.Errorf("%w: no .text section", ErrUnsupported)
 	}
-	inText := func(v uint64) bool { return v >= text.Addr && v < text.Addr+text.Size }
+	return mem.textStart(pclntab, span{text.Addr, text.Addr + text.Size})
+}
 
+// textStart returns moduledata.text of the moduledata whose first word is
+// pclntab; it must lie in text.
+func (m *image) textStart(pclntab uint64, text span) (uint64, error) {
 	var found []uint64
-	for _, at := range mem.find(pclntab) {
-		if t, ok := mem.word(at + moduledataText); ok && inText(t) {
+	for _, at := range m.find(pclntab) {
+		if t, ok := m.word(at + moduledataText); ok && t >= text.entry && t < text.end {
 			found = append(found, t)
 		}
 	}
