@@ -13,6 +13,7 @@ apt_pkgs=(
 	protobuf-compiler                     # protoc built-ins for Python bindings
 	nodejs npm                            # Node example client
 	jq                                    # README examples
+	golang-1.19-go                        # Go capture tests: programs built by Go 1.19
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -96,8 +96,8 @@ type attachedGo struct {
 	links []link.Link
 }
 
-// attachGo puts a uprobe on Write's and handshakeContext's entries, and on
-// Read's entry and every RET. Never a uretprobe: see bpf/gotls.h.
+// attachGo puts a uprobe on handshakeContext's entry, and on Write's and
+// Read's entries and every RET. Never a uretprobe: see bpf/gotls.h.
 func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
@@ -112,6 +112,9 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 	// Returns first, entries after (see closeLinks).
 	for _, r := range bin.Read.Rets {
 		probes = append(probes, probe{"Read RET", r})
+	}
+	for _, r := range bin.Write.Rets {
+		probes = append(probes, probe{"Write RET", r})
 	}
 	probes = append(probes, probe{"Read", bin.Read.Entry}, probe{"Write", bin.Write.Entry})
 	if bin.Handshake.Entry != 0 {
@@ -131,6 +134,8 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 			prog = p.GoReadEnter
 		case "Write":
 			prog = p.GoWriteEnter
+		case "Write RET":
+			prog = p.GoWriteReturn
 		case "handshakeContext":
 			prog = p.GoHandshakeEnter
 		}

@@ -115,6 +115,14 @@ type tlstapGoRead struct {
 	Pad     [7]uint8
 }
 
+type tlstapGoWrite struct {
+	_    structs.HostLayout
+	Conn uint64
+	Buf  uint64
+	Len  uint64
+	Sp   uint64
+}
+
 type tlstapIdKey struct {
 	_   structs.HostLayout
 	Gen uint32
@@ -143,6 +151,7 @@ const (
 	tlstapMapGoLearn             = "go_learn"
 	tlstapMapGoPids              = "go_pids"
 	tlstapMapGoReads             = "go_reads"
+	tlstapMapGoWrites            = "go_writes"
 	tlstapMapProcs               = "procs"
 	tlstapMapScratch             = "scratch"
 	tlstapMapStats               = "stats"
@@ -150,6 +159,7 @@ const (
 	tlstapProgGoReadEnter        = "go_read_enter"
 	tlstapProgGoReadReturn       = "go_read_return"
 	tlstapProgGoWriteEnter       = "go_write_enter"
+	tlstapProgGoWriteReturn      = "go_write_return"
 	tlstapProgSchedProcessExit   = "sched_process_exit"
 	tlstapProgSockRecvLength     = "sock_recv_length"
 	tlstapProgSockSendLength     = "sock_send_length"
@@ -218,6 +228,7 @@ type tlstapProgramSpecs struct {
 	GoReadEnter        *ebpf.ProgramSpec `ebpf:"go_read_enter"`
 	GoReadReturn       *ebpf.ProgramSpec `ebpf:"go_read_return"`
 	GoWriteEnter       *ebpf.ProgramSpec `ebpf:"go_write_enter"`
+	GoWriteReturn      *ebpf.ProgramSpec `ebpf:"go_write_return"`
 	SchedProcessExit   *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SockRecvLength     *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
 	SockSendLength     *ebpf.ProgramSpec `ebpf:"sock_send_length"`
@@ -256,6 +267,7 @@ type tlstapMapSpecs struct {
 	GoLearn     *ebpf.MapSpec `ebpf:"go_learn"`
 	GoPids      *ebpf.MapSpec `ebpf:"go_pids"`
 	GoReads     *ebpf.MapSpec `ebpf:"go_reads"`
+	GoWrites    *ebpf.MapSpec `ebpf:"go_writes"`
 	Procs       *ebpf.MapSpec `ebpf:"procs"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
@@ -299,6 +311,7 @@ type tlstapMaps struct {
 	GoLearn     *ebpf.Map `ebpf:"go_learn"`
 	GoPids      *ebpf.Map `ebpf:"go_pids"`
 	GoReads     *ebpf.Map `ebpf:"go_reads"`
+	GoWrites    *ebpf.Map `ebpf:"go_writes"`
 	Procs       *ebpf.Map `ebpf:"procs"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Stats       *ebpf.Map `ebpf:"stats"`
@@ -318,6 +331,7 @@ func (m *tlstapMaps) Close() error {
 		m.GoLearn,
 		m.GoPids,
 		m.GoReads,
+		m.GoWrites,
 		m.Procs,
 		m.Scratch,
 		m.Stats,
@@ -338,6 +352,7 @@ type tlstapPrograms struct {
 	GoReadEnter        *ebpf.Program `ebpf:"go_read_enter"`
 	GoReadReturn       *ebpf.Program `ebpf:"go_read_return"`
 	GoWriteEnter       *ebpf.Program `ebpf:"go_write_enter"`
+	GoWriteReturn      *ebpf.Program `ebpf:"go_write_return"`
 	SchedProcessExit   *ebpf.Program `ebpf:"sched_process_exit"`
 	SockRecvLength     *ebpf.Program `ebpf:"sock_recv_length"`
 	SockSendLength     *ebpf.Program `ebpf:"sock_send_length"`
@@ -366,6 +381,7 @@ func (p *tlstapPrograms) Close() error {
 		p.GoReadEnter,
 		p.GoReadReturn,
 		p.GoWriteEnter,
+		p.GoWriteReturn,
 		p.SchedProcessExit,
 		p.SockRecvLength,
 		p.SockSendLength,

@@ -165,7 +165,28 @@ static __always_inline void go_emit(__u64 id, __u64 conn, __u64 buf, __u64 n, __
 	}
 }
 
-/* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX/RCX. */
+/* The Write call each goroutine is in. A uprobe hit can be replayed: when
+ * a signal (Go's preemption SIGURG) interrupts the single-step of the
+ * probed instruction, the kernel rewinds to it, and the goroutine may run
+ * it again later, on any thread. A second entry with the same goroutine,
+ * stack pointer and arguments and no RET in between is such a replay. */
+struct go_write {
+	__u64 conn;
+	__u64 buf;
+	__u64 len;
+	__u64 sp;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct go_key);
+	__type(value, struct go_write);
+} go_writes SEC(".maps");
+
+/* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX/RCX.
+ * Emitted at entry, so the request is in the ring before any goroutine can
+ * read the response. */
 SEC("uprobe")
 int go_write_enter(struct pt_regs *ctx)
 {
@@ -175,7 +196,22 @@ int go_write_enter(struct pt_regs *ctx)
 	__u64 conn = ctx->rax, n = ctx->rcx;
 	if (!conn || !go_conn(ctx, id, conn) || !n)
 		return 0;
-	go_emit(id, conn, ctx->rbx, n, DIR_WRITE);
+	struct go_key k = { .pid = id >> 32, .g = ctx->r14 };
+	struct go_write w = { .conn = conn, .buf = ctx->rbx, .len = n, .sp = ctx->rsp };
+	struct go_write *prev = bpf_map_lookup_elem(&go_writes, &k);
+	if (prev && prev->conn == w.conn && prev->buf == w.buf && prev->len == w.len && prev->sp == w.sp)
+		return 0; /* a replay: already emitted */
+	bpf_map_update_elem(&go_writes, &k, &w, BPF_ANY);
+	go_emit(id, conn, w.buf, n, DIR_WRITE);
+	return 0;
+}
+
+/* On each RET of Write: the call is over, a same-looking entry is new. */
+SEC("uprobe")
+int go_write_return(struct pt_regs *ctx)
+{
+	struct go_key k = { .pid = bpf_get_current_pid_tgid() >> 32, .g = ctx->r14 };
+	bpf_map_delete_elem(&go_writes, &k);
 	return 0;
 }
 
@@ -200,7 +236,8 @@ int go_read_enter(struct pt_regs *ctx)
 	return 0;
 }
 
-/* On each RET of Read: n in RAX. */
+/* On each RET of Read: n in RAX. Replays are harmless here: the entry
+ * probe only overwrites, and a replayed RET finds its entry gone. */
 SEC("uprobe")
 int go_read_return(struct pt_regs *ctx)
 {

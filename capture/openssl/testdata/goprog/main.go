@@ -6,6 +6,8 @@
 //	goprog get URL N h1|h2    N sequential GETs of URL/req/I, printing "conn LOCAL" per new connection
 //	goprog stress ADDR G N    G goroutines share N HTTP/1.1 requests on their own connections,
 //	                          reading each response a few bytes at a time from deep recursion
+//	goprog bench N            time N 64-byte Writes and N 64-byte Reads of one loopback
+//	                          connection, printing "write_ns=W read_ns=R" per call
 package main
 
 import (
@@ -40,6 +42,8 @@ func main() {
 		err = get(os.Args[2], atoi(os.Args[3]), os.Args[4] == "h2")
 	case "stress":
 		err = stress(os.Args[2], atoi(os.Args[3]), atoi(os.Args[4]))
+	case "bench":
+		err = bench(atoi(os.Args[2]))
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -233,4 +237,69 @@ func deepRead(c *tls.Conn, depth int) ([]byte, error) {
 	out := make([]byte, n)
 	copy(out, buf[:n])
 	return out, err
+}
+
+// bench times tls.Conn.Write and Read on the client side of a loopback
+// connection to a server in this process. Reads are timed on records the
+// server sent beforehand, so they measure decryption and probes, not waiting.
+func bench(n int) error {
+	cert, err := selfSigned()
+	if err != nil {
+		return err
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	msg := make([]byte, 64)
+	sent := make(chan error, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			sent <- err
+			return
+		}
+		defer s.Close()
+		buf := make([]byte, 64)
+		for i := 0; i < n; i++ {
+			if _, err := io.ReadFull(s, buf); err != nil {
+				sent <- err
+				return
+			}
+		}
+		for i := 0; i < n; i++ {
+			if _, err := s.Write(msg); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+		io.Copy(io.Discard, s)
+	}()
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+	}
+	write := time.Since(start)
+	if err := <-sent; err != nil {
+		return err
+	}
+	buf := make([]byte, 64)
+	start = time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return err
+		}
+	}
+	read := time.Since(start)
+	fmt.Printf("write_ns=%d read_ns=%d\n", write.Nanoseconds()/int64(n), read.Nanoseconds()/int64(n))
+	return nil
 }
