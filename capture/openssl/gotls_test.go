@@ -28,6 +28,7 @@ import (
 // executable's, and so the comm its threads carry.
 type goBuild struct {
 	name  string
+	src   string // under testdata; "" is goprog
 	gocmd string
 	env   []string
 	args  []string
@@ -40,11 +41,15 @@ var goBuilds = []goBuild{
 	{name: "gt-go1.19", gocmd: "/usr/lib/go-1.19/bin/go"},
 }
 
-// buildGoProg builds testdata/goprog into dir. The program is its own
-// module, so Debian's Go 1.19 builds it as well as the current toolchain.
+// buildGoProg builds testdata/goprog (or b.src) into dir. The program is
+// its own module, so Debian's Go 1.19 builds it as well as the current
+// toolchain.
 func buildGoProg(t testing.TB, dir string, b goBuild) string {
 	t.Helper()
-	src, err := filepath.Abs("testdata/goprog")
+	if b.src == "" {
+		b.src = "goprog"
+	}
+	src, err := filepath.Abs(filepath.Join("testdata", b.src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,5 +420,46 @@ func count(b []byte, prefix, suffix string, seen []int) {
 		if j > 0 && bytes.HasPrefix(b[j:], []byte(suffix)) && n < len(seen) {
 			seen[n]++
 		}
+	}
+}
+
+// TestGoGRPC captures a google.golang.org/grpc client and server talking
+// over TLS in one process: every call's HEADERS carry
+// :path /grpc.health.v1.Health/Check on both sides.
+func TestGoGRPC(t *testing.T) {
+	const calls = 5
+	bin := buildGoProg(t, t.TempDir(), goBuild{name: "gt-grpc", src: "grpcprog", gocmd: "go"})
+	c := startCapture(t, Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{"gt-grpc"}}})
+	cmd := exec.Command(bin, fmt.Sprint(calls))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "done") {
+		t.Fatalf("grpcprog: %v\n%s", err, out)
+	}
+	pid := cmd.Process.Pid
+	cs := c.waitClosed(pid)
+	want := slices.Repeat([]string{"/grpc.health.v1.Health/Check"}, calls)
+	byConn := map[uint64][]capture.Chunk{}
+	for _, ch := range cs {
+		byConn[ch.Conn] = append(byConn[ch.Conn], ch)
+	}
+	var sides []string
+	for _, conn := range byConn {
+		for _, dir := range []capture.Direction{capture.Write, capture.Read} {
+			paths, _, err := h2Messages(concat(conn, dir))
+			if err != nil {
+				t.Errorf("%s of connection %#x: %v", dir, conn[0].Conn, err)
+			}
+			if len(paths) > 0 {
+				if !slices.Equal(paths, want) {
+					t.Errorf("%s of connection %#x: paths %q, want %q", dir, conn[0].Conn, paths, want)
+				}
+				sides = append(sides, dir.String())
+			}
+		}
+		checkGoMeta(t, conn, pid, "gt-grpc", netip.AddrPort{}, netip.AddrPort{})
+	}
+	slices.Sort(sides)
+	if !slices.Equal(sides, []string{"read", "write"}) {
+		t.Errorf("calls seen on %q, want the client's write and the server's read", sides)
 	}
 }
