@@ -31,7 +31,7 @@ var (
 	ErrNotGo = errors.New("not a Go executable")
 	// ErrNoTLS means the Go program does not contain crypto/tls's
 	// connection code: there is nothing to capture, and nothing is wrong.
-	ErrNoTLS = errors.New("Go executable without crypto/tls")
+	ErrNoTLS = errors.New("no crypto/tls in this Go executable")
 	// ErrUnsupported means a Go program whose version or layout tlstap
 	// does not understand; it is left alone.
 	ErrUnsupported = errors.New("unsupported Go executable")
