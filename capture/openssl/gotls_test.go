@@ -332,6 +332,10 @@ func TestGoWatch(t *testing.T) {
 	if got := c.src.GoPrograms(); len(got) != 1 || got[0].GoVersion == "" || !got[0].Stripped {
 		t.Fatalf("GoPrograms = %+v, want the one stripped program", got)
 	}
+	// The source's own executable is refused before it is even inspected.
+	if _, err := c.src.AttachGo("/proc/self/exe"); !errors.Is(err, errSelf) {
+		t.Fatalf("AttachGo(own executable) = %v, want errSelf", err)
+	}
 	_, out := curl(t, "https://"+addr.String()+"/watched", "--http1.1")
 	local := netip.AddrPortFrom(addr.Addr(), clientPort(t, out))
 	srv := c.waitFor("the response", srvPID, func(cs []capture.Chunk) bool {
