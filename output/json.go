@@ -49,6 +49,7 @@ type JSONEvent struct {
 	Path             string `json:"path"`
 	Status           uint32 `json:"status"`
 	ContentType      string `json:"content_type"`
+	TLSLibrary       string `json:"tls_library,omitempty"`
 	WSOpcode         uint32 `json:"ws_opcode"`
 	WSCloseCode      uint32 `json:"ws_close_code"`
 	Length           uint32 `json:"length"`
@@ -104,6 +105,7 @@ func ToJSON(ev *eventpb.Event) JSONEvent {
 		Path:             ev.GetPath(),
 		Status:           ev.GetStatus(),
 		ContentType:      ev.GetContentType(),
+		TLSLibrary:       ev.GetTlsLibrary(),
 		WSOpcode:         ev.GetWsOpcode(),
 		WSCloseCode:      ev.GetWsCloseCode(),
 		Length:           ev.GetLength(),

@@ -28,7 +28,7 @@ func events() []*eventpb.Event {
 		{
 			Timestamp: ts, Seq: 1, Uuid: "10_11_curl_3_1_1", SrcIp: "127.0.0.1", SrcPort: 40000, DstIp: "127.0.0.2", DstPort: 443,
 			Pid: 10, Tid: 11, Uid: 1000, Pname: "curl", Fd: 3, Type: 1, DataType: 1, Version: 0x0304, ConnId: 1,
-			Host: "x.test", Method: "GET", Path: "/", Payload: []byte("GET / HTTP/1.1\r\nHost: x.test\r\n\r\n"),
+			Host: "x.test", Method: "GET", Path: "/", TlsLibrary: "gotls", Payload: []byte("GET / HTTP/1.1\r\nHost: x.test\r\n\r\n"),
 		},
 		{
 			Timestamp: ts + 5e6, Seq: 2, SrcIp: "::1", SrcPort: 8443, DstIp: "::1", DstPort: 50000, Pid: 10, Pname: "curl",

@@ -39,6 +39,7 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 		Path:             clean(m.Path),
 		Status:           m.Status,
 		ContentType:      clean(m.ContentType),
+		TlsLibrary:       cn.library,
 		OriginalLength:   uint64(len(m.Payload)),
 	}
 	if src.IsValid() {

@@ -30,6 +30,7 @@ func toPB(c *capture.Chunk) *recordingpb.Chunk {
 		Dir:        recordingpb.Direction(c.Dir),
 		Kind:       recordingpb.Kind(c.Kind),
 		TlsVersion: uint32(c.TLSVersion),
+		TlsLibrary: strings.ToValidUTF8(c.Library, "\uFFFD"),
 		LostBytes:  c.LostBytes,
 		Data:       c.Data,
 	}

@@ -169,6 +169,7 @@ func fromPB(pc *recordingpb.Chunk) (capture.Chunk, error) {
 		Dir:        capture.Direction(pc.GetDir()),
 		Kind:       capture.Kind(pc.GetKind()),
 		TLSVersion: uint16(pc.GetTlsVersion()),
+		Library:    pc.GetTlsLibrary(),
 		LostBytes:  pc.GetLostBytes(),
 		Data:       append([]byte(nil), pc.GetData()...),
 	}, nil

@@ -15,6 +15,7 @@ apt_pkgs=(
 	jq                                    # README examples
 	tshark                                # dissects the --pcapng files in tests
 	chromium                              # a web page must not read the eCaptureQ listener
+	golang-1.19-go                        # Go capture tests: programs built by Go 1.19
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -1,6 +1,9 @@
 // Package openssl captures TLS plaintext from programs using OpenSSL's
 // libssl, with eBPF uprobes on SSL_read, SSL_read_ex, SSL_write,
-// SSL_write_ex and SSL_do_handshake (entry and return) and SSL_free.
+// SSL_write_ex and SSL_do_handshake (entry and return) and SSL_free, and
+// from Go programs' crypto/tls (see "Go programs" below). Both share the
+// ring buffer, the connection map and the tracepoints, so their chunks
+// flow through one reader; Chunk.Library tells them apart.
 //
 // # How a chunk gets its metadata
 //
@@ -75,13 +78,58 @@
 // identified by device and inode: one file is attached once whatever its
 // paths. AttachLib and DetachLib change the set at run time.
 //
+// # Go programs
+//
+// Options.GoPrograms names Go executables; Options.WatchGo (tlstap tls sets
+// it) scans /proc/*/exe at start and every 250 ms after, and attaches to
+// every Go executable with crypto/tls among the processes the filter
+// selects, once per file (uprobes trap in every process running it).
+// capture/gotls finds crypto/tls.(*Conn).Write, Read and handshakeContext
+// in the symbol table or, in stripped binaries, in .gopclntab with the
+// text start taken from the runtime's moduledata (Go 1.26 no longer writes
+// it in the pclntab header), and lists Read's and Write's RET
+// instructions. tlstap's own executable is never probed.
+//
+// No uretprobe is ever put on Go code: the runtime copies goroutine
+// stacks and would carry the trampoline address along. Write is emitted at
+// entry from the register ABI's arguments (RAX receiver, RBX/RCX buffer),
+// so a request is in the ring before any goroutine can read its response;
+// its RET probes only mark the call finished, so an entry hit the kernel
+// replays (a signal during the probe's single-step, which Go's preemption
+// makes common) is not emitted twice. Read is emitted at whichever RET it
+// leaves by, from the state its entry saved under the goroutine (R14), not
+// the thread; a buffer on the goroutine's stack is remembered relative to
+// the stack top, which stack copying preserves.
+//
+// The connection is the *tls.Conn (Go's heap does not move objects). Its
+// fd and 4-tuple are not read from tls.Conn's net.Conn with per-version
+// struct offsets; they come from correlating with the socket tracepoints
+// inside the call, like OpenSSL's: a Go call on a connection whose socket
+// is still unknown registers the goroutine, and the next socket syscall the
+// goroutine makes (the tracepoints read the running goroutine at -8 from
+// the thread's FS base, which capture/gotls checks from the binary's
+// PT_TLS) teaches them, on whatever thread it runs. handshakeContext is
+// probed so the handshake's first syscall already teaches them before the
+// first Write. Binaries whose TLS layout is not the checked one fall back
+// to the thread's next socket operation (one-shot), which can pick another
+// goroutine's socket if the caller blocked in between. A connection whose
+// handshake ran before tlstap attached has no fd in the chunks of the Go
+// call that learns it, since Write is emitted before its syscall.
+//
+// A Go binary of another architecture, a toolchain older than 1.17 or newer
+// than 1.26, or a layout that does not check out is logged as a warning
+// ("Go program not captured") and left alone.
+//
 // # Limits
 //
 //   - Programs that run TLS through OpenSSL's SSL BIO (BIO_f_ssl), such as
 //     `openssl s_server -www`, reach the record layer through internal
 //     functions and are not seen.
-//   - Go programs (crypto/tls), GnuTLS, NSS, BoringSSL/rustls builds without
-//     OpenSSL's symbols, and stripped static binaries are not covered.
+//   - GnuTLS, NSS, BoringSSL/rustls builds without OpenSSL's symbols, and
+//     stripped static binaries are not covered.
+//   - A Go program that starts and finishes its TLS within one scan
+//     interval is missed; so is one whose executable's uprobes could not be
+//     placed. Go's TLS version is not read (Chunk.TLSVersion 0).
 //   - Nested TLS in one thread (TLS over a TLS proxy tunnel in curl) is
 //     attributed to the inner call only: calls are tracked one per thread.
 //   - The fd and tuple come from the syscalls a call makes; a connection

@@ -81,6 +81,7 @@ func (s *Source) SetFilter(f Filter) error {
 		return fmt.Errorf("filter: %w", err)
 	}
 	s.gen = next
+	s.filter = f
 	return nil
 }
 

@@ -29,8 +29,13 @@ const (
 	offLAddr   = 56
 	offRAddr   = 72
 	offComm    = 88
-	headerSize = 104
+	offLib     = 104
+	headerSize = 112
 )
+
+// libraries names the BPF side's enum lib as Event.tls_library does;
+// a value it does not list is reported as "".
+var libraries = [256]string{0: "openssl", 1: "gnutls", 2: "nss", 3: "gotls"}
 
 const (
 	afInet  = 2
@@ -90,6 +95,7 @@ func chunkOf(rec []byte, bootNS int64) capture.Chunk {
 		Dir:        capture.Direction(rec[offDir] & 1),
 		Kind:       capture.Kind(rec[offKind]),
 		TLSVersion: le.Uint16(rec[offVersion:]),
+		Library:    libraries[rec[offLib]],
 	}
 	c.Local, c.Remote = tuple(rec)
 	return c

@@ -45,6 +45,7 @@ func TestRecordLayout(t *testing.T) {
 		{"laddr", unsafe.Offsetof(e.Tuple) + unsafe.Offsetof(e.Tuple.Laddr), offLAddr},
 		{"raddr", unsafe.Offsetof(e.Tuple) + unsafe.Offsetof(e.Tuple.Raddr), offRAddr},
 		{"comm", unsafe.Offsetof(e.Comm), offComm},
+		{"lib", unsafe.Offsetof(e.Lib), offLib},
 		{"size", unsafe.Sizeof(e), headerSize},
 	} {
 		if f.got != f.want {
@@ -123,7 +124,7 @@ func TestDecodeRecord(t *testing.T) {
 		{"close", closeNotice.record(""), `close write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 t=1005 lost=0 ""`},
 		{"no tuple", unknown.record("u"), `data write pid=10 tid=11 uid=12 comm="curl" fd=-1 conn=0xabc invalid AddrPort->invalid AddrPort v=0x304 t=1005 lost=0 "u"`},
 		{"comm without NUL", longComm.record(""), `data write pid=10 tid=11 uid=12 comm="fifteen-bytes!!" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 t=1005 lost=0 ""`},
-		{"short", v4.record("")[:headerSize-1], "error: ring record shorter than its header: 103 bytes"},
+		{"short", v4.record("")[:headerSize-1], "error: ring record shorter than its header: 111 bytes"},
 		{"length beyond record", v4.record("abc")[:headerSize+2], "error: ring record claims 3 data bytes, has 2"},
 		{"unknown kind", header{kind: 7}.record(""), "error: ring record of unknown kind 7"},
 	}

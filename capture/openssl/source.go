@@ -36,6 +36,11 @@ type Options struct {
 	RingBytes int
 	// Logger receives attach and loss notices; nil means slog.Default().
 	Logger *slog.Logger
+	// GoPrograms are Go executables whose crypto/tls is captured too.
+	GoPrograms []string
+	// WatchGo attaches to every Go program running now or started later
+	// (see doc.go).
+	WatchGo bool
 }
 
 // Source captures OpenSSL plaintext with eBPF. It implements capture.Source.
@@ -46,14 +51,20 @@ type Source struct {
 	links  []link.Link // tracepoints, shared by every library
 	bootNS int64       // Unix time of CLOCK_MONOTONIC's zero
 
-	mu   sync.Mutex // guards libs and closed
+	mu   sync.Mutex // guards libs, gos and closed
 	libs map[fileID]*attached
+	gos  map[fileID]*attachedGo
+	self fileID // tlstap's executable, never probed
+
+	goWatch   *goWatcher // nil unless Options.WatchGo
+	stopWatch sync.Once
 	// closed is set once Close ran; later calls report ErrClosed.
 	closed bool
 	final  Stats // counters at Close
 
 	filterMu sync.Mutex // serialises SetFilter
 	gen      uint32     // active filter generation, under filterMu
+	filter   Filter     // active filter, under filterMu
 
 	running   atomic.Bool
 	received  atomic.Uint64
@@ -90,7 +101,8 @@ func New(opts Options) (*Source, error) {
 		return nil, fmt.Errorf("parse embedded BPF object: %w", err)
 	}
 	spec.Maps["events"].MaxEntries = uint32(ring)
-	s := &Source{log: opts.Logger, libs: map[fileID]*attached{}, bootNS: bootOffset()}
+	s := &Source{log: opts.Logger, libs: map[fileID]*attached{}, gos: map[fileID]*attachedGo{},
+		self: selfID(), bootNS: bootOffset()}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, loadError(err)
 	}
@@ -135,6 +147,16 @@ func (s *Source) start(opts Options) error {
 	}
 	if len(s.Libraries()) == 0 {
 		return ErrNoLibrary
+	}
+	for _, p := range opts.GoPrograms {
+		prog, err := s.AttachGo(p)
+		if err != nil {
+			return err
+		}
+		s.log.Info("attached to Go program", "path", prog.Path, "go", prog.GoVersion, "stripped", prog.Stripped)
+	}
+	if opts.WatchGo {
+		s.watchGo()
 	}
 	return nil
 }
@@ -214,6 +236,8 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 // Close detaches all probes and frees the BPF objects. It is safe to call
 // more than once and concurrently with Run.
 func (s *Source) Close() error {
+	// Before taking mu: the watcher attaches under it.
+	s.stopWatch.Do(s.goWatch.stop)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -223,6 +247,10 @@ func (s *Source) Close() error {
 	for id, a := range s.libs {
 		closeLinks(a.links)
 		delete(s.libs, id)
+	}
+	for id, a := range s.gos {
+		closeLinks(a.links)
+		delete(s.gos, id)
 	}
 	closeLinks(s.links)
 	s.links = nil

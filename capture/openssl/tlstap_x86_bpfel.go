@@ -58,7 +58,7 @@ type tlstapConn struct {
 	Fd       int32
 	Version  uint16
 	Excluded uint8
-	Pad      uint8
+	Lib      uint8
 }
 
 type tlstapConnKey struct {
@@ -99,12 +99,38 @@ type tlstapEvent struct {
 		Raddr  [16]uint8
 	}
 	Comm [16]int8
+	Lib  uint8
+	Pad3 [7]uint8
 }
 
 type tlstapFdKey struct {
 	_   structs.HostLayout
 	Pid uint32
 	Fd  int32
+}
+
+type tlstapGoKey struct {
+	_   structs.HostLayout
+	Pid uint32
+	Pad uint32
+	G   uint64
+}
+
+type tlstapGoRead struct {
+	_       structs.HostLayout
+	Conn    uint64
+	Buf     uint64
+	Len     uint64
+	OnStack uint8
+	Pad     [7]uint8
+}
+
+type tlstapGoWrite struct {
+	_    structs.HostLayout
+	Conn uint64
+	Buf  uint64
+	Len  uint64
+	Sp   uint64
 }
 
 type tlstapIdKey struct {
@@ -132,10 +158,19 @@ const (
 	tlstapMapFilterComms         = "filter_comms"
 	tlstapMapFilterPids          = "filter_pids"
 	tlstapMapFilterUids          = "filter_uids"
+	tlstapMapGoLearn             = "go_learn"
+	tlstapMapGoPids              = "go_pids"
+	tlstapMapGoReads             = "go_reads"
+	tlstapMapGoWrites            = "go_writes"
 	tlstapMapProcs               = "procs"
 	tlstapMapScratch             = "scratch"
 	tlstapMapSelfEndpoints       = "self_endpoints"
 	tlstapMapStats               = "stats"
+	tlstapProgGoHandshakeEnter   = "go_handshake_enter"
+	tlstapProgGoReadEnter        = "go_read_enter"
+	tlstapProgGoReadReturn       = "go_read_return"
+	tlstapProgGoWriteEnter       = "go_write_enter"
+	tlstapProgGoWriteReturn      = "go_write_return"
 	tlstapProgSchedProcessExit   = "sched_process_exit"
 	tlstapProgSockRecvLength     = "sock_recv_length"
 	tlstapProgSockSendLength     = "sock_send_length"
@@ -200,6 +235,11 @@ type tlstapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapProgramSpecs struct {
+	GoHandshakeEnter   *ebpf.ProgramSpec `ebpf:"go_handshake_enter"`
+	GoReadEnter        *ebpf.ProgramSpec `ebpf:"go_read_enter"`
+	GoReadReturn       *ebpf.ProgramSpec `ebpf:"go_read_return"`
+	GoWriteEnter       *ebpf.ProgramSpec `ebpf:"go_write_enter"`
+	GoWriteReturn      *ebpf.ProgramSpec `ebpf:"go_write_return"`
 	SchedProcessExit   *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SockRecvLength     *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
 	SockSendLength     *ebpf.ProgramSpec `ebpf:"sock_send_length"`
@@ -235,6 +275,10 @@ type tlstapMapSpecs struct {
 	FilterComms   *ebpf.MapSpec `ebpf:"filter_comms"`
 	FilterPids    *ebpf.MapSpec `ebpf:"filter_pids"`
 	FilterUids    *ebpf.MapSpec `ebpf:"filter_uids"`
+	GoLearn       *ebpf.MapSpec `ebpf:"go_learn"`
+	GoPids        *ebpf.MapSpec `ebpf:"go_pids"`
+	GoReads       *ebpf.MapSpec `ebpf:"go_reads"`
+	GoWrites      *ebpf.MapSpec `ebpf:"go_writes"`
 	Procs         *ebpf.MapSpec `ebpf:"procs"`
 	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
 	SelfEndpoints *ebpf.MapSpec `ebpf:"self_endpoints"`
@@ -276,6 +320,10 @@ type tlstapMaps struct {
 	FilterComms   *ebpf.Map `ebpf:"filter_comms"`
 	FilterPids    *ebpf.Map `ebpf:"filter_pids"`
 	FilterUids    *ebpf.Map `ebpf:"filter_uids"`
+	GoLearn       *ebpf.Map `ebpf:"go_learn"`
+	GoPids        *ebpf.Map `ebpf:"go_pids"`
+	GoReads       *ebpf.Map `ebpf:"go_reads"`
+	GoWrites      *ebpf.Map `ebpf:"go_writes"`
 	Procs         *ebpf.Map `ebpf:"procs"`
 	Scratch       *ebpf.Map `ebpf:"scratch"`
 	SelfEndpoints *ebpf.Map `ebpf:"self_endpoints"`
@@ -293,6 +341,10 @@ func (m *tlstapMaps) Close() error {
 		m.FilterComms,
 		m.FilterPids,
 		m.FilterUids,
+		m.GoLearn,
+		m.GoPids,
+		m.GoReads,
+		m.GoWrites,
 		m.Procs,
 		m.Scratch,
 		m.SelfEndpoints,
@@ -310,6 +362,11 @@ type tlstapVariables struct {
 //
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapPrograms struct {
+	GoHandshakeEnter   *ebpf.Program `ebpf:"go_handshake_enter"`
+	GoReadEnter        *ebpf.Program `ebpf:"go_read_enter"`
+	GoReadReturn       *ebpf.Program `ebpf:"go_read_return"`
+	GoWriteEnter       *ebpf.Program `ebpf:"go_write_enter"`
+	GoWriteReturn      *ebpf.Program `ebpf:"go_write_return"`
 	SchedProcessExit   *ebpf.Program `ebpf:"sched_process_exit"`
 	SockRecvLength     *ebpf.Program `ebpf:"sock_recv_length"`
 	SockSendLength     *ebpf.Program `ebpf:"sock_send_length"`
@@ -334,6 +391,11 @@ type tlstapPrograms struct {
 
 func (p *tlstapPrograms) Close() error {
 	return _TlstapClose(
+		p.GoHandshakeEnter,
+		p.GoReadEnter,
+		p.GoReadReturn,
+		p.GoWriteEnter,
+		p.GoWriteReturn,
 		p.SchedProcessExit,
 		p.SockRecvLength,
 		p.SockSendLength,

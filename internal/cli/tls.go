@@ -111,6 +111,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 		Filter:    openssl.Filter{PIDs: cfg.PIDs, UIDs: cfg.UIDs, Comms: cfg.Comms},
 		RingBytes: int(f.ring),
 		Logger:    e.Log,
+		WatchGo:   true,
 	})
 	if err != nil {
 		return err

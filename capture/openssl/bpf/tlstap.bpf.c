@@ -52,6 +52,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* KIND_EXIT is internal: user space turns it into a Close per connection. */
 enum kind { KIND_DATA = 0, KIND_CLOSE = 1, KIND_LOST = 2, KIND_EXIT = 3 };
 enum dir { DIR_READ = 0, DIR_WRITE = 1, DIR_HANDSHAKE = 2 };
+enum lib { LIB_OPENSSL = 0, LIB_GNUTLS = 1, LIB_NSS = 2, LIB_GOTLS = 3 };
 
 enum stat {
 	STAT_CALLS,
@@ -93,6 +94,8 @@ struct event {
 	__u8 dir;
 	struct tuple tuple;
 	char comm[TASK_COMM_LEN];
+	__u8 lib; /* enum lib */
+	__u8 _pad3[7];
 };
 
 struct record {
@@ -113,7 +116,7 @@ struct conn {
 	__s32 fd;
 	__u16 version;
 	__u8 excluded; /* one end is tlstap's: see self.h */
-	__u8 _pad;
+	__u8 lib; /* enum lib, copied into every event */
 };
 
 struct call {
@@ -292,6 +295,7 @@ static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
 	ev->dir = dir;
 	ev->tuple = cn->tuple;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->lib = cn->lib;
 }
 
 /* ensure_conn makes sure the connection exists before the tracepoints fire,
@@ -584,14 +588,17 @@ int BPF_KPROBE(ssl_free)
 	return 0;
 }
 
+#include "gotls.h"
+
 /* on_fd records the fd of the syscall the thread makes inside an SSL call. */
 static __always_inline int on_fd(__u64 fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
-	if (!c)
+	struct go_key gk;
+	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
+	if (!k.ssl)
 		return 0;
-	struct conn_key k = { .pid = id >> 32, .ssl = c->ssl };
 	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
 	if (!cn || cn->fd == (__s32)fd)
 		return 0;
@@ -683,9 +690,14 @@ static __always_inline int on_sock(struct sock *sk)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
-	if (!c)
+	struct go_key gk = {};
+	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
+	if (!k.ssl)
 		return 0;
-	struct conn_key k = { .pid = id >> 32, .ssl = c->ssl };
+	if (c && c->ex == CALL_GO_LEARN)
+		bpf_map_delete_elem(&calls, &id); /* one-shot, see gotls.h */
+	else if (!c)
+		bpf_map_delete_elem(&go_learn, &gk); /* learnt, see gotls.h */
 	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
 	if (!cn)
 		return 0;

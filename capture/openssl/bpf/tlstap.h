@@ -48,8 +48,13 @@ struct signal_struct {
 	atomic_t live;
 } __attribute__((preserve_access_index));
 
+struct thread_struct {
+	unsigned long fsbase;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct signal_struct *signal;
+	struct thread_struct thread;
 } __attribute__((preserve_access_index));
 
 /* x86-64 registers as a uprobe sees them, with the user-space member names

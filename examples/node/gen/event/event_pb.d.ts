@@ -246,6 +246,13 @@ export declare type Event = Message<"event.Event"> & {
   contentType: string;
 
   /**
+   * TLS library that carried the connection: "openssl", "gnutls", "nss", "gotls".
+   *
+   * @generated from field: string tls_library = 34;
+   */
+  tlsLibrary: string;
+
+  /**
    * Which piece of an HTTP message this event is. A message whose body was
    * still arriving when its head was complete is emitted as a head, body
    * parts and an end; every other message is one whole event.

@@ -201,6 +201,8 @@ type Event struct {
 	Status uint32 `protobuf:"varint,32,opt,name=status,proto3" json:"status,omitempty"`
 	// Content-Type of an HTTP message.
 	ContentType string `protobuf:"bytes,33,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// TLS library that carried the connection: "openssl", "gnutls", "nss", "gotls".
+	TlsLibrary string `protobuf:"bytes,34,opt,name=tls_library,json=tlsLibrary,proto3" json:"tls_library,omitempty"`
 	// Which piece of an HTTP message this event is. A message whose body was
 	// still arriving when its head was complete is emitted as a head, body
 	// parts and an end; every other message is one whole event.
@@ -493,6 +495,13 @@ func (x *Event) GetContentType() string {
 	return ""
 }
 
+func (x *Event) GetTlsLibrary() string {
+	if x != nil {
+		return x.TlsLibrary
+	}
+	return ""
+}
+
 func (x *Event) GetPart() PartKind {
 	if x != nil {
 		return x.Part
@@ -761,7 +770,7 @@ var File_event_event_proto protoreflect.FileDescriptor
 
 const file_event_event_proto_rawDesc = "" +
 	"\n" +
-	"\x11event/event.proto\x12\x05event\"\x98\n" +
+	"\x11event/event.proto\x12\x05event\"\xb9\n" +
 	"\n" +
 	"\x05Event\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x12\n" +
@@ -801,7 +810,9 @@ const file_event_event_proto_rawDesc = "" +
 	"\x06method\x18\x1e \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x1f \x01(\tR\x04path\x12\x16\n" +
 	"\x06status\x18  \x01(\rR\x06status\x12!\n" +
-	"\fcontent_type\x18! \x01(\tR\vcontentType\x12#\n" +
+	"\fcontent_type\x18! \x01(\tR\vcontentType\x12\x1f\n" +
+	"\vtls_library\x18\" \x01(\tR\n" +
+	"tlsLibrary\x12#\n" +
 	"\x04part\x18# \x01(\x0e2\x0f.event.PartKindR\x04part\x12\x1d\n" +
 	"\n" +
 	"part_index\x18$ \x01(\rR\tpartIndex\x12\x1f\n" +

@@ -1,0 +1,3 @@
+module tlsprog
+
+go 1.17

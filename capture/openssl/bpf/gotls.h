@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Go crypto/tls: uprobes on (*Conn).Write, (*Conn).Read and
+ * (*Conn).handshakeContext in Go 1.17+ amd64 binaries (register ABI).
+ *
+ * Go code never gets a uretprobe: the runtime copies goroutine stacks when
+ * they grow and would carry the trampoline's return address along. So
+ * Write is captured at entry, where the plaintext is (RBX, RCX), and Read
+ * with one probe at entry and one on each of its RET instructions (user
+ * space finds them by disassembling). Read's state is keyed by goroutine
+ * (the g pointer, in R14), since a goroutine blocked in Read may resume on
+ * another thread. A read buffer on the goroutine's own stack is remembered
+ * as a distance from the stack's top, which stack copying preserves.
+ *
+ * The connection is the *tls.Conn, which Go's non-moving heap keeps at one
+ * address for its life. Its fd and 4-tuple come from the same syscall and
+ * sock tracepoints as OpenSSL's: while a Go call has not learned them yet,
+ * go_learn maps the goroutine to the connection, and the tracepoints look
+ * up the goroutine the thread is running (Go keeps g at -8 from the FS
+ * base; the uprobe cookie says user space checked the binary's TLS layout
+ * is that): a goroutine that blocks and resumes on another thread is still
+ * followed, and other goroutines' sockets are never taken for its own. For
+ * a binary whose layout was not checked, the thread carries a one-shot
+ * CALL_GO_LEARN call that its next socket operation consumes instead.
+ *
+ * Included from tlstap.bpf.c after its maps and helpers.
+ */
+#ifndef GOTLS_H
+#define GOTLS_H
+
+/* struct call.ex of a Go call: learn fd and tuple from the next socket
+ * operation on this thread, then forget the call. */
+#define CALL_GO_LEARN 2
+
+struct go_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 g;
+};
+
+struct go_read {
+	__u64 conn;
+	__u64 buf;   /* address, or distance below the stack top if on_stack */
+	__u64 len;   /* len(b) */
+	__u8 on_stack;
+	__u8 _pad[7];
+};
+
+/* Connections still learning their fd and tuple, by goroutine. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, __u64);
+} go_learn SEC(".maps");
+
+/* Processes with entries in go_learn, so the tracepoints read no other
+ * process's FS base. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} go_pids SEC(".maps");
+
+/* go_current returns the goroutine the current thread runs, 0 if unknown. */
+static __always_inline __u64 go_current(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 g = 0;
+	bpf_probe_read_user(&g, sizeof(g), (void *)(BPF_CORE_READ(task, thread.fsbase) - 8));
+	return g;
+}
+
+/* go_learning returns the connection the thread's goroutine is learning
+ * the socket of, 0 if none; *k is set to its go_learn key. */
+static __always_inline __u64 go_learning(__u64 id, struct go_key *k)
+{
+	__u32 pid = id >> 32;
+	if (!bpf_map_lookup_elem(&go_pids, &pid))
+		return 0;
+	k->pid = pid;
+	k->g = go_current();
+	if (!k->g)
+		return 0;
+	__u64 *conn = bpf_map_lookup_elem(&go_learn, k);
+	return conn ? *conn : 0;
+}
+
+/* LRU: a goroutine whose Read never returns (the program exits, the probes
+ * are detached) must not pin an entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct go_key);
+	__type(value, struct go_read);
+} go_reads SEC(".maps");
+
+/* runtime.g starts with stack struct { lo, hi uintptr } in every Go
+ * release. */
+static __always_inline int go_stack(__u64 g, __u64 *lo, __u64 *hi)
+{
+	__u64 s[2];
+	if (bpf_probe_read_user(s, sizeof(s), (void *)g))
+		return -1;
+	*lo = s[0];
+	*hi = s[1];
+	return 0;
+}
+
+/* go_conn makes sure the connection exists, tagged as Go's, and marks the
+ * thread so the next socket operation teaches its fd and tuple while they
+ * are unknown. Returns 0 when the connection could not be created. */
+static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
+{
+	__u32 pid = id >> 32;
+	struct conn_key k = { .pid = pid, .ssl = conn };
+	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	if (!cn) {
+		struct conn fresh = { .fd = -1, .lib = LIB_GOTLS };
+		__u8 one = 1;
+		bpf_map_update_elem(&conns, &k, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&procs, &pid, &one, BPF_ANY);
+		cn = bpf_map_lookup_elem(&conns, &k);
+		if (!cn)
+			return 0;
+	}
+	if (cn->fd >= 0 && cn->tuple.family)
+		return 1;
+	if (bpf_get_attach_cookie(ctx)) {
+		struct go_key k = { .pid = pid, .g = ctx->r14 };
+		__u8 one = 1;
+		bpf_map_update_elem(&go_learn, &k, &conn, BPF_ANY);
+		bpf_map_update_elem(&go_pids, &pid, &one, BPF_ANY);
+	} else {
+		struct call c = { .ssl = conn, .dir = DIR_HANDSHAKE, .ex = CALL_GO_LEARN };
+		bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	}
+	return 1;
+}
+
+/* go_emit sends n bytes at buf as the connection's data in dir, split like
+ * OpenSSL's (see leave). */
+static __always_inline void go_emit(__u64 id, __u64 conn, __u64 buf, __u64 n, __u8 dir)
+{
+	struct emit_ctx e = {
+		.key = { .pid = id >> 32, .ssl = conn },
+		.id = id,
+		.buf = buf,
+		.n = n,
+		.dir = dir,
+	};
+	count(STAT_CALLS, 1);
+	count(STAT_BYTES, n);
+	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
+	if (n > max) {
+		e.n = max;
+		count(STAT_LOST_CAP_BYTES, n - max);
+	}
+	bpf_loop((e.n + MAX_DATA - 1) / MAX_DATA, emit_chunk, &e, 0);
+	if (n > max) {
+		struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
+		if (cn)
+			__sync_fetch_and_add(&cn->lost[dir & 1], n - max);
+	}
+}
+
+/* The Write call each goroutine is in. A uprobe hit can be replayed: when
+ * a signal (Go's preemption SIGURG) interrupts the single-step of the
+ * probed instruction, the kernel rewinds to it, and the goroutine may run
+ * it again later, on any thread. A second entry with the same goroutine,
+ * stack pointer and arguments and no RET in between is such a replay. */
+struct go_write {
+	__u64 conn;
+	__u64 buf;
+	__u64 len;
+	__u64 sp;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct go_key);
+	__type(value, struct go_write);
+} go_writes SEC(".maps");
+
+/* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX/RCX.
+ * Emitted at entry, so the request is in the ring before any goroutine can
+ * read the response. */
+SEC("uprobe")
+int go_write_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
+		return 0;
+	__u64 conn = ctx->rax, n = ctx->rcx;
+	if (!conn || !go_conn(ctx, id, conn) || !n)
+		return 0;
+	struct go_key k = { .pid = id >> 32, .g = ctx->r14 };
+	struct go_write w = { .conn = conn, .buf = ctx->rbx, .len = n, .sp = ctx->rsp };
+	struct go_write *prev = bpf_map_lookup_elem(&go_writes, &k);
+	if (prev && prev->conn == w.conn && prev->buf == w.buf && prev->len == w.len && prev->sp == w.sp)
+		return 0; /* a replay: already emitted */
+	bpf_map_update_elem(&go_writes, &k, &w, BPF_ANY);
+	go_emit(id, conn, w.buf, n, DIR_WRITE);
+	return 0;
+}
+
+/* On each RET of Write: the call is over, a same-looking entry is new. */
+SEC("uprobe")
+int go_write_return(struct pt_regs *ctx)
+{
+	struct go_key k = { .pid = bpf_get_current_pid_tgid() >> 32, .g = ctx->r14 };
+	bpf_map_delete_elem(&go_writes, &k);
+	return 0;
+}
+
+/* func (c *Conn) Read(b []byte) (int, error): c in RAX, b in RBX/RCX. */
+SEC("uprobe")
+int go_read_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
+		return 0;
+	__u64 conn = ctx->rax;
+	if (!conn || !go_conn(ctx, id, conn))
+		return 0;
+	struct go_key k = { .pid = id >> 32, .g = ctx->r14 };
+	struct go_read r = { .conn = conn, .buf = ctx->rbx, .len = ctx->rcx };
+	__u64 lo, hi;
+	if (!go_stack(k.g, &lo, &hi) && r.buf >= lo && r.buf < hi) {
+		r.buf = hi - r.buf;
+		r.on_stack = 1;
+	}
+	bpf_map_update_elem(&go_reads, &k, &r, BPF_ANY);
+	return 0;
+}
+
+/* On each RET of Read: n in RAX. Replays are harmless here: the entry
+ * probe only overwrites, and a replayed RET finds its entry gone. */
+SEC("uprobe")
+int go_read_return(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_key k = { .pid = id >> 32, .g = ctx->r14 };
+	struct go_read *rp = bpf_map_lookup_elem(&go_reads, &k);
+	if (!rp)
+		return 0;
+	struct go_read r = *rp;
+	bpf_map_delete_elem(&go_reads, &k);
+
+	/* A call that read from its buffer without a syscall leaves its
+	 * learning entry behind: drop it before the goroutine's (or thread's)
+	 * next socket, maybe another connection's, is taken for this one. */
+	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	if (c && c->ex == CALL_GO_LEARN && c->ssl == r.conn)
+		bpf_map_delete_elem(&calls, &id);
+	__u64 *learning = bpf_map_lookup_elem(&go_learn, &k);
+	if (learning && *learning == r.conn)
+		bpf_map_delete_elem(&go_learn, &k);
+
+	__s64 n = (__s64)ctx->rax;
+	if (n <= 0 || (__u64)n > r.len)
+		return 0;
+	if (r.on_stack) {
+		__u64 lo, hi;
+		if (go_stack(k.g, &lo, &hi) || r.buf > hi - lo)
+			return 0;
+		r.buf = hi - r.buf;
+	}
+	go_emit(id, r.conn, r.buf, n, DIR_READ);
+	return 0;
+}
+
+/* func (c *Conn) handshakeContext(ctx context.Context) error: c in RAX.
+ * The handshake's syscalls teach the fd and tuple before the first Write,
+ * which is emitted at entry. */
+SEC("uprobe")
+int go_handshake_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
+		return 0;
+	if (ctx->rax)
+		go_conn(ctx, id, ctx->rax);
+	return 0;
+}
+
+#endif
