@@ -133,7 +133,7 @@ func TestSelfSafe(t *testing.T) {
 	}
 	token := strings.TrimSpace(string(tokenBytes))
 	// The banner follows the bind: wait for it.
-	fpRE := regexp.MustCompile(`fingerprint: ([0-9a-fA-F:]+)`)
+	fpRE := regexp.MustCompile(`fingerprint: ([0-9a-fA-F:]+)\n`) // a whole line, not one being written
 	var fp []string
 	for fp == nil && ctx.Err() == nil {
 		fp = fpRE.FindStringSubmatch(stderr.String())
