@@ -8,8 +8,10 @@ import http.server
 import json
 import ssl
 import sys
+import threading
 
 host, port, cert, key, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+lock = threading.Lock()  # requests are handled concurrently: one line each
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -17,7 +19,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        with open(out, "a") as f:
+        with lock, open(out, "a") as f:
             f.write(json.dumps({"path": self.path, "headers": dict(self.headers),
                                 "body": base64.b64encode(body).decode()}) + "\n")
         self.send_response(204)
