@@ -35,6 +35,7 @@ type JSONEvent struct {
 	TypeName         string `json:"type_name"`
 	DataType         uint32 `json:"data_type"`
 	Version          uint32 `json:"version"`
+	TLSLibrary       string `json:"tls_library,omitempty"`
 	ConnID           uint64 `json:"conn_id"`
 	StreamID         uint32 `json:"stream_id"`
 	RequestSeq       uint64 `json:"request_seq"`
@@ -76,6 +77,7 @@ func ToJSON(ev *eventpb.Event) JSONEvent {
 		TypeName:         decoder.Type(ev.GetType()).String(),
 		DataType:         ev.GetDataType(),
 		Version:          ev.GetVersion(),
+		TLSLibrary:       ev.GetTlsLibrary(),
 		ConnID:           ev.GetConnId(),
 		StreamID:         ev.GetStreamId(),
 		RequestSeq:       ev.GetRequestSeq(),

@@ -26,6 +26,9 @@ func (t TextRenderer) Render(w io.Writer, ev *eventpb.Event) error {
 		ev.GetSeq(), ev.GetPid(), safe(ev.GetPname()),
 		endpoint(ev.GetSrcIp(), ev.GetSrcPort()), endpoint(ev.GetDstIp(), ev.GetDstPort()),
 		direction(ev.GetDataType()), decoder.Type(ev.GetType()), ev.GetLength())
+	if lib := ev.GetTlsLibrary(); lib != "" {
+		b = fmt.Appendf(b, " lib=%s", safe(lib))
+	}
 	if ev.GetStreamId() != 0 {
 		b = fmt.Appendf(b, " stream=%d", ev.GetStreamId())
 	}

@@ -23,6 +23,7 @@ type conn struct {
 	comm    string
 	fd      int32
 	version uint16
+	library string
 	local   netip.AddrPort
 	remote  netip.AddrPort
 	uuid    [2]string
@@ -85,6 +86,9 @@ func (cn *conn) update(c *capture.Chunk) {
 	}
 	if c.TLSVersion != 0 {
 		cn.version = c.TLSVersion
+	}
+	if c.Library != "" {
+		cn.library = c.Library
 	}
 	if cn.comm == "" {
 		cn.comm = clean(c.Comm)

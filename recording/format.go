@@ -32,6 +32,7 @@ func toPB(c *capture.Chunk) *recordingpb.Chunk {
 		TlsVersion: uint32(c.TLSVersion),
 		LostBytes:  c.LostBytes,
 		Data:       c.Data,
+		TlsLibrary: strings.ToValidUTF8(c.Library, "\uFFFD"),
 	}
 	if c.Local.IsValid() {
 		pc.LocalIp = c.Local.Addr().AsSlice()

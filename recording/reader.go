@@ -159,5 +159,6 @@ func fromPB(pc *recordingpb.Chunk) (capture.Chunk, error) {
 		TLSVersion: uint16(pc.GetTlsVersion()),
 		LostBytes:  pc.GetLostBytes(),
 		Data:       append([]byte(nil), pc.GetData()...),
+		Library:    pc.GetTlsLibrary(),
 	}, nil
 }

@@ -13,6 +13,7 @@ apt_pkgs=(
 	protobuf-compiler                     # protoc built-ins for Python bindings
 	nodejs npm                            # Node example client
 	jq                                    # README examples
+	gnutls-bin wget git                   # GnuTLS programs the capture tests run
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do

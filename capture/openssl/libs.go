@@ -26,8 +26,10 @@ type Library struct {
 	// Dev and Inode identify the file; uprobes attach to the inode, so one
 	// inode is attached once whatever its paths.
 	Dev, Inode uint64
+	// Kind is the TLS library the file carries: KindOpenSSL or KindGnuTLS.
+	Kind string
 	// Version is OpenSSL's version as far as it could be told ("3.0"),
-	// empty if unknown.
+	// empty if unknown or not OpenSSL.
 	Version string
 	// Symbols are the probed functions the file has.
 	Symbols []string
@@ -35,10 +37,37 @@ type Library struct {
 
 type fileID struct{ dev, inode uint64 }
 
-// probed lists the functions tlstap hooks. A file is usable when it has
-// SSL_write and SSL_read; the _ex variants appeared in OpenSSL 1.1.1.
-// SSL_connect and SSL_accept go through SSL_do_handshake.
-var probed = []string{"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free"}
+// Library kinds, as in the events' tls_library.
+const (
+	KindOpenSSL = "openssl"
+	KindGnuTLS  = "gnutls"
+)
+
+// libKind describes how to recognise one TLS library in an ELF file.
+type libKind struct {
+	name string
+	// probed lists the functions hooked, in attach order.
+	probed []string
+	// required are the functions without which the file is not used.
+	required []string
+}
+
+// kinds are tried in order. OpenSSL: the _ex variants appeared in 1.1.1;
+// SSL_connect and SSL_accept go through SSL_do_handshake. GnuTLS: send2
+// and send_range (3.6+) and recv_seq are hooked where present.
+var kinds = []libKind{
+	{
+		name:     KindOpenSSL,
+		probed:   []string{"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free"},
+		required: []string{"SSL_write", "SSL_read"},
+	},
+	{
+		name: KindGnuTLS,
+		probed: []string{"gnutls_record_send", "gnutls_record_send2", "gnutls_record_send_range",
+			"gnutls_record_recv", "gnutls_record_recv_seq", "gnutls_handshake", "gnutls_deinit"},
+		required: []string{"gnutls_record_send", "gnutls_record_recv", "gnutls_deinit"},
+	},
+}
 
 // ErrNoLibrary is returned when no usable libssl was found.
 var ErrNoLibrary = errors.New("no OpenSSL libssl found: install libssl3 (or libssl1.1), or pass the library or a binary linking OpenSSL statically with --libssl PATH")
@@ -49,19 +78,20 @@ var usualDirs = []string{
 	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib", "/usr/local/lib64",
 }
 
-var libsslName = regexp.MustCompile(`^libssl\.so(\.\d+)*$`)
+var libsslName = regexp.MustCompile(`^lib(ssl|gnutls)\.so(\.\d+)*$`)
 
-// isLibssl reports whether path names a libssl shared object by its file name.
+// isLibssl reports whether path names a libssl or libgnutls shared object
+// by its file name.
 func isLibssl(path string) bool { return libsslName.MatchString(filepath.Base(path)) }
 
-// discover finds the default set of libraries: system libssl in the usual
-// places and ldconfig's cache, plus whatever libssl running processes have
-// mapped (containers, private builds). Files without OpenSSL's SSL_write,
-// such as NSS's libssl3.so, are left out.
+// discover finds the default set of libraries: system libssl and libgnutls
+// in the usual places and ldconfig's cache, plus whatever such files
+// running processes have mapped (containers, private builds). Files
+// without the library's functions, such as NSS's libssl3.so, are left out.
 func discover() []string {
 	var paths []string
 	for _, d := range usualDirs {
-		for _, n := range []string{"libssl.so.3", "libssl.so.1.1"} {
+		for _, n := range []string{"libssl.so.3", "libssl.so.1.1", "libgnutls.so.30"} {
 			paths = append(paths, filepath.Join(d, n))
 		}
 	}
@@ -87,7 +117,7 @@ func ldconfigLibssl() []string {
 	return parseLdconfig(bytes.NewReader(out))
 }
 
-// parseLdconfig extracts libssl paths from `ldconfig -p` output, whose lines
+// parseLdconfig extracts libssl and libgnutls paths from `ldconfig -p` output, whose lines
 // look like "\tlibssl.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so.3".
 func parseLdconfig(r io.Reader) []string {
 	var paths []string
@@ -123,9 +153,7 @@ func inspect(path string) (Library, uint64, error) {
 			if s.Section == elf.SHN_UNDEF || elf.ST_TYPE(s.Info) != elf.STT_FUNC {
 				continue
 			}
-			if slices.Contains(probed, s.Name) {
-				have[s.Name] = true
-			}
+			have[s.Name] = true
 			if s.Version != "" {
 				versions = append(versions, s.Version)
 			}
@@ -138,13 +166,18 @@ func inspect(path string) (Library, uint64, error) {
 		add(syms)
 	}
 	lib := Library{Path: path, Dev: uint64(st.Dev), Inode: st.Ino}
-	for _, s := range probed {
+	k, ok := kindOf(have)
+	if !ok {
+		return lib, 0, fmt.Errorf("%s has no OpenSSL SSL_write/SSL_read nor GnuTLS gnutls_record_send/recv symbols", path)
+	}
+	lib.Kind = k.name
+	for _, s := range k.probed {
 		if have[s] {
 			lib.Symbols = append(lib.Symbols, s)
 		}
 	}
-	if !have["SSL_write"] || !have["SSL_read"] {
-		return lib, 0, fmt.Errorf("%s has no OpenSSL SSL_write/SSL_read symbols", path)
+	if k.name != KindOpenSSL {
+		return lib, 0, nil
 	}
 	major, minor, ok := versionFromSymbols(versions)
 	if !ok {
@@ -159,6 +192,17 @@ func inspect(path string) (Library, uint64, error) {
 		off = versionOffset(major, minor)
 	}
 	return lib, off, nil
+}
+
+// kindOf returns the first library kind whose required functions the
+// file defines.
+func kindOf(have map[string]bool) (libKind, bool) {
+	for _, k := range kinds {
+		if !slices.ContainsFunc(k.required, func(s string) bool { return !have[s] }) {
+			return k, true
+		}
+	}
+	return libKind{}, false
 }
 
 var symVersion = regexp.MustCompile(`^OPENSSL_(\d+)[._](\d+)`)

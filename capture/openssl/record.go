@@ -29,8 +29,21 @@ const (
 	offLAddr   = 56
 	offRAddr   = 72
 	offComm    = 88
-	headerSize = 104
+	offLib     = 104
+	headerSize = 112
 )
+
+// libraries names the BPF side's enum lib, the TLS library that carried a
+// connection; the index is the enum's value.
+var libraries = [...]string{"openssl", "gnutls", "nss", "gotls"}
+
+// libraryName returns the name of enum lib value v, empty if unknown.
+func libraryName(v uint8) string {
+	if int(v) < len(libraries) {
+		return libraries[v]
+	}
+	return ""
+}
 
 const (
 	afInet  = 2
@@ -90,6 +103,7 @@ func chunkOf(rec []byte, bootNS int64) capture.Chunk {
 		Dir:        capture.Direction(rec[offDir] & 1),
 		Kind:       capture.Kind(rec[offKind]),
 		TLSVersion: le.Uint16(rec[offVersion:]),
+		Library:    libraryName(rec[offLib]),
 	}
 	c.Local, c.Remote = tuple(rec)
 	return c

@@ -131,7 +131,7 @@ func (s *Source) start(opts Options) error {
 			// Another name of a file already attached (symlinks, /lib vs /usr/lib).
 		case err == nil:
 			logged[fileID{lib.Dev, lib.Inode}] = true
-			s.log.Info("attached to OpenSSL", "path", lib.Path, "version", lib.Version, "symbols", lib.Symbols)
+			s.log.Info("attached to TLS library", "path", lib.Path, "kind", lib.Kind, "version", lib.Version, "symbols", lib.Symbols)
 		case explicit:
 			return err
 		case !errors.Is(err, os.ErrNotExist):

@@ -32,6 +32,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* KIND_EXIT is internal: user space turns it into a Close per connection. */
 enum kind { KIND_DATA = 0, KIND_CLOSE = 1, KIND_LOST = 2, KIND_EXIT = 3 };
 enum dir { DIR_READ = 0, DIR_WRITE = 1, DIR_HANDSHAKE = 2 };
+enum lib { LIB_OPENSSL = 0, LIB_GNUTLS = 1, LIB_NSS = 2, LIB_GOTLS = 3 };
 
 enum stat {
 	STAT_CALLS,
@@ -70,6 +71,8 @@ struct event {
 	__u8 dir;
 	struct tuple tuple;
 	char comm[TASK_COMM_LEN];
+	__u8 lib; /* enum lib */
+	__u8 _pad3[7];
 };
 
 struct record {
@@ -88,7 +91,11 @@ struct conn {
 	__u64 lost[2];
 	__s32 fd;
 	__u16 version;
-	__u16 _pad;
+	__u8 lib; /* enum lib */
+	__u8 _pad;
+	/* Bytes of the last write already emitted although the call reported
+	 * failure (GnuTLS's E_AGAIN): its retry must not emit them again. */
+	__u64 ahead;
 };
 
 struct call {
@@ -96,9 +103,11 @@ struct call {
 	__u64 buf;
 	__u64 lenp;   /* size_t * of the _ex functions, 0 otherwise */
 	__u64 cookie; /* offset of the version field in the SSL struct + 1, 0 = unknown */
+	__u64 size; /* the length argument */
 	__u8 dir; /* DIR_HANDSHAKE: no data, only learning fd and tuple */
 	__u8 ex;
-	__u8 _pad[6];
+	__u8 lib; /* enum lib */
+	__u8 _pad[5];
 };
 
 struct fd_key {
@@ -273,23 +282,24 @@ static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
 	ev->dir = dir;
 	ev->tuple = cn->tuple;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->lib = cn->lib;
 }
 
 /* ensure_conn makes sure the connection exists before the tracepoints fire,
  * so they can fill in its fd and tuple. Look up first: an LRU update takes
  * a node off the free list even when the key exists. */
-static __always_inline void ensure_conn(__u32 pid, __u64 ssl)
+static __always_inline void ensure_conn(__u32 pid, __u64 ssl, __u8 lib)
 {
 	struct conn_key k = { .pid = pid, .ssl = ssl };
 	if (!bpf_map_lookup_elem(&conns, &k)) {
-		struct conn fresh = { .fd = -1 };
+		struct conn fresh = { .fd = -1, .lib = lib };
 		__u8 one = 1;
 		bpf_map_update_elem(&conns, &k, &fresh, BPF_NOEXIST);
 		bpf_map_update_elem(&procs, &pid, &one, BPF_ANY);
 	}
 }
 
-static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
+static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
@@ -302,11 +312,13 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 		.buf = PT_REGS_PARM2(ctx),
 		.lenp = ex ? PT_REGS_PARM4(ctx) : 0,
 		.cookie = bpf_get_attach_cookie(ctx),
+		.size = PT_REGS_PARM3(ctx),
 		.dir = dir,
 		.ex = ex,
+		.lib = lib,
 	};
 	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
-	ensure_conn(pid, c.ssl);
+	ensure_conn(pid, c.ssl, lib);
 	return 0;
 }
 
@@ -368,28 +380,12 @@ static __always_inline bool valid_version(int v)
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
 }
 
-static __always_inline int leave(struct pt_regs *ctx)
+/* emit_call sends the first n bytes of call c's buffer to the ring, in
+ * MAX_DATA records, and counts what does not fit. Every library's return
+ * probe ends here. */
+static __always_inline int emit_call(__u64 id, struct call *cp, __u64 n)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *cp = bpf_map_lookup_elem(&calls, &id);
-	if (!cp)
-		return 0;
 	struct call c = *cp;
-	if (c.dir == DIR_HANDSHAKE)
-		return 0; /* not this probe's call */
-	bpf_map_delete_elem(&calls, &id);
-
-	/* Return values are C ints: SSL_read returns -1 on "would block". */
-	int ret = (int)PT_REGS_RC(ctx);
-	__u64 n;
-	if (c.ex) {
-		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)c.lenp))
-			return 0;
-	} else {
-		if (ret <= 0)
-			return 0;
-		n = ret;
-	}
 	if (n == 0)
 		return 0;
 
@@ -403,7 +399,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 	struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
 	if (!cn) {
 		/* Evicted since entry; recreate so the data is not dropped. */
-		struct conn fresh = { .fd = -1 };
+		struct conn fresh = { .fd = -1, .lib = c.lib };
 		bpf_map_update_elem(&conns, &e.key, &fresh, BPF_NOEXIST);
 		cn = bpf_map_lookup_elem(&conns, &e.key);
 		if (!cn)
@@ -434,6 +430,31 @@ static __always_inline int leave(struct pt_regs *ctx)
 	return 0;
 }
 
+static __always_inline int leave(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	if (!cp)
+		return 0;
+	struct call c = *cp;
+	if (c.dir == DIR_HANDSHAKE)
+		return 0; /* not this probe's call */
+	bpf_map_delete_elem(&calls, &id);
+
+	/* Return values are C ints: SSL_read returns -1 on "would block". */
+	int ret = (int)PT_REGS_RC(ctx);
+	__u64 n;
+	if (c.ex) {
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)c.lenp))
+			return 0;
+	} else {
+		if (ret <= 0)
+			return 0;
+		n = ret;
+	}
+	return emit_call(id, &c, n);
+}
+
 static __always_inline void notice(__u64 id, __u64 ssl, struct conn *cn, __u8 kind,
 				   __u8 dir, __u64 lost)
 {
@@ -460,16 +481,16 @@ static __always_inline void end(__u64 id, struct conn_key *k, struct conn *cn)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_enter) { return enter(ctx, DIR_WRITE, 0); }
+int BPF_KPROBE(ssl_write_enter) { return enter(ctx, LIB_OPENSSL, DIR_WRITE, 0); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_enter) { return enter(ctx, DIR_WRITE, 1); }
+int BPF_KPROBE(ssl_write_ex_enter) { return enter(ctx, LIB_OPENSSL, DIR_WRITE, 1); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_enter) { return enter(ctx, DIR_READ, 0); }
+int BPF_KPROBE(ssl_read_enter) { return enter(ctx, LIB_OPENSSL, DIR_READ, 0); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_enter) { return enter(ctx, DIR_READ, 1); }
+int BPF_KPROBE(ssl_read_ex_enter) { return enter(ctx, LIB_OPENSSL, DIR_READ, 1); }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_return) { return leave(ctx); }
@@ -477,20 +498,22 @@ int BPF_KRETPROBE(ssl_return) { return leave(ctx); }
 /* The handshake's syscalls teach the fd and tuple before the first data
  * call, which OpenSSL may serve entirely from what the handshake read
  * ahead. NOEXIST: never displace a data call the handshake is nested in. */
-SEC("uprobe")
-int BPF_KPROBE(ssl_handshake_enter)
+static __always_inline int handshake_enter(struct pt_regs *ctx, __u8 lib)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
 
 	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
 		return 0;
-	struct call c = { .ssl = PT_REGS_PARM1(ctx), .dir = DIR_HANDSHAKE };
+	struct call c = { .ssl = PT_REGS_PARM1(ctx), .dir = DIR_HANDSHAKE, .lib = lib };
 	if (bpf_map_update_elem(&calls, &id, &c, BPF_NOEXIST))
 		return 0;
-	ensure_conn(pid, c.ssl);
+	ensure_conn(pid, c.ssl, lib);
 	return 0;
 }
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_handshake_enter) { return handshake_enter(ctx, LIB_OPENSSL); }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_handshake_return)
@@ -654,3 +677,5 @@ int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) { return on_
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
+
+#include "gnutls.h"

@@ -244,6 +244,13 @@ export declare type Event = Message<"event.Event"> & {
    * @generated from field: string content_type = 33;
    */
   contentType: string;
+
+  /**
+   * TLS library that carried the connection: "openssl", "gnutls", "nss", "gotls".
+   *
+   * @generated from field: string tls_library = 34;
+   */
+  tlsLibrary: string;
 };
 
 /**

@@ -143,7 +143,9 @@ type Event struct {
 	// HTTP status code on responses.
 	Status uint32 `protobuf:"varint,32,opt,name=status,proto3" json:"status,omitempty"`
 	// Content-Type of an HTTP message.
-	ContentType   string `protobuf:"bytes,33,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	ContentType string `protobuf:"bytes,33,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// TLS library that carried the connection: "openssl", "gnutls", "nss", "gotls".
+	TlsLibrary    string `protobuf:"bytes,34,opt,name=tls_library,json=tlsLibrary,proto3" json:"tls_library,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +411,13 @@ func (x *Event) GetContentType() string {
 	return ""
 }
 
+func (x *Event) GetTlsLibrary() string {
+	if x != nil {
+		return x.TlsLibrary
+	}
+	return ""
+}
+
 // Heartbeat is sent on connect and periodically.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -593,7 +602,7 @@ var File_event_event_proto protoreflect.FileDescriptor
 
 const file_event_event_proto_rawDesc = "" +
 	"\n" +
-	"\x11event/event.proto\x12\x05event\"\xf9\x06\n" +
+	"\x11event/event.proto\x12\x05event\"\x9a\a\n" +
 	"\x05Event\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x15\n" +
@@ -632,7 +641,9 @@ const file_event_event_proto_rawDesc = "" +
 	"\x06method\x18\x1e \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x1f \x01(\tR\x04path\x12\x16\n" +
 	"\x06status\x18  \x01(\rR\x06status\x12!\n" +
-	"\fcontent_type\x18! \x01(\tR\vcontentType\"t\n" +
+	"\fcontent_type\x18! \x01(\tR\vcontentType\x12\x1f\n" +
+	"\vtls_library\x18\" \x01(\tR\n" +
+	"tlsLibrary\"t\n" +
 	"\tHeartbeat\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x18\n" +

@@ -283,15 +283,17 @@ type Chunk struct {
 	Fd    int32                  `protobuf:"varint,6,opt,name=fd,proto3" json:"fd,omitempty"`
 	Conn  uint64                 `protobuf:"varint,7,opt,name=conn,proto3" json:"conn,omitempty"`
 	// 4 or 16 bytes; empty if unknown.
-	LocalIp       []byte    `protobuf:"bytes,8,opt,name=local_ip,json=localIp,proto3" json:"local_ip,omitempty"`
-	LocalPort     uint32    `protobuf:"varint,9,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
-	RemoteIp      []byte    `protobuf:"bytes,10,opt,name=remote_ip,json=remoteIp,proto3" json:"remote_ip,omitempty"`
-	RemotePort    uint32    `protobuf:"varint,11,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
-	Dir           Direction `protobuf:"varint,12,opt,name=dir,proto3,enum=recording.Direction" json:"dir,omitempty"`
-	Kind          Kind      `protobuf:"varint,13,opt,name=kind,proto3,enum=recording.Kind" json:"kind,omitempty"`
-	TlsVersion    uint32    `protobuf:"varint,14,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"`
-	LostBytes     uint64    `protobuf:"varint,15,opt,name=lost_bytes,json=lostBytes,proto3" json:"lost_bytes,omitempty"`
-	Data          []byte    `protobuf:"bytes,16,opt,name=data,proto3" json:"data,omitempty"`
+	LocalIp    []byte    `protobuf:"bytes,8,opt,name=local_ip,json=localIp,proto3" json:"local_ip,omitempty"`
+	LocalPort  uint32    `protobuf:"varint,9,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	RemoteIp   []byte    `protobuf:"bytes,10,opt,name=remote_ip,json=remoteIp,proto3" json:"remote_ip,omitempty"`
+	RemotePort uint32    `protobuf:"varint,11,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
+	Dir        Direction `protobuf:"varint,12,opt,name=dir,proto3,enum=recording.Direction" json:"dir,omitempty"`
+	Kind       Kind      `protobuf:"varint,13,opt,name=kind,proto3,enum=recording.Kind" json:"kind,omitempty"`
+	TlsVersion uint32    `protobuf:"varint,14,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"`
+	LostBytes  uint64    `protobuf:"varint,15,opt,name=lost_bytes,json=lostBytes,proto3" json:"lost_bytes,omitempty"`
+	Data       []byte    `protobuf:"bytes,16,opt,name=data,proto3" json:"data,omitempty"`
+	// TLS library that carried the connection (capture.Chunk.Library).
+	TlsLibrary    string `protobuf:"bytes,17,opt,name=tls_library,json=tlsLibrary,proto3" json:"tls_library,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -438,6 +440,13 @@ func (x *Chunk) GetData() []byte {
 	return nil
 }
 
+func (x *Chunk) GetTlsLibrary() string {
+	if x != nil {
+		return x.TlsLibrary
+	}
+	return ""
+}
+
 var File_recording_recording_proto protoreflect.FileDescriptor
 
 const file_recording_recording_proto_rawDesc = "" +
@@ -450,7 +459,7 @@ const file_recording_recording_proto_rawDesc = "" +
 	"\x06Header\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\x03R\acreated\x12\x1a\n" +
-	"\bproducer\x18\x03 \x01(\tR\bproducer\"\xa2\x03\n" +
+	"\bproducer\x18\x03 \x01(\tR\bproducer\"\xc3\x03\n" +
 	"\x05Chunk\x12\x12\n" +
 	"\x04time\x18\x01 \x01(\x03R\x04time\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x10\n" +
@@ -472,7 +481,9 @@ const file_recording_recording_proto_rawDesc = "" +
 	"tlsVersion\x12\x1d\n" +
 	"\n" +
 	"lost_bytes\x18\x0f \x01(\x04R\tlostBytes\x12\x12\n" +
-	"\x04data\x18\x10 \x01(\fR\x04data*4\n" +
+	"\x04data\x18\x10 \x01(\fR\x04data\x12\x1f\n" +
+	"\vtls_library\x18\x11 \x01(\tR\n" +
+	"tlsLibrary*4\n" +
 	"\tDirection\x12\x12\n" +
 	"\x0eDIRECTION_READ\x10\x00\x12\x13\n" +
 	"\x0fDIRECTION_WRITE\x10\x01*4\n" +

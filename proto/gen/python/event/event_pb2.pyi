@@ -9,7 +9,7 @@ LOG_TYPE_HEARTBEAT: LogType
 LOG_TYPE_PROCESS_LOG: LogType
 
 class Event(_message.Message):
-    __slots__ = ["conn_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "host", "incomplete", "latency_ns", "length", "method", "original_length", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "status", "stream_id", "tid", "timestamp", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
+    __slots__ = ["conn_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "host", "incomplete", "latency_ns", "length", "method", "original_length", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "status", "stream_id", "tid", "timestamp", "tls_library", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
     CONN_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_ENCODING_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class Event(_message.Message):
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     TID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TLS_LIBRARY_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ENCODING_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +69,7 @@ class Event(_message.Message):
     stream_id: int
     tid: int
     timestamp: int
+    tls_library: str
     transfer_encoding: str
     truncated: bool
     type: int
@@ -76,7 +78,7 @@ class Event(_message.Message):
     version: int
     ws_close_code: int
     ws_opcode: int
-    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...
+    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ..., tls_library: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ["count", "last_seq", "message", "timestamp"]
