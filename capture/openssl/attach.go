@@ -64,6 +64,12 @@ func (s *Source) AttachLib(path string) (Library, error) {
 	if err != nil {
 		return Library{}, err
 	}
+	lib.Found = FoundOption
+	return s.attachLib(lib, verOff)
+}
+
+func (s *Source) attachLib(lib Library, verOff uint64) (Library, error) {
+	path := lib.Path
 	id := fileID{lib.Dev, lib.Inode}
 
 	s.mu.Lock()
@@ -146,7 +152,7 @@ func (s *Source) attach(lib Library, verOff uint64) (*attached, error) {
 		if pr.ret == nil {
 			continue
 		}
-		l, err := ex.Uretprobe(sym, pr.ret, nil)
+		l, err := ex.Uretprobe(sym, pr.ret, &link.UprobeOptions{Address: lib.offsets[sym]})
 		if err != nil {
 			closeLinks(a.links)
 			return nil, uprobeError(lib.Path, sym, err)
@@ -159,7 +165,7 @@ func (s *Source) attach(lib Library, verOff uint64) (*attached, error) {
 			closeLinks(a.links)
 			return nil, fmt.Errorf("%s: no probe for %s", lib.Path, sym)
 		}
-		opts := &link.UprobeOptions{}
+		opts := &link.UprobeOptions{Address: lib.offsets[sym]}
 		if pr.ret != nil {
 			opts.Cookie = verOff
 		}

@@ -33,7 +33,21 @@ type Library struct {
 	Version string
 	// Symbols are the probed functions the file has.
 	Symbols []string
+	// Found says how the file was found: FoundOption, FoundSearch, or one
+	// of the watch package's How values with the process that mapped it.
+	Found string
+
+	offsets map[string]uint64 // file offset of each of Symbols
 }
+
+// How files were found, besides the watcher's.
+const (
+	// FoundOption: named in Options.Libs or attached with AttachLib.
+	FoundOption = "option"
+	// FoundSearch: found by name in the usual directories, ldconfig's
+	// cache or a running process's mappings when the capture started.
+	FoundSearch = "search"
+)
 
 type fileID struct{ dev, inode uint64 }
 
@@ -68,6 +82,9 @@ var kinds = []libKind{
 		required: []string{"gnutls_record_send", "gnutls_record_recv", "gnutls_deinit"},
 	},
 }
+
+// errNotTLS means a file carries none of the TLS libraries tlstap knows.
+var errNotTLS = errors.New("no OpenSSL SSL_write/SSL_read nor GnuTLS gnutls_record_send/recv symbols")
 
 // ErrNoLibrary is returned when no usable libssl was found.
 var ErrNoLibrary = errors.New("no OpenSSL libssl found: install libssl3 (or libssl1.1), or pass the library or a binary linking OpenSSL statically with --libssl PATH")
@@ -135,7 +152,13 @@ func parseLdconfig(r io.Reader) []string {
 
 // inspect identifies a candidate file and tells which probed symbols it has
 // and where the TLS version sits in its SSL struct.
-func inspect(path string) (Library, uint64, error) {
+func inspect(path string) (Library, uint64, error) { return inspectELF(path, true) }
+
+// inspectELF is inspect; without static it reads only the dynamic symbol
+// table, which is all a shared library or an executable that exports its
+// TLS functions (node) needs, and is cheap enough to run on every program
+// that starts.
+func inspectELF(path string, static bool) (Library, uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		return Library{}, 0, err
@@ -146,15 +169,22 @@ func inspect(path string) (Library, uint64, error) {
 	}
 	defer f.Close()
 
-	have := map[string]bool{}
+	// have maps each probed function the file defines to its file offset,
+	// which the uprobes are attached at: looking the symbols up again
+	// would read node's 75,000 dynamic symbols a second time.
+	have := map[string]uint64{}
 	var versions []string
 	add := func(syms []elf.Symbol) {
 		for _, s := range syms {
 			if s.Section == elf.SHN_UNDEF || elf.ST_TYPE(s.Info) != elf.STT_FUNC {
 				continue
 			}
-			have[s.Name] = true
-			if s.Version != "" {
+			if _, ok := probedSet[s.Name]; ok {
+				if off, ok := fileOffset(f, s.Value); ok {
+					have[s.Name] = off
+				}
+			}
+			if strings.HasPrefix(s.Version, "OPENSSL_") && !slices.Contains(versions, s.Version) {
 				versions = append(versions, s.Version)
 			}
 		}
@@ -162,18 +192,22 @@ func inspect(path string) (Library, uint64, error) {
 	if syms, err := f.DynamicSymbols(); err == nil {
 		add(syms)
 	}
-	if syms, err := f.Symbols(); err == nil {
-		add(syms)
+	if static {
+		if syms, err := f.Symbols(); err == nil {
+			add(syms)
+		}
 	}
 	lib := Library{Path: path, Dev: uint64(st.Dev), Inode: st.Ino}
 	k, ok := kindOf(have)
 	if !ok {
-		return lib, 0, fmt.Errorf("%s has no OpenSSL SSL_write/SSL_read nor GnuTLS gnutls_record_send/recv symbols", path)
+		return lib, 0, fmt.Errorf("%s: %w", path, errNotTLS)
 	}
 	lib.Kind = k.name
+	lib.offsets = map[string]uint64{}
 	for _, s := range k.probed {
-		if have[s] {
+		if off, ok := have[s]; ok {
 			lib.Symbols = append(lib.Symbols, s)
+			lib.offsets[s] = off
 		}
 	}
 	if k.name != KindOpenSSL {
@@ -190,19 +224,47 @@ func inspect(path string) (Library, uint64, error) {
 	if ok {
 		lib.Version = fmt.Sprintf("%d.%d", major, minor)
 		off = versionOffset(major, minor)
+		// Only the layouts versionOffset knows are probed: SSL_read and
+		// SSL_write kept their signatures, but a release tlstap has not
+		// seen may not have, and a traced program must never pay for it.
+		if off == 0 {
+			return lib, 0, fmt.Errorf("%s: OpenSSL %s is not a version tlstap supports (1.1, 3.x)", path, lib.Version)
+		}
 	}
 	return lib, off, nil
 }
 
 // kindOf returns the first library kind whose required functions the
 // file defines.
-func kindOf(have map[string]bool) (libKind, bool) {
+func kindOf(have map[string]uint64) (libKind, bool) {
 	for _, k := range kinds {
-		if !slices.ContainsFunc(k.required, func(s string) bool { return !have[s] }) {
+		if !slices.ContainsFunc(k.required, func(s string) bool { _, ok := have[s]; return !ok }) {
 			return k, true
 		}
 	}
 	return libKind{}, false
+}
+
+// probedSet holds every function some kind probes.
+var probedSet = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, k := range kinds {
+		for _, s := range k.probed {
+			m[s] = struct{}{}
+		}
+	}
+	return m
+}()
+
+// fileOffset converts a symbol's virtual address to the file offset a
+// uprobe is attached at, through the executable segment holding it.
+func fileOffset(f *elf.File, vaddr uint64) (uint64, bool) {
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && vaddr >= p.Vaddr && vaddr < p.Vaddr+p.Memsz {
+			return vaddr - p.Vaddr + p.Off, true
+		}
+	}
+	return 0, false
 }
 
 var symVersion = regexp.MustCompile(`^OPENSSL_(\d+)[._](\d+)`)
@@ -224,7 +286,7 @@ func versionFromSymbols(versions []string) (major, minor int, ok bool) {
 	return major, minor, ok
 }
 
-var versionText = regexp.MustCompile(`OpenSSL (\d+)\.(\d+)\.\d+[a-z]? `)
+var versionText = regexp.MustCompile(`^OpenSSL (\d+)\.(\d+)\.\d+[a-z]? `)
 
 // versionFromText finds OPENSSL_VERSION_TEXT in a statically linked binary.
 func versionFromText(f *elf.File) (major, minor int, ok bool) {
@@ -236,13 +298,21 @@ func versionFromText(f *elf.File) (major, minor int, ok bool) {
 	if err != nil {
 		return 0, 0, false
 	}
-	m := versionText.FindSubmatch(data)
-	if m == nil {
-		return 0, 0, false
+	// A regexp over all of .rodata takes seconds in node (tens of MB);
+	// jumping to each "OpenSSL " takes milliseconds.
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte("OpenSSL "))
+		if j < 0 {
+			return 0, 0, false
+		}
+		i += j
+		if m := versionText.FindSubmatch(data[i:min(len(data), i+32)]); m != nil {
+			major, _ = strconv.Atoi(string(m[1]))
+			minor, _ = strconv.Atoi(string(m[2]))
+			return major, minor, true
+		}
+		i++
 	}
-	major, _ = strconv.Atoi(string(m[1]))
-	minor, _ = strconv.Atoi(string(m[2]))
-	return major, minor, true
 }
 
 // versionOffset is where struct ssl_st keeps `int version`, plus one (zero

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/tlstap/tlstap/capture"
+	"github.com/tlstap/tlstap/capture/watch"
 )
 
 // DefaultRingBytes is the ring buffer size when Options.RingBytes is 0.
@@ -41,6 +42,9 @@ type Options struct {
 	RingBytes int
 	// Logger receives attach and loss notices; nil means slog.Default().
 	Logger *slog.Logger
+	// NoWatch turns off attaching to libraries that processes map after
+	// New (see doc.go); it is off already when Libs names files.
+	NoWatch bool
 }
 
 // Source captures OpenSSL plaintext with eBPF. It implements capture.Source.
@@ -49,6 +53,8 @@ type Source struct {
 	objs   tlstapObjects
 	rd     *ringbuf.Reader
 	links  []link.Link // tracepoints, shared by every library
+	// watcher finds libraries mapped later; nil when Options.Libs is set.
+	watcher *watch.Watcher
 	bootNS int64       // Unix time of CLOCK_MONOTONIC's zero
 
 	mu   sync.Mutex // guards libs and closed
@@ -125,7 +131,14 @@ func (s *Source) start(opts Options) error {
 	}
 	logged := make(map[fileID]bool)
 	for _, p := range paths {
-		lib, err := s.AttachLib(p)
+		lib, verOff, err := inspect(p)
+		if err == nil {
+			lib.Found = FoundOption
+			if !explicit {
+				lib.Found = FoundSearch
+			}
+			lib, err = s.attachLib(lib, verOff)
+		}
 		switch {
 		case err == nil && logged[fileID{lib.Dev, lib.Inode}]:
 			// Another name of a file already attached (symlinks, /lib vs /usr/lib).
@@ -138,10 +151,46 @@ func (s *Source) start(opts Options) error {
 			s.log.Debug("skipping library candidate", "path", p, "err", err)
 		}
 	}
-	if len(s.Libraries()) == 0 {
+	if len(s.Libraries()) == 0 && (explicit || opts.NoWatch) {
 		return ErrNoLibrary
 	}
+	if !explicit && !opts.NoWatch {
+		// Loaded now so that processes starting from here on are queued
+		// for Run, which drains the queue.
+		var err error
+		if s.watcher, err = watch.New(watch.Options{Detectors: []watch.Detector{s}, Logger: s.log}); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// Detect implements watch.Detector: it attaches to f when it carries
+// OpenSSL or GnuTLS. Only dynamic symbols are read, so executables with
+// OpenSSL linked in but not exported need Options.Libs.
+func (s *Source) Detect(f watch.File) (bool, error) {
+	lib, verOff, err := inspectELF(f.HostPath, false)
+	switch {
+	case errors.Is(err, errNotTLS):
+		return false, nil
+	case err != nil && lib.Kind == "":
+		return false, nil // not an ELF file, or gone
+	case err != nil:
+		return false, err
+	}
+	lib.Found = fmt.Sprintf("%s (pid %d, %s)", f.How, f.PID, f.Path)
+	lib, err = s.attachLib(lib, verOff)
+	if errors.Is(err, ErrClosed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !f.Mapped.IsZero() {
+		s.log.Info("attached to TLS library", "path", f.Path, "pid", f.PID, "kind", lib.Kind, "how", f.How,
+			"after", time.Since(f.Mapped))
+	}
+	return true, nil
 }
 
 // Run delivers captured chunks to out until ctx is cancelled, then detaches
@@ -165,6 +214,17 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 	// Closing the reader is the only way to interrupt a blocked read.
 	stop := context.AfterFunc(ctx, func() { s.rd.Close() })
 	defer stop()
+	if s.watcher != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := s.watcher.Run(wctx); err != nil {
+				s.log.Warn("library watcher stopped; libraries mapped from now on are not attached", "err", err)
+			}
+		}()
+		defer func() { cancel(); <-done }()
+	}
 
 	var (
 		rec    ringbuf.Record
@@ -234,6 +294,9 @@ func (s *Source) Close() error {
 	}
 	closeLinks(s.links)
 	s.links = nil
+	if s.watcher != nil && !s.running.Load() {
+		s.watcher.Close() // Run owns it once started
+	}
 	if s.objs.Stats != nil {
 		s.final = s.statsLocked()
 	}
