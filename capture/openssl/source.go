@@ -49,13 +49,13 @@ type Options struct {
 
 // Source captures OpenSSL plaintext with eBPF. It implements capture.Source.
 type Source struct {
-	log    *slog.Logger
-	objs   tlstapObjects
-	rd     *ringbuf.Reader
-	links  []link.Link // tracepoints, shared by every library
+	log   *slog.Logger
+	objs  tlstapObjects
+	rd    *ringbuf.Reader
+	links []link.Link // tracepoints, shared by every library
 	// watcher finds libraries mapped later; nil when Options.Libs is set.
 	watcher *watch.Watcher
-	bootNS int64       // Unix time of CLOCK_MONOTONIC's zero
+	bootNS  int64 // Unix time of CLOCK_MONOTONIC's zero
 
 	mu   sync.Mutex // guards libs and closed
 	libs map[fileID]*attached
