@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -65,10 +66,12 @@ func (s *Source) AttachLib(path string) (Library, error) {
 		return Library{}, err
 	}
 	lib.Found = FoundOption
-	return s.attachLib(lib, verOff)
+	return s.attachLib(lib, verOff, time.Time{})
 }
 
-func (s *Source) attachLib(lib Library, verOff uint64) (Library, error) {
+// attachLib attaches lib unless its file is attached already; mapped is
+// when the watcher saw it mapped, zero otherwise.
+func (s *Source) attachLib(lib Library, verOff uint64, mapped time.Time) (Library, error) {
 	path := lib.Path
 	id := fileID{lib.Dev, lib.Inode}
 
@@ -83,6 +86,9 @@ func (s *Source) attachLib(lib Library, verOff uint64) (Library, error) {
 	a, err := s.attach(lib, verOff)
 	if err != nil {
 		return Library{}, err
+	}
+	if !mapped.IsZero() {
+		a.window = time.Since(mapped)
 	}
 	s.libs[id] = a
 	for oid, old := range s.libs {

@@ -75,6 +75,13 @@ func TestGnuTLSWget(t *testing.T) {
 	big := body(1<<20, 12)
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"small.txt": small, "big.bin": big}})
 	c := startCapture(t, Options{})
+	gnutls := slices.IndexFunc(c.src.Libraries(), func(l Library) bool { return l.Kind == KindGnuTLS })
+	if gnutls < 0 {
+		t.Fatalf("no GnuTLS library attached without options: %+v", c.src.Libraries())
+	}
+	if l := c.src.Libraries()[gnutls]; l.Found != FoundSearch || !slices.Contains(l.Symbols, "gnutls_record_send") {
+		t.Errorf("GnuTLS attached as %+v, want found by search with gnutls_record_send", l)
+	}
 
 	for _, tt := range []struct {
 		path string

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -38,6 +39,9 @@ type Library struct {
 	Found string
 
 	offsets map[string]uint64 // file offset of each of Symbols
+	// window is how long after the kernel reported the file's first
+	// mapping its probes went live (zero unless found by the watcher).
+	window time.Duration
 }
 
 // How files were found, besides the watcher's.

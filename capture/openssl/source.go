@@ -137,7 +137,7 @@ func (s *Source) start(opts Options) error {
 			if !explicit {
 				lib.Found = FoundSearch
 			}
-			lib, err = s.attachLib(lib, verOff)
+			lib, err = s.attachLib(lib, verOff, time.Time{})
 		}
 		switch {
 		case err == nil && logged[fileID{lib.Dev, lib.Inode}]:
@@ -179,7 +179,7 @@ func (s *Source) Detect(f watch.File) (bool, error) {
 		return false, err
 	}
 	lib.Found = fmt.Sprintf("%s (pid %d, %s)", f.How, f.PID, f.Path)
-	lib, err = s.attachLib(lib, verOff)
+	lib, err = s.attachLib(lib, verOff, f.Mapped)
 	if errors.Is(err, ErrClosed) {
 		return false, nil
 	}
