@@ -72,7 +72,8 @@ type libKind struct {
 
 // kinds are tried in order. OpenSSL: the _ex variants appeared in 1.1.1;
 // SSL_connect and SSL_accept go through SSL_do_handshake. GnuTLS: send2
-// and send_range (3.6+) and recv_seq are hooked where present.
+// (3.6.3+), send_range and recv_seq are hooked where present, send only
+// where send2 is not.
 var kinds = []libKind{
 	{
 		name:     KindOpenSSL,
@@ -208,6 +209,11 @@ func inspectELF(path string, static bool) (Library, uint64, error) {
 	}
 	lib.Kind = k.name
 	lib.offsets = map[string]uint64{}
+	if _, ok := have["gnutls_record_send2"]; ok {
+		// gnutls_record_send is a tail call of send2 (3.6.3 on): probing
+		// both would trap every send twice for nothing.
+		delete(have, "gnutls_record_send")
+	}
 	for _, s := range k.probed {
 		if off, ok := have[s]; ok {
 			lib.Symbols = append(lib.Symbols, s)

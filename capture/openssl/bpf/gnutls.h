@@ -10,10 +10,11 @@
  * gnutls_handshake teaches the socket early (ssl_handshake_return).
  *
  * All five functions take (session, data, size, ...) and return ssize_t.
- * In 3.7.9 gnutls_record_send calls gnutls_record_send2: the inner entry
- * overwrites the outer one's call with the same arguments, the inner
- * return emits and deletes it, and the outer return finds nothing, so a
- * call is counted once however the library nests them.
+ * Since 3.6.3 gnutls_record_send is a tail call of gnutls_record_send2, so
+ * user space probes only send2 there. Were both probed, the inner entry
+ * would overwrite the outer one's call with the same arguments, the inner
+ * return emit and delete it, and the outer return find nothing: a call is
+ * counted once however the library nests them.
  */
 #ifndef TLSTAP_GNUTLS_H
 #define TLSTAP_GNUTLS_H
