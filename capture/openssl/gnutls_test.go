@@ -3,7 +3,10 @@ package openssl
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlstap/tlstap/capture"
 	"github.com/tlstap/tlstap/internal/testenv"
@@ -284,4 +288,67 @@ func TestGnuTLSAptHelper(t *testing.T) {
 	if n := len(conns(cs)); n != 1 {
 		t.Errorf("apt's https method used %d connections, want 1", n)
 	}
+}
+
+// TestGnuTLSRetry: sends that fail with GNUTLS_E_AGAIN and are retried with
+// a NULL buffer (testdata/gnutls_again) are captured exactly once each: the
+// captured stream equals what the server read, byte for byte.
+func TestGnuTLSRetry(t *testing.T) {
+	const records, recSize = 64, 16384
+	bin := filepath.Join(t.TempDir(), "again")
+	if out, err := exec.Command("gcc", "-O2", "-o", bin, "testdata/gnutls_again/again.c", "-l:libgnutls.so.30").CombinedOutput(); err != nil {
+		t.Fatalf("build the GnuTLS client: %v\n%s", err, out)
+	}
+	cert := testenv.NewCert(t, t.TempDir())
+	pair, err := tls.LoadX509KeyPair(cert.CertFile, cert.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// The server reads late, so the client's small send buffer fills and
+	// its sends fail with E_AGAIN. tlstap does not see this process.
+	read := make(chan []byte, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			read <- nil
+			return
+		}
+		defer conn.Close()
+		if err := conn.(*tls.Conn).Handshake(); err != nil {
+			read <- nil
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+		b, _ := io.ReadAll(conn)
+		read <- b
+	}()
+	c := startCapture(t, Options{})
+
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	p := runGnuTLSProgram(t, exec.Command(bin, port, strconv.Itoa(records)))
+	var want []byte
+	for i := range records {
+		want = append(want, bytes.Repeat([]byte{byte('a' + i%26)}, recSize)...)
+	}
+	if got := <-read; !bytes.Equal(got, want) {
+		t.Fatalf("the server read %d bytes, want the client's %d", len(got), len(want))
+	}
+	var again int
+	if _, err := fmt.Sscanf(p.Output(), "again=%d", &again); err != nil || again == 0 {
+		t.Fatalf("the client never hit E_AGAIN (output %q): the test proves nothing", p.Output())
+	}
+	cs := c.waitClosed(p.PID()) // a loss is reported by the close at the latest
+	if got := concat(cs, capture.Write); !bytes.Equal(got, want) {
+		t.Errorf("captured %d written bytes after %d E_AGAIN retries, want exactly the %d sent", len(got), again, len(want))
+	}
+	// A retry emitted again would read its NULL buffer and count a loss.
+	if i := slices.IndexFunc(cs, func(ch capture.Chunk) bool { return ch.Kind == capture.Lost }); i >= 0 {
+		t.Errorf("capture reported a loss: %+v", cs[i])
+	}
+	checkMeta(t, cs, p.PID(), "again", netip.AddrPort{}, netip.MustParseAddrPort(ln.Addr().String()), 0)
 }
