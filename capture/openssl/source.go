@@ -45,6 +45,9 @@ type Options struct {
 	// NoWatch turns off attaching to libraries that processes map after
 	// New (see doc.go); it is off already when Libs names files.
 	NoWatch bool
+	// Detectors are offered the files the watcher finds that are neither
+	// OpenSSL nor GnuTLS (a Go crypto/tls detector, say), in order.
+	Detectors []watch.Detector
 }
 
 // Source captures OpenSSL plaintext with eBPF. It implements capture.Source.
@@ -158,7 +161,8 @@ func (s *Source) start(opts Options) error {
 		// Loaded now so that processes starting from here on are queued
 		// for Run, which drains the queue.
 		var err error
-		if s.watcher, err = watch.New(watch.Options{Detectors: []watch.Detector{s}, Logger: s.log}); err != nil {
+		detectors := append([]watch.Detector{s}, opts.Detectors...)
+		if s.watcher, err = watch.New(watch.Options{Detectors: detectors, Logger: s.log}); err != nil {
 			return err
 		}
 	}

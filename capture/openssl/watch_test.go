@@ -95,8 +95,8 @@ print(urllib.request.urlopen("` + srv.URL("/p.txt") + `", context=ctx).read().de
 		t.Errorf("python's local address %s, want loopback", l)
 	}
 	got := attachedAs(t, c, lib)
-	if got.Kind != KindOpenSSL || !strings.HasPrefix(got.Found, watch.HowMmap) {
-		t.Errorf("private libssl attached as %+v, want kind openssl found by %q", got, watch.HowMmap)
+	if got.Kind != KindOpenSSL || !strings.HasPrefix(got.Found, watch.HowMmap) && !strings.HasPrefix(got.Found, watch.HowScan) {
+		t.Errorf("private libssl attached as %+v, want kind openssl found by the watcher", got)
 	}
 }
 
@@ -126,8 +126,10 @@ func TestWatchMountNamespace(t *testing.T) {
 	if l := data(cs, capture.Write)[0].Local; !l.Addr().IsLoopback() {
 		t.Errorf("curl's local address %s, want loopback", l)
 	}
+	// The watcher's first scan of running processes may still be going
+	// when curl starts: any of its ways counts, the search at start does not.
 	got := attachedAs(t, c, lib)
-	if !strings.HasPrefix(got.Found, watch.HowExec) && !strings.HasPrefix(got.Found, watch.HowMmap) {
+	if !slices.ContainsFunc([]string{watch.HowExec, watch.HowMmap, watch.HowScan}, func(how string) bool { return strings.HasPrefix(got.Found, how) }) {
 		t.Errorf("private libssl found as %q, want by the watcher", got.Found)
 	}
 }

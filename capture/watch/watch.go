@@ -84,7 +84,8 @@ type Watcher struct {
 	rd    *ringbuf.Reader
 	boot  time.Time // CLOCK_MONOTONIC's zero, in wall time
 
-	seen map[fileKey]bool // owned by Run's goroutine
+	seen    map[fileKey]bool // owned by Run's goroutine
+	scanned chan struct{}    // closed when Run's first scan is done
 
 	mu    sync.Mutex
 	stats Stats
@@ -107,7 +108,7 @@ func New(opts Options) (*Watcher, error) {
 	if err := spec.Variables["self"].Set(uint32(os.Getpid())); err != nil {
 		return nil, err
 	}
-	w := &Watcher{opts: opts, seen: map[fileKey]bool{}, boot: bootTime()}
+	w := &Watcher{opts: opts, seen: map[fileKey]bool{}, scanned: make(chan struct{}), boot: bootTime()}
 	if err := spec.LoadAndAssign(&w.objs, nil); err != nil {
 		return nil, fmt.Errorf("load watcher BPF programs: %w", err)
 	}
@@ -154,6 +155,10 @@ func (w *Watcher) Close() error {
 	return errors.Join(append(errs, w.objs.Close())...)
 }
 
+// Scanned is closed once Run has looked at the processes running when it
+// started; files found after that are reported with HowExec or HowMmap.
+func (w *Watcher) Scanned() <-chan struct{} { return w.scanned }
+
 // Stats returns the counters so far.
 func (w *Watcher) Stats() Stats {
 	w.mu.Lock()
@@ -176,6 +181,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer stop()
 
 	w.scanAll()
+	close(w.scanned)
 	var rec ringbuf.Record
 	pending := map[int]notice{}
 	for {

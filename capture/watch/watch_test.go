@@ -61,6 +61,11 @@ func startWatcher(t *testing.T, d Detector) *Watcher {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	select {
+	case <-w.Scanned():
+	case <-time.After(time.Minute):
+		t.Fatal("the first scan of running processes did not end")
+	}
 	return w
 }
 
@@ -104,7 +109,8 @@ func TestWatchExec(t *testing.T) {
 	r := &recorder{}
 	startWatcher(t, r)
 	prog := copyFile(t, "/bin/sleep", t.TempDir())
-	cmd := exec.Command(prog, "0.5")
+	// It lives long enough for a loaded machine's watcher to read its maps.
+	cmd := exec.Command(prog, "2")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +132,7 @@ func TestWatchMmap(t *testing.T) {
 	startWatcher(t, r)
 	lib := copyFile(t, "/usr/lib/x86_64-linux-gnu/libz.so.1", t.TempDir())
 	// The library is loaded well after the start, so it is an mmap.
-	cmd := exec.Command(py, "-c", "import ctypes, time; time.sleep(0.3); ctypes.CDLL('"+lib+"'); time.sleep(0.5)")
+	cmd := exec.Command(py, "-c", "import ctypes, time; time.sleep(0.3); ctypes.CDLL('"+lib+"'); time.sleep(2)")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
 	}
