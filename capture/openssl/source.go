@@ -169,6 +169,18 @@ func (s *Source) start(opts Options) error {
 	return nil
 }
 
+// Watching is closed once the library watcher has looked at the processes
+// running when Run started, so files mapped from then on are attached as
+// they are mapped; it is closed at once when there is no watcher.
+func (s *Source) Watching() <-chan struct{} {
+	if s.watcher == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return s.watcher.Scanned()
+}
+
 // Detect implements watch.Detector: it attaches to f when it carries
 // OpenSSL or GnuTLS. Only dynamic symbols are read, so executables with
 // OpenSSL linked in but not exported need Options.Libs.

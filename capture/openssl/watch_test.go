@@ -47,6 +47,28 @@ func privateCopy(t *testing.T) (dir, libssl string) {
 	return dir, filepath.Join(dir, "libssl.so.3")
 }
 
+// startWatching starts a capture with the watcher and waits until its
+// first scan of running processes is done, so that what the test starts
+// next is seen as it maps its libraries.
+func startWatching(t *testing.T) *capturer {
+	t.Helper()
+	c := startCapture(t, Options{})
+	select {
+	case <-c.src.Watching():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the watcher's first scan did not end")
+	}
+	return c
+}
+
+// byWatcher reports whether the watcher found lib (a process start, a
+// mapping, or the processes running when it started: a process start and
+// its mappings are looked at together).
+func byWatcher(lib Library) bool {
+	return slices.ContainsFunc([]string{watch.HowExec, watch.HowMmap, watch.HowScan},
+		func(how string) bool { return strings.HasPrefix(lib.Found, how) })
+}
+
 // attachedAs waits for the file at path (by inode) to be attached and
 // returns it.
 func attachedAs(t *testing.T, c *capturer, path string) Library {
@@ -70,7 +92,7 @@ func TestWatchLoadedLater(t *testing.T) {
 	payload := []byte("private libssl body\n")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"p.txt": payload}})
 	dir, lib := privateCopy(t)
-	c := startCapture(t, Options{})
+	c := startWatching(t)
 
 	// ssl is imported (libssl mapped) first; the request comes 300 ms later.
 	script := `import ssl, time, urllib.request
@@ -95,7 +117,7 @@ print(urllib.request.urlopen("` + srv.URL("/p.txt") + `", context=ctx).read().de
 		t.Errorf("python's local address %s, want loopback", l)
 	}
 	got := attachedAs(t, c, lib)
-	if got.Kind != KindOpenSSL || !strings.HasPrefix(got.Found, watch.HowMmap) && !strings.HasPrefix(got.Found, watch.HowScan) {
+	if got.Kind != KindOpenSSL || !byWatcher(got) {
 		t.Errorf("private libssl attached as %+v, want kind openssl found by the watcher", got)
 	}
 }
@@ -112,7 +134,7 @@ func TestWatchMountNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startCapture(t, Options{})
+	c := startWatching(t)
 
 	script := `mount --bind "$1" "$2" && exec curl -sSk -A tlstap-test --rate 2/s -o /dev/null -o /dev/null "$3" "$4"`
 	p := runGnuTLSProgram(t, exec.Command("unshare", "-m", "sh", "-c", script, "sh", lib, sys, srv.URL("/a.txt"), srv.URL("/b.txt")))
@@ -126,10 +148,7 @@ func TestWatchMountNamespace(t *testing.T) {
 	if l := data(cs, capture.Write)[0].Local; !l.Addr().IsLoopback() {
 		t.Errorf("curl's local address %s, want loopback", l)
 	}
-	// The watcher's first scan of running processes may still be going
-	// when curl starts: any of its ways counts, the search at start does not.
-	got := attachedAs(t, c, lib)
-	if !slices.ContainsFunc([]string{watch.HowExec, watch.HowMmap, watch.HowScan}, func(how string) bool { return strings.HasPrefix(got.Found, how) }) {
+	if got := attachedAs(t, c, lib); !byWatcher(got) {
 		t.Errorf("private libssl found as %q, want by the watcher", got.Found)
 	}
 }
@@ -234,7 +253,7 @@ func TestWatchNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startCapture(t, Options{})
+	c := startWatching(t)
 	cert := testenv.NewCert(t, t.TempDir())
 	server := `const https = require("https"), fs = require("fs");
 https.createServer({cert: fs.readFileSync(process.argv[1]), key: fs.readFileSync(process.argv[2])}, (req, res) => {
