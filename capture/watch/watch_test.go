@@ -194,3 +194,17 @@ func TestShortLivedProcesses(t *testing.T) {
 		t.Errorf("%d threads still marked inside mmap after the processes exited", left)
 	}
 }
+
+func FuzzDecodeNotice(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 1, 0, 0, 0})
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, ok := decodeNotice(b)
+		if ok != (len(b) >= 16) {
+			t.Fatalf("decodeNotice(%d bytes) ok=%v", len(b), ok)
+		}
+		if !ok && n != (notice{}) {
+			t.Fatalf("rejected record decoded as %+v", n)
+		}
+	})
+}
