@@ -23,8 +23,13 @@ type RunStatus struct {
 
 // Library is one attached file.
 type Library struct {
-	Path    string `json:"path"`
+	Path string `json:"path"`
+	// Kind is the TLS library: "openssl" or "gnutls".
+	Kind    string `json:"kind,omitempty"`
 	Version string `json:"version,omitempty"`
+	// Found says how: "option", "search", or "process start" / "library
+	// mapped" / "running process" with the pid and path that mapped it.
+	Found string `json:"found,omitempty"`
 }
 
 // Process is one process seen.

@@ -59,8 +59,8 @@ type Chunk struct {
 	Kind   Kind
 	// TLSVersion as on the wire (0x0303, 0x0304), 0 if unknown.
 	TLSVersion uint16
-	// Library is the TLS implementation that carried the connection
-	// ("openssl", "gotls"), empty if unknown.
+	// Library is the TLS library that carried the connection ("openssl",
+	// "gnutls", "nss", "gotls"), empty if unknown.
 	Library string
 	// LostBytes is set on Kind == Lost.
 	LostBytes uint64

@@ -35,6 +35,7 @@ type JSONEvent struct {
 	TypeName         string `json:"type_name"`
 	DataType         uint32 `json:"data_type"`
 	Version          uint32 `json:"version"`
+	TLSLibrary       string `json:"tls_library,omitempty"`
 	ConnID           uint64 `json:"conn_id"`
 	StreamID         uint32 `json:"stream_id"`
 	RequestSeq       uint64 `json:"request_seq"`
@@ -49,7 +50,6 @@ type JSONEvent struct {
 	Path             string `json:"path"`
 	Status           uint32 `json:"status"`
 	ContentType      string `json:"content_type"`
-	TLSLibrary       string `json:"tls_library,omitempty"`
 	WSOpcode         uint32 `json:"ws_opcode"`
 	WSCloseCode      uint32 `json:"ws_close_code"`
 	Length           uint32 `json:"length"`
@@ -91,6 +91,7 @@ func ToJSON(ev *eventpb.Event) JSONEvent {
 		TypeName:         decoder.Type(ev.GetType()).String(),
 		DataType:         ev.GetDataType(),
 		Version:          ev.GetVersion(),
+		TLSLibrary:       ev.GetTlsLibrary(),
 		ConnID:           ev.GetConnId(),
 		StreamID:         ev.GetStreamId(),
 		RequestSeq:       ev.GetRequestSeq(),
@@ -105,7 +106,6 @@ func ToJSON(ev *eventpb.Event) JSONEvent {
 		Path:             ev.GetPath(),
 		Status:           ev.GetStatus(),
 		ContentType:      ev.GetContentType(),
-		TLSLibrary:       ev.GetTlsLibrary(),
 		WSOpcode:         ev.GetWsOpcode(),
 		WSCloseCode:      ev.GetWsCloseCode(),
 		Length:           ev.GetLength(),

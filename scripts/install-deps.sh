@@ -16,6 +16,7 @@ apt_pkgs=(
 	tshark                                # dissects the --pcapng files in tests
 	chromium                              # a web page must not read the eCaptureQ listener
 	golang-1.19-go                        # Go capture tests: programs built by Go 1.19
+	gnutls-bin wget git                   # GnuTLS programs the capture tests run
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do

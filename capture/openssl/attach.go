@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -64,6 +65,14 @@ func (s *Source) AttachLib(path string) (Library, error) {
 	if err != nil {
 		return Library{}, err
 	}
+	lib.Found = FoundOption
+	return s.attachLib(lib, verOff, time.Time{})
+}
+
+// attachLib attaches lib unless its file is attached already; mapped is
+// when the watcher saw it mapped, zero otherwise.
+func (s *Source) attachLib(lib Library, verOff uint64, mapped time.Time) (Library, error) {
+	path := lib.Path
 	id := fileID{lib.Dev, lib.Inode}
 
 	s.mu.Lock()
@@ -77,6 +86,9 @@ func (s *Source) AttachLib(path string) (Library, error) {
 	a, err := s.attach(lib, verOff)
 	if err != nil {
 		return Library{}, err
+	}
+	if !mapped.IsZero() {
+		a.window = time.Since(mapped)
 	}
 	s.libs[id] = a
 	for oid, old := range s.libs {
@@ -106,29 +118,47 @@ func (s *Source) DetachLib(path string) error {
 	return nil
 }
 
+// probe is one hooked function: enter runs at its entry, ret at its return.
+type probe struct{ enter, ret *ebpf.Program }
+
+// probes maps each hooked function to its programs. Every library shares
+// the C helpers behind them, so GnuTLS's close and handshake use OpenSSL's
+// programs (they only read the first argument).
+func (s *Source) probes() map[string]probe {
+	p := &s.objs.tlstapPrograms
+	return map[string]probe{
+		"SSL_write":        {p.SslWriteEnter, p.SslReturn},
+		"SSL_write_ex":     {p.SslWriteExEnter, p.SslReturn},
+		"SSL_read":         {p.SslReadEnter, p.SslReturn},
+		"SSL_read_ex":      {p.SslReadExEnter, p.SslReturn},
+		"SSL_do_handshake": {p.SslHandshakeEnter, p.SslHandshakeReturn},
+		"SSL_free":         {p.SslFree, nil},
+
+		"gnutls_record_send":       {p.GnutlsSendEnter, p.GnutlsReturn},
+		"gnutls_record_send2":      {p.GnutlsSendEnter, p.GnutlsReturn},
+		"gnutls_record_send_range": {p.GnutlsSendEnter, p.GnutlsReturn},
+		"gnutls_record_recv":       {p.GnutlsRecvEnter, p.GnutlsReturn},
+		"gnutls_record_recv_seq":   {p.GnutlsRecvEnter, p.GnutlsReturn},
+		"gnutls_handshake":         {p.GnutlsHandshakeEnter, p.SslHandshakeReturn},
+		"gnutls_deinit":            {p.SslFree, nil},
+	}
+}
+
 func (s *Source) attach(lib Library, verOff uint64) (*attached, error) {
 	ex, err := link.OpenExecutable(lib.Path)
 	if err != nil {
 		return nil, err
 	}
-	p := &s.objs.tlstapPrograms
-	enter := map[string]*ebpf.Program{
-		"SSL_write": p.SslWriteEnter, "SSL_write_ex": p.SslWriteExEnter,
-		"SSL_read": p.SslReadEnter, "SSL_read_ex": p.SslReadExEnter,
-		"SSL_do_handshake": p.SslHandshakeEnter,
-	}
+	probes := s.probes()
 	a := &attached{Library: lib}
-	// Return probes first, entry probes after (see closeLinks).
+	// Return probes first, entry probes after (see closeLinks). A function
+	// without a return probe (the close) goes last.
 	for _, sym := range lib.Symbols {
-		var l link.Link
-		switch sym {
-		case "SSL_free":
-			l, err = ex.Uprobe(sym, p.SslFree, nil)
-		case "SSL_do_handshake":
-			l, err = ex.Uretprobe(sym, p.SslHandshakeReturn, nil)
-		default:
-			l, err = ex.Uretprobe(sym, p.SslReturn, nil)
+		pr := probes[sym]
+		if pr.ret == nil {
+			continue
 		}
+		l, err := ex.Uretprobe(sym, pr.ret, &link.UprobeOptions{Address: lib.offsets[sym]})
 		if err != nil {
 			closeLinks(a.links)
 			return nil, uprobeError(lib.Path, sym, err)
@@ -136,11 +166,16 @@ func (s *Source) attach(lib Library, verOff uint64) (*attached, error) {
 		a.links = append(a.links, l)
 	}
 	for _, sym := range lib.Symbols {
-		prog, ok := enter[sym]
-		if !ok {
-			continue
+		pr := probes[sym]
+		if pr.enter == nil {
+			closeLinks(a.links)
+			return nil, fmt.Errorf("%s: no probe for %s", lib.Path, sym)
 		}
-		l, err := ex.Uprobe(sym, prog, &link.UprobeOptions{Cookie: verOff})
+		opts := &link.UprobeOptions{Address: lib.offsets[sym]}
+		if pr.ret != nil {
+			opts.Cookie = verOff
+		}
+		l, err := ex.Uprobe(sym, pr.enter, opts)
 		if err != nil {
 			closeLinks(a.links)
 			return nil, uprobeError(lib.Path, sym, err)

@@ -1,9 +1,24 @@
 // Package openssl captures TLS plaintext from programs using OpenSSL's
 // libssl, with eBPF uprobes on SSL_read, SSL_read_ex, SSL_write,
 // SSL_write_ex and SSL_do_handshake (entry and return) and SSL_free, and
-// from Go programs' crypto/tls (see "Go programs" below). Both share the
+// from programs using GnuTLS (gnutls_record_send, _send2, _send_range,
+// gnutls_record_recv, _recv_seq, gnutls_handshake and gnutls_deinit), and
+// from Go programs' crypto/tls (see "Go programs" below). All share the
 // ring buffer, the connection map and the tracepoints, so their chunks
 // flow through one reader; Chunk.Library tells them apart.
+//
+// # GnuTLS
+//
+// A GnuTLS session is handled exactly like an SSL*: the same BPF helpers,
+// the same per-(pid, session) state, so the fd and 4-tuple come from the
+// socket tracepoints inside the call even when the program's transport
+// pointer is not an fd (libcurl-gnutls). gnutls_record_send calling
+// gnutls_record_send2 (3.7.9) is counted once: the inner return emits and
+// ends the call. A send that fails with GNUTLS_E_AGAIN or _INTERRUPTED
+// has already encrypted its record, and its retry may pass a NULL buffer:
+// the plaintext is emitted at the failed call (at most one record, 16 KiB)
+// and the retry's success emits nothing. The TLS version of GnuTLS
+// connections is not read (0).
 //
 // # How a chunk gets its metadata
 //
@@ -70,13 +85,27 @@
 //
 // # Which libraries
 //
-// Options.Libs names libssl files or executables with OpenSSL linked in
-// statically. Without it, New attaches to libssl.so.3 and libssl.so.1.1 in
-// the usual Debian/Fedora directories, to every libssl in ldconfig's cache,
-// and to every libssl some running process has mapped (through
-// /proc/PID/root, so libraries inside containers are found). Files are
-// identified by device and inode: one file is attached once whatever its
-// paths. AttachLib and DetachLib change the set at run time.
+// Options.Libs names libssl or libgnutls files, or executables with
+// OpenSSL linked in statically. Without it, New attaches to libssl.so.3,
+// libssl.so.1.1 and libgnutls.so.30 in the usual Debian/Fedora
+// directories, to every such file in ldconfig's cache and to every one
+// some running process has mapped (through /proc/PID/root, so libraries
+// inside containers are found), and then keeps watching (package watch):
+// every executable file a process maps later, or the program a process
+// starts, is checked once for OpenSSL's or GnuTLS's exported functions and
+// attached, whatever its name or mount namespace (a private libssl loaded
+// with LD_LIBRARY_PATH or dlopen, a container's libssl, node). Source is
+// the watcher's Detector. Files are identified by device and inode: one
+// file is attached once whatever its paths. Library.Found says how each
+// was found. AttachLib and DetachLib change the set at run time.
+//
+// A file whose OpenSSL version is known but not one tlstap has the layout
+// of (1.1, 3.x) is skipped with a warning naming it: a traced program must
+// never pay for a guess.
+//
+// Calls a process makes between mapping a library and the probes going
+// live (a few milliseconds for a library, longer for a 100 MB executable
+// such as node; docs/benchmarks.md) are not captured.
 //
 // # Go programs
 //
@@ -125,8 +154,12 @@
 //   - Programs that run TLS through OpenSSL's SSL BIO (BIO_f_ssl), such as
 //     `openssl s_server -www`, reach the record layer through internal
 //     functions and are not seen.
-//   - GnuTLS, NSS, BoringSSL/rustls builds without OpenSSL's symbols, and
-//     stripped static binaries are not covered.
+//   - NSS, BoringSSL/rustls builds without OpenSSL's symbols, and
+//     stripped static binaries are not covered; the watcher reads only
+//     exported (dynamic) symbols, so a static build that does not export
+//     SSL_* needs Options.Libs.
+//   - Programs that run TLS over memory BIOs (node, Python asyncio) have no
+//     fd and no addresses: no socket call happens inside their SSL calls.
 //   - A Go program that starts and finishes its TLS within one scan
 //     interval is missed; so is one whose executable's uprobes could not be
 //     placed. Go's TLS version is not read (Chunk.TLSVersion 0).

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -26,19 +27,69 @@ type Library struct {
 	// Dev and Inode identify the file; uprobes attach to the inode, so one
 	// inode is attached once whatever its paths.
 	Dev, Inode uint64
+	// Kind is the TLS library the file carries: KindOpenSSL or KindGnuTLS.
+	Kind string
 	// Version is OpenSSL's version as far as it could be told ("3.0"),
-	// empty if unknown.
+	// empty if unknown or not OpenSSL.
 	Version string
 	// Symbols are the probed functions the file has.
 	Symbols []string
+	// Found says how the file was found: FoundOption, FoundSearch, or one
+	// of the watch package's How values with the process that mapped it.
+	Found string
+
+	offsets map[string]uint64 // file offset of each of Symbols
+	// window is how long after the kernel reported the file's first
+	// mapping its probes went live (zero unless found by the watcher).
+	window time.Duration
 }
+
+// How files were found, besides the watcher's.
+const (
+	// FoundOption: named in Options.Libs or attached with AttachLib.
+	FoundOption = "option"
+	// FoundSearch: found by name in the usual directories, ldconfig's
+	// cache or a running process's mappings when the capture started.
+	FoundSearch = "search"
+)
 
 type fileID struct{ dev, inode uint64 }
 
-// probed lists the functions tlstap hooks. A file is usable when it has
-// SSL_write and SSL_read; the _ex variants appeared in OpenSSL 1.1.1.
-// SSL_connect and SSL_accept go through SSL_do_handshake.
-var probed = []string{"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free"}
+// Library kinds, as in the events' tls_library.
+const (
+	KindOpenSSL = "openssl"
+	KindGnuTLS  = "gnutls"
+)
+
+// libKind describes how to recognise one TLS library in an ELF file.
+type libKind struct {
+	name string
+	// probed lists the functions hooked, in attach order.
+	probed []string
+	// required are the functions without which the file is not used.
+	required []string
+}
+
+// kinds are tried in order. OpenSSL: the _ex variants appeared in 1.1.1;
+// SSL_connect and SSL_accept go through SSL_do_handshake. GnuTLS: send2
+// (3.6.3+), send_range and recv_seq are hooked where present, send only
+// where send2 is not.
+var kinds = []libKind{
+	{
+		name:     KindOpenSSL,
+		probed:   []string{"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free"},
+		required: []string{"SSL_write", "SSL_read"},
+	},
+	{
+		name: KindGnuTLS,
+		probed: []string{"gnutls_record_send", "gnutls_record_send2", "gnutls_record_send_range",
+			"gnutls_record_recv", "gnutls_record_recv_seq", "gnutls_handshake", "gnutls_deinit"},
+		required: []string{"gnutls_record_send", "gnutls_record_recv", "gnutls_deinit"},
+	},
+}
+
+// errNotTLS means a file carries none of the TLS libraries tlstap knows.
+var errNotTLS = errors.New("no OpenSSL SSL_write/SSL_read nor GnuTLS gnutls_record_send/recv symbols")
 
 // ErrNoLibrary is returned when no usable libssl was found.
 var ErrNoLibrary = errors.New("no OpenSSL libssl found: install libssl3 (or libssl1.1), or pass the library or a binary linking OpenSSL statically with --libssl PATH")
@@ -49,19 +100,20 @@ var usualDirs = []string{
 	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib", "/usr/local/lib64",
 }
 
-var libsslName = regexp.MustCompile(`^libssl\.so(\.\d+)*$`)
+var libsslName = regexp.MustCompile(`^lib(ssl|gnutls)\.so(\.\d+)*$`)
 
-// isLibssl reports whether path names a libssl shared object by its file name.
+// isLibssl reports whether path names a libssl or libgnutls shared object
+// by its file name.
 func isLibssl(path string) bool { return libsslName.MatchString(filepath.Base(path)) }
 
-// discover finds the default set of libraries: system libssl in the usual
-// places and ldconfig's cache, plus whatever libssl running processes have
-// mapped (containers, private builds). Files without OpenSSL's SSL_write,
-// such as NSS's libssl3.so, are left out.
+// discover finds the default set of libraries: system libssl and libgnutls
+// in the usual places and ldconfig's cache, plus whatever such files
+// running processes have mapped (containers, private builds). Files
+// without the library's functions, such as NSS's libssl3.so, are left out.
 func discover() []string {
 	var paths []string
 	for _, d := range usualDirs {
-		for _, n := range []string{"libssl.so.3", "libssl.so.1.1"} {
+		for _, n := range []string{"libssl.so.3", "libssl.so.1.1", "libgnutls.so.30"} {
 			paths = append(paths, filepath.Join(d, n))
 		}
 	}
@@ -87,7 +139,7 @@ func ldconfigLibssl() []string {
 	return parseLdconfig(bytes.NewReader(out))
 }
 
-// parseLdconfig extracts libssl paths from `ldconfig -p` output, whose lines
+// parseLdconfig extracts libssl and libgnutls paths from `ldconfig -p` output, whose lines
 // look like "\tlibssl.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so.3".
 func parseLdconfig(r io.Reader) []string {
 	var paths []string
@@ -105,7 +157,13 @@ func parseLdconfig(r io.Reader) []string {
 
 // inspect identifies a candidate file and tells which probed symbols it has
 // and where the TLS version sits in its SSL struct.
-func inspect(path string) (Library, uint64, error) {
+func inspect(path string) (Library, uint64, error) { return inspectELF(path, true) }
+
+// inspectELF is inspect; without static it reads only the dynamic symbol
+// table, which is all a shared library or an executable that exports its
+// TLS functions (node) needs, and is cheap enough to run on every program
+// that starts.
+func inspectELF(path string, static bool) (Library, uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		return Library{}, 0, err
@@ -116,17 +174,22 @@ func inspect(path string) (Library, uint64, error) {
 	}
 	defer f.Close()
 
-	have := map[string]bool{}
+	// have maps each probed function the file defines to its file offset,
+	// which the uprobes are attached at: looking the symbols up again
+	// would read node's 75,000 dynamic symbols a second time.
+	have := map[string]uint64{}
 	var versions []string
 	add := func(syms []elf.Symbol) {
 		for _, s := range syms {
 			if s.Section == elf.SHN_UNDEF || elf.ST_TYPE(s.Info) != elf.STT_FUNC {
 				continue
 			}
-			if slices.Contains(probed, s.Name) {
-				have[s.Name] = true
+			if _, ok := probedSet[s.Name]; ok {
+				if off, ok := fileOffset(f, s.Value); ok {
+					have[s.Name] = off
+				}
 			}
-			if s.Version != "" {
+			if strings.HasPrefix(s.Version, "OPENSSL_") && !slices.Contains(versions, s.Version) {
 				versions = append(versions, s.Version)
 			}
 		}
@@ -134,17 +197,31 @@ func inspect(path string) (Library, uint64, error) {
 	if syms, err := f.DynamicSymbols(); err == nil {
 		add(syms)
 	}
-	if syms, err := f.Symbols(); err == nil {
-		add(syms)
-	}
-	lib := Library{Path: path, Dev: uint64(st.Dev), Inode: st.Ino}
-	for _, s := range probed {
-		if have[s] {
-			lib.Symbols = append(lib.Symbols, s)
+	if static {
+		if syms, err := f.Symbols(); err == nil {
+			add(syms)
 		}
 	}
-	if !have["SSL_write"] || !have["SSL_read"] {
-		return lib, 0, fmt.Errorf("%s has no OpenSSL SSL_write/SSL_read symbols", path)
+	lib := Library{Path: path, Dev: uint64(st.Dev), Inode: st.Ino}
+	k, ok := kindOf(have)
+	if !ok {
+		return lib, 0, fmt.Errorf("%s: %w", path, errNotTLS)
+	}
+	lib.Kind = k.name
+	lib.offsets = map[string]uint64{}
+	if _, ok := have["gnutls_record_send2"]; ok {
+		// gnutls_record_send is a tail call of send2 (3.6.3 on): probing
+		// both would trap every send twice for nothing.
+		delete(have, "gnutls_record_send")
+	}
+	for _, s := range k.probed {
+		if off, ok := have[s]; ok {
+			lib.Symbols = append(lib.Symbols, s)
+			lib.offsets[s] = off
+		}
+	}
+	if k.name != KindOpenSSL {
+		return lib, 0, nil
 	}
 	major, minor, ok := versionFromSymbols(versions)
 	if !ok {
@@ -157,8 +234,47 @@ func inspect(path string) (Library, uint64, error) {
 	if ok {
 		lib.Version = fmt.Sprintf("%d.%d", major, minor)
 		off = versionOffset(major, minor)
+		// Only the layouts versionOffset knows are probed: SSL_read and
+		// SSL_write kept their signatures, but a release tlstap has not
+		// seen may not have, and a traced program must never pay for it.
+		if off == 0 {
+			return lib, 0, fmt.Errorf("%s: OpenSSL %s is not a version tlstap supports (1.1, 3.x)", path, lib.Version)
+		}
 	}
 	return lib, off, nil
+}
+
+// kindOf returns the first library kind whose required functions the
+// file defines.
+func kindOf(have map[string]uint64) (libKind, bool) {
+	for _, k := range kinds {
+		if !slices.ContainsFunc(k.required, func(s string) bool { _, ok := have[s]; return !ok }) {
+			return k, true
+		}
+	}
+	return libKind{}, false
+}
+
+// probedSet holds every function some kind probes.
+var probedSet = func() map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, k := range kinds {
+		for _, s := range k.probed {
+			m[s] = struct{}{}
+		}
+	}
+	return m
+}()
+
+// fileOffset converts a symbol's virtual address to the file offset a
+// uprobe is attached at, through the executable segment holding it.
+func fileOffset(f *elf.File, vaddr uint64) (uint64, bool) {
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && vaddr >= p.Vaddr && vaddr < p.Vaddr+p.Memsz {
+			return vaddr - p.Vaddr + p.Off, true
+		}
+	}
+	return 0, false
 }
 
 var symVersion = regexp.MustCompile(`^OPENSSL_(\d+)[._](\d+)`)
@@ -180,7 +296,7 @@ func versionFromSymbols(versions []string) (major, minor int, ok bool) {
 	return major, minor, ok
 }
 
-var versionText = regexp.MustCompile(`OpenSSL (\d+)\.(\d+)\.\d+[a-z]? `)
+var versionText = regexp.MustCompile(`^OpenSSL (\d+)\.(\d+)\.\d+[a-z]? `)
 
 // versionFromText finds OPENSSL_VERSION_TEXT in a statically linked binary.
 func versionFromText(f *elf.File) (major, minor int, ok bool) {
@@ -192,13 +308,21 @@ func versionFromText(f *elf.File) (major, minor int, ok bool) {
 	if err != nil {
 		return 0, 0, false
 	}
-	m := versionText.FindSubmatch(data)
-	if m == nil {
-		return 0, 0, false
+	// A regexp over all of .rodata takes seconds in node (tens of MB);
+	// jumping to each "OpenSSL " takes milliseconds.
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte("OpenSSL "))
+		if j < 0 {
+			return 0, 0, false
+		}
+		i += j
+		if m := versionText.FindSubmatch(data[i:min(len(data), i+32)]); m != nil {
+			major, _ = strconv.Atoi(string(m[1]))
+			minor, _ = strconv.Atoi(string(m[2]))
+			return major, minor, true
+		}
+		i++
 	}
-	major, _ = strconv.Atoi(string(m[1]))
-	minor, _ = strconv.Atoi(string(m[2]))
-	return major, minor, true
 }
 
 // versionOffset is where struct ssl_st keeps `int version`, plus one (zero

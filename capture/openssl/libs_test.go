@@ -20,7 +20,7 @@ import (
 func systemLibssl(t *testing.T) string {
 	t.Helper()
 	for _, p := range ldconfigLibssl() {
-		if _, _, err := inspect(p); err == nil {
+		if lib, _, err := inspect(p); err == nil && lib.Kind == KindOpenSSL {
 			return p
 		}
 	}

@@ -24,7 +24,7 @@ func (s *Source) reap(exit capture.Chunk, dst []capture.Chunk) []capture.Chunk {
 		}
 		dead = append(dead, k)
 		c := exit
-		c.Conn, c.FD, c.TLSVersion = k.Ssl, v.Fd, v.Version
+		c.Conn, c.FD, c.TLSVersion, c.Library = k.Ssl, v.Fd, v.Version, libraryName(v.Lib)
 		c.Local, c.Remote = addrs(v.Tuple.Family, v.Tuple.Laddr, v.Tuple.Raddr, v.Tuple.Lport, v.Tuple.Rport)
 		for dir, lost := range v.Lost {
 			if lost > 0 {

@@ -33,9 +33,17 @@ const (
 	headerSize = 112
 )
 
-// libraries names the BPF side's enum lib as Event.tls_library does;
-// a value it does not list is reported as "".
-var libraries = [256]string{0: "openssl", 1: "gnutls", 2: "nss", 3: "gotls"}
+// libraries names the BPF side's enum lib, the TLS library that carried a
+// connection; the index is the enum's value.
+var libraries = [...]string{"openssl", "gnutls", "nss", "gotls"}
+
+// libraryName returns the name of enum lib value v, empty if unknown.
+func libraryName(v uint8) string {
+	if int(v) < len(libraries) {
+		return libraries[v]
+	}
+	return ""
+}
 
 const (
 	afInet  = 2
@@ -95,7 +103,7 @@ func chunkOf(rec []byte, bootNS int64) capture.Chunk {
 		Dir:        capture.Direction(rec[offDir] & 1),
 		Kind:       capture.Kind(rec[offKind]),
 		TLSVersion: le.Uint16(rec[offVersion:]),
-		Library:    libraries[rec[offLib]],
+		Library:    libraryName(rec[offLib]),
 	}
 	c.Local, c.Remote = tuple(rec)
 	return c

@@ -67,6 +67,7 @@ type header struct {
 	lport, rport      uint16
 	laddr, raddr      [16]byte
 	comm              string
+	lib               uint8
 }
 
 func (h header) record(data string) []byte {
@@ -87,6 +88,7 @@ func (h header) record(data string) []byte {
 	copy(b[offLAddr:], h.laddr[:])
 	copy(b[offRAddr:], h.raddr[:])
 	copy(b[offComm:offComm+15], h.comm)
+	b[offLib] = h.lib
 	copy(b[headerSize:], data)
 	return b
 }
@@ -116,14 +118,14 @@ func TestDecodeRecord(t *testing.T) {
 		rec  []byte
 		want string // rendered chunks, or the error
 	}{
-		{"ipv4 write", v4.record("GET /"), `data write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 t=1005 lost=0 "GET /"`},
-		{"ipv6 mapped", v6.record("x"), `data write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc [::1]:40000->127.0.0.9:443 v=0x304 t=1005 lost=0 "x"`},
-		{"gap before data", gap.record("after"), `lost write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 t=1005 lost=77 ""` + "\n" +
-			`data write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 t=1005 lost=0 "after"`},
-		{"lost notice", lostNotice.record(""), `lost read pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 t=1005 lost=99 ""`},
-		{"close", closeNotice.record(""), `close write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 t=1005 lost=0 ""`},
-		{"no tuple", unknown.record("u"), `data write pid=10 tid=11 uid=12 comm="curl" fd=-1 conn=0xabc invalid AddrPort->invalid AddrPort v=0x304 t=1005 lost=0 "u"`},
-		{"comm without NUL", longComm.record(""), `data write pid=10 tid=11 uid=12 comm="fifteen-bytes!!" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 t=1005 lost=0 ""`},
+		{"ipv4 write", v4.record("GET /"), `data write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 lib=openssl t=1005 lost=0 "GET /"`},
+		{"ipv6 mapped", v6.record("x"), `data write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc [::1]:40000->127.0.0.9:443 v=0x304 lib=openssl t=1005 lost=0 "x"`},
+		{"gap before data", gap.record("after"), `lost write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 lib=openssl t=1005 lost=77 ""` + "\n" +
+			`data write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 lib=openssl t=1005 lost=0 "after"`},
+		{"lost notice", lostNotice.record(""), `lost read pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 lib=openssl t=1005 lost=99 ""`},
+		{"close", closeNotice.record(""), `close write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 lib=openssl t=1005 lost=0 ""`},
+		{"no tuple", unknown.record("u"), `data write pid=10 tid=11 uid=12 comm="curl" fd=-1 conn=0xabc invalid AddrPort->invalid AddrPort v=0x304 lib=openssl t=1005 lost=0 "u"`},
+		{"comm without NUL", longComm.record(""), `data write pid=10 tid=11 uid=12 comm="fifteen-bytes!!" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 lib=openssl t=1005 lost=0 ""`},
 		{"short", v4.record("")[:headerSize-1], "error: ring record shorter than its header: 111 bytes"},
 		{"length beyond record", v4.record("abc")[:headerSize+2], "error: ring record claims 3 data bytes, has 2"},
 		{"unknown kind", header{kind: 7}.record(""), "error: ring record of unknown kind 7"},
@@ -146,8 +148,8 @@ func render(cs []capture.Chunk) string {
 	kinds := []string{"data", "close", "lost"}
 	var lines []string
 	for _, c := range cs {
-		lines = append(lines, fmt.Sprintf("%s %s pid=%d tid=%d uid=%d comm=%q fd=%d conn=%#x %s->%s v=%#x t=%d lost=%d %q",
-			kinds[c.Kind], c.Dir, c.PID, c.TID, c.UID, c.Comm, c.FD, c.Conn, c.Local, c.Remote, c.TLSVersion, c.Time, c.LostBytes, c.Data))
+		lines = append(lines, fmt.Sprintf("%s %s pid=%d tid=%d uid=%d comm=%q fd=%d conn=%#x %s->%s v=%#x lib=%s t=%d lost=%d %q",
+			kinds[c.Kind], c.Dir, c.PID, c.TID, c.UID, c.Comm, c.FD, c.Conn, c.Local, c.Remote, c.TLSVersion, c.Library, c.Time, c.LostBytes, c.Data))
 	}
 	return strings.Join(lines, "\n")
 }

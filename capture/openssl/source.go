@@ -8,11 +8,13 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/tlstap/tlstap/capture"
+	"github.com/tlstap/tlstap/capture/watch"
 )
 
 // DefaultRingBytes is the ring buffer size when Options.RingBytes is 0.
@@ -41,15 +43,23 @@ type Options struct {
 	// WatchGo attaches to every Go program running now or started later
 	// (see doc.go).
 	WatchGo bool
+	// NoWatch turns off attaching to libraries that processes map after
+	// New (see doc.go); it is off already when Libs names files.
+	NoWatch bool
+	// Detectors are offered the files the watcher finds that are neither
+	// OpenSSL nor GnuTLS (a Go crypto/tls detector, say), in order.
+	Detectors []watch.Detector
 }
 
 // Source captures OpenSSL plaintext with eBPF. It implements capture.Source.
 type Source struct {
-	log    *slog.Logger
-	objs   tlstapObjects
-	rd     *ringbuf.Reader
-	links  []link.Link // tracepoints, shared by every library
-	bootNS int64       // Unix time of CLOCK_MONOTONIC's zero
+	log   *slog.Logger
+	objs  tlstapObjects
+	rd    *ringbuf.Reader
+	links []link.Link // tracepoints, shared by every library
+	// watcher finds libraries mapped later; nil when Options.Libs is set.
+	watcher *watch.Watcher
+	bootNS  int64 // Unix time of CLOCK_MONOTONIC's zero
 
 	mu   sync.Mutex // guards libs, gos and closed
 	libs map[fileID]*attached
@@ -132,20 +142,27 @@ func (s *Source) start(opts Options) error {
 	}
 	logged := make(map[fileID]bool)
 	for _, p := range paths {
-		lib, err := s.AttachLib(p)
+		lib, verOff, err := inspect(p)
+		if err == nil {
+			lib.Found = FoundOption
+			if !explicit {
+				lib.Found = FoundSearch
+			}
+			lib, err = s.attachLib(lib, verOff, time.Time{})
+		}
 		switch {
 		case err == nil && logged[fileID{lib.Dev, lib.Inode}]:
 			// Another name of a file already attached (symlinks, /lib vs /usr/lib).
 		case err == nil:
 			logged[fileID{lib.Dev, lib.Inode}] = true
-			s.log.Info("attached to OpenSSL", "path", lib.Path, "version", lib.Version, "symbols", lib.Symbols)
+			s.log.Info("attached to TLS library", "path", lib.Path, "kind", lib.Kind, "version", lib.Version, "symbols", lib.Symbols)
 		case explicit:
 			return err
 		case !errors.Is(err, os.ErrNotExist):
 			s.log.Debug("skipping library candidate", "path", p, "err", err)
 		}
 	}
-	if len(s.Libraries()) == 0 {
+	if len(s.Libraries()) == 0 && (explicit || opts.NoWatch) {
 		return ErrNoLibrary
 	}
 	for _, p := range opts.GoPrograms {
@@ -158,7 +175,56 @@ func (s *Source) start(opts Options) error {
 	if opts.WatchGo {
 		s.watchGo()
 	}
+	if !explicit && !opts.NoWatch {
+		// Loaded now so that processes starting from here on are queued
+		// for Run, which drains the queue.
+		var err error
+		detectors := append([]watch.Detector{s}, opts.Detectors...)
+		if s.watcher, err = watch.New(watch.Options{Detectors: detectors, Logger: s.log}); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// Watching is closed once the library watcher has looked at the processes
+// running when Run started, so files mapped from then on are attached as
+// they are mapped; it is closed at once when there is no watcher.
+func (s *Source) Watching() <-chan struct{} {
+	if s.watcher == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return s.watcher.Scanned()
+}
+
+// Detect implements watch.Detector: it attaches to f when it carries
+// OpenSSL or GnuTLS. Only dynamic symbols are read, so executables with
+// OpenSSL linked in but not exported need Options.Libs.
+func (s *Source) Detect(f watch.File) (bool, error) {
+	lib, verOff, err := inspectELF(f.HostPath, false)
+	switch {
+	case errors.Is(err, errNotTLS):
+		return false, nil
+	case err != nil && lib.Kind == "":
+		return false, nil // not an ELF file, or gone
+	case err != nil:
+		return false, err
+	}
+	lib.Found = fmt.Sprintf("%s (pid %d, %s)", f.How, f.PID, f.Path)
+	lib, err = s.attachLib(lib, verOff, f.Mapped)
+	if errors.Is(err, ErrClosed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !f.Mapped.IsZero() {
+		s.log.Info("attached to TLS library", "path", f.Path, "pid", f.PID, "kind", lib.Kind, "how", f.How,
+			"after", time.Since(f.Mapped))
+	}
+	return true, nil
 }
 
 // Run delivers captured chunks to out until ctx is cancelled, then detaches
@@ -182,6 +248,17 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 	// Closing the reader is the only way to interrupt a blocked read.
 	stop := context.AfterFunc(ctx, func() { s.rd.Close() })
 	defer stop()
+	if s.watcher != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := s.watcher.Run(wctx); err != nil {
+				s.log.Warn("library watcher stopped; libraries mapped from now on are not attached", "err", err)
+			}
+		}()
+		defer func() { cancel(); <-done }()
+	}
 
 	var (
 		rec    ringbuf.Record
@@ -254,6 +331,9 @@ func (s *Source) Close() error {
 	}
 	closeLinks(s.links)
 	s.links = nil
+	if s.watcher != nil && !s.running.Load() {
+		s.watcher.Close() // Run owns it once started
+	}
 	if s.objs.Stats != nil {
 		s.final = s.statsLocked()
 	}

@@ -20,10 +20,12 @@ type tlstapCall struct {
 	Lenp   uint64
 	Cookie uint64
 	Num    uint64
+	Size   uint64
 	Dir    uint8
 	Ex     uint8
 	Early  uint8
-	Pad    [5]uint8
+	Lib    uint8
+	Pad    [4]uint8
 }
 
 type tlstapCommKey struct {
@@ -149,48 +151,52 @@ type tlstapRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tlstapMapActive              = "active"
-	tlstapMapCalls               = "calls"
-	tlstapMapConfigs             = "configs"
-	tlstapMapConns               = "conns"
-	tlstapMapEvents              = "events"
-	tlstapMapFdConns             = "fd_conns"
-	tlstapMapFilterComms         = "filter_comms"
-	tlstapMapFilterPids          = "filter_pids"
-	tlstapMapFilterUids          = "filter_uids"
-	tlstapMapGoLearn             = "go_learn"
-	tlstapMapGoPids              = "go_pids"
-	tlstapMapGoReads             = "go_reads"
-	tlstapMapGoWrites            = "go_writes"
-	tlstapMapProcs               = "procs"
-	tlstapMapScratch             = "scratch"
-	tlstapMapSelfEndpoints       = "self_endpoints"
-	tlstapMapStats               = "stats"
-	tlstapProgGoHandshakeEnter   = "go_handshake_enter"
-	tlstapProgGoReadEnter        = "go_read_enter"
-	tlstapProgGoReadReturn       = "go_read_return"
-	tlstapProgGoWriteEnter       = "go_write_enter"
-	tlstapProgGoWriteReturn      = "go_write_return"
-	tlstapProgSchedProcessExit   = "sched_process_exit"
-	tlstapProgSockRecvLength     = "sock_recv_length"
-	tlstapProgSockSendLength     = "sock_send_length"
-	tlstapProgSslFree            = "ssl_free"
-	tlstapProgSslHandshakeEnter  = "ssl_handshake_enter"
-	tlstapProgSslHandshakeReturn = "ssl_handshake_return"
-	tlstapProgSslReadEnter       = "ssl_read_enter"
-	tlstapProgSslReadExEnter     = "ssl_read_ex_enter"
-	tlstapProgSslReturn          = "ssl_return"
-	tlstapProgSslWriteEnter      = "ssl_write_enter"
-	tlstapProgSslWriteExEnter    = "ssl_write_ex_enter"
-	tlstapProgSysEnterClose      = "sys_enter_close"
-	tlstapProgSysEnterRead       = "sys_enter_read"
-	tlstapProgSysEnterReadv      = "sys_enter_readv"
-	tlstapProgSysEnterRecvfrom   = "sys_enter_recvfrom"
-	tlstapProgSysEnterRecvmsg    = "sys_enter_recvmsg"
-	tlstapProgSysEnterSendmsg    = "sys_enter_sendmsg"
-	tlstapProgSysEnterSendto     = "sys_enter_sendto"
-	tlstapProgSysEnterWrite      = "sys_enter_write"
-	tlstapProgSysEnterWritev     = "sys_enter_writev"
+	tlstapMapActive                = "active"
+	tlstapMapCalls                 = "calls"
+	tlstapMapConfigs               = "configs"
+	tlstapMapConns                 = "conns"
+	tlstapMapEvents                = "events"
+	tlstapMapFdConns               = "fd_conns"
+	tlstapMapFilterComms           = "filter_comms"
+	tlstapMapFilterPids            = "filter_pids"
+	tlstapMapFilterUids            = "filter_uids"
+	tlstapMapGoLearn               = "go_learn"
+	tlstapMapGoPids                = "go_pids"
+	tlstapMapGoReads               = "go_reads"
+	tlstapMapGoWrites              = "go_writes"
+	tlstapMapProcs                 = "procs"
+	tlstapMapScratch               = "scratch"
+	tlstapMapSelfEndpoints         = "self_endpoints"
+	tlstapMapStats                 = "stats"
+	tlstapProgGnutlsHandshakeEnter = "gnutls_handshake_enter"
+	tlstapProgGnutlsRecvEnter      = "gnutls_recv_enter"
+	tlstapProgGnutlsReturn         = "gnutls_return"
+	tlstapProgGnutlsSendEnter      = "gnutls_send_enter"
+	tlstapProgGoHandshakeEnter     = "go_handshake_enter"
+	tlstapProgGoReadEnter          = "go_read_enter"
+	tlstapProgGoReadReturn         = "go_read_return"
+	tlstapProgGoWriteEnter         = "go_write_enter"
+	tlstapProgGoWriteReturn        = "go_write_return"
+	tlstapProgSchedProcessExit     = "sched_process_exit"
+	tlstapProgSockRecvLength       = "sock_recv_length"
+	tlstapProgSockSendLength       = "sock_send_length"
+	tlstapProgSslFree              = "ssl_free"
+	tlstapProgSslHandshakeEnter    = "ssl_handshake_enter"
+	tlstapProgSslHandshakeReturn   = "ssl_handshake_return"
+	tlstapProgSslReadEnter         = "ssl_read_enter"
+	tlstapProgSslReadExEnter       = "ssl_read_ex_enter"
+	tlstapProgSslReturn            = "ssl_return"
+	tlstapProgSslWriteEnter        = "ssl_write_enter"
+	tlstapProgSslWriteExEnter      = "ssl_write_ex_enter"
+	tlstapProgSysEnterClose        = "sys_enter_close"
+	tlstapProgSysEnterRead         = "sys_enter_read"
+	tlstapProgSysEnterReadv        = "sys_enter_readv"
+	tlstapProgSysEnterRecvfrom     = "sys_enter_recvfrom"
+	tlstapProgSysEnterRecvmsg      = "sys_enter_recvmsg"
+	tlstapProgSysEnterSendmsg      = "sys_enter_sendmsg"
+	tlstapProgSysEnterSendto       = "sys_enter_sendto"
+	tlstapProgSysEnterWrite        = "sys_enter_write"
+	tlstapProgSysEnterWritev       = "sys_enter_writev"
 )
 
 // loadTlstap returns the embedded CollectionSpec for tlstap.
@@ -235,31 +241,35 @@ type tlstapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapProgramSpecs struct {
-	GoHandshakeEnter   *ebpf.ProgramSpec `ebpf:"go_handshake_enter"`
-	GoReadEnter        *ebpf.ProgramSpec `ebpf:"go_read_enter"`
-	GoReadReturn       *ebpf.ProgramSpec `ebpf:"go_read_return"`
-	GoWriteEnter       *ebpf.ProgramSpec `ebpf:"go_write_enter"`
-	GoWriteReturn      *ebpf.ProgramSpec `ebpf:"go_write_return"`
-	SchedProcessExit   *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
-	SockRecvLength     *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
-	SockSendLength     *ebpf.ProgramSpec `ebpf:"sock_send_length"`
-	SslFree            *ebpf.ProgramSpec `ebpf:"ssl_free"`
-	SslHandshakeEnter  *ebpf.ProgramSpec `ebpf:"ssl_handshake_enter"`
-	SslHandshakeReturn *ebpf.ProgramSpec `ebpf:"ssl_handshake_return"`
-	SslReadEnter       *ebpf.ProgramSpec `ebpf:"ssl_read_enter"`
-	SslReadExEnter     *ebpf.ProgramSpec `ebpf:"ssl_read_ex_enter"`
-	SslReturn          *ebpf.ProgramSpec `ebpf:"ssl_return"`
-	SslWriteEnter      *ebpf.ProgramSpec `ebpf:"ssl_write_enter"`
-	SslWriteExEnter    *ebpf.ProgramSpec `ebpf:"ssl_write_ex_enter"`
-	SysEnterClose      *ebpf.ProgramSpec `ebpf:"sys_enter_close"`
-	SysEnterRead       *ebpf.ProgramSpec `ebpf:"sys_enter_read"`
-	SysEnterReadv      *ebpf.ProgramSpec `ebpf:"sys_enter_readv"`
-	SysEnterRecvfrom   *ebpf.ProgramSpec `ebpf:"sys_enter_recvfrom"`
-	SysEnterRecvmsg    *ebpf.ProgramSpec `ebpf:"sys_enter_recvmsg"`
-	SysEnterSendmsg    *ebpf.ProgramSpec `ebpf:"sys_enter_sendmsg"`
-	SysEnterSendto     *ebpf.ProgramSpec `ebpf:"sys_enter_sendto"`
-	SysEnterWrite      *ebpf.ProgramSpec `ebpf:"sys_enter_write"`
-	SysEnterWritev     *ebpf.ProgramSpec `ebpf:"sys_enter_writev"`
+	GnutlsHandshakeEnter *ebpf.ProgramSpec `ebpf:"gnutls_handshake_enter"`
+	GnutlsRecvEnter      *ebpf.ProgramSpec `ebpf:"gnutls_recv_enter"`
+	GnutlsReturn         *ebpf.ProgramSpec `ebpf:"gnutls_return"`
+	GnutlsSendEnter      *ebpf.ProgramSpec `ebpf:"gnutls_send_enter"`
+	GoHandshakeEnter     *ebpf.ProgramSpec `ebpf:"go_handshake_enter"`
+	GoReadEnter          *ebpf.ProgramSpec `ebpf:"go_read_enter"`
+	GoReadReturn         *ebpf.ProgramSpec `ebpf:"go_read_return"`
+	GoWriteEnter         *ebpf.ProgramSpec `ebpf:"go_write_enter"`
+	GoWriteReturn        *ebpf.ProgramSpec `ebpf:"go_write_return"`
+	SchedProcessExit     *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
+	SockRecvLength       *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
+	SockSendLength       *ebpf.ProgramSpec `ebpf:"sock_send_length"`
+	SslFree              *ebpf.ProgramSpec `ebpf:"ssl_free"`
+	SslHandshakeEnter    *ebpf.ProgramSpec `ebpf:"ssl_handshake_enter"`
+	SslHandshakeReturn   *ebpf.ProgramSpec `ebpf:"ssl_handshake_return"`
+	SslReadEnter         *ebpf.ProgramSpec `ebpf:"ssl_read_enter"`
+	SslReadExEnter       *ebpf.ProgramSpec `ebpf:"ssl_read_ex_enter"`
+	SslReturn            *ebpf.ProgramSpec `ebpf:"ssl_return"`
+	SslWriteEnter        *ebpf.ProgramSpec `ebpf:"ssl_write_enter"`
+	SslWriteExEnter      *ebpf.ProgramSpec `ebpf:"ssl_write_ex_enter"`
+	SysEnterClose        *ebpf.ProgramSpec `ebpf:"sys_enter_close"`
+	SysEnterRead         *ebpf.ProgramSpec `ebpf:"sys_enter_read"`
+	SysEnterReadv        *ebpf.ProgramSpec `ebpf:"sys_enter_readv"`
+	SysEnterRecvfrom     *ebpf.ProgramSpec `ebpf:"sys_enter_recvfrom"`
+	SysEnterRecvmsg      *ebpf.ProgramSpec `ebpf:"sys_enter_recvmsg"`
+	SysEnterSendmsg      *ebpf.ProgramSpec `ebpf:"sys_enter_sendmsg"`
+	SysEnterSendto       *ebpf.ProgramSpec `ebpf:"sys_enter_sendto"`
+	SysEnterWrite        *ebpf.ProgramSpec `ebpf:"sys_enter_write"`
+	SysEnterWritev       *ebpf.ProgramSpec `ebpf:"sys_enter_writev"`
 }
 
 // tlstapMapSpecs contains maps before they are loaded into the kernel.
@@ -362,35 +372,43 @@ type tlstapVariables struct {
 //
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapPrograms struct {
-	GoHandshakeEnter   *ebpf.Program `ebpf:"go_handshake_enter"`
-	GoReadEnter        *ebpf.Program `ebpf:"go_read_enter"`
-	GoReadReturn       *ebpf.Program `ebpf:"go_read_return"`
-	GoWriteEnter       *ebpf.Program `ebpf:"go_write_enter"`
-	GoWriteReturn      *ebpf.Program `ebpf:"go_write_return"`
-	SchedProcessExit   *ebpf.Program `ebpf:"sched_process_exit"`
-	SockRecvLength     *ebpf.Program `ebpf:"sock_recv_length"`
-	SockSendLength     *ebpf.Program `ebpf:"sock_send_length"`
-	SslFree            *ebpf.Program `ebpf:"ssl_free"`
-	SslHandshakeEnter  *ebpf.Program `ebpf:"ssl_handshake_enter"`
-	SslHandshakeReturn *ebpf.Program `ebpf:"ssl_handshake_return"`
-	SslReadEnter       *ebpf.Program `ebpf:"ssl_read_enter"`
-	SslReadExEnter     *ebpf.Program `ebpf:"ssl_read_ex_enter"`
-	SslReturn          *ebpf.Program `ebpf:"ssl_return"`
-	SslWriteEnter      *ebpf.Program `ebpf:"ssl_write_enter"`
-	SslWriteExEnter    *ebpf.Program `ebpf:"ssl_write_ex_enter"`
-	SysEnterClose      *ebpf.Program `ebpf:"sys_enter_close"`
-	SysEnterRead       *ebpf.Program `ebpf:"sys_enter_read"`
-	SysEnterReadv      *ebpf.Program `ebpf:"sys_enter_readv"`
-	SysEnterRecvfrom   *ebpf.Program `ebpf:"sys_enter_recvfrom"`
-	SysEnterRecvmsg    *ebpf.Program `ebpf:"sys_enter_recvmsg"`
-	SysEnterSendmsg    *ebpf.Program `ebpf:"sys_enter_sendmsg"`
-	SysEnterSendto     *ebpf.Program `ebpf:"sys_enter_sendto"`
-	SysEnterWrite      *ebpf.Program `ebpf:"sys_enter_write"`
-	SysEnterWritev     *ebpf.Program `ebpf:"sys_enter_writev"`
+	GnutlsHandshakeEnter *ebpf.Program `ebpf:"gnutls_handshake_enter"`
+	GnutlsRecvEnter      *ebpf.Program `ebpf:"gnutls_recv_enter"`
+	GnutlsReturn         *ebpf.Program `ebpf:"gnutls_return"`
+	GnutlsSendEnter      *ebpf.Program `ebpf:"gnutls_send_enter"`
+	GoHandshakeEnter     *ebpf.Program `ebpf:"go_handshake_enter"`
+	GoReadEnter          *ebpf.Program `ebpf:"go_read_enter"`
+	GoReadReturn         *ebpf.Program `ebpf:"go_read_return"`
+	GoWriteEnter         *ebpf.Program `ebpf:"go_write_enter"`
+	GoWriteReturn        *ebpf.Program `ebpf:"go_write_return"`
+	SchedProcessExit     *ebpf.Program `ebpf:"sched_process_exit"`
+	SockRecvLength       *ebpf.Program `ebpf:"sock_recv_length"`
+	SockSendLength       *ebpf.Program `ebpf:"sock_send_length"`
+	SslFree              *ebpf.Program `ebpf:"ssl_free"`
+	SslHandshakeEnter    *ebpf.Program `ebpf:"ssl_handshake_enter"`
+	SslHandshakeReturn   *ebpf.Program `ebpf:"ssl_handshake_return"`
+	SslReadEnter         *ebpf.Program `ebpf:"ssl_read_enter"`
+	SslReadExEnter       *ebpf.Program `ebpf:"ssl_read_ex_enter"`
+	SslReturn            *ebpf.Program `ebpf:"ssl_return"`
+	SslWriteEnter        *ebpf.Program `ebpf:"ssl_write_enter"`
+	SslWriteExEnter      *ebpf.Program `ebpf:"ssl_write_ex_enter"`
+	SysEnterClose        *ebpf.Program `ebpf:"sys_enter_close"`
+	SysEnterRead         *ebpf.Program `ebpf:"sys_enter_read"`
+	SysEnterReadv        *ebpf.Program `ebpf:"sys_enter_readv"`
+	SysEnterRecvfrom     *ebpf.Program `ebpf:"sys_enter_recvfrom"`
+	SysEnterRecvmsg      *ebpf.Program `ebpf:"sys_enter_recvmsg"`
+	SysEnterSendmsg      *ebpf.Program `ebpf:"sys_enter_sendmsg"`
+	SysEnterSendto       *ebpf.Program `ebpf:"sys_enter_sendto"`
+	SysEnterWrite        *ebpf.Program `ebpf:"sys_enter_write"`
+	SysEnterWritev       *ebpf.Program `ebpf:"sys_enter_writev"`
 }
 
 func (p *tlstapPrograms) Close() error {
 	return _TlstapClose(
+		p.GnutlsHandshakeEnter,
+		p.GnutlsRecvEnter,
+		p.GnutlsReturn,
+		p.GnutlsSendEnter,
 		p.GoHandshakeEnter,
 		p.GoReadEnter,
 		p.GoReadReturn,

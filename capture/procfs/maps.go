@@ -19,6 +19,8 @@ type Mapping struct {
 	Path string
 	// Deleted is set when the file was unlinked after it was mapped.
 	Deleted bool
+	// Exec is set when the mapping is executable (code).
+	Exec bool
 }
 
 // ParseMaps calls fn for each file-backed mapping in r, in the format of
@@ -56,7 +58,7 @@ func parseLine(line []byte) (Mapping, bool) {
 	if !strings.HasPrefix(path, "/") {
 		return Mapping{}, false
 	}
-	m := Mapping{Dev: string(fields[3]), Inode: inode, Path: path}
+	m := Mapping{Dev: string(fields[3]), Inode: inode, Path: path, Exec: bytes.IndexByte(fields[1], 'x') >= 0}
 	if p, ok := strings.CutSuffix(path, " (deleted)"); ok {
 		m.Path, m.Deleted = p, true
 	}
@@ -92,10 +94,12 @@ func ScanMapped(procRoot string, match func(path string) bool) ([]MappedFile, er
 		seen := map[Mapping]bool{}
 		// A read error means the process exited mid-read: keep what we got.
 		_ = ParseMaps(f, func(m Mapping) {
-			if m.Deleted || seen[m] || !match(m.Path) {
+			key := m
+			key.Exec = false // one file, whichever of its mappings
+			if m.Deleted || seen[key] || !match(m.Path) {
 				return
 			}
-			seen[m] = true
+			seen[key] = true
 			out = append(out, MappedFile{
 				PID:      pid,
 				Mapping:  m,

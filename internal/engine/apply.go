@@ -376,7 +376,7 @@ func (a *Applier) RunStatus() api.RunStatus {
 	if a.src != nil {
 		st.Source = "openssl"
 		for _, l := range a.src.Libraries() {
-			st.Libraries = append(st.Libraries, api.Library{Path: l.Path, Version: l.Version})
+			st.Libraries = append(st.Libraries, api.Library{Path: l.Path, Kind: l.Kind, Version: l.Version, Found: l.Found})
 		}
 	}
 	return st

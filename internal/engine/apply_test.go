@@ -60,7 +60,7 @@ func (f *fakeCapture) AttachLib(path string) (openssl.Library, error) {
 			return l, nil
 		}
 	}
-	l := openssl.Library{Path: path, Inode: uint64(len(f.libs) + 100)}
+	l := openssl.Library{Path: path, Inode: uint64(len(f.libs) + 100), Kind: openssl.KindOpenSSL, Found: openssl.FoundOption}
 	f.libs = append(f.libs, l)
 	return l, nil
 }
@@ -258,7 +258,7 @@ func TestApplyCapture(t *testing.T) {
 		t.Errorf("libraries %v", libs)
 	}
 	st := r.ap.RunStatus()
-	if st.Source != "openssl" || len(st.Libraries) != 1 || st.Libraries[0].Path != exe {
+	if st.Source != "openssl" || len(st.Libraries) != 1 || st.Libraries[0] != (api.Library{Path: exe, Kind: "openssl", Found: "option"}) {
 		t.Errorf("status %+v", st)
 	}
 }

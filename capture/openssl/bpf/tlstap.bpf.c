@@ -124,11 +124,13 @@ struct call {
 	__u64 buf;
 	__u64 lenp;   /* size_t * of the _ex functions, 0 otherwise */
 	__u64 cookie; /* offset of the version field in the SSL struct + 1, 0 = unknown */
-	__u64 num;    /* bytes the write asked for */
+	__u64 num;    /* bytes the write asked for (write-at-entry) */
+	__u64 size;   /* the length argument */
 	__u8 dir; /* DIR_HANDSHAKE: no data, only learning fd and tuple */
 	__u8 ex;
 	__u8 early; /* a write emitted at entry: leave() only settles ahead */
-	__u8 _pad[5];
+	__u8 lib; /* enum lib */
+	__u8 _pad[4];
 };
 
 struct fd_key {
@@ -301,11 +303,11 @@ static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
 /* ensure_conn makes sure the connection exists before the tracepoints fire,
  * so they can fill in its fd and tuple. Look up first: an LRU update takes
  * a node off the free list even when the key exists. */
-static __always_inline void ensure_conn(__u32 pid, __u64 ssl)
+static __always_inline void ensure_conn(__u32 pid, __u64 ssl, __u8 lib)
 {
 	struct conn_key k = { .pid = pid, .ssl = ssl };
 	if (!bpf_map_lookup_elem(&conns, &k)) {
-		struct conn fresh = { .fd = -1 };
+		struct conn fresh = { .fd = -1, .lib = lib };
 		__u8 one = 1;
 		bpf_map_update_elem(&conns, &k, &fresh, BPF_NOEXIST);
 		bpf_map_update_elem(&procs, &pid, &one, BPF_ANY);
@@ -390,7 +392,7 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 	struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
 	if (!cn) {
 		/* Evicted since entry; recreate so the data is not dropped. */
-		struct conn fresh = { .fd = -1 };
+		struct conn fresh = { .fd = -1, .lib = c->lib };
 		bpf_map_update_elem(&conns, &e.key, &fresh, BPF_NOEXIST);
 		cn = bpf_map_lookup_elem(&conns, &e.key);
 		if (!cn)
@@ -423,7 +425,7 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 /* enter records a data call. num is the byte count the call is asked to
  * write (unused for reads); a write on a connection whose socket is known
  * is emitted here (see the emission contract at the top). */
-static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 ex, __u64 num)
+static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 ex, __u64 num)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
@@ -436,10 +438,12 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u8 ex, __u64 n
 		.buf = PT_REGS_PARM2(ctx),
 		.lenp = ex ? PT_REGS_PARM4(ctx) : 0,
 		.cookie = bpf_get_attach_cookie(ctx),
+		.size = PT_REGS_PARM3(ctx),
 		.dir = dir,
 		.ex = ex,
+		.lib = lib,
 	};
-	ensure_conn(pid, c.ssl);
+	ensure_conn(pid, c.ssl, lib);
 	if (dir == DIR_WRITE && num) {
 		struct conn_key k = { .pid = pid, .ssl = c.ssl };
 		struct conn *cn = bpf_map_lookup_elem(&conns, &k);
@@ -493,6 +497,15 @@ static __always_inline int leave(struct pt_regs *ctx)
 	return 0;
 }
 
+/* emit_call emits the first n bytes of call c's buffer: the return-time
+ * path of libraries whose writes are not emitted at entry (GnuTLS). */
+static __always_inline int emit_call(__u64 id, struct call *c, __u64 n)
+{
+	if (n)
+		emit(id, c, c->buf, n);
+	return 0;
+}
+
 static __always_inline void notice(__u64 id, __u64 ssl, struct conn *cn, __u8 kind,
 				   __u8 dir, __u64 lost)
 {
@@ -527,17 +540,17 @@ SEC("uprobe")
 int BPF_KPROBE(ssl_write_enter)
 {
 	int num = (int)PT_REGS_PARM3(ctx);
-	return enter(ctx, DIR_WRITE, 0, num > 0 ? num : 0);
+	return enter(ctx, LIB_OPENSSL, DIR_WRITE, 0, num > 0 ? num : 0);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_enter) { return enter(ctx, DIR_WRITE, 1, PT_REGS_PARM3(ctx)); }
+int BPF_KPROBE(ssl_write_ex_enter) { return enter(ctx, LIB_OPENSSL, DIR_WRITE, 1, PT_REGS_PARM3(ctx)); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_enter) { return enter(ctx, DIR_READ, 0, 0); }
+int BPF_KPROBE(ssl_read_enter) { return enter(ctx, LIB_OPENSSL, DIR_READ, 0, 0); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_enter) { return enter(ctx, DIR_READ, 1, 0); }
+int BPF_KPROBE(ssl_read_ex_enter) { return enter(ctx, LIB_OPENSSL, DIR_READ, 1, 0); }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_return) { return leave(ctx); }
@@ -545,20 +558,22 @@ int BPF_KRETPROBE(ssl_return) { return leave(ctx); }
 /* The handshake's syscalls teach the fd and tuple before the first data
  * call, which OpenSSL may serve entirely from what the handshake read
  * ahead. NOEXIST: never displace a data call the handshake is nested in. */
-SEC("uprobe")
-int BPF_KPROBE(ssl_handshake_enter)
+static __always_inline int handshake_enter(struct pt_regs *ctx, __u8 lib)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
 
 	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
 		return 0;
-	struct call c = { .ssl = PT_REGS_PARM1(ctx), .dir = DIR_HANDSHAKE };
+	struct call c = { .ssl = PT_REGS_PARM1(ctx), .dir = DIR_HANDSHAKE, .lib = lib };
 	if (bpf_map_update_elem(&calls, &id, &c, BPF_NOEXIST))
 		return 0;
-	ensure_conn(pid, c.ssl);
+	ensure_conn(pid, c.ssl, lib);
 	return 0;
 }
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_handshake_enter) { return handshake_enter(ctx, LIB_OPENSSL); }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_handshake_return)
@@ -731,3 +746,5 @@ int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) { return on_
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
+
+#include "gnutls.h"
