@@ -28,7 +28,7 @@ var (
 
 // chunk is one chunk of a curl-like client (the traced process).
 func chunk(i int, dir capture.Direction, kind capture.Kind, data string) capture.Chunk {
-	return capture.Chunk{Time: base + int64(i)*1e6, PID: 42, TID: 43, Comm: "curl", FD: 5, Conn: 0xabc,
+	return capture.Chunk{Time: base + int64(i)*1e6, PID: 42, TID: 43, Comm: "curl", FD: 5, Library: "openssl", Conn: 0xabc,
 		Local: client, Remote: server, Dir: dir, Kind: kind, Data: []byte(data)}
 }
 
@@ -131,7 +131,7 @@ func TestSegments(t *testing.T) {
 		if got != w {
 			t.Errorf("packet %d: %+v, want %+v", i+1, got, w)
 		}
-		if !strings.Contains(p.comment, "pid=42 tid=43 comm=curl fd=5 uuid=42_43_curl_5_") {
+		if !strings.Contains(p.comment, "pid=42 tid=43 comm=curl fd=5 uuid=42_43_curl_5_") || !strings.Contains(p.comment, " lib=openssl") {
 			t.Errorf("packet %d comment %q", i+1, p.comment)
 		}
 		if p.ci.Timestamp.UnixNano() < base {

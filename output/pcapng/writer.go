@@ -207,12 +207,13 @@ func (w *Writer) open(key flowKey, c *capture.Chunk) (*flow, error) {
 		f.ips[side] = net.IP(f.ends[side].Addr().AsSlice())
 		// The uuid as ecapture writes it (PID_TID_COMM_FD_DATATYPE): the
 		// prefix of the stream's event uuids.
-		// TODO(tls_library): add " tls_lib=NAME" once capture.Chunk
-		// carries the TLS library (proto field 34, added in another
-		// branch).
 		comm := oneLine(c.Comm)
 		f.comment[side] = fmt.Sprintf("pid=%d tid=%d comm=%s fd=%d uuid=%d_%d_%s_%d_%d",
 			c.PID, c.TID, comm, c.FD, c.PID, c.TID, comm, c.FD, dirOf(f, side))
+		if c.Library != "" {
+			// Recordings from before the field existed carry none.
+			f.comment[side] += " lib=" + oneLine(c.Library)
+		}
 	}
 	// Fixed initial sequence numbers: Wireshark shows relative ones, and
 	// fixed values keep files reproducible.
