@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tlstap/tlstap/capture/gotls"
+	"github.com/tlstap/tlstap/capture/watch"
 )
 
 // GoProgram is a Go executable whose crypto/tls the probes are attached to.
@@ -284,4 +285,34 @@ func realUID(pid int) (uint32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// goDetector offers the executables the library watcher finds to Go
+// capture, so a Go program is probed as it starts (sched_process_exec)
+// rather than at the next scan; the scan stays as the fallback for
+// processes the filter selects only later.
+type goDetector struct{ s *Source }
+
+// Detect implements watch.Detector.
+func (d goDetector) Detect(f watch.File) (bool, error) {
+	if f.How == watch.HowMmap {
+		return false, nil // a library mapped later: not a Go program
+	}
+	d.s.filterMu.Lock()
+	flt := d.s.filter
+	d.s.filterMu.Unlock()
+	if !selects(flt, f.PID) {
+		return false, nil
+	}
+	prog, err := d.s.AttachGo(f.HostPath)
+	switch {
+	case err == nil:
+		d.s.log.Info("attached to Go program", "path", f.Path, "pid", f.PID, "go", prog.GoVersion, "stripped", prog.Stripped, "how", f.How)
+		return true, nil
+	case errors.Is(err, gotls.ErrNotGo), errors.Is(err, gotls.ErrNoTLS), errors.Is(err, os.ErrNotExist),
+		errors.Is(err, errSelf), errors.Is(err, ErrClosed):
+		return false, nil
+	default:
+		return false, err // the watcher logs it, naming the file
+	}
 }

@@ -180,6 +180,9 @@ func (s *Source) start(opts Options) error {
 		// for Run, which drains the queue.
 		var err error
 		detectors := append([]watch.Detector{s}, opts.Detectors...)
+		if opts.WatchGo {
+			detectors = append(detectors, goDetector{s})
+		}
 		if s.watcher, err = watch.New(watch.Options{Detectors: detectors, Logger: s.log}); err != nil {
 			return err
 		}
