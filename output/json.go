@@ -54,6 +54,10 @@ type JSONEvent struct {
 	Length           uint32 `json:"length"`
 	PayloadEncoding  string `json:"payload_encoding"`
 	Payload          string `json:"payload"`
+	// Fleet attribution; absent when unknown.
+	Node        string `json:"node,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
+	CgroupID    uint64 `json:"cgroup_id,omitempty"`
 }
 
 // ToJSON converts an event to its JSON form.
@@ -93,6 +97,9 @@ func ToJSON(ev *eventpb.Event) JSONEvent {
 		WSOpcode:         ev.GetWsOpcode(),
 		WSCloseCode:      ev.GetWsCloseCode(),
 		Length:           ev.GetLength(),
+		Node:             ev.GetNode(),
+		ContainerID:      ev.GetContainerId(),
+		CgroupID:         ev.GetCgroupId(),
 	}
 	if p := ev.GetPayload(); utf8.Valid(p) {
 		j.PayloadEncoding, j.Payload = "utf8", string(p)

@@ -39,6 +39,7 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 		Status:           m.Status,
 		ContentType:      clean(m.ContentType),
 		OriginalLength:   uint64(len(m.Payload)),
+		Node:             p.opts.Node,
 	}
 	if src.IsValid() {
 		ev.SrcIp, ev.SrcPort = src.Addr().Unmap().String(), uint32(src.Port())

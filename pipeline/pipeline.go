@@ -44,6 +44,9 @@ type Options struct {
 	VirtualClock bool
 	// Stats receives the counters; nil creates a private set.
 	Stats *stats.Set
+	// Node names this tlstap on every event, so events from many hosts
+	// stay apart once merged (fleet mode); empty leaves it unset.
+	Node string
 }
 
 func (o *Options) defaults() {

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"unicode/utf8"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +24,7 @@ type commonFlags struct {
 	idle       time.Duration
 	rawOnly    bool
 	logLevel   string
+	node       string
 }
 
 func (f *commonFlags) register(fs *pflag.FlagSet) {
@@ -32,6 +35,8 @@ func (f *commonFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.idle, "idle-timeout", 100*time.Millisecond, "emit undecodable (raw) data after this long without more data on its connection")
 	fs.BoolVar(&f.rawOnly, "raw", false, "do not decode protocols: every event is raw data (type 0)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	host, _ := os.Hostname()
+	fs.StringVar(&f.node, "node", host, "`name` of this node, set on every event so a fleet's events stay apart (\"\": none)")
 }
 
 // resolve merges defaults, the config file and explicitly given flags.
@@ -65,6 +70,9 @@ func (f *commonFlags) resolve(cmd *cobra.Command) (config.Config, slog.Level, er
 	if cfg.Pipeline.IdleTimeout <= 0 {
 		return cfg, 0, usageError{fmt.Errorf("--idle-timeout must be > 0")}
 	}
+	if !utf8.ValidString(f.node) || len(f.node) > 255 {
+		return cfg, 0, usageError{fmt.Errorf("--node must be valid UTF-8 of at most 255 bytes")}
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return cfg, 0, usageError{fmt.Errorf("--log-level: %w", err)}
@@ -83,6 +91,7 @@ func (f *commonFlags) engineOptions(cmd *cobra.Command) (engine.Options, error) 
 		Stdout:   cmd.OutOrStdout(),
 		Stderr:   cmd.ErrOrStderr(),
 		LogLevel: lvl,
+		Node:     f.node,
 	}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/tlstap/tlstap/api"
 	"github.com/tlstap/tlstap/capture/openssl"
 	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/fleet"
 	"github.com/tlstap/tlstap/forward"
 	"github.com/tlstap/tlstap/output"
 	"github.com/tlstap/tlstap/pipeline"
@@ -156,6 +157,12 @@ func (a *Applier) newForwarder(f config.Forward) (Service, error) {
 }
 
 func (a *Applier) newSink(s config.Sink) (Service, error) {
+	if fleet.IsURL(s.Addr) {
+		if s.Format != "" && s.Format != string(sink.Protobuf) {
+			return nil, fmt.Errorf("sink %s: NATS carries protobuf LogEntry messages only, not %s", s.Addr, s.Format)
+		}
+		return fleet.NewPublisher(s.Addr, a.e.Opts.Node, a.e.Broker, a.e.Stats, a.e.Log)
+	}
 	opts := sink.Options{Format: sink.Format(s.Format), RotateBytes: s.RotateBytes, RotateAge: time.Duration(s.RotateAge)}
 	return sink.New(s.Addr, opts, a.e.Broker, a.e.Stats, a.e.Log)
 }

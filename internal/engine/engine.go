@@ -46,6 +46,8 @@ type Options struct {
 	// Stdout receives rendered events; Stderr the program's log.
 	Stdout, Stderr io.Writer
 	LogLevel       slog.Level
+	// Node is set on every event (see pipeline.Options.Node).
+	Node string
 }
 
 // Engine is one run's shared parts. Services are built from it before Run.
@@ -86,6 +88,7 @@ func New(opts Options) *Engine {
 		RawOnly:      opts.RawOnly,
 		VirtualClock: opts.VirtualClock,
 		Stats:        st,
+		Node:         opts.Node,
 	}, b)
 	e := &Engine{Opts: opts, Stats: st, Broker: b, Pipeline: p, Log: log, Started: time.Now()}
 	if f, err := output.ParseFormat(opts.Config.Output.Format); err == nil {

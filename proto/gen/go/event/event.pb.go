@@ -143,7 +143,13 @@ type Event struct {
 	// HTTP status code on responses.
 	Status uint32 `protobuf:"varint,32,opt,name=status,proto3" json:"status,omitempty"`
 	// Content-Type of an HTTP message.
-	ContentType   string `protobuf:"bytes,33,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	ContentType string `protobuf:"bytes,33,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Name of the tlstap node that captured the event (--node, default the host name).
+	Node string `protobuf:"bytes,50,opt,name=node,proto3" json:"node,omitempty"`
+	// Container of the process, from its cgroup (docker, containerd/CRI, CRI-O, podman); empty outside containers.
+	ContainerId string `protobuf:"bytes,51,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// cgroup v2 id (the cgroup directory's inode number) of the thread that first carried the connection, 0 if unknown.
+	CgroupId      uint64 `protobuf:"varint,52,opt,name=cgroup_id,json=cgroupId,proto3" json:"cgroup_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +415,27 @@ func (x *Event) GetContentType() string {
 	return ""
 }
 
+func (x *Event) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Event) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *Event) GetCgroupId() uint64 {
+	if x != nil {
+		return x.CgroupId
+	}
+	return 0
+}
+
 // Heartbeat is sent on connect and periodically.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -593,7 +620,7 @@ var File_event_event_proto protoreflect.FileDescriptor
 
 const file_event_event_proto_rawDesc = "" +
 	"\n" +
-	"\x11event/event.proto\x12\x05event\"\xf9\x06\n" +
+	"\x11event/event.proto\x12\x05event\"\xcd\a\n" +
 	"\x05Event\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x15\n" +
@@ -632,7 +659,10 @@ const file_event_event_proto_rawDesc = "" +
 	"\x06method\x18\x1e \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x1f \x01(\tR\x04path\x12\x16\n" +
 	"\x06status\x18  \x01(\rR\x06status\x12!\n" +
-	"\fcontent_type\x18! \x01(\tR\vcontentType\"t\n" +
+	"\fcontent_type\x18! \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04node\x182 \x01(\tR\x04node\x12!\n" +
+	"\fcontainer_id\x183 \x01(\tR\vcontainerId\x12\x1b\n" +
+	"\tcgroup_id\x184 \x01(\x04R\bcgroupId\"t\n" +
 	"\tHeartbeat\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x18\n" +

@@ -9,8 +9,10 @@ LOG_TYPE_HEARTBEAT: LogType
 LOG_TYPE_PROCESS_LOG: LogType
 
 class Event(_message.Message):
-    __slots__ = ["conn_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "host", "incomplete", "latency_ns", "length", "method", "original_length", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "status", "stream_id", "tid", "timestamp", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
+    __slots__ = ["cgroup_id", "conn_id", "container_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "host", "incomplete", "latency_ns", "length", "method", "node", "original_length", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "status", "stream_id", "tid", "timestamp", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
+    CGROUP_ID_FIELD_NUMBER: _ClassVar[int]
     CONN_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_ENCODING_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +24,7 @@ class Event(_message.Message):
     LATENCY_NS_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_LENGTH_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
@@ -43,7 +46,9 @@ class Event(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     WS_CLOSE_CODE_FIELD_NUMBER: _ClassVar[int]
     WS_OPCODE_FIELD_NUMBER: _ClassVar[int]
+    cgroup_id: int
     conn_id: int
+    container_id: str
     content_encoding: str
     content_type: str
     data_type: int
@@ -55,6 +60,7 @@ class Event(_message.Message):
     latency_ns: int
     length: int
     method: str
+    node: str
     original_length: int
     path: str
     payload: bytes
@@ -76,7 +82,7 @@ class Event(_message.Message):
     version: int
     ws_close_code: int
     ws_opcode: int
-    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ...) -> None: ...
+    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ..., node: _Optional[str] = ..., container_id: _Optional[str] = ..., cgroup_id: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ["count", "last_seq", "message", "timestamp"]

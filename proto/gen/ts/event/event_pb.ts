@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file event/event.proto.
  */
 export const file_event_event: GenFile = /*@__PURE__*/
-  fileDesc("ChFldmVudC9ldmVudC5wcm90bxIFZXZlbnQizAQKBUV2ZW50EhEKCXRpbWVzdGFtcBgBIAEoAxIMCgR1dWlkGAIgASgJEg4KBnNyY19pcBgDIAEoCRIQCghzcmNfcG9ydBgEIAEoDRIOCgZkc3RfaXAYBSABKAkSEAoIZHN0X3BvcnQYBiABKA0SCwoDcGlkGAcgASgDEg0KBXBuYW1lGAggASgJEgwKBHR5cGUYCSABKA0SDgoGbGVuZ3RoGAogASgNEg8KB3BheWxvYWQYCyABKAwSCwoDdGlkGAwgASgDEgoKAmZkGA0gASgNEg8KB3ZlcnNpb24YDiABKA0SEQoJZGF0YV90eXBlGA8gASgNEgsKA3NlcRgQIAEoBBIPCgdjb25uX2lkGBEgASgEEhEKCXN0cmVhbV9pZBgSIAEoDRITCgtyZXF1ZXN0X3NlcRgTIAEoBBISCgpsYXRlbmN5X25zGBQgASgDEhEKCXRydW5jYXRlZBgVIAEoCBIZChF0cmFuc2Zlcl9lbmNvZGluZxgWIAEoCRIYChBjb250ZW50X2VuY29kaW5nGBcgASgJEgsKA3VpZBgYIAEoDRISCgppbmNvbXBsZXRlGBkgASgIEhEKCXdzX29wY29kZRgaIAEoDRIVCg13c19jbG9zZV9jb2RlGBsgASgNEgwKBGhvc3QYHCABKAkSFwoPb3JpZ2luYWxfbGVuZ3RoGB0gASgEEg4KBm1ldGhvZBgeIAEoCRIMCgRwYXRoGB8gASgJEg4KBnN0YXR1cxggIAEoDRIUCgxjb250ZW50X3R5cGUYISABKAkiUAoJSGVhcnRiZWF0EhEKCXRpbWVzdGFtcBgBIAEoAxINCgVjb3VudBgCIAEoAxIPCgdtZXNzYWdlGAMgASgJEhAKCGxhc3Rfc2VxGAQgASgEIqABCghMb2dFbnRyeRIgCghsb2dfdHlwZRgBIAEoDjIOLmV2ZW50LkxvZ1R5cGUSJQoNZXZlbnRfcGF5bG9hZBgCIAEoCzIMLmV2ZW50LkV2ZW50SAASLQoRaGVhcnRiZWF0X3BheWxvYWQYAyABKAsyEC5ldmVudC5IZWFydGJlYXRIABIRCgdydW5fbG9nGAQgASgJSABCCQoHcGF5bG9hZCpPCgdMb2dUeXBlEhYKEkxPR19UWVBFX0hFQVJUQkVBVBAAEhgKFExPR19UWVBFX1BST0NFU1NfTE9HEAESEgoOTE9HX1RZUEVfRVZFTlQQAkI1WjNnaXRodWIuY29tL3Rsc3RhcC90bHN0YXAvcHJvdG8vZ2VuL2dvL2V2ZW50O2V2ZW50cGJiBnByb3RvMw");
+  fileDesc("ChFldmVudC9ldmVudC5wcm90bxIFZXZlbnQigwUKBUV2ZW50EhEKCXRpbWVzdGFtcBgBIAEoAxIMCgR1dWlkGAIgASgJEg4KBnNyY19pcBgDIAEoCRIQCghzcmNfcG9ydBgEIAEoDRIOCgZkc3RfaXAYBSABKAkSEAoIZHN0X3BvcnQYBiABKA0SCwoDcGlkGAcgASgDEg0KBXBuYW1lGAggASgJEgwKBHR5cGUYCSABKA0SDgoGbGVuZ3RoGAogASgNEg8KB3BheWxvYWQYCyABKAwSCwoDdGlkGAwgASgDEgoKAmZkGA0gASgNEg8KB3ZlcnNpb24YDiABKA0SEQoJZGF0YV90eXBlGA8gASgNEgsKA3NlcRgQIAEoBBIPCgdjb25uX2lkGBEgASgEEhEKCXN0cmVhbV9pZBgSIAEoDRITCgtyZXF1ZXN0X3NlcRgTIAEoBBISCgpsYXRlbmN5X25zGBQgASgDEhEKCXRydW5jYXRlZBgVIAEoCBIZChF0cmFuc2Zlcl9lbmNvZGluZxgWIAEoCRIYChBjb250ZW50X2VuY29kaW5nGBcgASgJEgsKA3VpZBgYIAEoDRISCgppbmNvbXBsZXRlGBkgASgIEhEKCXdzX29wY29kZRgaIAEoDRIVCg13c19jbG9zZV9jb2RlGBsgASgNEgwKBGhvc3QYHCABKAkSFwoPb3JpZ2luYWxfbGVuZ3RoGB0gASgEEg4KBm1ldGhvZBgeIAEoCRIMCgRwYXRoGB8gASgJEg4KBnN0YXR1cxggIAEoDRIUCgxjb250ZW50X3R5cGUYISABKAkSDAoEbm9kZRgyIAEoCRIUCgxjb250YWluZXJfaWQYMyABKAkSEQoJY2dyb3VwX2lkGDQgASgEIlAKCUhlYXJ0YmVhdBIRCgl0aW1lc3RhbXAYASABKAMSDQoFY291bnQYAiABKAMSDwoHbWVzc2FnZRgDIAEoCRIQCghsYXN0X3NlcRgEIAEoBCKgAQoITG9nRW50cnkSIAoIbG9nX3R5cGUYASABKA4yDi5ldmVudC5Mb2dUeXBlEiUKDWV2ZW50X3BheWxvYWQYAiABKAsyDC5ldmVudC5FdmVudEgAEi0KEWhlYXJ0YmVhdF9wYXlsb2FkGAMgASgLMhAuZXZlbnQuSGVhcnRiZWF0SAASEQoHcnVuX2xvZxgEIAEoCUgAQgkKB3BheWxvYWQqTwoHTG9nVHlwZRIWChJMT0dfVFlQRV9IRUFSVEJFQVQQABIYChRMT0dfVFlQRV9QUk9DRVNTX0xPRxABEhIKDkxPR19UWVBFX0VWRU5UEAJCNVozZ2l0aHViLmNvbS90bHN0YXAvdGxzdGFwL3Byb3RvL2dlbi9nby9ldmVudDtldmVudHBiYgZwcm90bzM");
 
 /**
  * Event is one decoded message of captured TLS plaintext.
@@ -246,6 +246,27 @@ export type Event = Message<"event.Event"> & {
    * @generated from field: string content_type = 33;
    */
   contentType: string;
+
+  /**
+   * Name of the tlstap node that captured the event (--node, default the host name).
+   *
+   * @generated from field: string node = 50;
+   */
+  node: string;
+
+  /**
+   * Container of the process, from its cgroup (docker, containerd/CRI, CRI-O, podman); empty outside containers.
+   *
+   * @generated from field: string container_id = 51;
+   */
+  containerId: string;
+
+  /**
+   * cgroup v2 id (the cgroup directory's inode number) of the thread that first carried the connection, 0 if unknown.
+   *
+   * @generated from field: uint64 cgroup_id = 52;
+   */
+  cgroupId: bigint;
 };
 
 /**
