@@ -2,50 +2,20 @@ package fleet
 
 import (
 	"fmt"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/tlstap/tlstap/broker"
+	"github.com/tlstap/tlstap/fleet/fleettest"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
-// natsServer runs a JetStream server on 127.0.0.1:port (0: any free port)
-// storing into dir, until the test ends or it is shut down.
 func natsServer(t testing.TB, port int, dir string) *server.Server {
-	t.Helper()
-	if port == 0 {
-		port = server.RANDOM_PORT
-	}
-	s, err := server.NewServer(&server.Options{
-		Host:      "127.0.0.1",
-		Port:      port,
-		JetStream: true,
-		StoreDir:  dir,
-		NoLog:     true,
-		NoSigs:    true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
+	return fleettest.Server(t, port, dir)
 }
 
-func natsURL(s *server.Server, query string) string {
-	u := fmt.Sprintf("nats://%s", s.Addr().(*net.TCPAddr).String())
-	if query != "" {
-		u += "?" + query
-	}
-	return u
-}
+func natsURL(s *server.Server, query string) string { return fleettest.URL(s, query) }
 
 // event builds the i-th event of connection conn on node, as the pipeline
 // would publish it.

@@ -153,7 +153,7 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		backoff = min(2*backoff, 5*time.Second)
 		return ok
 	}
-	defer func() { p.finish(nc, js, flight, retry, up) }()
+	defer func() { p.finish(nc, js, flight, retry, up, ready) }()
 	for ctx.Err() == nil {
 		now := nc.IsConnected()
 		if r := nc.Stats().Reconnects; now && up && r != conns {
@@ -352,9 +352,18 @@ func (p *Publisher) message(e *broker.Entry) *nats.Msg {
 
 // finish waits up to DrainTimeout for the queue to go out and everything
 // in flight to be acknowledged; what remains is counted as dropped.
-func (p *Publisher) finish(nc *nats.Conn, js jetstream.JetStream, flight []inflight, retry []*nats.Msg, up bool) {
+func (p *Publisher) finish(nc *nats.Conn, js jetstream.JetStream, flight []inflight, retry []*nats.Msg, up, ready bool) {
 	deadline := time.Now().Add(DrainTimeout)
-	for up && nc.IsConnected() && time.Now().Before(deadline) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	// A short run (a replay with --exit) may end before the first
+	// connection is up: give it the drain time to come.
+	for !nc.IsConnected() && p.wait(ctx, 20*time.Millisecond) {
+	}
+	if !ready && nc.IsConnected() {
+		ready = p.ensureStream(ctx, js) == nil
+	}
+	for ready && nc.IsConnected() && ctx.Err() == nil {
 		var m *nats.Msg
 		switch {
 		case len(retry) > 0:
