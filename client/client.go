@@ -42,8 +42,19 @@ type Filters struct {
 	Hosts []string
 	// Ports match the source or destination port.
 	Ports []uint16
+	// Nodes and Containers match the fleet attribution; a container
+	// matches by id prefix.
+	Nodes      []string
+	Containers []string
 	// NoLogs leaves out the server's process-log entries.
 	NoLogs bool
+}
+
+// Values returns f as stream query parameters.
+func (f *Filters) Values() url.Values {
+	v := url.Values{}
+	f.encode(v)
+	return v
 }
 
 func (f *Filters) encode(v url.Values) {
@@ -61,6 +72,12 @@ func (f *Filters) encode(v url.Values) {
 	}
 	for _, p := range f.Ports {
 		v.Add("port", strconv.Itoa(int(p)))
+	}
+	for _, n := range f.Nodes {
+		v.Add("node", n)
+	}
+	for _, c := range f.Containers {
+		v.Add("container", c)
 	}
 	if f.NoLogs {
 		v.Set("logs", "0")

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tlstap/tlstap/fleet"
 	"github.com/tlstap/tlstap/forward"
 	"github.com/tlstap/tlstap/output"
 	"github.com/tlstap/tlstap/sink"
@@ -172,6 +173,9 @@ func (ck *checker) sink(at string, s Sink) {
 		ck.add(at+".addr", "%v", err)
 		return
 	}
+	if kind == "nats" && s.Format != "" && s.Format != string(sink.Protobuf) {
+		ck.add(at+".format", "NATS carries protobuf only, got %q", s.Format)
+	}
 	if kind == "tcp" {
 		if _, _, err := net.SplitHostPort(rest); err != nil {
 			ck.add(at+".addr", "%q: want tcp://host:port", s.Addr)
@@ -180,7 +184,8 @@ func (ck *checker) sink(at string, s Sink) {
 }
 
 // SinkTarget classifies a sink address as sink.New does: "tcp", "ws", "wss"
-// with the host, or "file" with the path.
+// with the host, "nats" (nats:// and tls://, see package fleet) with the
+// server URL, or "file" with the path.
 func SinkTarget(addr string) (kind, target string, err error) {
 	if addr == "" {
 		return "", "", errors.New("empty address")
@@ -192,6 +197,12 @@ func SinkTarget(addr string) (kind, target string, err error) {
 			return "", "", fmt.Errorf("%q has no host", addr)
 		}
 		return u.Scheme, u.Host, nil
+	case perr == nil && fleet.IsURL(addr):
+		t, err := fleet.ParseURL(addr)
+		if err != nil {
+			return "", "", err
+		}
+		return "nats", t.Server, nil
 	case perr == nil && u.Scheme == "file":
 		p := strings.TrimPrefix(addr, "file://")
 		if p == "" {
@@ -199,7 +210,7 @@ func SinkTarget(addr string) (kind, target string, err error) {
 		}
 		return "file", p, nil
 	case strings.Contains(addr, "://"):
-		return "", "", fmt.Errorf("%q: unsupported scheme (want tcp, ws, wss, file or a path)", addr)
+		return "", "", fmt.Errorf("%q: unsupported scheme (want tcp, ws, wss, nats, tls, file or a path)", addr)
 	}
 	return "file", addr, nil
 }

@@ -69,6 +69,11 @@ type JSONEvent struct {
 	GRPCLength     *uint32 `json:"grpc_length,omitempty"`
 	GRPCStatus     *uint32 `json:"grpc_status,omitempty"`
 	GRPCMessage    string  `json:"grpc_message,omitempty"`
+
+	// Fleet attribution; absent when unknown.
+	Node        string `json:"node,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
+	CgroupID    uint64 `json:"cgroup_id,omitempty"`
 }
 
 // ToJSON converts an event to its JSON form.
@@ -109,6 +114,9 @@ func ToJSON(ev *eventpb.Event) JSONEvent {
 		WSOpcode:         ev.GetWsOpcode(),
 		WSCloseCode:      ev.GetWsCloseCode(),
 		Length:           ev.GetLength(),
+		Node:             ev.GetNode(),
+		ContainerID:      ev.GetContainerId(),
+		CgroupID:         ev.GetCgroupId(),
 	}
 	if k := ev.GetPart(); k != eventpb.PartKind_PART_KIND_WHOLE {
 		j.Part = decoder.Part(k).String()

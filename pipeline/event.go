@@ -41,6 +41,7 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 		ContentType:      clean(m.ContentType),
 		TlsLibrary:       cn.library,
 		OriginalLength:   uint64(len(m.Payload)),
+		Node:             p.opts.Node,
 	}
 	if src.IsValid() {
 		ev.SrcIp, ev.SrcPort = src.Addr().Unmap().String(), uint32(src.Port())

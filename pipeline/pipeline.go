@@ -51,6 +51,9 @@ type Options struct {
 	// timestamp of the byte that completed its message to its
 	// publication. Only a live source's timestamps make sense here.
 	Latency *stats.Histogram
+	// Node names this tlstap on every event, so events from many hosts
+	// stay apart once merged (fleet mode); empty leaves it unset.
+	Node string
 }
 
 func (o *Options) defaults() {

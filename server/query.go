@@ -33,6 +33,9 @@ type Query struct {
 	// subdomain.
 	Hosts []string
 	Ports []uint32
+	// Nodes and Containers match the fleet attribution (node=, container=).
+	Nodes      []string
+	Containers []string
 	// Logs delivers process-log entries (default true; logs=0 turns off).
 	Logs bool
 	// Since is the sequence number to resume after, if HasSince.
@@ -55,7 +58,8 @@ func init() {
 }
 
 // ParseQuery parses the query parameters of a stream request: pid, pname,
-// type, host, port (each repeatable or comma-separated), logs, since and
+// type, host, port, node, container (each repeatable or comma-separated;
+// a container matches by id prefix), logs, since and
 // token (checked by the auth middleware, ignored here). Any other
 // parameter is an error naming it.
 func ParseQuery(v url.Values) (Query, error) {
@@ -82,6 +86,10 @@ func ParseQuery(v url.Values) (Query, error) {
 				n, err := strconv.ParseUint(s, 10, 16)
 				return uint32(n), err
 			})
+		case "node":
+			q.Nodes, err = parseList(name, vals, q.Nodes, func(s string) (string, error) { return s, nil })
+		case "container":
+			q.Containers, err = parseList(name, vals, q.Containers, func(s string) (string, error) { return s, nil })
 		case "type":
 			var bits []uint64
 			bits, err = parseList(name, vals, nil, parseType)
@@ -180,6 +188,15 @@ func (q *Query) Match(e *broker.Entry) bool {
 		return false
 	}
 	if len(q.Ports) > 0 && !slices.Contains(q.Ports, ev.GetSrcPort()) && !slices.Contains(q.Ports, ev.GetDstPort()) {
+		return false
+	}
+	if len(q.Nodes) > 0 && !slices.Contains(q.Nodes, ev.GetNode()) {
+		return false
+	}
+	if len(q.Containers) > 0 && !slices.ContainsFunc(q.Containers, func(c string) bool {
+		// Like docker, accept a unique prefix of the id (12 digits as ps shows).
+		return c != "" && strings.HasPrefix(ev.GetContainerId(), c)
+	}) {
 		return false
 	}
 	if len(q.Hosts) > 0 && !slices.ContainsFunc(q.Hosts, func(p string) bool { return hostMatch(p, ev.GetHost()) }) {

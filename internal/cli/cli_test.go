@@ -193,7 +193,7 @@ func TestReplayMatchesEngineGolden(t *testing.T) {
 		for _, name := range []string{"http1", "http2", "raw"} {
 			t.Run(name+"."+c.ext, func(t *testing.T) {
 				dir := filepath.Join("..", "engine", "testdata")
-				code, stdout, stderr := runMain(t, append([]string{"replay", filepath.Join(dir, name+".rec"), "--exit", "--speed", "0", "-o", c.format}, noListen...)...)
+				code, stdout, stderr := runMain(t, append([]string{"replay", filepath.Join(dir, name+".rec"), "--exit", "--speed", "0", "-o", c.format, "--node="}, noListen...)...)
 				if code != 0 {
 					t.Fatalf("exit code %d: %s", code, stderr)
 				}
@@ -213,7 +213,7 @@ func TestReplayMatchesEngineGolden(t *testing.T) {
 // The demo shifts timestamps to now, so they are replaced by their offset
 // from the earliest event before comparing.
 func TestDemoGolden(t *testing.T) {
-	code, stdout, stderr := runMain(t, "demo", "--exit", "--speed", "0", "-o", "json", "--listen", "")
+	code, stdout, stderr := runMain(t, "demo", "--exit", "--speed", "0", "-o", "json", "--listen", "", "--node=")
 	if code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr)
 	}

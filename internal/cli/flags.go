@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -23,6 +25,7 @@ type commonFlags struct {
 	parts      bool
 	rawOnly    bool
 	logLevel   string
+	node       string
 }
 
 func (f *commonFlags) register(fs *pflag.FlagSet) {
@@ -34,6 +37,8 @@ func (f *commonFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.parts, "stream-parts", true, "emit HTTP messages whose body is still arriving as head, body parts (SSE events, gRPC messages, lines) and end; false: whole messages only")
 	fs.BoolVar(&f.rawOnly, "raw", false, "do not decode protocols: every event is raw data (type 0)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	host, _ := os.Hostname()
+	fs.StringVar(&f.node, "node", host, "`name` of this node, set on every event so a fleet's events stay apart (\"\": none)")
 }
 
 // resolve merges defaults, the config file and explicitly given flags.
@@ -70,6 +75,9 @@ func (f *commonFlags) resolve(cmd *cobra.Command) (config.Config, slog.Level, er
 	if cfg.Pipeline.IdleTimeout <= 0 {
 		return cfg, 0, usageError{fmt.Errorf("--idle-timeout must be > 0")}
 	}
+	if !utf8.ValidString(f.node) || len(f.node) > 255 {
+		return cfg, 0, usageError{fmt.Errorf("--node must be valid UTF-8 of at most 255 bytes")}
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return cfg, 0, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
@@ -88,6 +96,7 @@ func (f *commonFlags) engineOptions(cmd *cobra.Command) (engine.Options, error) 
 		Stdout:   cmd.OutOrStdout(),
 		Stderr:   cmd.ErrOrStderr(),
 		LogLevel: lvl,
+		Node:     f.node,
 	}, nil
 }
 

@@ -51,7 +51,7 @@ func (f *serviceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.fwd.Method, "forward-method", "POST", "HTTP `method` of webhook requests")
 	fs.StringVar(&f.fwdFormat, "forward-format", "json", "webhook body: json (every field, payload base64) or protobuf (one LogEntry)")
 
-	fs.StringArrayVar(&f.sinks, "eventaddr", nil, "push every LogEntry to this `address` (repeatable): tcp://host:port (varint-length-delimited), ws:// or wss:// (one binary message each), or a file path")
+	fs.StringArrayVar(&f.sinks, "eventaddr", nil, "push every LogEntry to this `address` (repeatable): tcp://host:port (varint-length-delimited), ws:// or wss:// (one binary message each), nats://host:port or tls://host:port (JetStream, see docs/fleet.md), or a file path")
 	fs.StringVar(&f.sinkFormat, "eventaddr-format", "protobuf", "--eventaddr encoding: protobuf, json or text")
 	fs.Int64Var(&f.rotateSize, "eventaddr-rotate-size", 0, "start a new --eventaddr file after this many `bytes` (0: never)")
 	fs.DurationVar(&f.rotateAge, "eventaddr-rotate-age", 0, "start a new --eventaddr file after this long (0: never)")

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlstap/tlstap/client"
+	"github.com/tlstap/tlstap/fleet"
 	"github.com/tlstap/tlstap/output"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 	"github.com/tlstap/tlstap/server/tlsauth"
@@ -34,6 +35,8 @@ type watchOptions struct {
 	types       []string
 	hosts       []string
 	ports       []uint
+	nodes       []string
+	containers  []string
 	noLogs      bool
 	since       uint64
 	count       int
@@ -59,11 +62,16 @@ Filters are applied by the server. Repeat a filter flag or give a comma list
 for alternatives; different filters must all match. The connection is
 re-established after failures and resumes exactly after the last event
 received, so nothing is printed twice or skipped while the server still
-retains it.`,
+retains it.
+
+A nats:// or tls:// URL reads a fleet's JetStream stream instead (see
+docs/fleet.md): every node's events, --since counting the stream's sequence
+numbers, and the same filters, applied here.`,
 		Example: `  tlstap watch
   tlstap watch --json --type request --host '*.example.com' | jq .path
   tlstap watch wss://10.0.0.5:28256/ws --fingerprint AB:CD:... --token TOKEN --pid 1234
-  tlstap watch --since 0 --count 100   # everything retained, then exit after 100 events`,
+  tlstap watch --since 0 --count 100   # everything retained, then exit after 100 events
+  tlstap watch nats://10.0.0.9:4222 --node web-1 --json   # a fleet, through NATS JetStream`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SilenceUsage = true // from here on errors are not about usage
@@ -86,6 +94,8 @@ retains it.`,
 	f.StringSliceVar(&o.types, "type", nil, "only these event types: raw, http1-request, http2-request, http1-response, http2-response, websocket, request, response, http, or 0-5")
 	f.StringSliceVar(&o.hosts, "host", nil, `only HTTP messages for these hosts: "example.com" (any port), "example.com:8443", "*.example.com"`)
 	f.UintSliceVar(&o.ports, "port", nil, "only events whose source or destination port is one of these")
+	f.StringSliceVar(&o.nodes, "node", nil, "only events captured by these nodes (--node of the capturing tlstap)")
+	f.StringSliceVar(&o.containers, "container", nil, "only events of these containers (id or unique id prefix)")
 	f.BoolVar(&o.noLogs, "no-logs", false, "do not print the server's process-log lines")
 	f.Uint64Var(&o.since, "since", 0, "start with the retained events after this sequence number (0: everything retained) instead of live events")
 	f.IntVar(&o.count, "count", 0, "exit after printing this many events (0: run until interrupted)")
@@ -97,6 +107,19 @@ func runWatch(cmd *cobra.Command, o watchOptions, rawURL string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stderr := cmd.ErrOrStderr()
+	filters := client.Filters{
+		PIDs: o.pids, Pnames: o.pnames, Types: o.types, Hosts: o.hosts, NoLogs: o.noLogs,
+		Nodes: o.nodes, Containers: o.containers,
+	}
+	for _, p := range o.ports {
+		if p > 65535 {
+			return fmt.Errorf("--port %d: not a port", p)
+		}
+		filters.Ports = append(filters.Ports, uint16(p))
+	}
+	if fleet.IsURL(rawURL) {
+		return watchFleet(ctx, cmd, o, rawURL, filters)
+	}
 
 	copts := client.Options{
 		URL:                rawURL,
@@ -107,15 +130,7 @@ func runWatch(cmd *cobra.Command, o watchOptions, rawURL string) error {
 		Since:              o.since,
 		Replay:             cmd.Flags().Changed("since") && o.since == 0,
 		NoReconnect:        o.noReconnect,
-		Filters: client.Filters{
-			PIDs: o.pids, Pnames: o.pnames, Types: o.types, Hosts: o.hosts, NoLogs: o.noLogs,
-		},
-	}
-	for _, p := range o.ports {
-		if p > 65535 {
-			return fmt.Errorf("--port %d: not a port", p)
-		}
-		copts.Filters.Ports = append(copts.Filters.Ports, uint16(p))
+		Filters:            filters,
 	}
 	localDefaults(&copts, stderr)
 	if o.insecure {
@@ -130,7 +145,13 @@ func runWatch(cmd *cobra.Command, o watchOptions, rawURL string) error {
 		return err
 	}
 	defer c.Close()
+	return printStream(ctx, cmd, o, c.Next, func() bool { return len(c.C()) == 0 })
+}
 
+// printStream renders entries from next until ctx ends, next fails or
+// --count is reached; idle says whether nothing more is waiting.
+func printStream(ctx context.Context, cmd *cobra.Command, o watchOptions, next func(context.Context) (*eventpb.LogEntry, error), idle func() bool) error {
+	stderr := cmd.ErrOrStderr()
 	var r output.Renderer = output.TextRenderer{Hex: o.hex}
 	if o.json {
 		r = output.JSONRenderer{}
@@ -139,7 +160,7 @@ func runWatch(cmd *cobra.Command, o watchOptions, rawURL string) error {
 	defer out.Flush()
 	printed := 0
 	for {
-		m, err := c.Next(ctx)
+		m, err := next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted
@@ -163,7 +184,7 @@ func runWatch(cmd *cobra.Command, o watchOptions, rawURL string) error {
 		}
 		// Flush when caught up, so a burst costs few writes and a quiet
 		// stream shows up at once.
-		if len(c.C()) == 0 {
+		if idle() {
 			if err := out.Flush(); err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/tlstap/tlstap/api"
 	"github.com/tlstap/tlstap/capture/openssl"
 	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/fleet"
 	"github.com/tlstap/tlstap/forward"
 	"github.com/tlstap/tlstap/output"
 	"github.com/tlstap/tlstap/pipeline"
@@ -160,6 +161,17 @@ func (a *Applier) newForwarder(f config.Forward) (Service, error) {
 }
 
 func (a *Applier) newSink(s config.Sink) (Service, error) {
+	if fleet.IsURL(s.Addr) {
+		if s.Format != "" && s.Format != string(sink.Protobuf) {
+			return nil, fmt.Errorf("sink %s: NATS carries protobuf LogEntry messages only, not %s", s.Addr, s.Format)
+		}
+		p, err := fleet.NewPublisher(s.Addr, a.e.Opts.Node, a.e.Broker, a.e.Stats, a.e.Log)
+		if err != nil {
+			return nil, err
+		}
+		p.DialWith(a.e.Self.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}))
+		return p, nil
+	}
 	opts := sink.Options{Format: sink.Format(s.Format), RotateBytes: s.RotateBytes, RotateAge: time.Duration(s.RotateAge),
 		DialContext: a.e.Self.DialContext(&net.Dialer{KeepAlive: 15 * time.Second})}
 	return sink.New(s.Addr, opts, a.e.Broker, a.e.Stats, a.e.Log)

@@ -61,6 +61,8 @@ type Options struct {
 	// Stdout receives rendered events; Stderr the program's log.
 	Stdout, Stderr io.Writer
 	LogLevel       slog.Level
+	// Node is set on every event (see pipeline.Options.Node).
+	Node string
 }
 
 // Engine is one run's shared parts. Services are built from it before Run.
@@ -111,6 +113,7 @@ func New(opts Options) *Engine {
 		RawOnly:      opts.RawOnly,
 		VirtualClock: opts.VirtualClock,
 		Stats:        st,
+		Node:         opts.Node,
 	}
 	if opts.Live {
 		popts.Latency = st.Histogram(stats.PublishLatency,

@@ -334,6 +334,27 @@ export declare type Event = Message<"event.Event"> & {
    * @generated from field: string grpc_message = 46;
    */
   grpcMessage: string;
+
+  /**
+   * Name of the tlstap node that captured the event (--node, default the host name).
+   *
+   * @generated from field: string node = 50;
+   */
+  node: string;
+
+  /**
+   * Container of the process, from its cgroup (docker, containerd/CRI, CRI-O, podman); empty outside containers.
+   *
+   * @generated from field: string container_id = 51;
+   */
+  containerId: string;
+
+  /**
+   * cgroup v2 id (the cgroup directory's inode number) of the thread that first carried the connection, 0 if unknown.
+   *
+   * @generated from field: uint64 cgroup_id = 52;
+   */
+  cgroupId: bigint;
 };
 
 /**

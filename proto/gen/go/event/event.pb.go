@@ -228,8 +228,14 @@ type Event struct {
 	GrpcLength     uint32 `protobuf:"varint,44,opt,name=grpc_length,json=grpcLength,proto3" json:"grpc_length,omitempty"`
 	// On the end of a gRPC response: grpc-status and grpc-message from its
 	// trailers.
-	GrpcStatus    *uint32 `protobuf:"varint,45,opt,name=grpc_status,json=grpcStatus,proto3,oneof" json:"grpc_status,omitempty"`
-	GrpcMessage   string  `protobuf:"bytes,46,opt,name=grpc_message,json=grpcMessage,proto3" json:"grpc_message,omitempty"`
+	GrpcStatus  *uint32 `protobuf:"varint,45,opt,name=grpc_status,json=grpcStatus,proto3,oneof" json:"grpc_status,omitempty"`
+	GrpcMessage string  `protobuf:"bytes,46,opt,name=grpc_message,json=grpcMessage,proto3" json:"grpc_message,omitempty"`
+	// Name of the tlstap node that captured the event (--node, default the host name).
+	Node string `protobuf:"bytes,50,opt,name=node,proto3" json:"node,omitempty"`
+	// Container of the process, from its cgroup (docker, containerd/CRI, CRI-O, podman); empty outside containers.
+	ContainerId string `protobuf:"bytes,51,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// cgroup v2 id (the cgroup directory's inode number) of the thread that first carried the connection, 0 if unknown.
+	CgroupId      uint64 `protobuf:"varint,52,opt,name=cgroup_id,json=cgroupId,proto3" json:"cgroup_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -586,6 +592,27 @@ func (x *Event) GetGrpcMessage() string {
 	return ""
 }
 
+func (x *Event) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Event) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *Event) GetCgroupId() uint64 {
+	if x != nil {
+		return x.CgroupId
+	}
+	return 0
+}
+
 // Heartbeat is sent on connect and periodically.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -770,8 +797,7 @@ var File_event_event_proto protoreflect.FileDescriptor
 
 const file_event_event_proto_rawDesc = "" +
 	"\n" +
-	"\x11event/event.proto\x12\x05event\"\xb9\n" +
-	"\n" +
+	"\x11event/event.proto\x12\x05event\"\x8d\v\n" +
 	"\x05Event\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x15\n" +
@@ -829,7 +855,10 @@ const file_event_event_proto_rawDesc = "" +
 	"grpcLength\x12$\n" +
 	"\vgrpc_status\x18- \x01(\rH\x00R\n" +
 	"grpcStatus\x88\x01\x01\x12!\n" +
-	"\fgrpc_message\x18. \x01(\tR\vgrpcMessageB\x0e\n" +
+	"\fgrpc_message\x18. \x01(\tR\vgrpcMessage\x12\x12\n" +
+	"\x04node\x182 \x01(\tR\x04node\x12!\n" +
+	"\fcontainer_id\x183 \x01(\tR\vcontainerId\x12\x1b\n" +
+	"\tcgroup_id\x184 \x01(\x04R\bcgroupIdB\x0e\n" +
 	"\f_grpc_status\"t\n" +
 	"\tHeartbeat\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x14\n" +

@@ -13,9 +13,11 @@ PART_KIND_PART: PartKind
 PART_KIND_WHOLE: PartKind
 
 class Event(_message.Message):
-    __slots__ = ["body_offset", "conn_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "grpc_compressed", "grpc_length", "grpc_message", "grpc_status", "host", "incomplete", "latency_ns", "length", "message_seq", "method", "original_length", "part", "part_continued", "part_index", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "sse_data", "sse_event", "sse_id", "status", "stream_id", "tid", "timestamp", "tls_library", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
+    __slots__ = ["body_offset", "cgroup_id", "conn_id", "container_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "grpc_compressed", "grpc_length", "grpc_message", "grpc_status", "host", "incomplete", "latency_ns", "length", "message_seq", "method", "node", "original_length", "part", "part_continued", "part_index", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "sse_data", "sse_event", "sse_id", "status", "stream_id", "tid", "timestamp", "tls_library", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
     BODY_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CGROUP_ID_FIELD_NUMBER: _ClassVar[int]
     CONN_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_ENCODING_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +34,7 @@ class Event(_message.Message):
     LENGTH_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_SEQ_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_LENGTH_FIELD_NUMBER: _ClassVar[int]
     PART_CONTINUED_FIELD_NUMBER: _ClassVar[int]
     PART_FIELD_NUMBER: _ClassVar[int]
@@ -61,7 +64,9 @@ class Event(_message.Message):
     WS_CLOSE_CODE_FIELD_NUMBER: _ClassVar[int]
     WS_OPCODE_FIELD_NUMBER: _ClassVar[int]
     body_offset: int
+    cgroup_id: int
     conn_id: int
+    container_id: str
     content_encoding: str
     content_type: str
     data_type: int
@@ -78,6 +83,7 @@ class Event(_message.Message):
     length: int
     message_seq: int
     method: str
+    node: str
     original_length: int
     part: PartKind
     part_continued: bool
@@ -106,7 +112,7 @@ class Event(_message.Message):
     version: int
     ws_close_code: int
     ws_opcode: int
-    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ..., tls_library: _Optional[str] = ..., part: _Optional[_Union[PartKind, str]] = ..., part_index: _Optional[int] = ..., body_offset: _Optional[int] = ..., message_seq: _Optional[int] = ..., part_continued: bool = ..., sse_event: _Optional[str] = ..., sse_id: _Optional[str] = ..., sse_data: _Optional[str] = ..., grpc_compressed: bool = ..., grpc_length: _Optional[int] = ..., grpc_status: _Optional[int] = ..., grpc_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ..., tls_library: _Optional[str] = ..., part: _Optional[_Union[PartKind, str]] = ..., part_index: _Optional[int] = ..., body_offset: _Optional[int] = ..., message_seq: _Optional[int] = ..., part_continued: bool = ..., sse_event: _Optional[str] = ..., sse_id: _Optional[str] = ..., sse_data: _Optional[str] = ..., grpc_compressed: bool = ..., grpc_length: _Optional[int] = ..., grpc_status: _Optional[int] = ..., grpc_message: _Optional[str] = ..., node: _Optional[str] = ..., container_id: _Optional[str] = ..., cgroup_id: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ["count", "last_seq", "message", "timestamp"]
