@@ -69,19 +69,22 @@ func TestBrowserPageCannotRead(t *testing.T) {
 					}
 				}
 			}()
-			cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
-				"--user-data-dir="+t.TempDir(), "--virtual-time-budget=3000", "--dump-dom", web.URL+"/")
-			cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("chromium: %v\n%s", err, out)
+			// A loaded machine can end the page's time budget before it
+			// even dialled; such a run proves nothing either way, so it is
+			// repeated (a page that received anything fails at once).
+			var got []byte
+			for try := 1; ; try++ {
+				got = runPage(t, ctx, chromium, web.URL+"/")
+				refused := ts.st.Value("tlstap_server_rejected_total", "reason", "forbidden_origin")
+				inconclusive := (tt.allow == nil && refused == 0 && string(got) == "pending") ||
+					(tt.allow != nil && !regexp.MustCompile(`^received`).Match(got))
+				if !inconclusive || try == 3 {
+					break
+				}
+				t.Logf("try %d inconclusive (page says %q, %v refused); again", try, got, refused)
 			}
-			m := regexp.MustCompile(`<div id="r">([^<]*)</div>`).FindSubmatch(out)
-			if m == nil {
-				t.Fatalf("no result in the page:\n%s", out)
-			}
-			if !regexp.MustCompile(tt.want).Match(m[1]) {
-				t.Errorf("page says %q, want %q", m[1], tt.want)
+			if !regexp.MustCompile(tt.want).Match(got) {
+				t.Errorf("page says %q, want %q", got, tt.want)
 			}
 			refused := ts.st.Value("tlstap_server_rejected_total", "reason", "forbidden_origin")
 			if (tt.allow == nil) != (refused > 0) {
@@ -89,4 +92,22 @@ func TestBrowserPageCannotRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runPage loads url in headless Chromium and returns what the page wrote
+// into its result element.
+func runPage(t *testing.T, ctx context.Context, chromium, url string) []byte {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", url)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`<div id="r">([^<]*)</div>`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no result in the page:\n%s", out)
+	}
+	return m[1]
 }
