@@ -151,6 +151,8 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	}
 	// Masked before anything else sees a byte, the recording included.
 	src = e.Secrets.Source(src)
+	src = e.Self.Source(src, e.Stats.Counter("tlstap_self_excluded_unaddressed_total",
+		"Chunks without addresses dropped because their process reads tlstap's stream (memory-BIO TLS: node, asyncio)."))
 	if err := e.OpenRecording(); err != nil {
 		return err
 	}

@@ -24,6 +24,9 @@ type Registry struct {
 	x   Excluder
 	eps map[netip.AddrPort]int // references: two listeners may share a peer address over time
 	off bool
+	// clients counts, per local process, its connections to tlstap's
+	// listeners (see peers.go).
+	clients map[uint32]int
 }
 
 // New returns an empty Registry; log receives exclusion failures (nil: discard).
@@ -161,7 +164,13 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.r.conn(c, addrPort(c.RemoteAddr())), nil
+	cn := l.r.conn(c, addrPort(c.RemoteAddr())).(*conn)
+	// Before the TLS handshake, so before any plaintext of the client's.
+	if pid, ok := peerPID(addrPort(c.LocalAddr()), addrPort(c.RemoteAddr())); ok {
+		l.r.addClient(pid)
+		cn.pid = pid
+	}
+	return cn, nil
 }
 
 func (l *listener) Close() error {
@@ -192,6 +201,7 @@ type conn struct {
 	net.Conn
 	r     *Registry
 	ap    netip.AddrPort
+	pid   int // the local client process holding the other end, 0 if none
 	close sync.Once
 }
 
@@ -199,6 +209,11 @@ type conn struct {
 // the peer reads were sent while it was still registered.
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.close.Do(func() { c.r.Remove(c.ap) })
+	c.close.Do(func() {
+		c.r.Remove(c.ap)
+		if c.pid != 0 {
+			c.r.removeClient(c.pid)
+		}
+	})
 	return err
 }
