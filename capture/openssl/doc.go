@@ -65,9 +65,10 @@
 // before the client's receipt of it. A write is emitted before OpenSSL
 // says how much it accepted; the bytes it did not accept are remembered
 // so the retry OpenSSL mandates after WANT_WRITE or a partial write is not
-// emitted twice. Until the connection's socket is known (its first write
+// emitted twice. Until the connection's tuple is known (its first write
 // in a connection opened before capture started), a write is emitted at
-// return instead, so it carries its tuple.
+// return instead, so it carries its tuple and has been checked against
+// tlstap's own endpoints (self-exclusion) before any of it goes out.
 //
 // The reader has no poll timer: the kernel wakes it whenever it had caught
 // up with the ring (the ring buffer's default notification), so an event
@@ -79,9 +80,11 @@
 // tlstap's own process is never captured (by pid, in the probes). Nor is
 // any connection with one of tlstap's endpoints at either end, whatever
 // process holds it: Source.ExcludeEndpoint puts the endpoint in a kernel
-// map consulted when a connection's addresses are learned, and that
-// connection's data is then dropped in the kernel, counted in
-// Stats.Excluded* (bpf/self.h). internal/selfnet registers the endpoints.
+// map consulted when a connection's addresses are learned and again
+// before each of its data records goes out (an endpoint may be registered
+// just after its peer learned the addresses), and that connection's data
+// is then dropped in the kernel, counted in Stats.Excluded* (bpf/self.h).
+// internal/selfnet registers the endpoints.
 //
 // # Which libraries
 //

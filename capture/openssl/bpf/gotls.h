@@ -150,6 +150,9 @@ static __always_inline void go_emit(__u64 id, __u64 conn, __u64 buf, __u64 n, __
 		.n = n,
 		.dir = dir,
 	};
+	struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
+	if (cn)
+		rejudge_self(cn);
 	count(STAT_CALLS, 1);
 	count(STAT_BYTES, n);
 	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;

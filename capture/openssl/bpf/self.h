@@ -7,7 +7,11 @@
  * reads back, and a local webhook server would feed the forwarder.
  *
  * User space fills self_endpoints; on_sock marks a connection excluded the
- * first time its tuple matches, and emit_chunk drops its data, counted.
+ * first time its tuple matches, emit (rejudge_self) checks the tuple again
+ * before any data of it goes out, and emit_chunk drops its data, counted.
+ * A write is only emitted at entry once its tuple is known (see the
+ * emission contract in tlstap.bpf.c), so no data leaves unjudged when its
+ * tuple can be known.
  * tlstap registers an endpoint before any byte crosses it (an accepted
  * peer before the TLS handshake can complete, an outgoing connection
  * before it is handed to its user), so the mark is in place before the
@@ -54,6 +58,19 @@ static __always_inline void exclude_self(struct conn *cn, const struct tuple *t)
 		cn->excluded = 1;
 		count(STAT_EXCLUDED_CONNS, 1);
 	}
+}
+
+/* rejudge_self checks a connection's known tuple again just before its data
+ * is emitted. on_sock judges the tuple when it learns it, but an endpoint
+ * may be registered a moment later (tlstap registers an outgoing
+ * connection's local end when connect returns; its peer can have read,
+ * and failed with EAGAIN, before that), and data served from the
+ * library's buffer or written at entry crosses no socket operation that
+ * would judge it again. */
+static __always_inline void rejudge_self(struct conn *cn)
+{
+	if (cn->tuple.family)
+		exclude_self(cn, &cn->tuple);
 }
 
 #endif

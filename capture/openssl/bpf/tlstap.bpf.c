@@ -13,8 +13,12 @@
  *  - A read is emitted by leave(), when TLS hands the bytes back, stamped
  *    then.
  *  - A write is emitted by enter(), when the bytes are handed to TLS,
- *    stamped then, as soon as the connection's socket is known (fd >= 0;
- *    before that, by leave() like a read, so the record carries its tuple).
+ *    stamped then, as soon as the connection's tuple is known (learned by
+ *    on_sock, which also judged it against tlstap's own endpoints: see
+ *    self.h); before that, by leave() like a read, after the call's own
+ *    socket operations learned and judged the tuple. A known fd alone is
+ *    not enough: on_fd runs at syscall entry, before on_sock, and may have
+ *    seen a file, so a write emitted then could escape self-exclusion.
  *    The ring keeps reservation order, so the record is ahead of anything
  *    the peer can read of it: a write is sequenced before its read.
  *  - Emitting before the library accepted the bytes is made exact by
@@ -405,6 +409,8 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 			cn->version = v;
 	}
 
+	rejudge_self(cn);
+
 	count(STAT_CALLS, 1);
 	count(STAT_BYTES, n);
 	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
@@ -423,8 +429,9 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 }
 
 /* enter records a data call. num is the byte count the call is asked to
- * write (unused for reads); a write on a connection whose socket is known
- * is emitted here (see the emission contract at the top). */
+ * write (unused for reads); a write on a connection whose tuple is known
+ * (and so judged against tlstap's endpoints) is emitted here (see the
+ * emission contract at the top). */
 static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 ex, __u64 num)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -447,7 +454,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 e
 	if (dir == DIR_WRITE && num) {
 		struct conn_key k = { .pid = pid, .ssl = c.ssl };
 		struct conn *cn = bpf_map_lookup_elem(&conns, &k);
-		if (cn && cn->fd >= 0) {
+		if (cn && cn->fd >= 0 && cn->tuple.family) {
 			__u64 skip = cn->ahead < num ? cn->ahead : num;
 			c.num = num;
 			c.early = 1;

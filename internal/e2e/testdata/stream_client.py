@@ -15,11 +15,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import websocket  # noqa: E402
 from event import event_pb2  # noqa: E402
 
-# Default options but for the self-signed certificate. suppress_origin:
-# Debian's websocket-client 1.2.3 sends "Origin: http://HOST:PORT" even
-# for wss://, which the main listener refuses until it treats its own
-# host:port as same-origin under either scheme (fixed on another branch).
-ws = websocket.create_connection(sys.argv[1], sslopt={"cert_reqs": ssl.CERT_NONE}, suppress_origin=True)
+# Default options but for the self-signed certificate. Debian's
+# websocket-client 1.2.3 sends "Origin: http://HOST:PORT" even for wss://;
+# the listener takes its own host:port as same-origin under either scheme.
+ws = websocket.create_connection(sys.argv[1], sslopt={"cert_reqs": ssl.CERT_NONE})
 print(json.dumps({"connected": True}), flush=True)
 while True:
     msg = ws.recv()
