@@ -159,9 +159,7 @@ func TestWatchMountNamespace(t *testing.T) {
 // measured in the same run, is attaching a fresh copy directly with
 // AttachLib (ELF read + uprobes, no watcher). Reported as medians.
 func BenchmarkAttachWindow(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
+	testenv.RequireRoot(b, "attaching uprobes")
 	src, err := New(Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
