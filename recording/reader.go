@@ -86,14 +86,11 @@ func (r *Reader) Offset() int64 { return r.off }
 func (r *Reader) next() (*recordingpb.Record, error) {
 	start := r.off
 	b, err := r.frames.Next()
-	var fe *delim.FrameError
 	switch {
 	case err == io.EOF:
 		return nil, io.EOF
-	case errors.As(err, &fe):
-		return nil, r.frameError(start, fe)
 	case err != nil:
-		return nil, fmt.Errorf("recording: reading the record at byte offset %d: %w", start, err)
+		return nil, frameError(start, err)
 	case len(b) == 0:
 		return nil, &CorruptError{Offset: start, Reason: "empty record"}
 	}
@@ -106,8 +103,13 @@ func (r *Reader) next() (*recordingpb.Record, error) {
 }
 
 // frameError names what is wrong with the record at start in the terms
-// of a recording.
-func (r *Reader) frameError(start int64, fe *delim.FrameError) error {
+// of a recording. (Apart from next, so the error's variable is allocated
+// only when there is an error.)
+func frameError(start int64, err error) error {
+	var fe *delim.FrameError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("recording: reading the record at byte offset %d: %w", start, err)
+	}
 	switch {
 	case fe.Torn() && fe.Len == 0:
 		return &CorruptError{Offset: start, Reason: "truncated record length", Torn: true}

@@ -44,19 +44,29 @@ func (r *Reader) SetMaxFrame(n int) { r.max = n; r.d.SetMax(n) }
 func (r *Reader) NextFrame() ([]byte, error) {
 	b, err := r.d.Next()
 	r.Offset = r.d.Offset()
+	if err != nil {
+		return nil, r.frameError(err)
+	}
+	return b, nil
+}
+
+// frameError keeps the errors NextFrame returned before it used package
+// delim. (Apart from NextFrame, so the error's variable is allocated only
+// when there is an error.)
+func (r *Reader) frameError(err error) error {
 	var fe *delim.FrameError
-	if err == nil || !errors.As(err, &fe) {
-		return b, err
+	if !errors.As(err, &fe) {
+		return err
 	}
 	switch {
 	case fe.Torn():
-		return nil, io.ErrUnexpectedEOF
+		return io.ErrUnexpectedEOF
 	case errors.Is(fe.Err, delim.ErrTooLarge):
-		return nil, fmt.Errorf("%w: %d bytes at offset %d (limit %d)", ErrFrameTooLarge, fe.Len, r.Offset, r.max)
+		return fmt.Errorf("%w: %d bytes at offset %d (limit %d)", ErrFrameTooLarge, fe.Len, r.Offset, r.max)
 	case fe.Len == 0: // the length prefix itself is bad
-		return nil, fmt.Errorf("sink: bad length prefix at offset %d: %w", r.Offset, fe.Err)
+		return fmt.Errorf("sink: bad length prefix at offset %d: %w", r.Offset, fe.Err)
 	}
-	return nil, fe.Err
+	return fe.Err
 }
 
 // Next returns the next LogEntry.
