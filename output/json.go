@@ -35,7 +35,6 @@ type JSONEvent struct {
 	TypeName         string `json:"type_name"`
 	DataType         uint32 `json:"data_type"`
 	Version          uint32 `json:"version"`
-	TLSLibrary       string `json:"tls_library,omitempty"`
 	ConnID           uint64 `json:"conn_id"`
 	StreamID         uint32 `json:"stream_id"`
 	RequestSeq       uint64 `json:"request_seq"`
@@ -50,6 +49,7 @@ type JSONEvent struct {
 	Path             string `json:"path"`
 	Status           uint32 `json:"status"`
 	ContentType      string `json:"content_type"`
+	TLSLibrary       string `json:"tls_library,omitempty"`
 	WSOpcode         uint32 `json:"ws_opcode"`
 	WSCloseCode      uint32 `json:"ws_close_code"`
 	Length           uint32 `json:"length"`
