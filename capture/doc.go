@@ -3,5 +3,7 @@
 //
 // A Chunk is the unit between the kernel (or a recording) and the pipeline.
 // Sources live in sub-packages: capture/openssl attaches eBPF uprobes to
-// libssl, capture/replay plays a recording.
+// TLS libraries (OpenSSL, GnuTLS, Go's crypto/tls), capture/replay plays a
+// recording. docs/architecture.md follows a chunk from its source to the
+// outputs.
 package capture

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlstap/tlstap/internal/backoff"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 	"github.com/tlstap/tlstap/server/tlsauth"
 )
@@ -113,7 +113,8 @@ type Options struct {
 	Replay bool
 
 	// ReconnectMin and ReconnectMax bound the exponential backoff between
-	// attempts (defaults 250 ms and 30 s). NoReconnect ends the client
+	// attempts (defaults 250 ms and 30 s), jittered as internal/backoff
+	// describes. NoReconnect ends the client
 	// when the first connection ends.
 	ReconnectMin, ReconnectMax time.Duration
 	NoReconnect                bool
@@ -337,6 +338,7 @@ func (c *Client) start(ctx context.Context, ws *websocket.Conn) {
 // run reads connection after connection until ctx ends or an error is
 // permanent. ws, if not nil, is an established first connection.
 func (c *Client) run(ctx context.Context, ws *websocket.Conn) error {
+	bo := backoff.Backoff{Min: c.opts.ReconnectMin, Max: c.opts.ReconnectMax}
 	attempt := 0
 	for {
 		if ws == nil {
@@ -350,7 +352,7 @@ func (c *Client) run(ctx context.Context, ws *websocket.Conn) error {
 					return err
 				}
 				c.opts.Logger.Debug("stream connect failed", "err", err, "attempt", attempt+1)
-				if err := sleep(ctx, c.backoff(attempt)); err != nil {
+				if err := sleep(ctx, bo.Next()); err != nil {
 					return err
 				}
 				attempt++
@@ -367,10 +369,11 @@ func (c *Client) run(ctx context.Context, ws *websocket.Conn) error {
 		}
 		if got > 0 {
 			attempt = 0
+			bo.Reset()
 		}
 		c.opts.Logger.Info("stream disconnected, reconnecting", "err", err, "resume_after", c.lastSeq.Load())
 		c.reconnects.Add(1)
-		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+		if err := sleep(ctx, bo.Next()); err != nil {
 			return err
 		}
 		attempt++
@@ -504,16 +507,6 @@ func (c *Client) read(ctx context.Context, ws *websocket.Conn) (int, error) {
 			return n, ctx.Err()
 		}
 	}
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.opts.ReconnectMin << min(attempt, 30)
-	if d <= 0 || d > c.opts.ReconnectMax {
-		d = c.opts.ReconnectMax
-	}
-	// ±20% jitter so clients of a restarted server do not reconnect in
-	// lockstep.
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -3,20 +3,19 @@ package examples
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tlstap/tlstap/broker"
+	"github.com/tlstap/tlstap/internal/golden"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 	"github.com/tlstap/tlstap/server"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 const token = "examples-test-token-0123456789"
 
@@ -147,23 +146,15 @@ func contains(s []string, v string) bool {
 	return false
 }
 
+// firstOutput holds, per golden file, the output of the first client that
+// checked it in this run: with -update, every client must still agree
+// (without it, each is compared with the file).
+var firstOutput sync.Map
+
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		// Every client must agree; the first one run writes the file,
-		// the others are compared against it.
-		if _, err := os.Stat(path); err != nil {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if first, loaded := firstOutput.LoadOrStore(name, got); *golden.Update && loaded && !bytes.Equal(first.([]byte), got) {
+		t.Errorf("clients disagree on %s:\n%s", name, golden.FirstDiff(first.([]byte), got))
 	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./examples -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }

@@ -61,7 +61,7 @@ type Options struct {
 	Timeout time.Duration
 	// Retries is how many times a failed attempt is repeated (default 3;
 	// negative: never). BackoffMin doubles per retry up to BackoffMax
-	// (defaults 200 ms and 5 s).
+	// (defaults 200 ms and 5 s), jittered as internal/backoff describes.
 	Retries                int
 	BackoffMin, BackoffMax time.Duration
 	// TLS configures HTTPS webhooks (default: system roots). Proxy mode

@@ -2,20 +2,17 @@ package forward
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httputil"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tlstap/tlstap/internal/golden"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and fuzz seeds")
 
 func reqEvent(payload string) *eventpb.Event {
 	return &eventpb.Event{Type: 1, Payload: []byte(payload), DstIp: "127.0.0.1", DstPort: 443}
@@ -192,36 +189,19 @@ var filterSeeds = map[string][5]string{
 func TestFuzzSeeds(t *testing.T) {
 	seeds := map[string][]byte{}
 	for name, payload := range realRequests(t) {
-		seeds[filepath.Join("FuzzParseReplay", name)] = fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\nstring(%q)\nstring(%q)\nuint32(%d)\n", payload, "", "127.0.0.1", 443)
+		seeds[filepath.Join("FuzzParseReplay", name)] = golden.FuzzSeed(payload, "", "127.0.0.1", uint32(443))
 		// Every real request must parse.
 		if _, err := ParseReplay(reqEvent(string(payload)), "https"); err != nil {
 			t.Errorf("seed %s: %v", name, err)
 		}
 	}
 	for name, in := range filterSeeds {
-		seeds[filepath.Join("FuzzFilter", name)] = fmt.Appendf(nil, "go test fuzz v1\nstring(%q)\nstring(%q)\nstring(%q)\nstring(%q)\nstring(%q)\n", in[0], in[1], in[2], in[3], in[4])
+		seeds[filepath.Join("FuzzFilter", name)] = golden.FuzzSeed(in[0], in[1], in[2], in[3], in[4])
 		if _, err := ParseFilter(in[0]); err != nil {
 			t.Errorf("seed %s: %v", name, err)
 		}
 	}
 	for name, data := range seeds {
-		path := filepath.Join("testdata", "fuzz", name)
-		dir := filepath.Dir(path)
-		if *update {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if !bytes.Equal(got, data) {
-			t.Errorf("%s is stale; run go test -run FuzzSeeds -update", path)
-		}
+		golden.Check(t, filepath.Join("testdata", "fuzz", name), data)
 	}
 }

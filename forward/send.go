@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/tlstap/tlstap/broker"
+	"github.com/tlstap/tlstap/internal/backoff"
 )
 
 // send delivers one event, retrying as the mode allows.
@@ -24,7 +24,7 @@ func (f *Forwarder) send(ctx context.Context, d *dest, e *broker.Entry) {
 		f.log.Debug("not forwarded", "seq", e.Seq, "err", err)
 		return
 	}
-	delay := f.opts.BackoffMin
+	bo := backoff.Backoff{Min: f.opts.BackoffMin, Max: f.opts.BackoffMax}
 	for attempt := 0; ; attempt++ {
 		req, err := build()
 		if err != nil {
@@ -50,14 +50,10 @@ func (f *Forwarder) send(ctx context.Context, d *dest, e *broker.Entry) {
 			return
 		}
 		f.retries.Inc()
-		// Full jitter keeps workers that failed together from retrying
-		// together.
-		wait := delay/2 + rand.N(delay/2+1)
-		if !sleep(ctx, wait) {
+		if !sleep(ctx, bo.Next()) {
 			f.n.abandoned.Add(1)
 			return
 		}
-		delay = min(2*delay, f.opts.BackoffMax)
 	}
 }
 

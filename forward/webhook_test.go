@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlstap/tlstap/internal/golden"
 	"github.com/tlstap/tlstap/output"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
@@ -70,19 +70,7 @@ func TestWebhookJSONGolden(t *testing.T) {
 	var indented bytes.Buffer
 	json.Indent(&indented, got, "", "  ")
 	indented.WriteByte('\n')
-	golden := filepath.Join("testdata", "webhook.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, indented.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(indented.Bytes(), want) {
-		t.Errorf("webhook JSON differs from %s (go test -update):\n%s", golden, indented.Bytes())
-	}
+	golden.Check(t, filepath.Join("testdata", "webhook.golden.json"), indented.Bytes())
 }
 
 func TestWebhookDeliversEveryField(t *testing.T) {

@@ -11,4 +11,7 @@
 // Memory is bounded: connections are capped (the least recently active is
 // evicted, counted) and freed on close or after an idle timeout; decoders
 // bound their own buffers. Every drop and truncation is counted in stats.
+//
+// docs/architecture.md shows where the pipeline sits between the capture
+// sources and the broker.
 package pipeline

@@ -1,19 +1,15 @@
 package pipeline_test
 
 import (
-	"flag"
-	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/tlstap/tlstap/capture"
 	"github.com/tlstap/tlstap/decoder"
+	"github.com/tlstap/tlstap/internal/golden"
 	"github.com/tlstap/tlstap/pipeline"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
-
-var updateSeeds = flag.Bool("update", false, "rewrite testdata/fuzz/FuzzPipeline seeds")
 
 // op is one chunk in the fuzzer's encoding: a control byte (bits 0-1
 // kind, bit 2 direction, bits 3-4 connection, bit 5 second pid), a time
@@ -80,19 +76,7 @@ func seeds() map[string][]byte {
 func TestWritePipelineSeeds(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzPipeline")
 	for name, data := range seeds() {
-		path := filepath.Join(dir, name)
-		if *updateSeeds {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if _, err := os.Stat(path); err != nil {
-			t.Errorf("seed %s missing (go test -run TestWritePipelineSeeds -update): %v", name, err)
-		}
+		golden.Check(t, filepath.Join(dir, name), golden.FuzzSeed(data))
 	}
 }
 

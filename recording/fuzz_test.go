@@ -3,17 +3,14 @@ package recording_test
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/tlstap/tlstap/internal/golden"
 	"github.com/tlstap/tlstap/recording"
 )
-
-var writeSeeds = flag.Bool("update", false, "rewrite testdata/fuzz/FuzzReader seeds")
 
 // TestWriteFuzzSeeds keeps the checked-in seed corpus in step with the
 // writer: with -update it rewrites the seeds from real recordings.
@@ -29,13 +26,14 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzReader")
 	for name, data := range seeds {
+		// The header holds the time the recording was made, so a seed is
+		// only rewritten with -update, never compared.
 		path := filepath.Join(dir, name)
-		content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-		if *writeSeeds {
+		if *golden.Update {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			if err := os.WriteFile(path, golden.FuzzSeed(data), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			continue

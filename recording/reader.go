@@ -2,7 +2,6 @@ package recording
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tlstap/tlstap/capture"
+	"github.com/tlstap/tlstap/internal/delim"
 	recordingpb "github.com/tlstap/tlstap/proto/gen/go/recording"
 )
 
@@ -34,9 +34,9 @@ func (e *CorruptError) Error() string {
 // Reader reads chunks from a recording.
 type Reader struct {
 	r      *bufio.Reader
+	frames *delim.Reader
 	off    int64
 	header *recordingpb.Header
-	buf    []byte
 	rec    recordingpb.Record
 }
 
@@ -51,6 +51,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, &CorruptError{Offset: 0, Reason: fmt.Sprintf("bad magic %q, want %q (not a tlstap recording)", magic, Magic)}
 	}
 	rr.off = int64(len(Magic))
+	// The frames come from the same buffered reader, past the magic; the
+	// frame reader's offsets count from there.
+	rr.frames = delim.NewReader(rr.r, MaxRecord)
 	start := rr.off
 	rec, err := rr.next()
 	if err == io.EOF {
@@ -82,41 +85,42 @@ func (r *Reader) Offset() int64 { return r.off }
 // next reads one record. The returned record is reused by the next call.
 func (r *Reader) next() (*recordingpb.Record, error) {
 	start := r.off
-	n, err := binary.ReadUvarint(r.r)
+	b, err := r.frames.Next()
 	switch {
 	case err == io.EOF:
 		return nil, io.EOF
-	case err == io.ErrUnexpectedEOF:
-		return nil, &CorruptError{Offset: start, Reason: "truncated record length", Torn: true}
 	case err != nil:
-		return nil, &CorruptError{Offset: start, Reason: "truncated or invalid record length"}
-	case n == 0:
+		return nil, frameError(start, err)
+	case len(b) == 0:
 		return nil, &CorruptError{Offset: start, Reason: "empty record"}
-	case n > MaxRecord:
-		return nil, &CorruptError{Offset: start, Reason: fmt.Sprintf("record length %d exceeds the %d-byte limit", n, MaxRecord)}
-	}
-	hdr := int64(uvarintLen(n))
-	if cap(r.buf) < int(n) {
-		r.buf = make([]byte, n)
-	}
-	r.buf = r.buf[:n]
-	if got, err := io.ReadFull(r.r, r.buf); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, &CorruptError{Offset: start, Reason: fmt.Sprintf("truncated record: want %d bytes, file ends after %d", n, got), Torn: true}
-		}
-		return nil, fmt.Errorf("recording: reading the record at byte offset %d: %w", start, err)
 	}
 	r.rec.Reset()
-	if err := (proto.UnmarshalOptions{}).Unmarshal(r.buf, &r.rec); err != nil {
+	if err := (proto.UnmarshalOptions{}).Unmarshal(b, &r.rec); err != nil {
 		return nil, &CorruptError{Offset: start, Reason: "record is not valid protobuf: " + err.Error()}
 	}
-	r.off += hdr + int64(n)
+	r.off = int64(len(Magic)) + r.frames.Offset()
 	return &r.rec, nil
 }
 
-func uvarintLen(n uint64) int {
-	var b [binary.MaxVarintLen64]byte
-	return binary.PutUvarint(b[:], n)
+// frameError names what is wrong with the record at start in the terms
+// of a recording. (Apart from next, so the error's variable is allocated
+// only when there is an error.)
+func frameError(start int64, err error) error {
+	var fe *delim.FrameError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("recording: reading the record at byte offset %d: %w", start, err)
+	}
+	switch {
+	case fe.Torn() && fe.Len == 0:
+		return &CorruptError{Offset: start, Reason: "truncated record length", Torn: true}
+	case fe.Torn():
+		return &CorruptError{Offset: start, Reason: fmt.Sprintf("truncated record: want %d bytes, file ends after %d", fe.Len, fe.Read), Torn: true}
+	case errors.Is(fe.Err, delim.ErrTooLarge):
+		return &CorruptError{Offset: start, Reason: fmt.Sprintf("record length %d exceeds the %d-byte limit", fe.Len, MaxRecord)}
+	case fe.Len == 0:
+		return &CorruptError{Offset: start, Reason: "truncated or invalid record length"}
+	}
+	return fmt.Errorf("recording: reading the record at byte offset %d: %w", start, fe.Err)
 }
 
 // Next returns the next chunk, or io.EOF at a clean end. Chunk.Data is

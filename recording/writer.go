@@ -2,7 +2,6 @@ package recording
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tlstap/tlstap/capture"
+	"github.com/tlstap/tlstap/internal/delim"
 	recordingpb "github.com/tlstap/tlstap/proto/gen/go/recording"
 )
 
@@ -52,16 +52,9 @@ func (w *Writer) write(r *recordingpb.Record) error {
 	if len(w.buf) > MaxRecord {
 		return fmt.Errorf("recording: record of %d bytes exceeds the %d-byte limit", len(w.buf), MaxRecord)
 	}
-	var lenbuf [binary.MaxVarintLen64]byte
-	k := binary.PutUvarint(lenbuf[:], uint64(len(w.buf)))
-	if _, err := w.w.Write(lenbuf[:k]); err != nil {
-		return err
-	}
-	if _, err := w.w.Write(w.buf); err != nil {
-		return err
-	}
-	w.n += int64(k + len(w.buf))
-	return nil
+	n, err := delim.Write(w.w, w.buf)
+	w.n += int64(n)
+	return err
 }
 
 // Flush writes buffered records to the underlying writer.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what tlstap's tests use, idempotently and quietly: Debian
-# packages (real TLS peers and tools), pinned Go tools, and the Node
-# example's npm packages. Run as root on Debian.
+# packages (real TLS peers and tools) and the Node example's npm packages.
+# Run as root on Debian. Go tools are not installed: go.mod's tool block
+# pins bpf2go, protoc-gen-go and staticcheck, proto/tools.mod pins buf
+# (kept apart so its many dependencies do not touch tlstap's build), and
+# scripts run them with `go tool`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,14 +40,6 @@ if ((${#missing[@]})); then
 fi
 # nginx from Debian starts a system instance on port 80; tests run their own.
 systemctl disable --now nginx >/dev/null 2>&1 || true
-
-gobin=$(go env GOPATH)/bin
-install_go() { # name module@version
-	[[ -x $gobin/$1 ]] || { echo "installing $2"; go install "$2"; }
-}
-install_go protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-install_go buf github.com/bufbuild/buf/cmd/buf@v1.75.0
-install_go staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 if [[ ! -d examples/node/node_modules/ws ]]; then
 	echo "installing npm packages for examples/node"

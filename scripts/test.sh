@@ -3,7 +3,6 @@
 # real and must not be skipped). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH=$PATH:$(go env GOPATH)/bin
 
 bash scripts/install-deps.sh
 
@@ -11,10 +10,11 @@ echo "== static checks"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [[ -z $unformatted ]] || { echo "gofmt needed: $unformatted"; exit 1; }
 go vet ./...
-staticcheck ./...
-(cd proto && buf lint)
-(cd proto && buf generate)
-git diff --exit-code -- proto/gen || { echo "generated protobuf code is stale: run 'cd proto && buf generate'"; exit 1; }
+go tool staticcheck ./...
+buf() { (cd proto && go tool -modfile=tools.mod buf "$@"); }
+buf lint
+buf generate
+git diff --exit-code -- proto/gen || { echo "generated protobuf code is stale: run 'cd proto && go tool -modfile=tools.mod buf generate'"; exit 1; }
 [[ -z $(git status --porcelain -- proto/gen) ]] || { echo "buf generate created untracked files"; git status --porcelain -- proto/gen; exit 1; }
 
 echo "== short fuzz runs"

@@ -1,14 +1,13 @@
 package sink
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlstap/tlstap/internal/delim"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
@@ -20,56 +19,54 @@ const DefaultMaxFrame = 64 << 20
 var ErrFrameTooLarge = errors.New("sink: frame exceeds size limit")
 
 // AppendFrame appends msg preceded by its length as a varint.
-func AppendFrame(dst, msg []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(msg)))
-	return append(dst, msg...)
-}
+func AppendFrame(dst, msg []byte) []byte { return delim.Append(dst, msg) }
 
 // Reader reads varint-length-delimited LogEntry messages, the framing of the
-// TCP and file sinks.
+// TCP and file sinks (package internal/delim).
 type Reader struct {
-	r   *bufio.Reader
+	d   *delim.Reader
 	max int
-	buf []byte
 	// Offset is the number of bytes consumed so far, for error messages.
 	Offset int64
 }
 
 // NewReader returns a reader of frames of at most DefaultMaxFrame bytes.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 64<<10), max: DefaultMaxFrame}
+	return &Reader{d: delim.NewReader(r, DefaultMaxFrame), max: DefaultMaxFrame}
 }
 
 // SetMaxFrame changes the frame size limit.
-func (r *Reader) SetMaxFrame(n int) { r.max = n }
+func (r *Reader) SetMaxFrame(n int) { r.max = n; r.d.SetMax(n) }
 
 // NextFrame returns the next frame's message bytes, valid until the next
 // call. It returns io.EOF at a clean end of stream and
 // io.ErrUnexpectedEOF when the stream ends inside a frame.
 func (r *Reader) NextFrame() ([]byte, error) {
-	n, err := binary.ReadUvarint(countingByteReader{r})
+	b, err := r.d.Next()
+	r.Offset = r.d.Offset()
 	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("sink: bad length prefix at offset %d: %w", r.Offset, err)
+		return nil, r.frameError(err)
 	}
-	if n > uint64(r.max) {
-		return nil, fmt.Errorf("%w: %d bytes at offset %d (limit %d)", ErrFrameTooLarge, n, r.Offset, r.max)
+	return b, nil
+}
+
+// frameError keeps the errors NextFrame returned before it used package
+// delim. (Apart from NextFrame, so the error's variable is allocated only
+// when there is an error.)
+func (r *Reader) frameError(err error) error {
+	var fe *delim.FrameError
+	if !errors.As(err, &fe) {
+		return err
 	}
-	if uint64(cap(r.buf)) < n {
-		r.buf = make([]byte, n)
+	switch {
+	case fe.Torn():
+		return io.ErrUnexpectedEOF
+	case errors.Is(fe.Err, delim.ErrTooLarge):
+		return fmt.Errorf("%w: %d bytes at offset %d (limit %d)", ErrFrameTooLarge, fe.Len, r.Offset, r.max)
+	case fe.Len == 0: // the length prefix itself is bad
+		return fmt.Errorf("sink: bad length prefix at offset %d: %w", r.Offset, fe.Err)
 	}
-	r.buf = r.buf[:n]
-	m, err := io.ReadFull(r.r, r.buf)
-	r.Offset += int64(m)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return r.buf, nil
+	return fe.Err
 }
 
 // Next returns the next LogEntry.
@@ -84,14 +81,4 @@ func (r *Reader) Next() (*eventpb.LogEntry, error) {
 		return nil, fmt.Errorf("sink: bad LogEntry at offset %d: %w", start, err)
 	}
 	return m, nil
-}
-
-type countingByteReader struct{ r *Reader }
-
-func (c countingByteReader) ReadByte() (byte, error) {
-	b, err := c.r.r.ReadByte()
-	if err == nil {
-		c.r.Offset++
-	}
-	return b, err
 }

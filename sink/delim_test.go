@@ -3,15 +3,14 @@ package sink
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlstap/tlstap/internal/golden"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
@@ -147,23 +146,6 @@ func TestFuzzSeeds(t *testing.T) {
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzReader")
 	for name, b := range seeds {
-		path := filepath.Join(dir, name)
-		data := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b)
-		if *update {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if !bytes.Equal(got, data) {
-			t.Errorf("%s is stale; run go test -run FuzzSeeds -update", path)
-		}
+		golden.Check(t, filepath.Join(dir, name), golden.FuzzSeed(b))
 	}
 }

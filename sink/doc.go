@@ -19,7 +19,7 @@
 //
 // # Delivery
 //
-// Network sinks reconnect with exponential backoff. The entry whose write
+// Network sinks reconnect with exponential backoff and jitter. The entry whose write
 // failed is sent again on the next connection; entries the kernel accepted
 // just before the peer went away are lost, so delivery is at most once per
 // entry across a reconnect. Entries queued while disconnected stay queued

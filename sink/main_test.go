@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"testing"
 	"time"
@@ -13,8 +12,6 @@ import (
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 	"github.com/tlstap/tlstap/stats"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata (fuzz seeds)")
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 

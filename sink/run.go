@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tlstap/tlstap/broker"
+	"github.com/tlstap/tlstap/internal/backoff"
 	"github.com/tlstap/tlstap/output"
 )
 
@@ -22,7 +23,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		pending *broker.Entry
 		c       conn
 		err     error
-		delay   = s.opts.BackoffMin
+		bo      = backoff.Backoff{Min: s.opts.BackoffMin, Max: s.opts.BackoffMax}
 	)
 	defer func() {
 		if c != nil {
@@ -39,18 +40,18 @@ func (s *Sink) Run(ctx context.Context) error {
 					return nil
 				}
 				s.errs.Inc()
-				s.log.Warn("connect failed", "err", err, "retry_in", delay)
-				if !sleep(ctx, delay) {
+				wait := bo.Next()
+				s.log.Warn("connect failed", "err", err, "retry_in", wait)
+				if !sleep(ctx, wait) {
 					return nil
 				}
-				delay = min(2*delay, s.opts.BackoffMax)
 				continue
 			}
 			s.connects.Inc()
 			s.up.Add(1)
 			s.log.Info("connected")
 		}
-		pending, err = s.pump(ctx, c, pending, &delay)
+		pending, err = s.pump(ctx, c, pending, &bo)
 		switch {
 		case errors.Is(err, broker.ErrClosed):
 			return nil
@@ -58,20 +59,20 @@ func (s *Sink) Run(ctx context.Context) error {
 			return nil
 		}
 		s.errs.Inc()
-		s.log.Warn("write failed, reconnecting", "err", err, "retry_in", delay)
+		wait := bo.Next()
+		s.log.Warn("write failed, reconnecting", "err", err, "retry_in", wait)
 		c.close()
 		c = nil
 		s.up.Add(-1)
-		if !sleep(ctx, delay) {
+		if !sleep(ctx, wait) {
 			return nil
 		}
-		delay = min(2*delay, s.opts.BackoffMax)
 	}
 }
 
 // pump writes entries to c until an error; it returns the entry that could
 // not be written so the next connection sends it first.
-func (s *Sink) pump(ctx context.Context, c conn, pending *broker.Entry, delay *time.Duration) (*broker.Entry, error) {
+func (s *Sink) pump(ctx context.Context, c conn, pending *broker.Entry, bo *backoff.Backoff) (*broker.Entry, error) {
 	rot, _ := c.(rotator)
 	for {
 		e := pending
@@ -102,7 +103,7 @@ func (s *Sink) pump(ctx context.Context, c conn, pending *broker.Entry, delay *t
 		s.sent.Inc()
 		s.written.Add(1)
 		// A healthy connection earns a fresh backoff.
-		*delay = s.opts.BackoffMin
+		bo.Reset()
 		if s.sub.Len() == 0 {
 			if err := c.flush(); err != nil {
 				return nil, err

@@ -46,7 +46,8 @@ type Options struct {
 	// Queue is the subscription's queue length (default 4096 entries).
 	Queue int
 	// BackoffMin and BackoffMax bound the reconnect delay, which doubles
-	// after each failure (defaults 100 ms and 10 s).
+	// after each failure and is jittered as internal/backoff describes
+	// (defaults 100 ms and 10 s).
 	BackoffMin, BackoffMax time.Duration
 	// DialTimeout bounds connecting, WriteTimeout one write (defaults 5 s).
 	DialTimeout, WriteTimeout time.Duration

@@ -58,6 +58,7 @@ func clientPort(t *testing.T, out string) uint16 {
 }
 
 func TestCurlHTTP1(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := body(3000, 1)
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"hello.bin": payload}})
 	c := startCapture(t, Options{})
@@ -91,6 +92,7 @@ func TestCurlHTTP1(t *testing.T) {
 }
 
 func TestCurlHTTP2(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := []byte(strings.Repeat("tlstap http2 body ", 40))
 	srv := testenv.StartNginx(t, testenv.NginxConfig{HTTP2: true, Files: map[string][]byte{"h2.txt": payload}})
 	c := startCapture(t, Options{})
@@ -118,6 +120,7 @@ func TestCurlHTTP2(t *testing.T) {
 }
 
 func TestCurlIPv6(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := []byte("over IPv6\n")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{IP: testenv.IPv6, Files: map[string][]byte{"v6.txt": payload}})
 	c := startCapture(t, Options{})
@@ -138,6 +141,7 @@ func TestCurlIPv6(t *testing.T) {
 // Python's ssl module uses SSL_read_ex/SSL_write_ex, so this covers the
 // length out-parameter on both sides.
 func TestPythonUrllib(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := body(5000, 2)
 	srv := testenv.StartPythonHTTPS(t, testenv.IPv4, map[string][]byte{"py.bin": payload})
 	c := startCapture(t, Options{})
@@ -189,6 +193,7 @@ sys.stdout.write(str(len(body)))
 // SSL_set_fd; the fd and tuple still come from the syscalls. The connection
 // is opened before capture starts: its tuple is learned on its next I/O.
 func TestOpenSSLInteractive(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
 	cli := testenv.StartOpenSSLClient(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -250,6 +255,7 @@ func TestOpenSSLInteractive(t *testing.T) {
 }
 
 func TestLargeDownload(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := body(10<<20, 3)
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"big.bin": payload}})
 	c := startCapture(t, Options{})
@@ -285,6 +291,7 @@ func TestLargeDownload(t *testing.T) {
 // v4-mapped address: the kernel's tuple is ::ffff:127.0.0.1, reported as
 // 127.0.0.1 so it matches the server's view.
 func TestV4MappedClient(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := []byte("mapped\n")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"m.txt": payload}})
 	c := startCapture(t, Options{})
@@ -318,6 +325,7 @@ while tls.recv(65536):
 
 // Cancelling Run detaches everything; the counters survive for reporting.
 func TestRunCancel(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	src, err := New(Options{Libs: []string{systemLibssl(t)}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 // over an otherwise silent connection is delivered, with nothing after it
 // to push it out (no close, no more traffic).
 func TestDeliveredWithoutFurtherTraffic(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
 	cli := testenv.StartOpenSSLClient(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -42,6 +43,7 @@ func TestDeliveredWithoutFurtherTraffic(t *testing.T) {
 // busy (which do not wake it) are drained with the rest, the last ones
 // included, though nothing follows them.
 func TestBurstDeliveredWhole(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
 	cli := testenv.StartOpenSSLClient(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -82,6 +84,7 @@ func TestBurstDeliveredWhole(t *testing.T) {
 // A non-blocking writer whose peer does not read gets WANT_WRITE and must
 // retry with the same bytes: each byte is still captured exactly once.
 func TestWriteRetriedAfterWantWrite(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	cert := testenv.NewCert(t, t.TempDir())
 	const script = `
 import select, socket, ssl, sys, threading

@@ -7,6 +7,10 @@
 // ring buffer, the connection map and the tracepoints, so their chunks
 // flow through one reader; Chunk.Library tells them apart.
 //
+// This is the one description of how capture works; the BPF C in bpf/
+// implements it, and docs/architecture.md shows where Source.Run's chunks
+// go next.
+//
 // # GnuTLS
 //
 // A GnuTLS session is handled exactly like an SSL*: the same BPF helpers,

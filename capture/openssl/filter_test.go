@@ -12,6 +12,7 @@ import (
 )
 
 func TestFilter(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"f.txt": []byte("filtered\n")}})
 	c := startCapture(t, Options{})
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
@@ -80,6 +81,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestSetFilterLimits(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	c := newCapturer(t, Options{Libs: []string{systemLibssl(t)}})
 	if err := c.src.SetFilter(Filter{PIDs: make([]uint32, maxFilterEntries+1)}); err == nil {
 		t.Error("SetFilter accepted more pids than the map holds")

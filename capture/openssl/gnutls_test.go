@@ -75,6 +75,7 @@ func ofConn(cs []capture.Chunk, conn uint64) []capture.Chunk {
 }
 
 func TestGnuTLSWget(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	small := []byte("gnutls wget body\n")
 	big := body(1<<20, 12)
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"small.txt": small, "big.bin": big}})
@@ -114,6 +115,7 @@ func TestGnuTLSWget(t *testing.T) {
 }
 
 func TestGnuTLSCli(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := []byte("gnutls-cli body\n")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"cli.txt": payload}})
 	c := startCapture(t, Options{})
@@ -190,6 +192,7 @@ func gitRepo(t *testing.T) (map[string][]byte, string) {
 const gitComm = "git-remote-http"
 
 func TestGnuTLSGit(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	files, head := gitRepo(t)
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: files})
 	c := startCapture(t, Options{})
@@ -250,6 +253,7 @@ func conns(cs []capture.Chunk) []uint64 {
 }
 
 func TestGnuTLSAptHelper(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := body(5000, 13)
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"apt.bin": payload}})
 	c := startCapture(t, Options{})
@@ -294,6 +298,7 @@ func TestGnuTLSAptHelper(t *testing.T) {
 // a NULL buffer (testdata/gnutls_again) are captured exactly once each: the
 // captured stream equals what the server read, byte for byte.
 func TestGnuTLSRetry(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	const records, recSize = 64, 16384
 	bin := filepath.Join(t.TempDir(), "again")
 	if out, err := exec.Command("gcc", "-O2", "-o", bin, "testdata/gnutls_again/again.c", "-l:libgnutls.so.30").CombinedOutput(); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tlstap/tlstap/capture"
 	"github.com/tlstap/tlstap/capture/gotls"
+	"github.com/tlstap/tlstap/internal/testenv"
 )
 
 // goBuild is one way of building testdata/goprog. The name is the
@@ -165,6 +166,7 @@ func checkGoMeta(t *testing.T, cs []capture.Chunk, pid int, comm string, local, 
 // TestGoPrograms captures a Go HTTPS server and Go clients, HTTP/1.1 and
 // HTTP/2, in each of the four builds the issue names, on both sides.
 func TestGoPrograms(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	const n = 5
 	for _, b := range goBuilds {
 		t.Run(b.name, func(t *testing.T) {
@@ -236,6 +238,7 @@ func TestGoPrograms(t *testing.T) {
 
 // TestGoServerCurl captures curl's requests on the Go server's side.
 func TestGoServerCurl(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	bin := buildGoProg(t, t.TempDir(), goBuilds[0])
 	comm := goBuilds[0].name
 	c := startCapture(t, Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{comm}}})
@@ -256,6 +259,7 @@ func TestGoServerCurl(t *testing.T) {
 // claiming a future toolchain) is refused with a clear error, and a watcher
 // that meets it warns and leaves it running untouched.
 func TestGoUnsupported(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	bin := buildGoProg(t, t.TempDir(), goBuilds[1])
 	raw, err := os.ReadFile(bin)
 	if err != nil {
@@ -322,6 +326,7 @@ func (c *capturer) waitForLog(logs *syncBuffer, what string) string {
 // TestGoWatch: with WatchGo, a Go program started after tlstap is found by
 // the process scan and captured, with no path given.
 func TestGoWatch(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	b := goBuilds[0]
 	b.name = "gt-watched"
 	bin := buildGoProg(t, t.TempDir(), b)
@@ -352,6 +357,7 @@ func TestGoWatch(t *testing.T) {
 // (and the runtime copies) between reads. Nothing may crash, and every
 // request and response must be captured exactly once on both sides.
 func TestGoStress(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	const goroutines, requests = 100, 10000
 	b := goBuilds[1]
 	b.name = "gt-stress"
@@ -431,6 +437,7 @@ func count(b []byte, prefix, suffix string, seen []int) {
 // over TLS in one process: every call's HEADERS carry
 // :path /grpc.health.v1.Health/Check on both sides.
 func TestGoGRPC(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	const calls = 5
 	bin := buildGoProg(t, t.TempDir(), goBuild{name: "gt-grpc", src: "grpcprog", gocmd: "go"})
 	c := startCapture(t, Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{"gt-grpc"}}})

@@ -125,6 +125,7 @@ func TestVersionFromSymbols(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	for _, tt := range []struct {
 		name string
 		opts Options
@@ -150,6 +151,7 @@ func TestNewErrors(t *testing.T) {
 }
 
 func TestAttachDetach(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	lib := systemLibssl(t)
 	payload := []byte("attach detach\n")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"a.txt": payload}})
@@ -205,6 +207,7 @@ func TestNewNotRoot(t *testing.T) {
 		os.Stdout.WriteString(err.Error())
 		os.Exit(0)
 	}
+	testenv.RequireRoot(t, "switching to an unprivileged user")
 	// The go build cache is private to root; nobody needs its own copy.
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "openssl.test")
@@ -247,6 +250,7 @@ func FuzzParseLdconfig(f *testing.F) {
 // attached before the old one is detached, and programs loading the new
 // file are captured.
 func TestReplaceLib(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	sys := systemLibssl(t)
 	content, err := os.ReadFile(sys)
 	if err != nil {

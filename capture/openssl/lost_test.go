@@ -15,6 +15,7 @@ import (
 // be delivered. Every byte must still be accounted for: delivered, or
 // reported lost in a Lost chunk of the right connection and direction.
 func TestLostWhenRingFull(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
 	cli := testenv.StartOpenSSLClient(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -70,6 +71,7 @@ func TestLostWhenRingFull(t *testing.T) {
 // One SSL_write larger than MaxCallBytes is captured up to the cap; the
 // rest is reported lost, not dropped silently.
 func TestCallCap(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
 	c := startCapture(t, Options{})
 	const total = MaxCallBytes + 1<<20

@@ -3,7 +3,6 @@ package openssl
 import (
 	"bytes"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -15,10 +14,9 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/tlstap/tlstap/capture"
+	"github.com/tlstap/tlstap/internal/golden"
 	"github.com/tlstap/tlstap/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "recapture testdata/records and rewrite golden files and fuzz seeds")
 
 // The hand-written offsets in record.go must match the C struct, which
 // bpf2go mirrors in tlstapEvent.
@@ -159,7 +157,7 @@ func render(cs []capture.Chunk) string {
 // them) before comparing.
 func TestDecodeGolden(t *testing.T) {
 	const records = "testdata/records.bin"
-	if *update {
+	if *golden.Update {
 		recordTraffic(t, records)
 	}
 	raw, err := os.ReadFile(records)
@@ -175,19 +173,7 @@ func TestDecodeGolden(t *testing.T) {
 		out = append(out, render(cs))
 	}
 	got := strings.Join(out, "\n") + "\n"
-	const golden = "testdata/records.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("decoded records differ from %s (run with -update if the change is intended):\n%s", golden, got)
-	}
+	golden.Check(t, "testdata/records.golden", []byte(got))
 }
 
 // splitRecords iterates a file of records, each preceded by its length as a
@@ -235,9 +221,9 @@ func recordTraffic(t *testing.T, path string) {
 		closed = int(cs[0].PID) == pid && cs[0].Kind == capture.Close
 		binary.Write(&file, binary.LittleEndian, uint32(len(rec.RawSample)))
 		file.Write(rec.RawSample)
-		seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", rec.RawSample)
+		seed := golden.FuzzSeed(rec.RawSample)
 		name := filepath.Join(seeds, fmt.Sprintf("record-%02d", i))
-		if err := os.WriteFile(name, []byte(seed), 0o644); err != nil {
+		if err := os.WriteFile(name, seed, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 // either end is not captured on either side, while another connection of
 // the same programs in the same run is.
 func TestExcludeEndpoint(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := []byte("third-party body\n")
 	excluded := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"x.txt": payload}})
 	control := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"x.txt": payload}})
@@ -81,6 +82,7 @@ func TestExcludeEndpoint(t *testing.T) {
 }
 
 func TestExcludeEndpointRefusesWildcards(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	c := newCapturer(t, Options{})
 	for _, ap := range []netip.AddrPort{
 		{},

@@ -15,6 +15,7 @@ import (
 
 // A program with OpenSSL linked in statically is attached by its own path.
 func TestStaticBinary(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sslpair")
 	testenv.Run(t, "gcc", "-O2", "-o", bin, "../../scripts/bench/ssl_bench.c",

@@ -89,6 +89,7 @@ func attachedAs(t *testing.T, c *capturer, path string) Library {
 // TestWatchLoadedLater: a Python process that loads a private libssl
 // (LD_LIBRARY_PATH) after the capture started is captured, with no flags.
 func TestWatchLoadedLater(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := []byte("private libssl body\n")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"p.txt": payload}})
 	dir, lib := privateCopy(t)
@@ -128,6 +129,7 @@ print(urllib.request.urlopen("` + srv.URL("/p.txt") + `", context=ctx).read().de
 // request right after start, inside the attach window, so the test waits
 // for the second, which --rate delays by 500 ms.
 func TestWatchMountNamespace(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"a.txt": []byte("first\n"), "b.txt": []byte("second body\n")}})
 	_, lib := privateCopy(t)
 	sys, err := filepath.EvalSymlinks(systemLibssl(t))
@@ -159,9 +161,7 @@ func TestWatchMountNamespace(t *testing.T) {
 // measured in the same run, is attaching a fresh copy directly with
 // AttachLib (ELF read + uprobes, no watcher). Reported as medians.
 func BenchmarkAttachWindow(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
+	testenv.RequireRoot(b, "attaching uprobes")
 	src, err := New(Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -249,6 +249,7 @@ func copyTo(tb testing.TB, src, dir string) string {
 // attached when it starts, without Options.Libs. node runs TLS over memory
 // BIOs, so its chunks have no fd or addresses (not done: see doc.go).
 func TestWatchNode(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/tlstap/tlstap/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -45,9 +47,7 @@ func (r *recorder) find(path string) (File, bool) {
 
 func startWatcher(t *testing.T, d Detector) *Watcher {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the watcher loads BPF programs: run as root")
-	}
+	testenv.RequireRoot(t, "loading the watcher's BPF programs")
 	w, err := New(Options{Detectors: []Detector{d}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("New: %v", err)

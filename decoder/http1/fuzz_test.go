@@ -1,15 +1,13 @@
 package http1
 
 import (
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"testing"
 
 	"github.com/tlstap/tlstap/decoder"
+	"github.com/tlstap/tlstap/internal/golden"
 )
 
 // fuzzLimits are small so that every limit is reached often.
@@ -154,20 +152,7 @@ func TestFuzzSeeds(t *testing.T) {
 		rec := loadRecording(t, sc)
 		for i, p := range [][]byte{rec.req, rec.resp} {
 			dir := filepath.Join("testdata", "fuzz", []string{"FuzzRequests", "FuzzResponses"}[i])
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nuint64(%d)\n", strconv.Quote(string(p)), len(p))
-			path := filepath.Join(dir, sc.name)
-			if *update {
-				if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			if got, err := os.ReadFile(path); err != nil || string(got) != body {
-				t.Errorf("%s is not the recording (%v); run go test -update", path, err)
-			}
+			golden.Check(t, filepath.Join(dir, sc.name), golden.FuzzSeed(p, uint64(len(p))))
 		}
 	}
 }

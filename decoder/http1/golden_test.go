@@ -15,8 +15,6 @@ import (
 	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var update = golden.Update
-
 // feedPlan says where each direction's bytes are cut into Feed calls and
 // which timestamp each piece carries.
 type feedPlan struct {
@@ -194,7 +192,7 @@ func loadRecording(t *testing.T, sc scenario) recording {
 	if rec, ok := recorded[sc.name]; ok {
 		return rec
 	}
-	if *update {
+	if *golden.Update {
 		rec := record(t, sc.drive)
 		recorded[sc.name] = rec
 		if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {

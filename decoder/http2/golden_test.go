@@ -2,7 +2,6 @@ package http2
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -18,7 +18,9 @@ import (
 	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var recordFlag = flag.Bool("record", false, "re-record testdata/captures and the fuzz seed corpus from live connections")
+// recordOnce re-records the captures, once per run, when the tests run
+// with -update.
+var recordOnce sync.Once
 
 // maxSeed keeps fuzz seeds small; the large capture contributes its head.
 const maxSeed = 16 << 10
@@ -49,8 +51,7 @@ func recordAll(t *testing.T) {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(seed), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, name), golden.FuzzSeed(b), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -59,13 +60,12 @@ func recordAll(t *testing.T) {
 
 func captures(t *testing.T) map[string]*capture {
 	t.Helper()
-	if *recordFlag {
-		*recordFlag = false
-		recordAll(t)
+	if *golden.Update {
+		recordOnce.Do(func() { recordAll(t) })
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "captures", "*.h2c"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no captures (%v); run go test -run TestGolden -record -update", err)
+		t.Fatalf("no captures (%v); run go test -run TestGolden -update", err)
 	}
 	out := map[string]*capture{}
 	for _, f := range files {

@@ -15,8 +15,6 @@ import (
 	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var update = golden.Update
-
 // emitted is a message with its direction.
 type emitted struct {
 	dir capture.Direction
@@ -176,7 +174,7 @@ func TestConversations(t *testing.T) {
 			rec := c.record(t)
 			got, s := run(session.Options{}, rec)
 			c.check(t, got, s)
-			if *update {
+			if *golden.Update {
 				if err := rec.save(filepath.Join("testdata", c.name+".rec")); err != nil {
 					t.Fatal(err)
 				}
@@ -197,7 +195,7 @@ func loadConversation(t testing.TB, name string) recording {
 // TestConversationGolden pins every field of every message of the
 // checked-in recordings, interleaved as they were emitted.
 func TestConversationGolden(t *testing.T) {
-	if *update {
+	if *golden.Update {
 		defer writeSessionSeeds(t)
 	}
 	for _, c := range conversations {

@@ -14,8 +14,6 @@ import (
 	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var update = golden.Update
-
 // fixtures are small recorded sessions, checked in so that the golden
 // output (including timestamps, which follow the recorded chunking) is
 // stable. -update records them afresh over loopback.
@@ -46,13 +44,13 @@ func sideOptions(ext string) [2]websocket.Options {
 }
 
 func TestGolden(t *testing.T) {
-	if *update {
+	if *golden.Update {
 		defer writeSeeds(t)
 	}
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
 			recPath := filepath.Join("testdata", fx.name+".rec")
-			if *update {
+			if *golden.Update {
 				if err := fx.record(t).save(recPath); err != nil {
 					t.Fatal(err)
 				}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,10 +14,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tlstap/tlstap/internal/golden"
 	"github.com/tlstap/tlstap/recording"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // runMain runs Main as the binary would, with stdout and stderr captured.
 // Main writes to the process's files, so tests that use it do not run in
@@ -218,26 +216,7 @@ func TestDemoGolden(t *testing.T) {
 		t.Fatalf("exit code %d: %s", code, stderr)
 	}
 	got := normaliseDemo(t, stdout)
-	path := filepath.Join("testdata", "demo.jsonl")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
-		for i := range min(len(gl), len(wl)) {
-			if gl[i] != wl[i] {
-				t.Fatalf("demo output differs from %s at line %d:\n want %s\n  got %s", path, i+1, wl[i], gl[i])
-			}
-		}
-		t.Fatalf("demo output has %d lines, golden %d", len(gl), len(wl))
-	}
+	golden.Check(t, filepath.Join("testdata", "demo.jsonl"), []byte(got))
 }
 
 // stamp matches the two time fields of a JSON event line.

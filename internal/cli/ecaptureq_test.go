@@ -16,6 +16,7 @@ import (
 	xws "golang.org/x/net/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlstap/tlstap/internal/testenv"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
@@ -24,9 +25,7 @@ import (
 // way the GUI does (Origin http://localhost/, binary frames, one LogEntry
 // each) and receives the events of a curl request captured for real.
 func TestECaptureQIntegratedMode(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("live capture needs root (CAP_BPF, CAP_PERFMON)")
-	}
+	testenv.RequireRoot(t, "live capture (CAP_BPF, CAP_PERFMON)")
 	free, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

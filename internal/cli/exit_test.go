@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tlstap/tlstap/internal/testenv"
 )
 
 // tlstapCmd runs this test binary as tlstap (see TestMain).
@@ -144,9 +146,7 @@ func TestRecordPathChecks(t *testing.T) {
 // recording: every request that completed more than a second before the
 // kill must be in it.
 func TestRecordSurvivesKill9(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("live capture needs root (CAP_BPF, CAP_PERFMON)")
-	}
+	testenv.RequireRoot(t, "live capture (CAP_BPF, CAP_PERFMON)")
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatalf("curl is needed: %v", err)
 	}

@@ -91,6 +91,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // events field by field, then replays the recording made during the
 // capture and requires the same events.
 func TestCaptureRecordReplay(t *testing.T) {
+	testenv.RequireRoot(t, "live capture with eBPF")
 	srv := testenv.StartNginx(t, testenv.NginxConfig{HTTP2: true, Files: map[string][]byte{
 		"a.txt": []byte("first body\n"),
 		"b.txt": []byte("second body, a little longer\n"),

@@ -79,6 +79,7 @@ ws.close()
 // does and a HAR from the same events, and checks both with tshark and
 // the HAR 1.2 validator.
 func TestExportLive(t *testing.T) {
+	testenv.RequireRoot(t, "live capture with eBPF")
 	dir := t.TempDir()
 	curl := alias(t, dir, "curl", "tlstapx-curl")
 	py := alias(t, dir, "/usr/bin/python3", "tlstapx-py")
@@ -209,6 +210,7 @@ func TestExportLive(t *testing.T) {
 // (a small ring nobody reads during a bulk transfer), and requires the
 // pcapng to show the gap where the loss was recorded, and only there.
 func TestPcapngRingLoss(t *testing.T) {
+	testenv.RequireRoot(t, "live capture with eBPF")
 	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
 	cli := testenv.StartOpenSSLClient(t, srv.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

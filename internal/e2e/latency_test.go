@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/tlstap/tlstap/broker"
 	"github.com/tlstap/tlstap/capture/openssl"
+	"github.com/tlstap/tlstap/internal/testenv"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
@@ -32,9 +32,7 @@ import (
 //
 //	go test -run '^$' -bench PartLatency -benchtime 1x -count 5 ./internal/e2e/
 func BenchmarkPartLatency(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("capture needs root")
-	}
+	testenv.RequireRoot(b, "live capture")
 	const n = 200
 	src, err := openssl.New(openssl.Options{Filter: openssl.Filter{Comms: []string{"curl"}}})
 	if err != nil {

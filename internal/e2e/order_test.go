@@ -22,6 +22,7 @@ import (
 // received it. It holds because a write is emitted at SSL_write's entry,
 // ahead in the ring of any read of its bytes (bpf/tlstap.bpf.c).
 func TestExchangeOrder(t *testing.T) {
+	testenv.RequireRoot(t, "live capture with eBPF")
 	nginx := testenv.StartNginx(t, testenv.NginxConfig{HTTP2: true, Files: map[string][]byte{"o.txt": []byte("order body\n")}})
 	pysrv := testenv.StartPythonHTTPS(t, testenv.IPv4, map[string][]byte{"o.txt": []byte("order body\n")})
 	py := testenv.Python(t)

@@ -31,9 +31,7 @@ import (
 // back: no event of its listeners' or forwarders' connections, no token
 // anywhere, and each original request re-sent exactly once.
 func TestSelfSafe(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for eBPF")
-	}
+	testenv.RequireRoot(t, "live capture with eBPF")
 	python := "/usr/bin/python3"
 	for _, bin := range []string{python, "node", "mitmdump", "curl"} {
 		if _, err := exec.LookPath(bin); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/tlstap/tlstap/capture/openssl"
 	"github.com/tlstap/tlstap/capture/replay"
 	"github.com/tlstap/tlstap/internal/engine"
+	"github.com/tlstap/tlstap/internal/testenv"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 	"github.com/tlstap/tlstap/stats"
 )
@@ -102,6 +103,7 @@ func grpcMessage(payload []byte) []byte {
 // handler holds its stream open until the part it just sent was emitted,
 // so a part emitted only at the message's end fails the test.
 func TestStreamParts(t *testing.T) {
+	testenv.RequireRoot(t, "live capture with eBPF")
 	src, err := openssl.New(openssl.Options{Filter: openssl.Filter{Comms: []string{"curl"}}})
 	if err != nil {
 		t.Fatal(err)

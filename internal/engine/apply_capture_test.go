@@ -80,6 +80,7 @@ func consecutive(ns []int) error {
 // pid filter keeps one. The other's requests stop being captured, and the
 // kept one's continue with no request missing across the change.
 func TestApplyLivePIDFilter(t *testing.T) {
+	testenv.RequireRoot(t, "live capture with eBPF")
 	srv := testenv.StartPythonHTTPS(t, netip.MustParseAddr("127.0.0.1"), map[string][]byte{"index.html": []byte("ok\n")})
 	url := srv.URL("/?n=[1-1000000]")
 	// curl numbers its requests by URL globbing and keeps the connection.

@@ -18,8 +18,6 @@ import (
 	"github.com/tlstap/tlstap/internal/golden"
 )
 
-var update = golden.Update
-
 // replayFile plays a recording through a complete engine, as 'tlstap
 // replay --speed 0 --exit' does, and returns standard output and every
 // event entry the broker published.
@@ -57,7 +55,7 @@ func TestGolden(t *testing.T) {
 	for name, gen := range recordings {
 		t.Run(name, func(t *testing.T) {
 			rec := filepath.Join("testdata", name+".rec")
-			if *update {
+			if *golden.Update {
 				writeRecording(t, name, gen())
 			}
 			text, textEntries := replayFile(t, rec, "text")

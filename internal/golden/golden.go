@@ -1,5 +1,10 @@
 // Package golden compares test output with golden files and rewrites them
 // when tests run with -update. It is for tests only.
+//
+// Every package's tests use this package's one -update flag, whatever they
+// keep in testdata: rendered output, recordings made from live traffic,
+// and fuzz seed corpora (FuzzSeed), so `go test ./... -update` refreshes
+// all of them and a plain run fails, naming the file, when one is stale.
 package golden
 
 import (
@@ -8,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -54,4 +60,27 @@ func FirstDiff(want, got []byte) string {
 		}
 	}
 	return "(no line differs)"
+}
+
+// FuzzSeed encodes one input of a fuzz target as a seed corpus file
+// (testdata/fuzz/FuzzXxx/NAME), in the "go test fuzz v1" format the fuzzing
+// engine reads, so a seed can be kept in step with the code that makes it
+// through Check. It supports the argument types tlstap's fuzz targets take:
+// []byte, string, bool and the integer types; any other type panics, as
+// a test's programming error.
+func FuzzSeed(args ...any) []byte {
+	b := []byte("go test fuzz v1\n")
+	for _, a := range args {
+		switch v := a.(type) {
+		case []byte:
+			b = fmt.Appendf(b, "[]byte(%s)\n", strconv.Quote(string(v)))
+		case string:
+			b = fmt.Appendf(b, "string(%s)\n", strconv.Quote(v))
+		case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+			b = fmt.Appendf(b, "%T(%v)\n", v, v)
+		default:
+			panic(fmt.Sprintf("golden.FuzzSeed: unsupported argument type %T", a))
+		}
+	}
+	return b
 }

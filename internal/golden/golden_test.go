@@ -47,3 +47,18 @@ func (f *fakeT) Errorf(format string, args ...any) {
 		f.msg = args[1].(string)
 	}
 }
+
+func TestFuzzSeed(t *testing.T) {
+	for _, tt := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{[]byte("a\x00\"")}, "go test fuzz v1\n[]byte(\"a\\x00\\\"\")\n"},
+		{[]any{"GET", uint64(7), true, int(-3), uint8(9)}, "go test fuzz v1\nstring(\"GET\")\nuint64(7)\nbool(true)\nint(-3)\nuint8(9)\n"},
+		{nil, "go test fuzz v1\n"},
+	} {
+		if got := string(FuzzSeed(tt.args...)); got != tt.want {
+			t.Errorf("FuzzSeed(%v) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -5,5 +5,8 @@
 // Every helper takes a testing.TB, binds only loopback addresses, keeps its
 // files in t.TempDir() and stops its processes in t.Cleanup. A missing
 // program fails the test rather than skipping it: the tests using this
-// package are meant to run for real.
+// package are meant to run for real. The one exception is privilege:
+// RequireRoot, called first by every test that needs root (BPF, capture,
+// switching users), skips it with the reason when not root, so an
+// unprivileged `go test ./...` runs everything else; as root nothing skips.
 package testenv

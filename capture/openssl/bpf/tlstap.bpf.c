@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * tlstap: TLS plaintext from OpenSSL's SSL_read/SSL_write via uprobes.
- *
- * Data flow: the SSL_* entry probe records the call's arguments by thread
- * (calls). While the thread is inside the call, syscall tracepoints learn the
- * socket's fd and tp_btf sock_{send,recv}_length learn its struct sock, both
- * cached per (pid, SSL*) in conns, so a later read served from OpenSSL's own
- * buffer still carries the tuple. Plaintext goes into the ring buffer as
- * variable-size records of at most MAX_DATA bytes.
+ * tlstap's capture probes: uprobes on OpenSSL, GnuTLS and Go crypto/tls
+ * calls, syscall and sock tracepoints that learn each connection's fd and
+ * 4-tuple, and one ring buffer of variable-size records of at most
+ * MAX_DATA bytes. What is captured and why is described once, in
+ * capture/openssl/doc.go; this comment keeps only the contract the probes
+ * below must all follow.
  *
  * Emission contract (enter/leave, shared by every TLS library's probes):
  *  - A read is emitted by leave(), when TLS hands the bytes back, stamped

@@ -6,29 +6,9 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/tlstap/tlstap/server/tlsauth"
 )
-
-func TestBackoff(t *testing.T) {
-	c := &Client{opts: Options{ReconnectMin: 100 * time.Millisecond, ReconnectMax: 3 * time.Second}}
-	for attempt, base := range []time.Duration{100, 200, 400, 800, 1600, 3000, 3000} {
-		base *= time.Millisecond
-		if attempt == 5 || attempt == 6 {
-			base = 3 * time.Second
-		}
-		for range 20 {
-			d := c.backoff(attempt)
-			if d < base*8/10 || d > base*12/10 {
-				t.Fatalf("attempt %d: %v outside %v±20%%", attempt, d, base)
-			}
-		}
-	}
-	if d := c.backoff(1000); d > 3600*time.Millisecond || d <= 0 {
-		t.Fatalf("attempt 1000: %v", d)
-	}
-}
 
 func TestFiltersEncode(t *testing.T) {
 	f := Filters{PIDs: []int64{1, 2}, Pnames: []string{"curl"}, Types: []string{"raw", "4"}, Hosts: []string{"*.x.org"}, Ports: []uint16{443}, NoLogs: true}
