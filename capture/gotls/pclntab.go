@@ -57,6 +57,9 @@ func funcsIn(pcln []byte, text uint64) (out map[string]span, err error) {
 			out, err = nil, fmt.Errorf("%w: corrupt .gopclntab: %v", ErrUnsupported, p)
 		}
 	}()
+	if err := checkHeader(pcln); err != nil {
+		return nil, err
+	}
 	tab, err := gosym.NewTable(nil, gosym.NewLineTable(pcln, text))
 	if err != nil {
 		return nil, fmt.Errorf("%w: .gopclntab: %v", ErrUnsupported, err)
@@ -68,6 +71,32 @@ func funcsIn(pcln []byte, text uint64) (out map[string]span, err error) {
 		}
 	}
 	return out, nil
+}
+
+// checkHeader bounds the counts in the pcHeader that debug/gosym sizes its
+// allocations by before it reads anything else: a corrupt table could
+// otherwise ask for gigabytes, which no recover catches. Every function
+// table entry takes at least 8 bytes, and every file name at least one.
+func checkHeader(pcln []byte) error {
+	if len(pcln) < 24 {
+		return fmt.Errorf("%w: .gopclntab header of %d bytes", ErrUnsupported, len(pcln))
+	}
+	if q := pcln[6]; q != 1 && q != 2 && q != 4 {
+		return fmt.Errorf("%w: .gopclntab instruction size quantum %d", ErrUnsupported, q)
+	}
+	var nfunc, nfiles uint64
+	switch pcln[7] {
+	case 4:
+		nfunc, nfiles = uint64(binary.LittleEndian.Uint32(pcln[8:])), uint64(binary.LittleEndian.Uint32(pcln[12:]))
+	case 8:
+		nfunc, nfiles = binary.LittleEndian.Uint64(pcln[8:]), binary.LittleEndian.Uint64(pcln[16:])
+	default:
+		return fmt.Errorf("%w: .gopclntab pointer size %d", ErrUnsupported, pcln[7])
+	}
+	if n := uint64(len(pcln)); nfunc > n/8 || nfiles > n {
+		return fmt.Errorf("%w: .gopclntab claims %d functions and %d files in %d bytes", ErrUnsupported, nfunc, nfiles, n)
+	}
+	return nil
 }
 
 // textStart finds runtime.firstmoduledata by its first word, the address of
