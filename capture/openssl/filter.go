@@ -82,6 +82,8 @@ func (s *Source) SetFilter(f Filter) error {
 	}
 	s.gen = next
 	s.filter = f
+	// Processes the old filter left out may run Go programs to attach to.
+	s.goWatch.filterChanged()
 	return nil
 }
 

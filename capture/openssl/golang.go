@@ -155,6 +155,9 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 type goWatcher struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	// rescan asks for a scan now: the filter changed, so processes it
+	// left out before may be selected now.
+	rescan chan struct{}
 }
 
 func (w *goWatcher) stop() {
@@ -164,26 +167,45 @@ func (w *goWatcher) stop() {
 	}
 }
 
-// watchGo scans running processes for Go executables now and then every
-// goScanInterval, attaching to each new one. Files are judged once per
-// inode; one that is not a capturable Go program is warned about once
-// (or, when it is no Go program at all, silently skipped).
-func (s *Source) watchGo() {
+// filterChanged asks for a rescan without waiting for it.
+func (w *goWatcher) filterChanged() {
+	if w == nil {
+		return
+	}
+	select {
+	case w.rescan <- struct{}{}:
+	default:
+	}
+}
+
+// watchGo scans running processes for Go executables now, again whenever
+// the filter changes, and, when periodic, every goScanInterval, attaching
+// to each new one. With the library watcher running, programs that start
+// later reach goDetector at their exec, so the periodic scan (a walk of
+// /proc four times a second) is only needed without it. Files are judged
+// once per inode; one that is not a capturable Go program is warned about
+// once (or, when it is no Go program at all, silently skipped).
+func (s *Source) watchGo(periodic bool) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &goWatcher{cancel: cancel, done: make(chan struct{})}
+	w := &goWatcher{cancel: cancel, done: make(chan struct{}), rescan: make(chan struct{}, 1)}
 	seen := map[fileID]bool{}
 	s.scanGo(seen)
 	go func() {
 		defer close(w.done)
-		t := time.NewTicker(goScanInterval)
-		defer t.Stop()
+		var tick <-chan time.Time
+		if periodic {
+			t := time.NewTicker(goScanInterval)
+			defer t.Stop()
+			tick = t.C
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				s.scanGo(seen)
+			case <-tick:
+			case <-w.rescan:
 			}
+			s.scanGo(seen)
 		}
 	}()
 	s.goWatch = w
@@ -313,6 +335,8 @@ func (d goDetector) Detect(f watch.File) (bool, error) {
 		errors.Is(err, errSelf), errors.Is(err, ErrClosed):
 		return false, nil
 	default:
-		return false, err // the watcher logs it, naming the file
+		// The same warning as the scan's, whichever found the program.
+		d.s.log.Warn("Go program not captured", "path", f.Path, "pid", f.PID, "err", err)
+		return false, nil
 	}
 }

@@ -172,9 +172,6 @@ func (s *Source) start(opts Options) error {
 		}
 		s.log.Info("attached to Go program", "path", prog.Path, "go", prog.GoVersion, "stripped", prog.Stripped)
 	}
-	if opts.WatchGo {
-		s.watchGo()
-	}
 	if !explicit && !opts.NoWatch {
 		// Loaded now so that processes starting from here on are queued
 		// for Run, which drains the queue.
@@ -186,6 +183,9 @@ func (s *Source) start(opts Options) error {
 		if s.watcher, err = watch.New(watch.Options{Detectors: detectors, Logger: s.log}); err != nil {
 			return err
 		}
+	}
+	if opts.WatchGo {
+		s.watchGo(s.watcher == nil)
 	}
 	return nil
 }

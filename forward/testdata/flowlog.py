@@ -1,6 +1,6 @@
 """mitmproxy addon: append one JSON line per completed flow to $FLOWLOG.
 
-Used by forward's proxy-mode test, with mitmdump standing in for Burp Suite.
+Used by the proxy-mode tests (forward and internal/e2e), with mitmdump standing in for Burp Suite.
 """
 import base64
 import json

@@ -2,7 +2,6 @@ package redact
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/url"
 	"sync"
@@ -105,30 +104,12 @@ func (s *Secrets) String(v string) string {
 
 // Source masks the data of every chunk src delivers.
 func (s *Secrets) Source(src capture.Source) capture.Source {
-	return &source{s: s, src: src}
-}
-
-type source struct {
-	s   *Secrets
-	src capture.Source
-}
-
-// Run implements capture.Source. The inner source runs on its own
-// goroutine, which ends before Run returns.
-func (r *source) Run(ctx context.Context, out chan<- capture.Chunk) error {
-	in := make(chan capture.Chunk, 1024)
-	done := make(chan error, 1)
-	go func() {
-		defer close(in)
-		done <- r.src.Run(ctx, in)
-	}()
-	for c := range in {
+	return capture.Filter(src, func(c *capture.Chunk) bool {
 		if len(c.Data) > 0 {
-			c.Data = r.s.Redact(c.Data)
+			c.Data = s.Redact(c.Data)
 		}
-		out <- c
-	}
-	return <-done
+		return true
+	})
 }
 
 // Writer masks every Write to w. Each Write is masked on its own, which

@@ -2,7 +2,6 @@ package selfnet
 
 import (
 	"bufio"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -63,34 +62,15 @@ func (r *Registry) Source(src capture.Source, dropped *stats.Counter) capture.So
 	if r == nil {
 		return src
 	}
-	return &source{r: r, src: src, dropped: dropped}
-}
-
-type source struct {
-	r       *Registry
-	src     capture.Source
-	dropped *stats.Counter
-}
-
-// Run implements capture.Source. The inner source runs on its own
-// goroutine, which ends before Run returns.
-func (s *source) Run(ctx context.Context, out chan<- capture.Chunk) error {
-	in := make(chan capture.Chunk, 1024)
-	done := make(chan error, 1)
-	go func() {
-		defer close(in)
-		done <- s.src.Run(ctx, in)
-	}()
-	for c := range in {
-		if !c.Local.IsValid() && !c.Remote.IsValid() && s.r.isClient(c.PID) {
-			if s.dropped != nil {
-				s.dropped.Inc()
+	return capture.Filter(src, func(c *capture.Chunk) bool {
+		if !c.Local.IsValid() && !c.Remote.IsValid() && r.isClient(c.PID) {
+			if dropped != nil {
+				dropped.Inc()
 			}
-			continue
+			return false
 		}
-		out <- c
-	}
-	return <-done
+		return true
+	})
 }
 
 // peerPID finds the local process that holds the socket at peer connected
