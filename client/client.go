@@ -19,8 +19,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tlstap/tlstap/internal/backoff"
+	"github.com/tlstap/tlstap/internal/server/tlsauth"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
-	"github.com/tlstap/tlstap/server/tlsauth"
 )
 
 // DefaultURL is the local server's stream.

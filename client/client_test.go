@@ -18,10 +18,10 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/tlstap/tlstap/broker"
 	"github.com/tlstap/tlstap/client"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/server"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
-	"github.com/tlstap/tlstap/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

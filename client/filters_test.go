@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/tlstap/tlstap/server/tlsauth"
+	"github.com/tlstap/tlstap/internal/server/tlsauth"
 )
 
 func TestFiltersEncode(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/broker"
+	"github.com/tlstap/tlstap/internal/broker"
 	"github.com/tlstap/tlstap/internal/golden"
+	"github.com/tlstap/tlstap/internal/server"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
-	"github.com/tlstap/tlstap/server"
 )
 
 const token = "examples-test-token-0123456789"

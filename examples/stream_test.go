@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/broker"
-	"github.com/tlstap/tlstap/sink"
-	"github.com/tlstap/tlstap/stats"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/sink"
+	"github.com/tlstap/tlstap/internal/stats"
 )
 
 // python returns an interpreter with the examples' modules.

@@ -43,7 +43,7 @@ LIB=$(ldconfig -p | awk '$1 == "libssl.so.3" && /x86-64/ {print $NF; exit}')
 gcc -O2 -Wall -o "$WORK/ssl_bench" "$ROOT/scripts/bench/ssl_bench.c" -lssl -lcrypto
 gcc -O2 -Wall -o "$WORK/ssl_serve" "$ROOT/scripts/bench/ssl_bench.c" \
 	-Wl,-Bstatic -lssl -lcrypto -Wl,-Bdynamic -ldl -pthread
-(cd "$ROOT" && go build -o "$WORK/benchcap" ./capture/openssl/internal/benchcap)
+(cd "$ROOT" && go build -o "$WORK/benchcap" ./internal/capture/openssl/internal/benchcap)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
 	-keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 2>/dev/null
 bench() { "$WORK/ssl_bench" "$WORK/cert.pem" "$WORK/key.pem" "$@"; }

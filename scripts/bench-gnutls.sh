@@ -36,7 +36,7 @@ gcc -O2 -Wall -o "$WORK/ssl_bench" "$ROOT/scripts/bench/ssl_bench.c" -lssl -lcry
 gcc -O2 -Wall -o "$WORK/ssl_serve" "$ROOT/scripts/bench/ssl_bench.c" \
 	-Wl,-Bstatic -lssl -lcrypto -Wl,-Bdynamic -ldl -pthread
 gcc -O2 -Wall -o "$WORK/gnutls_bench" "$ROOT/scripts/bench/gnutls_bench.c" -l:libgnutls.so.30
-(cd "$ROOT" && go build -o "$WORK/benchcap" ./capture/openssl/internal/benchcap)
+(cd "$ROOT" && go build -o "$WORK/benchcap" ./internal/capture/openssl/internal/benchcap)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
 	-keyout "$WORK/key.pem" -out "$WORK/cert.pem" -days 1 2>/dev/null
 

@@ -11,7 +11,7 @@ count=${1:-6}
 gobin=$(go env GOPATH)/bin
 [[ -x $gobin/benchstat ]] || go install golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 out=$(mktemp)
-pkgs=(./pipeline ./api ./decoder/http1 ./decoder/http2 ./decoder/websocket ./decoder/session ./server ./sink ./forward ./capture/openssl)
+pkgs=(./internal/pipeline ./internal/api ./internal/decoder/http1 ./internal/decoder/http2 ./internal/decoder/websocket ./internal/decoder/session ./internal/server ./internal/sink ./internal/forward ./internal/capture/openssl)
 for i in $(seq "$count"); do
 	for p in "${pkgs[@]}"; do
 		go test -run '^$' -bench . -benchmem -cpu 1 -count 1 "$p" | grep -E '^(Benchmark|goos|goarch|pkg|cpu)' >>"$out"

@@ -19,7 +19,7 @@ import (
 	"unicode"
 
 	"github.com/tlstap/tlstap/client"
-	"github.com/tlstap/tlstap/decoder"
+	"github.com/tlstap/tlstap/internal/decoder"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 

@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"github.com/tlstap/tlstap/api"
+	"github.com/tlstap/tlstap/internal/api"
 	"github.com/tlstap/tlstap/internal/engine"
-	"github.com/tlstap/tlstap/server"
-	"github.com/tlstap/tlstap/server/tlsauth"
+	"github.com/tlstap/tlstap/internal/server"
+	"github.com/tlstap/tlstap/internal/server/tlsauth"
 )
 
 // mountAPI serves the configuration, status and metrics API on the main

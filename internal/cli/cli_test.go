@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tlstap/tlstap/internal/golden"
-	"github.com/tlstap/tlstap/recording"
+	"github.com/tlstap/tlstap/internal/recording"
 )
 
 // runMain runs Main as the binary would, with stdout and stderr captured.

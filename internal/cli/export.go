@@ -7,10 +7,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/tlstap/tlstap/broker"
+	"github.com/tlstap/tlstap/internal/broker"
 	"github.com/tlstap/tlstap/internal/engine"
-	"github.com/tlstap/tlstap/output/har"
-	"github.com/tlstap/tlstap/output/pcapng"
+	"github.com/tlstap/tlstap/internal/output/har"
+	"github.com/tlstap/tlstap/internal/output/pcapng"
 )
 
 // exportFlags write the capture for other tools: pcapng for Wireshark,

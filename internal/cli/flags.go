@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
-	"github.com/tlstap/tlstap/output"
+	"github.com/tlstap/tlstap/internal/output"
 )
 
 // commonFlags are shared by every command that runs the pipeline.

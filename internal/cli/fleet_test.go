@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tlstap/tlstap/fleet/fleettest"
-	"github.com/tlstap/tlstap/output"
+	"github.com/tlstap/tlstap/internal/fleet/fleettest"
+	"github.com/tlstap/tlstap/internal/output"
 )
 
 // TestFleetDemoToWatch: three 'tlstap demo' runs, each its own node,

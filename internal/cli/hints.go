@@ -10,9 +10,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlstap/tlstap/internal/recording"
+	"github.com/tlstap/tlstap/internal/server"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
-	"github.com/tlstap/tlstap/recording"
-	"github.com/tlstap/tlstap/server"
 )
 
 // serverHint adds to a server start-up error the flag that fixes it.

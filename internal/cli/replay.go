@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/tlstap/tlstap/capture/replay"
+	"github.com/tlstap/tlstap/internal/capture/replay"
 	"github.com/tlstap/tlstap/internal/engine"
 )
 

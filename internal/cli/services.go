@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
-	"github.com/tlstap/tlstap/server"
+	"github.com/tlstap/tlstap/internal/server"
 )
 
 // serviceFlags configure what runs beside the pipeline: the streaming

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tlstap/tlstap/capture/openssl"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
 	"github.com/tlstap/tlstap/internal/engine"
 )
 

@@ -17,10 +17,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlstap/tlstap/client"
-	"github.com/tlstap/tlstap/fleet"
-	"github.com/tlstap/tlstap/output"
+	"github.com/tlstap/tlstap/internal/fleet"
+	"github.com/tlstap/tlstap/internal/output"
+	"github.com/tlstap/tlstap/internal/server/tlsauth"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
-	"github.com/tlstap/tlstap/server/tlsauth"
 )
 
 type watchOptions struct {

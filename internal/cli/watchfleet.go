@@ -8,11 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tlstap/tlstap/broker"
 	"github.com/tlstap/tlstap/client"
-	"github.com/tlstap/tlstap/fleet"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/fleet"
+	"github.com/tlstap/tlstap/internal/server"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
-	"github.com/tlstap/tlstap/server"
 )
 
 // watchFleet prints a fleet's JetStream stream. NATS has no tlstap

@@ -4,9 +4,9 @@ import (
 	"io"
 	"testing"
 
-	"github.com/tlstap/tlstap/capture"
+	"github.com/tlstap/tlstap/internal/capture"
 	"github.com/tlstap/tlstap/internal/demo"
-	"github.com/tlstap/tlstap/recording"
+	"github.com/tlstap/tlstap/internal/recording"
 )
 
 // TestRecording checks the embedded recording is what the demo promises:

@@ -17,10 +17,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tlstap/tlstap/broker"
-	"github.com/tlstap/tlstap/capture/openssl"
-	"github.com/tlstap/tlstap/capture/replay"
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
+	"github.com/tlstap/tlstap/internal/capture/replay"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/internal/testenv"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"

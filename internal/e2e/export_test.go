@@ -16,14 +16,14 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/capture/openssl"
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/internal/exporttest"
+	"github.com/tlstap/tlstap/internal/output/har"
+	"github.com/tlstap/tlstap/internal/output/pcapng"
 	"github.com/tlstap/tlstap/internal/testenv"
-	"github.com/tlstap/tlstap/output/har"
-	"github.com/tlstap/tlstap/output/pcapng"
 )
 
 // alias links name to the program at target in dir: a process started

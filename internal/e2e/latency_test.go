@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/broker"
-	"github.com/tlstap/tlstap/capture/openssl"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
 	"github.com/tlstap/tlstap/internal/testenv"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )

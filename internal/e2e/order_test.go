@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/capture/openssl"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
 	"github.com/tlstap/tlstap/internal/testenv"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )

@@ -58,7 +58,7 @@ func TestSelfSafe(t *testing.T) {
 	mitmAddr := testenv.FreePort(t, testenv.IPv4)
 	flowLog := filepath.Join(dir, "flows.jsonl")
 	mitm := exec.Command("mitmdump", "--listen-host", mitmAddr.Addr().String(), "--listen-port", strconv.Itoa(int(mitmAddr.Port())),
-		"--ssl-insecure", "--set", "confdir="+filepath.Join(dir, "mitm"), "-s", filepath.Join("..", "..", "forward", "testdata", "flowlog.py")) // the forward tests' mitmdump addon
+		"--ssl-insecure", "--set", "confdir="+filepath.Join(dir, "mitm"), "-s", filepath.Join("..", "forward", "testdata", "flowlog.py")) // the forward tests' mitmdump addon
 	mitm.Env = append(os.Environ(), "FLOWLOG="+flowLog)
 	testenv.StartCmd(t, mitm)
 

@@ -19,13 +19,13 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tlstap/tlstap/broker"
-	"github.com/tlstap/tlstap/capture/openssl"
-	"github.com/tlstap/tlstap/capture/replay"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
+	"github.com/tlstap/tlstap/internal/capture/replay"
 	"github.com/tlstap/tlstap/internal/engine"
+	"github.com/tlstap/tlstap/internal/stats"
 	"github.com/tlstap/tlstap/internal/testenv"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
-	"github.com/tlstap/tlstap/stats"
 )
 
 // watcher keeps every event's metadata (payloads of parts larger than 256

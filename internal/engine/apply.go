@@ -10,14 +10,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tlstap/tlstap/api"
-	"github.com/tlstap/tlstap/capture/openssl"
-	"github.com/tlstap/tlstap/config"
-	"github.com/tlstap/tlstap/fleet"
-	"github.com/tlstap/tlstap/forward"
-	"github.com/tlstap/tlstap/output"
-	"github.com/tlstap/tlstap/pipeline"
-	"github.com/tlstap/tlstap/sink"
+	"github.com/tlstap/tlstap/internal/api"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
+	"github.com/tlstap/tlstap/internal/config"
+	"github.com/tlstap/tlstap/internal/fleet"
+	"github.com/tlstap/tlstap/internal/forward"
+	"github.com/tlstap/tlstap/internal/output"
+	"github.com/tlstap/tlstap/internal/pipeline"
+	"github.com/tlstap/tlstap/internal/sink"
 )
 
 // CaptureControl is what a configuration change may do to a live capture

@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/api"
-	"github.com/tlstap/tlstap/broker"
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/capture/openssl"
-	"github.com/tlstap/tlstap/config"
-	"github.com/tlstap/tlstap/output"
+	"github.com/tlstap/tlstap/internal/api"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
+	"github.com/tlstap/tlstap/internal/config"
+	"github.com/tlstap/tlstap/internal/output"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/config"
 )
 
 // DefaultDrainTimeout bounds the delivery of what forwarders and sinks

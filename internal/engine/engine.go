@@ -10,14 +10,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tlstap/tlstap/broker"
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/config"
+	"github.com/tlstap/tlstap/internal/output"
+	"github.com/tlstap/tlstap/internal/pipeline"
 	"github.com/tlstap/tlstap/internal/redact"
 	"github.com/tlstap/tlstap/internal/selfnet"
-	"github.com/tlstap/tlstap/output"
-	"github.com/tlstap/tlstap/pipeline"
-	"github.com/tlstap/tlstap/stats"
+	"github.com/tlstap/tlstap/internal/stats"
 )
 
 // Service is anything that runs beside the pipeline until cancelled:

@@ -14,11 +14,11 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/capture/replay"
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/capture/replay"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
-	"github.com/tlstap/tlstap/recording"
+	"github.com/tlstap/tlstap/internal/recording"
 )
 
 // Run owns every goroutine it starts; none may survive it.

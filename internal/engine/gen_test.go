@@ -14,8 +14,8 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/recording"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/recording"
 )
 
 // The fixed recordings in testdata are written by this generator when the

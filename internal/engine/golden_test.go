@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tlstap/tlstap/broker"
-	"github.com/tlstap/tlstap/capture/replay"
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/capture/replay"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/internal/golden"
 )

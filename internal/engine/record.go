@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/recording"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/recording"
 )
 
 // recordFlushEvery bounds what a crash (kill -9, the OOM killer) can cost

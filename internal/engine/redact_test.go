@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/config"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/internal/redact"
 )

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/tlstap/tlstap/capture/openssl"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
 )
 
 // Metric names of what self-exclusion kept out of the capture.

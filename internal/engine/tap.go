@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/tlstap/tlstap/capture"
+	"github.com/tlstap/tlstap/internal/capture"
 )
 
 // ChunkWriter receives every chunk before the pipeline does: the bytes

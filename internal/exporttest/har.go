@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/tlstap/tlstap/decoder"
+	"github.com/tlstap/tlstap/internal/decoder"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/decoder"
+	"github.com/tlstap/tlstap/internal/decoder"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 

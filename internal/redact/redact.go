@@ -7,8 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/stats"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/stats"
 )
 
 // RedactedTotal counts masked occurrences of a secret.

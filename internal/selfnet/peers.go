@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/stats"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/stats"
 )
 
 // Clients of tlstap's listeners are excluded by their connection's

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/capture"
+	"github.com/tlstap/tlstap/internal/capture"
 )
 
 func TestParseProcAddr(t *testing.T) {

@@ -23,8 +23,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/tlstap/tlstap/capture"
-	"github.com/tlstap/tlstap/recording"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/recording"
 )
 
 func main() {

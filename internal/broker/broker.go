@@ -1,0 +1,187 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tlstap/tlstap/internal/stats"
+	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
+)
+
+// Entry is one published LogEntry, marshaled once for every subscriber.
+type Entry struct {
+	Msg *eventpb.LogEntry
+	// Seq is the event's sequence number; 0 for process logs and notices.
+	Seq uint64
+	// Bytes is Msg marshaled. Subscribers must not modify it.
+	Bytes []byte
+}
+
+// Event returns the entry's event, or nil.
+func (e *Entry) Event() *eventpb.Event { return e.Msg.GetEventPayload() }
+
+// Options bound what the broker retains.
+type Options struct {
+	// RetainEvents and RetainBytes bound the resume ring; the older bound
+	// wins. Zero values take the defaults (10,000 events, 64 MiB).
+	RetainEvents int
+	RetainBytes  int
+	// LogBacklog is how many recent process-log entries late joiners get
+	// (default 1,000).
+	LogBacklog int
+}
+
+func (o *Options) defaults() {
+	if o.RetainEvents <= 0 {
+		o.RetainEvents = 10000
+	}
+	if o.RetainBytes <= 0 {
+		o.RetainBytes = 64 << 20
+	}
+	if o.LogBacklog <= 0 {
+		o.LogBacklog = 1000
+	}
+}
+
+// Broker is safe for concurrent use.
+type Broker struct {
+	opts  Options
+	stats *stats.Set
+
+	mu     sync.Mutex
+	events ring
+	logs   ring
+	// subs is copied on write: Publish hands the current slice out
+	// without copying, Subscribe and remove build a new one.
+	subs      []*Subscription
+	lastSeq   uint64
+	closed    bool
+	published *stats.Counter
+}
+
+// New returns a broker. st may be nil.
+func New(opts Options, st *stats.Set) *Broker {
+	opts.defaults()
+	if st == nil {
+		st = stats.NewSet()
+	}
+	return &Broker{
+		opts:      opts,
+		stats:     st,
+		published: st.Counter("tlstap_broker_published_total", "LogEntry messages published to subscribers."),
+	}
+}
+
+// LastSeq returns the sequence number of the newest published event.
+func (b *Broker) LastSeq() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lastSeq
+}
+
+// Publish marshals m once and delivers it to every subscriber whose filter
+// accepts it. It blocks only on subscribers with the Block policy.
+func (b *Broker) Publish(m *eventpb.LogEntry) {
+	buf, err := proto.Marshal(m)
+	if err != nil {
+		// Only invalid UTF-8 in a string field can fail; count it rather
+		// than send a half-built message.
+		b.stats.Counter(stats.DropsTotal, "", "reason", "marshal").Inc()
+		return
+	}
+	e := &Entry{Msg: m, Bytes: buf}
+	if ev := m.GetEventPayload(); ev != nil {
+		e.Seq = ev.GetSeq()
+	}
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	switch {
+	case e.Seq != 0:
+		b.lastSeq = e.Seq
+		b.events.push(e)
+		b.events.trim(b.opts.RetainEvents, b.opts.RetainBytes)
+	case m.GetLogType() == eventpb.LogType_LOG_TYPE_PROCESS_LOG:
+		b.logs.push(e)
+		b.logs.trim(b.opts.LogBacklog, 0)
+	}
+	// Snapshot inside the same critical section as the ring append: a
+	// subscriber registered after this point finds e in the ring, one
+	// registered before gets it live. No gap, no duplicate.
+	subs := b.subs
+	b.mu.Unlock()
+
+	b.published.Inc()
+	for _, s := range subs {
+		s.offer(e)
+	}
+}
+
+// Close ends every subscription; their queues still drain.
+func (b *Broker) Close() {
+	b.mu.Lock()
+	b.closed = true
+	subs := b.subs
+	b.subs = nil
+	b.mu.Unlock()
+	for _, s := range subs {
+		s.end()
+	}
+}
+
+func (b *Broker) remove(s *Subscription) {
+	b.mu.Lock()
+	if i := slices.Index(b.subs, s); i >= 0 {
+		b.subs = slices.Delete(slices.Clone(b.subs), i, i+1)
+	}
+	b.mu.Unlock()
+}
+
+// Subscribe registers a subscriber. With o.Resume it first receives the
+// retained events after o.Since; with o.Backlog the recent process logs.
+func (b *Broker) Subscribe(o SubOptions) *Subscription {
+	s := newSubscription(b, o)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if o.Backlog {
+		b.logs.each(func(e *Entry) { s.preload(e) })
+	}
+	if o.Resume {
+		oldest := b.lastSeq + 1
+		if first := b.events.first(); first != nil {
+			oldest = first.Seq
+		}
+		if o.Since+1 < oldest && o.Since < b.lastSeq {
+			missed := oldest - o.Since - 1
+			s.preload(Notice(fmt.Sprintf("resume: %d events after seq %d are older than the retained window and were missed", missed, o.Since)))
+		}
+		b.events.each(func(e *Entry) {
+			if e.Seq > o.Since {
+				s.preload(e)
+			}
+		})
+	}
+	if b.closed {
+		s.end()
+		return s
+	}
+	b.subs = append(slices.Clone(b.subs), s)
+	return s
+}
+
+// Notice builds a process-log entry carrying msg, for telling one
+// subscriber something (missed entries, resume gaps) outside the stream.
+func Notice(msg string) *Entry {
+	m := &eventpb.LogEntry{
+		LogType: eventpb.LogType_LOG_TYPE_PROCESS_LOG,
+		Payload: &eventpb.LogEntry_RunLog{RunLog: msg},
+	}
+	buf, _ := proto.Marshal(m)
+	return &Entry{Msg: m, Bytes: buf}
+}

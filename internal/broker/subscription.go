@@ -1,0 +1,195 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/tlstap/tlstap/internal/stats"
+)
+
+// Policy says what happens when a subscriber's queue is full.
+type Policy int
+
+const (
+	// Drop counts the entry as missed; the subscriber later receives a
+	// notice saying how many it missed, in stream order.
+	Drop Policy = iota
+	// Block makes the publisher wait for room. For local sinks only
+	// (stdout, files), never for network clients.
+	Block
+)
+
+// ErrClosed is returned by Next once the subscription has ended and its
+// queue is drained.
+var ErrClosed = errors.New("broker: subscription closed")
+
+// SubOptions configure a subscription.
+type SubOptions struct {
+	// Name labels the subscriber's drop counter (e.g. "ws", "stdout").
+	Name string
+	// Queue is the queue length (default 4096 entries).
+	Queue  int
+	Policy Policy
+	// Filter, if set, selects the entries delivered. It runs on the
+	// publisher's goroutine and must be cheap.
+	Filter func(*Entry) bool
+	// Backlog delivers the recent process-log entries first.
+	Backlog bool
+	// Resume delivers the retained events with Seq > Since first.
+	Resume bool
+	Since  uint64
+}
+
+// Subscription is one subscriber's queue.
+type Subscription struct {
+	b      *Broker
+	opts   SubOptions
+	drops  *stats.Counter
+	mu     sync.Mutex
+	space  sync.Cond // signalled when Block publishers may retry
+	pre    []*Entry  // backlog and resume entries, unbounded by Queue
+	q      ring
+	missed uint64 // dropped since the last notice
+	total  uint64 // dropped over the subscription's life
+	ready  chan struct{}
+	ended  bool
+}
+
+func newSubscription(b *Broker, o SubOptions) *Subscription {
+	if o.Queue <= 0 {
+		o.Queue = 4096
+	}
+	if o.Name == "" {
+		o.Name = "subscriber"
+	}
+	s := &Subscription{
+		b:     b,
+		opts:  o,
+		drops: b.stats.Counter(stats.DropsTotal, "Entries dropped, by reason.", "reason", "queue_full_"+o.Name),
+		ready: make(chan struct{}, 1),
+	}
+	s.space.L = &s.mu
+	return s
+}
+
+func (s *Subscription) wake() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// preload queues e ahead of live entries; called under the broker lock
+// before the subscription is registered, so it never races with offer.
+func (s *Subscription) preload(e *Entry) {
+	if s.opts.Filter != nil && e.Seq != 0 && !s.opts.Filter(e) {
+		return
+	}
+	s.pre = append(s.pre, e)
+	s.wake()
+}
+
+func (s *Subscription) offer(e *Entry) {
+	if s.opts.Filter != nil && !s.opts.Filter(e) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts.Policy == Block {
+		for !s.ended && s.q.n >= s.opts.Queue {
+			s.space.Wait()
+		}
+	}
+	if s.ended {
+		return
+	}
+	// A pending notice goes in first so the subscriber learns about the
+	// gap at the point in the stream where it happened. It does not take
+	// the entry's place: with room for only one (Queue 1), requiring room
+	// for both would deliver the notice after newer entries.
+	limit := s.opts.Queue
+	if s.missed > 0 && s.q.n < limit {
+		s.q.push(Notice(fmt.Sprintf("slow client: %d entries were dropped because this client's queue was full", s.missed)))
+		s.missed = 0
+		limit++
+	}
+	if s.q.n >= limit {
+		s.missed++
+		s.total++
+		s.drops.Inc()
+		return
+	}
+	s.q.push(e)
+	s.wake()
+}
+
+// Next returns the next entry, waiting until one is available, the
+// subscription ends (ErrClosed once drained) or ctx is done.
+func (s *Subscription) Next(ctx context.Context) (*Entry, error) {
+	for {
+		s.mu.Lock()
+		if len(s.pre) > 0 {
+			e := s.pre[0]
+			s.pre[0] = nil
+			s.pre = s.pre[1:]
+			s.mu.Unlock()
+			return e, nil
+		}
+		if e := s.q.pop(); e != nil {
+			s.space.Signal()
+			s.mu.Unlock()
+			return e, nil
+		}
+		if s.missed > 0 {
+			n := s.missed
+			s.missed = 0
+			s.mu.Unlock()
+			return Notice(fmt.Sprintf("slow client: %d entries were dropped because this client's queue was full", n)), nil
+		}
+		if s.ended {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Len returns the number of queued entries.
+func (s *Subscription) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.q.n + len(s.pre)
+}
+
+// Dropped returns how many entries this subscriber has missed in total.
+func (s *Subscription) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// Close unregisters the subscription; queued entries are discarded.
+func (s *Subscription) Close() {
+	s.b.remove(s)
+	s.end()
+	s.mu.Lock()
+	s.pre = nil
+	s.q = ring{}
+	s.mu.Unlock()
+}
+
+// end stops accepting entries and wakes everyone waiting.
+func (s *Subscription) end() {
+	s.mu.Lock()
+	s.ended = true
+	s.space.Broadcast()
+	s.mu.Unlock()
+	s.wake()
+}

@@ -1,0 +1,305 @@
+package openssl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/testenv"
+)
+
+// systemLibssl is the libssl curl and nginx use on this machine.
+func systemLibssl(t *testing.T) string {
+	t.Helper()
+	for _, p := range ldconfigLibssl() {
+		if lib, _, err := inspect(p); err == nil && lib.Kind == KindOpenSSL {
+			return p
+		}
+	}
+	t.Fatal("no OpenSSL libssl in ldconfig's cache: apt-get install libssl3")
+	return ""
+}
+
+func TestInspectSystemLibssl(t *testing.T) {
+	lib, off, err := inspect(systemLibssl(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free"}; !slices.Equal(lib.Symbols, want) {
+		t.Errorf("symbols %v, want %v", lib.Symbols, want)
+	}
+	// The library's version must agree with what the openssl tool says.
+	out := string(testenv.Run(t, "openssl", "version"))
+	if !strings.HasPrefix(out, "OpenSSL "+lib.Version+".") {
+		t.Errorf("version %q, openssl says %q", lib.Version, out)
+	}
+	if off == 0 {
+		t.Errorf("no version offset for OpenSSL %s", lib.Version)
+	}
+}
+
+func TestInspectRejects(t *testing.T) {
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "libssl.so.3")
+	if err := os.WriteFile(notELF, []byte("not an ELF file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{
+		"/bin/true", // ELF without OpenSSL
+		notELF,
+		filepath.Join(dir, "missing.so"),
+	} {
+		if _, _, err := inspect(p); err == nil {
+			t.Errorf("inspect(%s) accepted it", p)
+		}
+	}
+}
+
+func TestDiscoverFindsSystemLibssl(t *testing.T) {
+	want, _, err := inspect(systemLibssl(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range discover() {
+		if lib, _, err := inspect(p); err == nil && lib.Inode == want.Inode && lib.Dev == want.Dev {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("discover() misses %s", want.Path)
+	}
+}
+
+func TestParseLdconfig(t *testing.T) {
+	in := `1234 libs found in cache ` + "`/etc/ld.so.cache'" + `
+	libssl3.so (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl3.so
+	libssl.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so.3
+	libssl.so.1.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libssl.so.1.1
+	libssl.so (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so
+	libsslfoo.so.3 (libc6,x86-64) => /lib/libsslfoo.so.3
+	libcrypto.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libcrypto.so.3
+garbage line
+ => 
+`
+	got := parseLdconfig(strings.NewReader(in))
+	want := []string{
+		"/lib/x86_64-linux-gnu/libssl.so.3",
+		"/usr/lib/x86_64-linux-gnu/libssl.so.1.1",
+		"/lib/x86_64-linux-gnu/libssl.so",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("parseLdconfig = %q, want %q", got, want)
+	}
+}
+
+func TestVersionFromSymbols(t *testing.T) {
+	for _, tt := range []struct {
+		versions     []string
+		major, minor int
+		ok           bool
+		offset       uint64
+	}{
+		{[]string{"OPENSSL_1_1_0", "OPENSSL_1_1_1"}, 1, 1, true, 1},
+		{[]string{"OPENSSL_3.0.0", "OPENSSL_3.0.9"}, 3, 0, true, 1},
+		{[]string{"OPENSSL_3.0.0", "OPENSSL_3.2.0", "OPENSSL_3.1.0"}, 3, 2, true, 65},
+		{[]string{"GLIBC_2.2.5"}, 0, 0, false, 0},
+		{nil, 0, 0, false, 0},
+	} {
+		major, minor, ok := versionFromSymbols(tt.versions)
+		if major != tt.major || minor != tt.minor || ok != tt.ok {
+			t.Errorf("versionFromSymbols(%q) = %d.%d %v, want %d.%d %v", tt.versions, major, minor, ok, tt.major, tt.minor, tt.ok)
+		}
+		if off := versionOffset(major, minor); ok && off != tt.offset {
+			t.Errorf("versionOffset(%d, %d) = %d, want %d", major, minor, off, tt.offset)
+		}
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	for _, tt := range []struct {
+		name string
+		opts Options
+		want string
+		is   error
+	}{
+		{"missing lib", Options{Libs: []string{"/nonexistent/libssl.so.3"}}, "", os.ErrNotExist},
+		{"not openssl", Options{Libs: []string{"/bin/true"}}, "no OpenSSL SSL_write", nil},
+		{"ring not a power of two", Options{RingBytes: 100000}, "power of two", nil},
+		{"ring too small", Options{RingBytes: 1024}, "power of two", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(tt.opts)
+			if err == nil {
+				s.Close()
+				t.Fatal("New succeeded")
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want one containing %q (is %v)", err, tt.want, tt.is)
+			}
+		})
+	}
+}
+
+func TestAttachDetach(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	lib := systemLibssl(t)
+	payload := []byte("attach detach\n")
+	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"a.txt": payload}})
+	c := startCapture(t, Options{Libs: []string{lib}})
+	if got := c.src.Libraries(); len(got) != 1 || got[0].Path != lib {
+		t.Fatalf("Libraries() = %+v, want just %s", got, lib)
+	}
+
+	// Another name for the same file is not attached twice: that would
+	// report every call twice.
+	alias := filepath.Join(t.TempDir(), "libssl-alias.so")
+	if err := os.Symlink(lib, alias); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.src.AttachLib(alias); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.src.Libraries()); n != 1 {
+		t.Errorf("%d libraries after attaching an alias, want 1", n)
+	}
+
+	if err := c.src.DetachLib(lib); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.src.DetachLib(lib); err == nil {
+		t.Error("detaching twice succeeded")
+	}
+	unseen, _ := curl(t, srv.URL("/a.txt"))
+
+	if _, err := c.src.AttachLib(lib); err != nil {
+		t.Fatal(err)
+	}
+	seen, _ := curl(t, srv.URL("/a.txt"))
+	cs := c.waitClosed(seen)
+	if !bytes.HasSuffix(concat(cs, capture.Read), payload) {
+		t.Errorf("after re-attaching, curl read %q", concat(cs, capture.Read))
+	}
+	// The ring is in order: the detached curl's chunks would be here by now.
+	if n := len(ofPID(c.snapshot(), unseen)); n != 0 {
+		t.Errorf("%d chunks from a curl run while detached", n)
+	}
+}
+
+// Without privileges New must say what is missing rather than pass on a
+// bare EPERM. The check runs in a child process of this test binary with
+// the nobody user's credentials.
+func TestNewNotRoot(t *testing.T) {
+	if os.Getenv("TLSTAP_TEST_NOT_ROOT") == "1" {
+		_, err := New(Options{Libs: []string{os.Getenv("TLSTAP_TEST_LIB")}})
+		if err == nil {
+			os.Exit(3)
+		}
+		os.Stdout.WriteString(err.Error())
+		os.Exit(0)
+	}
+	testenv.RequireRoot(t, "switching to an unprivileged user")
+	// The go build cache is private to root; nobody needs its own copy.
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "openssl.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "-test.run=^TestNewNotRoot$")
+	cmd.Env = append(os.Environ(), "TLSTAP_TEST_NOT_ROOT=1", "TLSTAP_TEST_LIB="+systemLibssl(t))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v (%s)", err, out)
+	}
+	if !strings.Contains(string(out), "needs root") {
+		t.Errorf("error %q does not say root is needed", out)
+	}
+}
+
+func FuzzParseLdconfig(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, p := range parseLdconfig(bytes.NewReader(in)) {
+			if !strings.Contains(string(in), p) {
+				t.Fatalf("path %q is not in the input", p)
+			}
+		}
+	})
+}
+
+// A library replaced on disk (a package upgrade writes a new file and
+// renames it over the old path) is re-attached by path: the new file is
+// attached before the old one is detached, and programs loading the new
+// file are captured.
+func TestReplaceLib(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	sys := systemLibssl(t)
+	content, err := os.ReadFile(sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, filepath.Base(sys))
+	install := func() {
+		t.Helper()
+		tmp := path + ".new"
+		if err := os.WriteFile(tmp, content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install()
+	c := startCapture(t, Options{Libs: []string{path}})
+	old := c.src.Libraries()[0]
+
+	install()
+	lib, err := c.src.AttachLib(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lib.Inode == old.Inode {
+		t.Fatal("the replaced file has the old inode")
+	}
+	if libs := c.src.Libraries(); len(libs) != 1 || libs[0].Inode != lib.Inode {
+		t.Errorf("Libraries() = %+v, want only the new inode %d", libs, lib.Inode)
+	}
+
+	payload := []byte("through the new library\n")
+	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"n.txt": payload}})
+	cmd := exec.Command("curl", "-sSk", "-o", "/dev/null", srv.URL("/n.txt"))
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+dir)
+	p := testenv.StartCmd(t, cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("curl: %v %s", err, p.Output())
+	}
+	cs := c.waitClosed(p.PID())
+	if !bytes.HasSuffix(concat(cs, capture.Read), payload) {
+		t.Errorf("curl on the new library read %q", concat(cs, capture.Read))
+	}
+	// nginx uses the system libssl, which is not attached.
+	if n := len(ofPID(c.snapshot(), srv.PID())); n != 0 {
+		t.Errorf("%d chunks from nginx, which does not use the attached file", n)
+	}
+}

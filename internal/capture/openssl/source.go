@@ -1,0 +1,349 @@
+package openssl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/capture/watch"
+)
+
+// DefaultRingBytes is the ring buffer size when Options.RingBytes is 0.
+// 64 MiB: a 200 MB download captured on both sides lost bytes in 3 of 5
+// runs with 16 MiB and none with 64 MiB (docs/benchmarks.md).
+const DefaultRingBytes = 64 << 20
+
+// slabBytes is the size of the buffers ring records are read into.
+const slabBytes = 1 << 20
+
+// Options configure a Source.
+type Options struct {
+	// Libs are the files to attach to: libssl shared objects, or binaries
+	// with OpenSSL linked statically. Empty means discover (see doc.go).
+	Libs []string
+	// Filter selects the processes captured; it can change later with
+	// SetFilter.
+	Filter Filter
+	// RingBytes is the kernel-to-user ring buffer size: a power of two, at
+	// least one page. 0 means DefaultRingBytes.
+	RingBytes int
+	// Logger receives attach and loss notices; nil means slog.Default().
+	Logger *slog.Logger
+	// GoPrograms are Go executables whose crypto/tls is captured too.
+	GoPrograms []string
+	// WatchGo attaches to every Go program running now or started later
+	// (see doc.go).
+	WatchGo bool
+	// NoWatch turns off attaching to libraries that processes map after
+	// New (see doc.go); it is off already when Libs names files.
+	NoWatch bool
+	// Detectors are offered the files the watcher finds that are neither
+	// OpenSSL nor GnuTLS (a Go crypto/tls detector, say), in order.
+	Detectors []watch.Detector
+}
+
+// Source captures OpenSSL plaintext with eBPF. It implements capture.Source.
+type Source struct {
+	log   *slog.Logger
+	objs  tlstapObjects
+	rd    *ringbuf.Reader
+	links []link.Link // tracepoints, shared by every library
+	// watcher finds libraries mapped later; nil when Options.Libs is set.
+	watcher *watch.Watcher
+	bootNS  int64 // Unix time of CLOCK_MONOTONIC's zero
+
+	mu   sync.Mutex // guards libs, gos and closed
+	libs map[fileID]*attached
+	gos  map[fileID]*attachedGo
+	self fileID // tlstap's executable, never probed
+
+	goWatch   *goWatcher // nil unless Options.WatchGo
+	stopWatch sync.Once
+	// closed is set once Close ran; later calls report ErrClosed.
+	closed bool
+	final  Stats // counters at Close
+
+	filterMu sync.Mutex // serialises SetFilter
+	gen      uint32     // active filter generation, under filterMu
+	filter   Filter     // active filter, under filterMu
+
+	running   atomic.Bool
+	received  atomic.Uint64
+	malformed atomic.Uint64
+}
+
+type attached struct {
+	Library
+	links []link.Link
+}
+
+// ErrClosed is returned by methods of a closed Source.
+var ErrClosed = errors.New("openssl capture source closed")
+
+// New loads the BPF programs, attaches them and returns a Source ready to
+// Run. Errors name what is missing (privileges, kernel features, libssl).
+func New(opts Options) (*Source, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ring := opts.RingBytes
+	if ring == 0 {
+		ring = DefaultRingBytes
+	}
+	if ring < os.Getpagesize() || ring&(ring-1) != 0 {
+		return nil, fmt.Errorf("ring size %d: must be a power of two and at least %d", ring, os.Getpagesize())
+	}
+	if err := checkPrerequisites(); err != nil {
+		return nil, err
+	}
+
+	spec, err := loadTlstap()
+	if err != nil {
+		return nil, fmt.Errorf("parse embedded BPF object: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = uint32(ring)
+	s := &Source{log: opts.Logger, libs: map[fileID]*attached{}, gos: map[fileID]*attachedGo{},
+		self: selfID(), bootNS: bootOffset()}
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		return nil, loadError(err)
+	}
+	if err := s.start(opts); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Source) start(opts Options) error {
+	// The filter must be in place before the first probe can fire.
+	if err := s.SetFilter(opts.Filter); err != nil {
+		return err
+	}
+	var err error
+	if s.rd, err = ringbuf.NewReader(s.objs.Events); err != nil {
+		return fmt.Errorf("open ring buffer: %w", err)
+	}
+	if err := s.attachTracepoints(); err != nil {
+		return err
+	}
+
+	paths, explicit := opts.Libs, len(opts.Libs) > 0
+	if !explicit {
+		paths = discover()
+	}
+	logged := make(map[fileID]bool)
+	for _, p := range paths {
+		lib, verOff, err := inspect(p)
+		if err == nil {
+			lib.Found = FoundOption
+			if !explicit {
+				lib.Found = FoundSearch
+			}
+			lib, err = s.attachLib(lib, verOff, time.Time{})
+		}
+		switch {
+		case err == nil && logged[fileID{lib.Dev, lib.Inode}]:
+			// Another name of a file already attached (symlinks, /lib vs /usr/lib).
+		case err == nil:
+			logged[fileID{lib.Dev, lib.Inode}] = true
+			s.log.Info("attached to TLS library", "path", lib.Path, "kind", lib.Kind, "version", lib.Version, "symbols", lib.Symbols)
+		case explicit:
+			return err
+		case !errors.Is(err, os.ErrNotExist):
+			s.log.Debug("skipping library candidate", "path", p, "err", err)
+		}
+	}
+	if len(s.Libraries()) == 0 && (explicit || opts.NoWatch) {
+		return ErrNoLibrary
+	}
+	for _, p := range opts.GoPrograms {
+		prog, err := s.AttachGo(p)
+		if err != nil {
+			return err
+		}
+		s.log.Info("attached to Go program", "path", prog.Path, "go", prog.GoVersion, "stripped", prog.Stripped)
+	}
+	if !explicit && !opts.NoWatch {
+		// Loaded now so that processes starting from here on are queued
+		// for Run, which drains the queue.
+		var err error
+		detectors := append([]watch.Detector{s}, opts.Detectors...)
+		if opts.WatchGo {
+			detectors = append(detectors, goDetector{s})
+		}
+		if s.watcher, err = watch.New(watch.Options{Detectors: detectors, Logger: s.log}); err != nil {
+			return err
+		}
+	}
+	if opts.WatchGo {
+		s.watchGo(s.watcher == nil)
+	}
+	return nil
+}
+
+// Watching is closed once the library watcher has looked at the processes
+// running when Run started, so files mapped from then on are attached as
+// they are mapped; it is closed at once when there is no watcher.
+func (s *Source) Watching() <-chan struct{} {
+	if s.watcher == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return s.watcher.Scanned()
+}
+
+// Detect implements watch.Detector: it attaches to f when it carries
+// OpenSSL or GnuTLS. Only dynamic symbols are read, so executables with
+// OpenSSL linked in but not exported need Options.Libs.
+func (s *Source) Detect(f watch.File) (bool, error) {
+	lib, verOff, err := inspectELF(f.HostPath, false)
+	switch {
+	case errors.Is(err, errNotTLS):
+		return false, nil
+	case err != nil && lib.Kind == "":
+		return false, nil // not an ELF file, or gone
+	case err != nil:
+		return false, err
+	}
+	lib.Found = fmt.Sprintf("%s (pid %d, %s)", f.How, f.PID, f.Path)
+	lib, err = s.attachLib(lib, verOff, f.Mapped)
+	if errors.Is(err, ErrClosed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !f.Mapped.IsZero() {
+		s.log.Info("attached to TLS library", "path", f.Path, "pid", f.PID, "kind", lib.Kind, "how", f.How,
+			"after", time.Since(f.Mapped))
+	}
+	return true, nil
+}
+
+// Run delivers captured chunks to out until ctx is cancelled, then detaches
+// everything (as Close); records still in the ring then are dropped (see
+// Stats: Records against Received). It may be called once.
+//
+// A chunk's Data is never reused, as capture.Chunk requires; it shares a
+// 1 MiB slab with neighbouring records, so a consumer that keeps a small
+// piece for long should copy it.
+func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("openssl: Run called twice")
+	}
+	defer s.Close()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	// Closing the reader is the only way to interrupt a blocked read.
+	stop := context.AfterFunc(ctx, func() { s.rd.Close() })
+	defer stop()
+	if s.watcher != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := s.watcher.Run(wctx); err != nil {
+				s.log.Warn("library watcher stopped; libraries mapped from now on are not attached", "err", err)
+			}
+		}()
+		defer func() { cancel(); <-done }()
+	}
+
+	var (
+		rec    ringbuf.Record
+		chunks []capture.Chunk
+		slab   []byte
+	)
+	for {
+		// Records are read straight into a shared slab, which chunks then
+		// alias: one copy out of the ring, one allocation per slab rather
+		// than per record, and a chunk stays valid after the next send.
+		if cap(slab)-len(slab) < headerSize+MaxData {
+			slab = make([]byte, 0, slabBytes)
+		}
+		rec.RawSample = slab[len(slab):] // empty, with the free space as capacity
+		// No deadline: the kernel wakes the reader whenever it had caught
+		// up with the ring (see the emission contract in bpf/tlstap.bpf.c),
+		// so a record never waits for a poll and an idle reader sleeps.
+		if err := s.rd.ReadInto(&rec); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		n := len(rec.RawSample)
+		if n <= cap(slab)-len(slab) {
+			// ReadInto only allocates when the space is too small, so the
+			// record is in the slab: keep it.
+			slab = slab[:len(slab)+n]
+		}
+		s.received.Add(1)
+		raw := rec.RawSample[:n:n] // capped: appending to Data cannot reach the next record
+		if exit, ok := exitRecord(raw, s.bootNS); ok {
+			chunks = s.reap(exit, chunks[:0])
+		} else {
+			var err error
+			if chunks, err = decodeRecord(raw, s.bootNS, chunks[:0]); err != nil {
+				s.malformed.Add(1)
+				s.log.Warn("malformed ring record", "err", err)
+				continue
+			}
+		}
+		for i := range chunks {
+			select {
+			case out <- chunks[i]:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// Close detaches all probes and frees the BPF objects. It is safe to call
+// more than once and concurrently with Run.
+func (s *Source) Close() error {
+	// Before taking mu: the watcher attaches under it.
+	s.stopWatch.Do(s.goWatch.stop)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	for id, a := range s.libs {
+		closeLinks(a.links)
+		delete(s.libs, id)
+	}
+	for id, a := range s.gos {
+		closeLinks(a.links)
+		delete(s.gos, id)
+	}
+	closeLinks(s.links)
+	s.links = nil
+	if s.watcher != nil && !s.running.Load() {
+		s.watcher.Close() // Run owns it once started
+	}
+	if s.objs.Stats != nil {
+		s.final = s.statsLocked()
+	}
+	var errs []error
+	if s.rd != nil {
+		errs = append(errs, s.rd.Close())
+	}
+	errs = append(errs, s.objs.Close())
+	return errors.Join(errs...)
+}

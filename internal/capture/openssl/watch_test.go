@@ -1,0 +1,323 @@
+package openssl
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/capture/watch"
+	"github.com/tlstap/tlstap/internal/testenv"
+)
+
+// privateCopy copies the system's libssl and libcrypto into a new
+// directory: new inodes, which no probe is attached to yet.
+func privateCopy(t *testing.T) (dir, libssl string) {
+	t.Helper()
+	dir = t.TempDir()
+	sys := systemLibssl(t)
+	for _, name := range []string{"libssl.so.3", "libcrypto.so.3"} {
+		src, err := os.Open(filepath.Join(filepath.Dir(sys), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(dst, src); err != nil {
+			t.Fatal(err)
+		}
+		src.Close()
+		if err := dst.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, filepath.Join(dir, "libssl.so.3")
+}
+
+// startWatching starts a capture with the watcher and waits until its
+// first scan of running processes is done, so that what the test starts
+// next is seen as it maps its libraries.
+func startWatching(t *testing.T) *capturer {
+	t.Helper()
+	c := startCapture(t, Options{})
+	select {
+	case <-c.src.Watching():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the watcher's first scan did not end")
+	}
+	return c
+}
+
+// byWatcher reports whether the watcher found lib (a process start, a
+// mapping, or the processes running when it started: a process start and
+// its mappings are looked at together).
+func byWatcher(lib Library) bool {
+	return slices.ContainsFunc([]string{watch.HowExec, watch.HowMmap, watch.HowScan},
+		func(how string) bool { return strings.HasPrefix(lib.Found, how) })
+}
+
+// attachedAs waits for the file at path (by inode) to be attached and
+// returns it.
+func attachedAs(t *testing.T, c *capturer, path string) Library {
+	t.Helper()
+	want, _, err := inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range c.src.Libraries() {
+		if l.Dev == want.Dev && l.Inode == want.Inode {
+			return l
+		}
+	}
+	t.Fatalf("%s is not attached; attached: %+v", path, c.src.Libraries())
+	return Library{}
+}
+
+// TestWatchLoadedLater: a Python process that loads a private libssl
+// (LD_LIBRARY_PATH) after the capture started is captured, with no flags.
+func TestWatchLoadedLater(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	payload := []byte("private libssl body\n")
+	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"p.txt": payload}})
+	dir, lib := privateCopy(t)
+	c := startWatching(t)
+
+	// ssl is imported (libssl mapped) first; the request comes 300 ms later.
+	script := `import ssl, time, urllib.request
+time.sleep(0.3)
+ctx = ssl._create_unverified_context()
+print(urllib.request.urlopen("` + srv.URL("/p.txt") + `", context=ctx).read().decode(), end="")
+`
+	cmd := exec.Command(testenv.Python(t), "-c", script)
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+dir)
+	p := runGnuTLSProgram(t, cmd)
+	if p.Output() != string(payload) {
+		t.Fatalf("python printed %q, want %q", p.Output(), payload)
+	}
+	cs := c.waitFor("the response", p.PID(), func(cs []capture.Chunk) bool {
+		return bytes.HasSuffix(concat(cs, capture.Read), payload)
+	})
+	if w := concat(cs, capture.Write); !bytes.HasPrefix(w, []byte("GET /p.txt HTTP/1.1\r\n")) {
+		t.Errorf("python wrote %q, want its GET", w)
+	}
+	checkMeta(t, cs, p.PID(), "python3", netip.AddrPort{}, srv.Addr, 0x0304)
+	if l := data(cs, capture.Write)[0].Local; !l.Addr().IsLoopback() {
+		t.Errorf("python's local address %s, want loopback", l)
+	}
+	got := attachedAs(t, c, lib)
+	if got.Kind != KindOpenSSL || !byWatcher(got) {
+		t.Errorf("private libssl attached as %+v, want kind openssl found by the watcher", got)
+	}
+}
+
+// TestWatchMountNamespace: curl in its own mount namespace, with a private
+// libssl bind-mounted over the system's, is captured once the watcher has
+// attached to that file (through /proc/PID/root). curl makes its first
+// request right after start, inside the attach window, so the test waits
+// for the second, which --rate delays by 500 ms.
+func TestWatchMountNamespace(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"a.txt": []byte("first\n"), "b.txt": []byte("second body\n")}})
+	_, lib := privateCopy(t)
+	sys, err := filepath.EvalSymlinks(systemLibssl(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startWatching(t)
+
+	script := `mount --bind "$1" "$2" && exec curl -sSk -A tlstap-test --rate 2/s -o /dev/null -o /dev/null "$3" "$4"`
+	p := runGnuTLSProgram(t, exec.Command("unshare", "-m", "sh", "-c", script, "sh", lib, sys, srv.URL("/a.txt"), srv.URL("/b.txt")))
+	cs := c.waitFor("the second response", p.PID(), func(cs []capture.Chunk) bool {
+		return bytes.HasSuffix(concat(cs, capture.Read), []byte("second body\n"))
+	})
+	if w := concat(cs, capture.Write); !bytes.Contains(w, []byte("GET /b.txt HTTP/1.1\r\n")) {
+		t.Errorf("curl wrote %q, want its GET /b.txt", w)
+	}
+	checkMeta(t, cs, p.PID(), "curl", netip.AddrPort{}, srv.Addr, 0x0304)
+	if l := data(cs, capture.Write)[0].Local; !l.Addr().IsLoopback() {
+		t.Errorf("curl's local address %s, want loopback", l)
+	}
+	if got := attachedAs(t, c, lib); !byWatcher(got) {
+		t.Errorf("private libssl found as %q, want by the watcher", got.Found)
+	}
+}
+
+// BenchmarkAttachWindow measures the window between a library's first
+// mapping (the kernel's timestamp of the mmap) and its probes being live,
+// for a fresh copy of libssl loaded with dlopen by Python. The baseline,
+// measured in the same run, is attaching a fresh copy directly with
+// AttachLib (ELF read + uprobes, no watcher). Reported as medians.
+func BenchmarkAttachWindow(b *testing.B) {
+	testenv.RequireRoot(b, "attaching uprobes")
+	src, err := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan capture.Chunk, 1024)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	go func() {
+		for {
+			select {
+			case <-out:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sys := "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+	var windows, direct []time.Duration
+	for b.Loop() {
+		lib := copyTo(b, sys, b.TempDir())
+		cmd := exec.Command(py, "-c", "import ctypes, sys, time; ctypes.CDLL(sys.argv[1]); time.sleep(30)", lib)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		want, _, err := inspect(lib)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var w time.Duration
+		for deadline := time.Now().Add(20 * time.Second); w == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("never attached")
+			}
+			src.mu.Lock()
+			if a, ok := src.libs[fileID{want.Dev, want.Inode}]; ok {
+				w = a.window
+			}
+			src.mu.Unlock()
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		windows = append(windows, w)
+
+		lib2 := copyTo(b, sys, b.TempDir())
+		start := time.Now()
+		if _, err := src.AttachLib(lib2); err != nil {
+			b.Fatal(err)
+		}
+		direct = append(direct, time.Since(start))
+		if err := src.DetachLib(lib2); err != nil {
+			b.Fatal(err)
+		}
+	}
+	median := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(median(windows), "window-ms")
+	b.ReportMetric(median(direct), "attach-ms")
+	b.ReportMetric(median(windows)/median(direct), "window/attach")
+	b.ReportMetric(float64(slices.Max(windows))/float64(time.Millisecond), "max-window-ms")
+}
+
+// copyTo copies src into dir: a new inode.
+func copyTo(tb testing.TB, src, dir string) string {
+	tb.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dst := filepath.Join(dir, filepath.Base(src))
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dst
+}
+
+// TestWatchNode: node carries OpenSSL statically and exports SSL_*; it is
+// attached when it starts, without Options.Libs. node runs TLS over memory
+// BIOs, so its chunks have no fd or addresses (not done: see doc.go).
+func TestWatchNode(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startWatching(t)
+	cert := testenv.NewCert(t, t.TempDir())
+	server := `const https = require("https"), fs = require("fs");
+https.createServer({cert: fs.readFileSync(process.argv[1]), key: fs.readFileSync(process.argv[2])}, (req, res) => {
+	res.setHeader("content-type", "text/plain"); res.end("node says hello\n");
+}).listen(0, "127.0.0.1", function () { console.log("port " + this.address().port); });`
+	srv := testenv.Start(t, node, "-e", server, cert.CertFile, cert.KeyFile)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := srv.WaitOutput(ctx, "\n"); err != nil {
+		t.Fatal(err)
+	}
+	port := strings.TrimSpace(strings.TrimPrefix(srv.Output(), "port "))
+	// The window for a 100 MB executable is longer than for a library:
+	// wait for the attach rather than guess it.
+	bin, err := filepath.EvalSymlinks(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(10 * time.Millisecond) {
+		if l, ok := attachedFile(c, bin); ok {
+			if !strings.HasPrefix(l.Found, watch.HowExec) && !strings.HasPrefix(l.Found, watch.HowScan) {
+				t.Errorf("node found as %q, want at its start", l.Found)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node was never attached; attached: %+v", c.src.Libraries())
+		}
+	}
+	client := `require("https").get("https://127.0.0.1:" + process.argv[1] + "/n", {rejectUnauthorized: false, headers: {"user-agent": "tlstap-test"}}, (res) => {
+	res.on("data", (d) => process.stdout.write(d));
+});`
+	p := runGnuTLSProgram(t, exec.Command(node, "-e", client, port))
+	if p.Output() != "node says hello\n" {
+		t.Fatalf("node client printed %q", p.Output())
+	}
+	cs := c.waitFor("the client's request and response", p.PID(), func(cs []capture.Chunk) bool {
+		return bytes.Contains(concat(cs, capture.Write), []byte("GET /n HTTP/1.1")) &&
+			bytes.HasSuffix(concat(cs, capture.Read), []byte("node says hello\n"))
+	})
+	ss := c.waitFor("the server's view", srv.PID(), func(cs []capture.Chunk) bool {
+		return bytes.Contains(concat(cs, capture.Read), []byte("GET /n HTTP/1.1")) &&
+			bytes.Contains(concat(cs, capture.Write), []byte("node says hello\n"))
+	})
+	for _, side := range [][]capture.Chunk{cs, ss} {
+		for _, ch := range data(side, capture.Write) {
+			if ch.Library != KindOpenSSL || ch.Comm != "node" {
+				t.Errorf("node chunk library %q comm %q", ch.Library, ch.Comm)
+			}
+		}
+	}
+}
+
+// attachedFile reports whether the file at path (by inode) is attached.
+func attachedFile(c *capturer, path string) (Library, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return Library{}, false
+	}
+	for _, l := range c.src.Libraries() {
+		if l.Dev == uint64(st.Dev) && l.Inode == st.Ino {
+			return l, true
+		}
+	}
+	return Library{}, false
+}

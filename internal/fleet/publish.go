@@ -1,0 +1,444 @@
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/stats"
+)
+
+// DrainTimeout bounds waiting for acknowledgements when a Publisher stops.
+const DrainTimeout = 2 * time.Second
+
+// Publisher publishes one broker subscription to a JetStream stream. It
+// implements the engine's Service.
+type Publisher struct {
+	t    Target
+	node string
+	run  string // message id prefix, unique to this run
+	sub  *broker.Subscription
+	log  *slog.Logger
+	dial func(ctx context.Context, network, addr string) (net.Conn, error) // nil: nats.go dials
+
+	// state is poked by the NATS client's connection callbacks.
+	state chan struct{}
+	n     uint64 // messages built, the message id's counter
+
+	sent, errs, connects, resent, dups, unsent *stats.Counter
+	up                                         *stats.Gauge
+}
+
+// inflight is one message published and not yet acknowledged.
+type inflight struct {
+	msg *nats.Msg
+	ack jetstream.PubAckFuture
+}
+
+// NewPublisher subscribes to b at once, so entries published before Run
+// wait in the outage buffer. node names this tlstap in subjects and
+// headers. st and log may be nil.
+func NewPublisher(addr, node string, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Publisher, error) {
+	t, err := ParseURL(addr)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		st = stats.NewSet()
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var id [6]byte
+	rand.Read(id[:])
+	label := []string{"sink", "nats"}
+	p := &Publisher{
+		t:        t,
+		node:     node,
+		run:      hex.EncodeToString(id[:]),
+		log:      log.With("sink", "nats", "addr", redact(addr)),
+		state:    make(chan struct{}, 1),
+		sent:     st.Counter("tlstap_sink_sent_total", "Entries written by push sinks.", label...),
+		errs:     st.Counter("tlstap_sink_errors_total", "Push sink connect and write failures.", label...),
+		connects: st.Counter("tlstap_sink_connects_total", "Push sink connections (or files) opened.", label...),
+		up:       st.Gauge("tlstap_sink_up", "Push sinks currently connected.", label...),
+		resent:   st.Counter("tlstap_nats_resent_total", "Messages published again after a failed or unacknowledged publish."),
+		dups:     st.Counter("tlstap_nats_duplicates_total", "Re-sent messages JetStream had already stored."),
+		unsent:   st.Counter(stats.DropsTotal, "Entries dropped, by reason.", "reason", "nats_unsent_at_exit"),
+	}
+	p.sub = b.Subscribe(broker.SubOptions{Name: "sink_nats", Queue: t.Buffer, Policy: broker.Drop})
+	return p, nil
+}
+
+// DialWith makes the publisher's connections with dial (call it before
+// Run): tlstap passes a dialer that registers each connection's local end,
+// so a NATS server on this machine that tlstap captures never feeds the
+// published events back (see internal/selfnet).
+func (p *Publisher) DialWith(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	p.dial = dial
+}
+
+// natsDialer adapts a context dial function to nats.CustomDialer.
+type natsDialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func (d natsDialer) Dial(network, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return d(ctx, network, addr)
+}
+
+// Dropped returns how many entries did not fit the outage buffer.
+func (p *Publisher) Dropped() uint64 { return p.sub.Dropped() }
+
+func (p *Publisher) poke() {
+	select {
+	case p.state <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes until ctx ends or the broker closes, then waits up to
+// DrainTimeout for what is queued and in flight.
+func (p *Publisher) Run(ctx context.Context) error {
+	defer p.sub.Close()
+	opts, err := p.t.options("tlstap " + p.node)
+	if err != nil {
+		return err
+	}
+	opts = append(opts,
+		// Without a client-side buffer a publish during an outage fails at
+		// once and the entry stays in our own bounded, counted queue.
+		nats.ReconnectBufSize(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ConnectHandler(func(*nats.Conn) { p.poke() }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			p.log.Warn("disconnected", "err", err)
+			p.poke()
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { p.log.Info("reconnected"); p.poke() }),
+		nats.ClosedHandler(func(*nats.Conn) { p.poke() }),
+	)
+	if p.dial != nil {
+		opts = append(opts, nats.SetCustomDialer(natsDialer(p.dial)))
+	}
+	nc, err := nats.Connect(p.t.Server, opts...)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(2*p.t.InFlight),
+		jetstream.WithPublishAsyncTimeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	return p.loop(ctx, nc, js)
+}
+
+func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
+	var (
+		flight  []inflight
+		retry   []*nats.Msg // to send before anything new, in order
+		ready   bool        // the stream is known to exist
+		up      bool
+		conns   uint64 // reconnects seen, to notice a drop between two looks
+		backoff = 50 * time.Millisecond
+	)
+	// rewind abandons everything in flight: a publish failed or the
+	// connection went, and every unacknowledged message is sent again,
+	// in order; JetStream drops the copies it already stored.
+	rewind := func() {
+		msgs := make([]*nats.Msg, 0, len(flight)+len(retry))
+		for _, f := range flight {
+			msgs = append(msgs, f.msg)
+		}
+		p.resent.Add(uint64(len(flight)))
+		retry = append(msgs, retry...)
+		flight = flight[:0]
+		// Acks still due are not waited for; this also frees their
+		// slots in the client's pending limit.
+		js.CleanupPublisher()
+	}
+	pause := func() bool {
+		ok := p.wait(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+		return ok
+	}
+	defer func() { p.finish(nc, js, flight, retry, up, ready) }()
+	for ctx.Err() == nil {
+		now := nc.IsConnected()
+		if r := nc.Stats().Reconnects; now && up && r != conns {
+			now = false // dropped and back since the last look
+		}
+		if now != up {
+			if now {
+				p.connects.Inc()
+				p.up.Add(1)
+				conns = nc.Stats().Reconnects
+			} else {
+				p.up.Add(-1)
+				ready = false
+				rewind()
+			}
+			up = now
+			continue
+		}
+		if !up {
+			if nc.IsClosed() {
+				return errors.New("nats: connection closed")
+			}
+			if !p.wait(ctx, time.Second) {
+				return nil
+			}
+			continue
+		}
+		if !ready {
+			if err := p.ensureStream(ctx, js); err != nil {
+				p.errs.Inc()
+				p.log.Warn("creating stream", "stream", p.t.Stream, "err", err, "retry_in", backoff)
+				if !pause() {
+					return nil
+				}
+				continue
+			}
+			ready = true
+		}
+
+		// Full, or nothing new to send: wait for the oldest ack.
+		block := len(flight) >= p.t.InFlight || (len(retry) == 0 && len(flight) > 0 && p.sub.Len() == 0)
+		n, err := p.collect(ctx, flight, block)
+		clear(flight[:n])
+		flight = flight[n:]
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.errs.Inc()
+			p.log.Warn("publish not acknowledged; sending again", "err", err, "in_flight", len(flight))
+			rewind()
+			if !pause() {
+				return nil
+			}
+			continue
+		}
+		if block {
+			continue // look again: more acks, a state change, new entries
+		}
+
+		var msg *nats.Msg
+		if len(retry) > 0 {
+			msg, retry = retry[0], retry[1:]
+		} else {
+			e, err := p.sub.Next(ctx)
+			if err != nil {
+				return nil // broker closed or ctx ended: finish drains
+			}
+			msg = p.message(e)
+		}
+		ack, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			p.errs.Inc()
+			retry = append([]*nats.Msg{msg}, retry...)
+			if !pause() {
+				return nil
+			}
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		flight = append(flight, inflight{msg: msg, ack: ack})
+	}
+	return nil
+}
+
+// collect counts the acknowledged messages at the head of flight and
+// returns how many there are. With block it first waits for the head's
+// ack (or a state change, a timeout, the end of ctx). A failed ack
+// returns its error.
+func (p *Publisher) collect(ctx context.Context, flight []inflight, block bool) (int, error) {
+	n := 0
+	if block && len(flight) > 0 {
+		t := time.NewTimer(10 * time.Second)
+		defer t.Stop()
+		select {
+		case a := <-flight[0].ack.Ok():
+			p.count(a)
+			n++
+		case err := <-flight[0].ack.Err():
+			return 0, err
+		case <-p.state:
+			return 0, nil
+		case <-t.C:
+			return 0, errors.New("no acknowledgement for 10s")
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	for ; n < len(flight); n++ {
+		select {
+		case a := <-flight[n].ack.Ok():
+			p.count(a)
+		case err := <-flight[n].ack.Err():
+			return n, err
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+func (p *Publisher) count(a *jetstream.PubAck) {
+	if a.Duplicate {
+		p.dups.Inc()
+	} else {
+		p.sent.Inc()
+	}
+}
+
+// wait sleeps until d passes, the connection changes state or ctx ends;
+// false means ctx ended.
+func (p *Publisher) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.state:
+	case <-t.C:
+	}
+	return true
+}
+
+// ensureStream creates the stream if it does not exist; an existing one is
+// left as its owner configured it.
+func (p *Publisher) ensureStream(ctx context.Context, js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := js.Stream(ctx, p.t.Stream); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return err
+	}
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:        p.t.Stream,
+		Description: "tlstap events (LogEntry protobuf), subjects PREFIX.NODE.KIND",
+		Subjects:    []string{p.t.Prefix + ".>"},
+		MaxAge:      p.t.MaxAge,
+		MaxBytes:    orUnlimited(p.t.MaxBytes),
+		Duplicates:  p.t.Duplicates,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+	})
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil // another node won the race
+	}
+	return err
+}
+
+func orUnlimited(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// message wraps e for JetStream; its bytes are shared, not copied.
+func (p *Publisher) message(e *broker.Entry) *nats.Msg {
+	p.n++
+	node := p.node
+	m := &nats.Msg{Data: e.Bytes, Header: nats.Header{}}
+	if ev := e.Event(); ev != nil {
+		if ev.GetNode() != "" {
+			node = ev.GetNode()
+		}
+		m.Header.Set(HeaderUUID, ev.GetUuid())
+		if c := ev.GetContainerId(); c != "" {
+			m.Header.Set(HeaderContainer, c)
+		}
+	}
+	m.Subject = Subject(p.t.Prefix, node, Kind(e.Msg))
+	m.Header.Set(HeaderNode, node)
+	m.Header.Set(jetstream.MsgIDHeader, p.run+"-"+strconv.FormatUint(p.n, 10))
+	return m
+}
+
+// finish waits up to DrainTimeout for the queue to go out and everything
+// in flight to be acknowledged; what remains is counted as dropped.
+func (p *Publisher) finish(nc *nats.Conn, js jetstream.JetStream, flight []inflight, retry []*nats.Msg, up, ready bool) {
+	deadline := time.Now().Add(DrainTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	// A short run (a replay with --exit) may end before the first
+	// connection is up: give it the drain time to come.
+	for !nc.IsConnected() && p.wait(ctx, 20*time.Millisecond) {
+	}
+	if !ready && nc.IsConnected() {
+		ready = p.ensureStream(ctx, js) == nil
+	}
+	for ready && nc.IsConnected() && ctx.Err() == nil {
+		var m *nats.Msg
+		switch {
+		case len(retry) > 0:
+			m = retry[0]
+		case p.sub.Len() > 0:
+			e, err := p.sub.Next(context.Background())
+			if err != nil {
+				break
+			}
+			m = p.message(e)
+		}
+		if m == nil {
+			break
+		}
+		ack, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Until(deadline)))
+		if err != nil {
+			if len(retry) == 0 {
+				retry = append(retry, m)
+			}
+			break
+		}
+		if len(retry) > 0 {
+			retry = retry[1:]
+		}
+		flight = append(flight, inflight{msg: m, ack: ack})
+	}
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
+	acked := 0
+wait:
+	for _, f := range flight {
+		select {
+		case a := <-f.ack.Ok():
+			p.count(a)
+			acked++
+		case <-f.ack.Err():
+			break wait
+		case <-timeout.C:
+			break wait
+		}
+	}
+	p.unsent.Add(uint64(len(flight) - acked + len(retry) + p.sub.Len()))
+	if up {
+		p.up.Add(-1)
+	}
+}
+
+// redact hides credentials in a URL for logs.
+func redact(addr string) string {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return "nats://?"
+	}
+	u.RawQuery = ""
+	return u.Redacted()
+}

@@ -1,0 +1,373 @@
+package pipeline
+
+import (
+	"cmp"
+	"container/list"
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/decoder"
+	"github.com/tlstap/tlstap/internal/decoder/session"
+	"github.com/tlstap/tlstap/internal/stats"
+	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
+)
+
+// Sink receives every LogEntry the pipeline produces. The broker is one.
+type Sink interface {
+	Publish(*eventpb.LogEntry)
+}
+
+// Options configure a pipeline. Zero values take the defaults.
+type Options struct {
+	// IdleFlush is how long a direction with boundary-less (raw) data
+	// waits for more before it is emitted (default 100 ms).
+	IdleFlush time.Duration
+	// ConnIdle frees a connection's state after this long without data
+	// (default 5 min); what it buffered is emitted first.
+	ConnIdle time.Duration
+	// MaxConns caps tracked connections (default 16,384); beyond it the
+	// least recently active one is flushed and forgotten.
+	MaxConns int
+	// TSize truncates payloads to this many bytes (0: no limit).
+	TSize int
+	// StreamParts emits HTTP messages whose body is still arriving in
+	// parts (decoder.Limits.StreamParts); Limits.StreamParts is ignored.
+	StreamParts bool
+	// Limits bound every decoder.
+	Limits decoder.Limits
+	// RawOnly disables protocol decoding.
+	RawOnly bool
+	// VirtualClock drives idle timeouts from chunk timestamps only, so a
+	// recording played at full speed splits raw data exactly as it did
+	// live, on every run.
+	VirtualClock bool
+	// Stats receives the counters; nil creates a private set.
+	Stats *stats.Set
+	// Latency, if set, receives every event's delay from the capture
+	// timestamp of the byte that completed its message to its
+	// publication. Only a live source's timestamps make sense here.
+	Latency *stats.Histogram
+	// Node names this tlstap on every event, so events from many hosts
+	// stay apart once merged (fleet mode); empty leaves it unset.
+	Node string
+}
+
+func (o *Options) defaults() {
+	if o.IdleFlush <= 0 {
+		o.IdleFlush = 100 * time.Millisecond
+	}
+	if o.ConnIdle <= 0 {
+		o.ConnIdle = 5 * time.Minute
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 16384
+	}
+	if o.Limits == (decoder.Limits{}) {
+		o.Limits = decoder.DefaultLimits()
+	}
+	if o.Stats == nil {
+		o.Stats = stats.NewSet()
+	}
+}
+
+// Runtime holds the settings that may change while the pipeline runs.
+type Runtime struct {
+	TSize     int
+	IdleFlush time.Duration
+	// StreamParts applies to connections opened after the change.
+	StreamParts bool
+}
+
+// Pipeline is driven by Run on one goroutine; SetRuntime and Connections
+// may be called from any goroutine.
+type Pipeline struct {
+	opts    Options
+	sink    Sink
+	runtime atomic.Pointer[Runtime]
+	nconns  atomic.Int64
+
+	// procs counts tracked connections per process, for status; updated
+	// on open and close only, never per chunk.
+	procMu sync.Mutex
+	procs  map[uint32]*Process
+
+	conns    map[connKey]*conn
+	lru      list.List // front: most recently active
+	nextConn uint64
+	seq      uint64
+	now      int64
+	lastIdle int64
+	lastGC   int64
+
+	c counters
+}
+
+type counters struct {
+	chunks, bytes       *stats.Counter
+	events              [6]*stats.Counter
+	lost, evicted       *stats.Counter
+	tsize, decoderTrunc *stats.Counter
+	incomplete          *stats.Counter
+	conns               *stats.Gauge
+}
+
+// New returns a pipeline that publishes to sink.
+func New(opts Options, sink Sink) *Pipeline {
+	opts.defaults()
+	p := &Pipeline{opts: opts, sink: sink, conns: make(map[connKey]*conn)}
+	p.runtime.Store(&Runtime{TSize: opts.TSize, IdleFlush: opts.IdleFlush, StreamParts: opts.StreamParts})
+	st := opts.Stats
+	p.c = counters{
+		chunks:       st.Counter(stats.ChunksTotal, "Capture chunks received."),
+		bytes:        st.Counter(stats.BytesTotal, "Plaintext bytes received."),
+		lost:         st.Counter(stats.DropsTotal, "", "reason", "capture_lost_bytes"),
+		evicted:      st.Counter(stats.DropsTotal, "", "reason", "conn_evicted"),
+		tsize:        st.Counter(stats.TruncationsTotal, "Events whose payload was cut, by reason.", "reason", "tsize"),
+		decoderTrunc: st.Counter(stats.TruncationsTotal, "", "reason", "decoder_limit"),
+		incomplete:   st.Counter("tlstap_events_incomplete_total", "Events for messages that never completed."),
+		conns:        st.Gauge(stats.Connections, "Connections tracked by the pipeline."),
+	}
+	for t := range p.c.events {
+		p.c.events[t] = st.Counter(stats.EventsTotal, "Events emitted, by type.", "type", decoder.Type(t).String())
+	}
+	return p
+}
+
+// SetRuntime changes the run-time settings; they apply from the next chunk.
+func (p *Pipeline) SetRuntime(r Runtime) {
+	if r.IdleFlush <= 0 {
+		r.IdleFlush = p.opts.IdleFlush
+	}
+	p.runtime.Store(&r)
+}
+
+// Runtime returns the current run-time settings.
+func (p *Pipeline) Runtime() Runtime { return *p.runtime.Load() }
+
+// Process is a process with connections the pipeline tracks.
+type Process struct {
+	PID         uint32
+	Comm        string
+	Connections int
+}
+
+// Processes returns the processes with tracked connections, by pid.
+func (p *Pipeline) Processes() []Process {
+	p.procMu.Lock()
+	out := make([]Process, 0, len(p.procs))
+	for _, pr := range p.procs {
+		out = append(out, *pr)
+	}
+	p.procMu.Unlock()
+	slices.SortFunc(out, func(a, b Process) int { return cmp.Compare(a.PID, b.PID) })
+	return out
+}
+
+// Connections returns the number of connections tracked.
+func (p *Pipeline) Connections() int { return int(p.nconns.Load()) }
+
+// Run consumes chunks until in is closed or ctx is done, then flushes every
+// connection and returns. It must be called once.
+func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
+	// The clock ticks fast only while some connection has data waiting
+	// for its idle flush; otherwise just often enough to free idle
+	// connections, so an idle tlstap does not wake every few ms.
+	var (
+		t    *time.Ticker
+		tick <-chan time.Time
+		slow bool
+	)
+	if !p.opts.VirtualClock {
+		t = time.NewTicker(p.sweepEvery())
+		defer t.Stop()
+		tick = t.C
+	}
+	defer p.flushAll()
+	for {
+		select {
+		case c, ok := <-in:
+			if !ok {
+				return nil
+			}
+			p.Handle(&c)
+			if slow {
+				t.Reset(p.sweepEvery())
+				slow = false
+			}
+		case now := <-tick:
+			p.advance(now.UnixNano())
+			if !slow && !p.pendingFlush() {
+				t.Reset(slowSweep)
+				slow = true
+			}
+		case <-ctx.Done():
+			// Drain what the source already handed over, so a SIGINT
+			// after a burst loses nothing that reached us.
+			for {
+				select {
+				case c, ok := <-in:
+					if !ok {
+						return nil
+					}
+					p.Handle(&c)
+				default:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// slowSweep is the clock's period while no data waits for an idle flush:
+// the granularity of freeing idle connections (ConnIdle, minutes).
+const slowSweep = time.Second
+
+// pendingFlush reports whether a connection has data its idle flush has
+// not seen yet.
+func (p *Pipeline) pendingFlush() bool {
+	for e := p.lru.Front(); e != nil; e = e.Next() {
+		if e.Value.(*conn).dirty {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pipeline) sweepEvery() time.Duration {
+	return max(5*time.Millisecond, p.opts.IdleFlush/4)
+}
+
+// Handle processes one chunk. Run calls it; tests and benchmarks may call
+// it directly (then Close flushes at the end).
+func (p *Pipeline) Handle(c *capture.Chunk) {
+	if p.opts.VirtualClock {
+		p.advance(c.Time)
+	}
+	p.c.chunks.Inc()
+	p.c.bytes.Add(uint64(len(c.Data)))
+
+	cn := p.conns[connKey{c.PID, c.Conn}]
+	if cn == nil {
+		if c.Kind == capture.Close {
+			return
+		}
+		cn = p.open(c)
+	} else {
+		cn.update(c)
+		p.lru.MoveToFront(cn.lru)
+	}
+	cn.last = max(cn.last, c.Time)
+	if !p.opts.VirtualClock {
+		cn.last = max(cn.last, time.Now().UnixNano())
+	}
+
+	switch c.Kind {
+	case capture.Data:
+		if len(c.Data) == 0 {
+			return
+		}
+		cn.dirty = true
+		cn.sess.Feed(c.Dir, c.Time, c.Data, cn.emit)
+	case capture.Lost:
+		p.c.lost.Add(c.LostBytes)
+		cn.sess.Gap(c.Dir, c.LostBytes)
+	case capture.Close:
+		p.close(cn, c.Time)
+	}
+}
+
+// Close flushes and forgets every connection. Run does it on return.
+func (p *Pipeline) Close() { p.flushAll() }
+
+func (p *Pipeline) open(c *capture.Chunk) *conn {
+	if len(p.conns) >= p.opts.MaxConns {
+		if old := p.lru.Back(); old != nil {
+			p.c.evicted.Inc()
+			p.close(old.Value.(*conn), c.Time)
+		}
+	}
+	p.nextConn++
+	rt := p.runtime.Load()
+	lim := p.opts.Limits
+	// A body that keeps arriving for longer than raw data may wait is a
+	// stream.
+	lim.StreamParts, lim.StreamAfter = rt.StreamParts, rt.IdleFlush
+	sess := session.New(session.Options{Limits: lim, RawOnly: p.opts.RawOnly})
+	cn := newConn(c, p.nextConn, sess)
+	// One closure per connection, not one per chunk.
+	cn.emit = func(dir capture.Direction, m *decoder.Message) { p.emit(cn, dir, m) }
+	cn.lru = p.lru.PushFront(cn)
+	p.conns[cn.key] = cn
+	p.procMu.Lock()
+	if p.procs == nil {
+		p.procs = make(map[uint32]*Process)
+	}
+	pr := p.procs[c.PID]
+	if pr == nil {
+		pr = &Process{PID: c.PID, Comm: cn.comm}
+		p.procs[c.PID] = pr
+	}
+	pr.Connections++
+	p.procMu.Unlock()
+	p.nconns.Store(int64(len(p.conns)))
+	p.c.conns.Set(int64(len(p.conns)))
+	return cn
+}
+
+func (p *Pipeline) close(cn *conn, ts int64) {
+	cn.sess.Flush(ts, decoder.Close, cn.emit)
+	p.lru.Remove(cn.lru)
+	delete(p.conns, cn.key)
+	p.procMu.Lock()
+	if pr := p.procs[cn.key.pid]; pr != nil {
+		if pr.Connections--; pr.Connections <= 0 {
+			delete(p.procs, cn.key.pid)
+		}
+	}
+	p.procMu.Unlock()
+	p.nconns.Store(int64(len(p.conns)))
+	p.c.conns.Set(int64(len(p.conns)))
+}
+
+// advance moves the pipeline's clock and runs the idle sweeps that are due.
+func (p *Pipeline) advance(now int64) {
+	if now <= p.now {
+		return
+	}
+	p.now = now
+	rt := p.runtime.Load()
+	if now-p.lastIdle >= int64(p.sweepEvery()) {
+		p.lastIdle = now
+		for e := p.lru.Front(); e != nil; e = e.Next() {
+			cn := e.Value.(*conn)
+			if cn.dirty && now-cn.last >= int64(rt.IdleFlush) {
+				cn.dirty = false
+				cn.sess.Flush(now, decoder.Idle, cn.emit)
+			}
+		}
+	}
+	if now-p.lastGC >= int64(time.Second) {
+		p.lastGC = now
+		// Least recently active connections are at the back.
+		for e := p.lru.Back(); e != nil; {
+			cn := e.Value.(*conn)
+			if now-cn.last < int64(p.opts.ConnIdle) {
+				break
+			}
+			e = e.Prev()
+			p.close(cn, now)
+		}
+	}
+}
+
+func (p *Pipeline) flushAll() {
+	for e := p.lru.Back(); e != nil; {
+		cn := e.Value.(*conn)
+		e = e.Prev()
+		p.close(cn, max(p.now, cn.last))
+	}
+}
