@@ -39,20 +39,20 @@
 static __always_inline int gnutls_leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	struct call *cp = bpf_map_lookup_elem(&tlstap_calls, &id);
 	if (!cp)
 		return 0;
 	struct call c = *cp;
 	if (c.dir == DIR_HANDSHAKE)
 		return 0;
-	bpf_map_delete_elem(&calls, &id);
+	bpf_map_delete_elem(&tlstap_calls, &id);
 
 	long ret = (long)PT_REGS_RC(ctx);
 	if (c.dir == DIR_READ)
 		return ret > 0 ? emit_call(id, &c, ret) : 0;
 
 	struct conn_key k = { .pid = id >> 32, .ssl = c.ssl };
-	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) {
 		if (!cn || cn->ahead || !c.buf || !c.size)
 			return 0; /* a retry that failed again: already emitted */
@@ -74,15 +74,15 @@ static __always_inline int gnutls_leave(struct pt_regs *ctx)
  * call's buffer holds the plaintext. Their order against the peer's read is
  * therefore not guaranteed as it is for OpenSSL. */
 SEC("uprobe")
-int BPF_KPROBE(gnutls_send_enter) { return enter(ctx, LIB_GNUTLS, DIR_WRITE, 0, 0); }
+int BPF_KPROBE(tlstap_gnutls_send_enter) { return enter(ctx, LIB_GNUTLS, DIR_WRITE, 0, 0); }
 
 SEC("uprobe")
-int BPF_KPROBE(gnutls_recv_enter) { return enter(ctx, LIB_GNUTLS, DIR_READ, 0, 0); }
+int BPF_KPROBE(tlstap_gnutls_recv_enter) { return enter(ctx, LIB_GNUTLS, DIR_READ, 0, 0); }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(gnutls_return) { return gnutls_leave(ctx); }
+int BPF_KRETPROBE(tlstap_gnutls_return) { return gnutls_leave(ctx); }
 
 SEC("uprobe")
-int BPF_KPROBE(gnutls_handshake_enter) { return handshake_enter(ctx, LIB_GNUTLS); }
+int BPF_KPROBE(tlstap_gnutls_handshake_enter) { return handshake_enter(ctx, LIB_GNUTLS); }
 
 #endif

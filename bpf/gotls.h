@@ -52,7 +52,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, struct go_key);
 	__type(value, __u64);
-} go_learn SEC(".maps");
+} tlstap_go_learn SEC(".maps");
 
 /* Processes with entries in go_learn, so the tracepoints read no other
  * process's FS base. */
@@ -61,7 +61,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u8);
-} go_pids SEC(".maps");
+} tlstap_go_pids SEC(".maps");
 
 /* go_current returns the goroutine the current thread runs, 0 if unknown. */
 static __always_inline __u64 go_current(void)
@@ -77,13 +77,13 @@ static __always_inline __u64 go_current(void)
 static __always_inline __u64 go_learning(__u64 id, struct go_key *k)
 {
 	__u32 pid = id >> 32;
-	if (!bpf_map_lookup_elem(&go_pids, &pid))
+	if (!bpf_map_lookup_elem(&tlstap_go_pids, &pid))
 		return 0;
 	k->pid = pid;
 	k->g = go_current();
 	if (!k->g)
 		return 0;
-	__u64 *conn = bpf_map_lookup_elem(&go_learn, k);
+	__u64 *conn = bpf_map_lookup_elem(&tlstap_go_learn, k);
 	return conn ? *conn : 0;
 }
 
@@ -94,7 +94,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, struct go_key);
 	__type(value, struct go_read);
-} go_reads SEC(".maps");
+} tlstap_go_reads SEC(".maps");
 
 /* runtime.g starts with stack struct { lo, hi uintptr } in every Go
  * release. */
@@ -115,13 +115,13 @@ static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
 {
 	__u32 pid = id >> 32;
 	struct conn_key k = { .pid = pid, .ssl = conn };
-	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn) {
 		struct conn fresh = { .fd = -1, .lib = LIB_GOTLS };
 		__u8 one = 1;
-		bpf_map_update_elem(&conns, &k, &fresh, BPF_NOEXIST);
-		bpf_map_update_elem(&procs, &pid, &one, BPF_ANY);
-		cn = bpf_map_lookup_elem(&conns, &k);
+		bpf_map_update_elem(&tlstap_conns, &k, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&tlstap_procs, &pid, &one, BPF_ANY);
+		cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 		if (!cn)
 			return 0;
 	}
@@ -130,11 +130,11 @@ static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
 	if (bpf_get_attach_cookie(ctx)) {
 		struct go_key k = { .pid = pid, .g = ctx->r14 };
 		__u8 one = 1;
-		bpf_map_update_elem(&go_learn, &k, &conn, BPF_ANY);
-		bpf_map_update_elem(&go_pids, &pid, &one, BPF_ANY);
+		bpf_map_update_elem(&tlstap_go_learn, &k, &conn, BPF_ANY);
+		bpf_map_update_elem(&tlstap_go_pids, &pid, &one, BPF_ANY);
 	} else {
 		struct call c = { .ssl = conn, .dir = DIR_HANDSHAKE, .ex = CALL_GO_LEARN };
-		bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+		bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_ANY);
 	}
 	return 1;
 }
@@ -150,7 +150,7 @@ static __always_inline void go_emit(__u64 id, __u64 conn, __u64 buf, __u64 n, __
 		.n = n,
 		.dir = dir,
 	};
-	struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
 	if (cn)
 		rejudge_self(cn);
 	count(STAT_CALLS, 1);
@@ -162,7 +162,7 @@ static __always_inline void go_emit(__u64 id, __u64 conn, __u64 buf, __u64 n, __
 	}
 	bpf_loop((e.n + MAX_DATA - 1) / MAX_DATA, emit_chunk, &e, 0);
 	if (n > max) {
-		struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
+		struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
 		if (cn)
 			__sync_fetch_and_add(&cn->lost[dir & 1], n - max);
 	}
@@ -185,13 +185,13 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, struct go_key);
 	__type(value, struct go_write);
-} go_writes SEC(".maps");
+} tlstap_go_writes SEC(".maps");
 
 /* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX/RCX.
  * Emitted at entry, so the request is in the ring before any goroutine can
  * read the response. */
 SEC("uprobe")
-int go_write_enter(struct pt_regs *ctx)
+int tlstap_go_write_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
@@ -201,26 +201,26 @@ int go_write_enter(struct pt_regs *ctx)
 		return 0;
 	struct go_key k = { .pid = id >> 32, .g = ctx->r14 };
 	struct go_write w = { .conn = conn, .buf = ctx->rbx, .len = n, .sp = ctx->rsp };
-	struct go_write *prev = bpf_map_lookup_elem(&go_writes, &k);
+	struct go_write *prev = bpf_map_lookup_elem(&tlstap_go_writes, &k);
 	if (prev && prev->conn == w.conn && prev->buf == w.buf && prev->len == w.len && prev->sp == w.sp)
 		return 0; /* a replay: already emitted */
-	bpf_map_update_elem(&go_writes, &k, &w, BPF_ANY);
+	bpf_map_update_elem(&tlstap_go_writes, &k, &w, BPF_ANY);
 	go_emit(id, conn, w.buf, n, DIR_WRITE);
 	return 0;
 }
 
 /* On each RET of Write: the call is over, a same-looking entry is new. */
 SEC("uprobe")
-int go_write_return(struct pt_regs *ctx)
+int tlstap_go_write_return(struct pt_regs *ctx)
 {
 	struct go_key k = { .pid = bpf_get_current_pid_tgid() >> 32, .g = ctx->r14 };
-	bpf_map_delete_elem(&go_writes, &k);
+	bpf_map_delete_elem(&tlstap_go_writes, &k);
 	return 0;
 }
 
 /* func (c *Conn) Read(b []byte) (int, error): c in RAX, b in RBX/RCX. */
 SEC("uprobe")
-int go_read_enter(struct pt_regs *ctx)
+int tlstap_go_read_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
@@ -235,32 +235,32 @@ int go_read_enter(struct pt_regs *ctx)
 		r.buf = hi - r.buf;
 		r.on_stack = 1;
 	}
-	bpf_map_update_elem(&go_reads, &k, &r, BPF_ANY);
+	bpf_map_update_elem(&tlstap_go_reads, &k, &r, BPF_ANY);
 	return 0;
 }
 
 /* On each RET of Read: n in RAX. Replays are harmless here: the entry
  * probe only overwrites, and a replayed RET finds its entry gone. */
 SEC("uprobe")
-int go_read_return(struct pt_regs *ctx)
+int tlstap_go_read_return(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct go_key k = { .pid = id >> 32, .g = ctx->r14 };
-	struct go_read *rp = bpf_map_lookup_elem(&go_reads, &k);
+	struct go_read *rp = bpf_map_lookup_elem(&tlstap_go_reads, &k);
 	if (!rp)
 		return 0;
 	struct go_read r = *rp;
-	bpf_map_delete_elem(&go_reads, &k);
+	bpf_map_delete_elem(&tlstap_go_reads, &k);
 
 	/* A call that read from its buffer without a syscall leaves its
 	 * learning entry behind: drop it before the goroutine's (or thread's)
 	 * next socket, maybe another connection's, is taken for this one. */
-	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
 	if (c && c->ex == CALL_GO_LEARN && c->ssl == r.conn)
-		bpf_map_delete_elem(&calls, &id);
-	__u64 *learning = bpf_map_lookup_elem(&go_learn, &k);
+		bpf_map_delete_elem(&tlstap_calls, &id);
+	__u64 *learning = bpf_map_lookup_elem(&tlstap_go_learn, &k);
 	if (learning && *learning == r.conn)
-		bpf_map_delete_elem(&go_learn, &k);
+		bpf_map_delete_elem(&tlstap_go_learn, &k);
 
 	__s64 n = (__s64)ctx->rax;
 	if (n <= 0 || (__u64)n > r.len)
@@ -279,7 +279,7 @@ int go_read_return(struct pt_regs *ctx)
  * The handshake's syscalls teach the fd and tuple before the first Write,
  * which is emitted at entry. */
 SEC("uprobe")
-int go_handshake_enter(struct pt_regs *ctx)
+int tlstap_go_handshake_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))

@@ -33,7 +33,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, struct endpoint);
 	__type(value, __u8);
-} self_endpoints SEC(".maps");
+} tlstap_self_endpoints SEC(".maps");
 
 static __always_inline bool self_endpoint(__u8 family, const __u8 *addr, __u16 port)
 {
@@ -45,7 +45,7 @@ static __always_inline bool self_endpoint(__u8 family, const __u8 *addr, __u16 p
 	} else {
 		__builtin_memcpy(k.addr, addr, 16);
 	}
-	return bpf_map_lookup_elem(&self_endpoints, &k) != NULL;
+	return bpf_map_lookup_elem(&tlstap_self_endpoints, &k) != NULL;
 }
 
 /* exclude_self marks cn when either end of t is one of tlstap's. */

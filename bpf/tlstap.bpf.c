@@ -4,7 +4,7 @@
  * calls, syscall and sock tracepoints that learn each connection's fd and
  * 4-tuple, and one ring buffer of variable-size records of at most
  * MAX_DATA bytes. What is captured and why is described once, in
- * capture/openssl/doc.go; this comment keeps only the contract the probes
+ * internal/capture/openssl/doc.go; this comment keeps only the contract the probes
  * below must all follow.
  *
  * Emission contract (enter/leave, shared by every TLS library's probes):
@@ -36,6 +36,7 @@
  * count so user space can tell decoders where the gap is.
  */
 #include "tlstap.h"
+#include "record.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
@@ -43,18 +44,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* One TLS record carries at most 16 KiB of plaintext, so an SSL_read never
- * needs more than one ring record. */
-#define MAX_DATA 16384
 /* Per-call cap: larger SSL_write calls are cut (and the rest counted lost)
  * so one call cannot monopolise the ring. */
 #define MAX_CALL_CHUNKS 256
-#define TASK_COMM_LEN 16
-
-/* KIND_EXIT is internal: user space turns it into a Close per connection. */
-enum kind { KIND_DATA = 0, KIND_CLOSE = 1, KIND_LOST = 2, KIND_EXIT = 3 };
-enum dir { DIR_READ = 0, DIR_WRITE = 1, DIR_HANDSHAKE = 2 };
-enum lib { LIB_OPENSSL = 0, LIB_GNUTLS = 1, LIB_NSS = 2, LIB_GOTLS = 3 };
 
 enum stat {
 	STAT_CALLS,
@@ -69,40 +61,6 @@ enum stat {
 	STAT_EXCLUDED_RECORDS,
 	STAT_EXCLUDED_BYTES,
 	STAT_MAX,
-};
-
-struct tuple {
-	__u8 family;
-	__u8 _pad;
-	__u16 lport; /* host byte order */
-	__u16 rport; /* host byte order */
-	__u16 _pad2;
-	__u8 laddr[16];
-	__u8 raddr[16];
-};
-
-/* The ring record header; plaintext follows it. Keep in sync with event.go. */
-struct event {
-	__u64 ts;
-	__u64 conn;
-	__u64 lost; /* bytes of this direction lost just before this record */
-	__u32 pid;
-	__u32 tid;
-	__u32 uid;
-	__s32 fd;
-	__u32 len;
-	__u16 version;
-	__u8 kind;
-	__u8 dir;
-	struct tuple tuple;
-	char comm[TASK_COMM_LEN];
-	__u8 lib; /* enum lib */
-	__u8 _pad3[7];
-};
-
-struct record {
-	struct event hdr;
-	__u8 data[MAX_DATA];
 };
 
 struct conn_key {
@@ -163,14 +121,14 @@ struct comm_key {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20); /* replaced by the loader */
-} events SEC(".maps");
+} tlstap_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct record);
-} scratch SEC(".maps");
+} tlstap_scratch SEC(".maps");
 
 /* LRU: a thread killed inside an SSL call never reaches the return probe,
  * and its entry must not stay forever. */
@@ -179,21 +137,21 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct call);
-} calls SEC(".maps");
+} tlstap_calls SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct conn_key);
 	__type(value, struct conn);
-} conns SEC(".maps");
+} tlstap_conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct fd_key);
 	__type(value, __u64);
-} fd_conns SEC(".maps");
+} tlstap_fd_conns SEC(".maps");
 
 /* Processes with connections, so an exit is only reported for them. */
 struct {
@@ -201,53 +159,53 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u8);
-} procs SEC(".maps");
+} tlstap_procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct config);
-} configs SEC(".maps");
+} tlstap_configs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} active SEC(".maps");
+} tlstap_active SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct id_key);
 	__type(value, __u8);
-} filter_pids SEC(".maps");
+} tlstap_filter_pids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct id_key);
 	__type(value, __u8);
-} filter_uids SEC(".maps");
+} tlstap_filter_uids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct comm_key);
 	__type(value, __u8);
-} filter_comms SEC(".maps");
+} tlstap_filter_comms SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} stats SEC(".maps");
+} tlstap_stats SEC(".maps");
 
 static __always_inline void count(__u32 stat, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
+	__u64 *v = bpf_map_lookup_elem(&tlstap_stats, &stat);
 	if (v)
 		*v += n; /* per-CPU: no atomics needed */
 }
@@ -257,27 +215,27 @@ static __always_inline void count(__u32 stat, __u64 n)
 static __always_inline bool wanted(__u32 pid, __u32 uid)
 {
 	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&active, &zero);
+	__u32 *gen = bpf_map_lookup_elem(&tlstap_active, &zero);
 	if (!gen)
 		return false;
 	__u32 g = *gen & 1;
-	struct config *c = bpf_map_lookup_elem(&configs, &g);
+	struct config *c = bpf_map_lookup_elem(&tlstap_configs, &g);
 	if (!c || pid == c->self_pid)
 		return false;
 	if (c->pids_on) {
 		struct id_key k = { .gen = g, .id = pid };
-		if (!bpf_map_lookup_elem(&filter_pids, &k))
+		if (!bpf_map_lookup_elem(&tlstap_filter_pids, &k))
 			return false;
 	}
 	if (c->uids_on) {
 		struct id_key k = { .gen = g, .id = uid };
-		if (!bpf_map_lookup_elem(&filter_uids, &k))
+		if (!bpf_map_lookup_elem(&tlstap_filter_uids, &k))
 			return false;
 	}
 	if (c->comms_on) {
 		struct comm_key k = { .gen = g };
 		bpf_get_current_comm(k.comm, sizeof(k.comm));
-		if (!bpf_map_lookup_elem(&filter_comms, &k))
+		if (!bpf_map_lookup_elem(&tlstap_filter_comms, &k))
 			return false;
 	}
 	return true;
@@ -300,6 +258,7 @@ static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
 	ev->tuple = cn->tuple;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	ev->lib = cn->lib;
+	ev->cgroup = bpf_get_current_cgroup_id();
 }
 
 /* ensure_conn makes sure the connection exists before the tracepoints fire,
@@ -308,11 +267,11 @@ static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
 static __always_inline void ensure_conn(__u32 pid, __u64 ssl, __u8 lib)
 {
 	struct conn_key k = { .pid = pid, .ssl = ssl };
-	if (!bpf_map_lookup_elem(&conns, &k)) {
+	if (!bpf_map_lookup_elem(&tlstap_conns, &k)) {
 		struct conn fresh = { .fd = -1, .lib = lib };
 		__u8 one = 1;
-		bpf_map_update_elem(&conns, &k, &fresh, BPF_NOEXIST);
-		bpf_map_update_elem(&procs, &pid, &one, BPF_ANY);
+		bpf_map_update_elem(&tlstap_conns, &k, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&tlstap_procs, &pid, &one, BPF_ANY);
 	}
 }
 
@@ -335,10 +294,10 @@ static long emit_chunk(__u32 i, void *data)
 
 	if (off >= e->n)
 		return 1;
-	struct conn *cn = bpf_map_lookup_elem(&conns, &e->key);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e->key);
 	if (!cn)
 		return 1;
-	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
+	struct record *r = bpf_map_lookup_elem(&tlstap_scratch, &zero);
 	if (!r)
 		return 1;
 
@@ -362,7 +321,7 @@ static long emit_chunk(__u32 i, void *data)
 		count(STAT_LOST_FAULT_BYTES, len);
 		return 0;
 	}
-	if (bpf_ringbuf_output(&events, r, sizeof(r->hdr) + len, 0)) {
+	if (bpf_ringbuf_output(&tlstap_events, r, sizeof(r->hdr) + len, 0)) {
 		__sync_fetch_and_add(&cn->lost[dir], len);
 		count(STAT_LOST_RING_BYTES, len);
 		count(STAT_LOST_RING_RECORDS, 1);
@@ -391,12 +350,12 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 		.n = n,
 		.dir = c->dir,
 	};
-	struct conn *cn = bpf_map_lookup_elem(&conns, &e.key);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
 	if (!cn) {
 		/* Evicted since entry; recreate so the data is not dropped. */
 		struct conn fresh = { .fd = -1, .lib = c->lib };
-		bpf_map_update_elem(&conns, &e.key, &fresh, BPF_NOEXIST);
-		cn = bpf_map_lookup_elem(&conns, &e.key);
+		bpf_map_update_elem(&tlstap_conns, &e.key, &fresh, BPF_NOEXIST);
+		cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
 		if (!cn)
 			return;
 	}
@@ -420,7 +379,7 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 	/* The cut tail follows this call's chunks, so it is added only now and
 	 * reported before the connection's next record (or at its close). */
 	if (n > max) {
-		cn = bpf_map_lookup_elem(&conns, &e.key);
+		cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
 		if (cn)
 			__sync_fetch_and_add(&cn->lost[c->dir & 1], n - max);
 	}
@@ -451,7 +410,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 e
 	ensure_conn(pid, c.ssl, lib);
 	if (dir == DIR_WRITE && num) {
 		struct conn_key k = { .pid = pid, .ssl = c.ssl };
-		struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+		struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 		if (cn && cn->fd >= 0 && cn->tuple.family) {
 			__u64 skip = cn->ahead < num ? cn->ahead : num;
 			c.num = num;
@@ -459,25 +418,25 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 e
 			if (num > skip)
 				emit(id, &c, c.buf + skip, num - skip);
 			/* Looked up again: emit may have recreated it. */
-			cn = bpf_map_lookup_elem(&conns, &k);
+			cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 			if (cn)
 				cn->ahead = num;
 		}
 	}
-	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_ANY);
 	return 0;
 }
 
 static __always_inline int leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	struct call *cp = bpf_map_lookup_elem(&tlstap_calls, &id);
 	if (!cp)
 		return 0;
 	struct call c = *cp;
 	if (c.dir == DIR_HANDSHAKE)
 		return 0; /* not this probe's call */
-	bpf_map_delete_elem(&calls, &id);
+	bpf_map_delete_elem(&tlstap_calls, &id);
 
 	/* Return values are C ints: SSL_read returns -1 on "would block". */
 	int ret = (int)PT_REGS_RC(ctx);
@@ -492,7 +451,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 	if (c.early) {
 		/* Emitted at entry: what was not accepted is ahead of the retry. */
 		struct conn_key k = { .pid = id >> 32, .ssl = c.ssl };
-		struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+		struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 		if (cn)
 			cn->ahead = n < c.num ? c.num - n : 0;
 		return 0;
@@ -514,7 +473,7 @@ static __always_inline int emit_call(__u64 id, struct call *c, __u64 n)
 static __always_inline void notice(__u64 id, __u64 ssl, struct conn *cn, __u8 kind,
 				   __u8 dir, __u64 lost)
 {
-	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	struct event *ev = bpf_ringbuf_reserve(&tlstap_events, sizeof(*ev), 0);
 	if (!ev) {
 		count(STAT_LOST_NOTICES, 1);
 		return;
@@ -530,7 +489,7 @@ static __always_inline void end(__u64 id, struct conn_key *k, struct conn *cn)
 {
 	if (cn->excluded) {
 		/* Nothing of it was reported, so there is nothing to end. */
-		bpf_map_delete_elem(&conns, k);
+		bpf_map_delete_elem(&tlstap_conns, k);
 		return;
 	}
 	if (cn->lost[DIR_READ])
@@ -538,27 +497,27 @@ static __always_inline void end(__u64 id, struct conn_key *k, struct conn *cn)
 	if (cn->lost[DIR_WRITE])
 		notice(id, k->ssl, cn, KIND_LOST, DIR_WRITE, cn->lost[DIR_WRITE]);
 	notice(id, k->ssl, cn, KIND_CLOSE, DIR_READ, 0);
-	bpf_map_delete_elem(&conns, k);
+	bpf_map_delete_elem(&tlstap_conns, k);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_enter)
+int BPF_KPROBE(tlstap_ssl_write_enter)
 {
 	int num = (int)PT_REGS_PARM3(ctx);
 	return enter(ctx, LIB_OPENSSL, DIR_WRITE, 0, num > 0 ? num : 0);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_enter) { return enter(ctx, LIB_OPENSSL, DIR_WRITE, 1, PT_REGS_PARM3(ctx)); }
+int BPF_KPROBE(tlstap_ssl_write_ex_enter) { return enter(ctx, LIB_OPENSSL, DIR_WRITE, 1, PT_REGS_PARM3(ctx)); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_enter) { return enter(ctx, LIB_OPENSSL, DIR_READ, 0, 0); }
+int BPF_KPROBE(tlstap_ssl_read_enter) { return enter(ctx, LIB_OPENSSL, DIR_READ, 0, 0); }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_enter) { return enter(ctx, LIB_OPENSSL, DIR_READ, 1, 0); }
+int BPF_KPROBE(tlstap_ssl_read_ex_enter) { return enter(ctx, LIB_OPENSSL, DIR_READ, 1, 0); }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(ssl_return) { return leave(ctx); }
+int BPF_KRETPROBE(tlstap_ssl_return) { return leave(ctx); }
 
 /* The handshake's syscalls teach the fd and tuple before the first data
  * call, which OpenSSL may serve entirely from what the handshake read
@@ -571,38 +530,38 @@ static __always_inline int handshake_enter(struct pt_regs *ctx, __u8 lib)
 	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	struct call c = { .ssl = PT_REGS_PARM1(ctx), .dir = DIR_HANDSHAKE, .lib = lib };
-	if (bpf_map_update_elem(&calls, &id, &c, BPF_NOEXIST))
+	if (bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_NOEXIST))
 		return 0;
 	ensure_conn(pid, c.ssl, lib);
 	return 0;
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_handshake_enter) { return handshake_enter(ctx, LIB_OPENSSL); }
+int BPF_KPROBE(tlstap_ssl_handshake_enter) { return handshake_enter(ctx, LIB_OPENSSL); }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(ssl_handshake_return)
+int BPF_KRETPROBE(tlstap_ssl_handshake_return)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
 	if (c && c->dir == DIR_HANDSHAKE)
-		bpf_map_delete_elem(&calls, &id);
+		bpf_map_delete_elem(&tlstap_calls, &id);
 	return 0;
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_free)
+int BPF_KPROBE(tlstap_ssl_free)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct conn_key k = { .pid = id >> 32, .ssl = PT_REGS_PARM1(ctx) };
-	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn)
 		return 0;
 	if (cn->fd >= 0) {
 		struct fd_key fk = { .pid = k.pid, .fd = cn->fd };
-		__u64 *ssl = bpf_map_lookup_elem(&fd_conns, &fk);
+		__u64 *ssl = bpf_map_lookup_elem(&tlstap_fd_conns, &fk);
 		if (ssl && *ssl == k.ssl)
-			bpf_map_delete_elem(&fd_conns, &fk);
+			bpf_map_delete_elem(&tlstap_fd_conns, &fk);
 	}
 	end(id, &k, cn);
 	return 0;
@@ -614,55 +573,55 @@ int BPF_KPROBE(ssl_free)
 static __always_inline int on_fd(__u64 fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
 	struct go_key gk;
 	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
 	if (!k.ssl)
 		return 0;
-	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn || cn->fd == (__s32)fd)
 		return 0;
 	cn->fd = (__s32)fd;
 	struct fd_key fk = { .pid = k.pid, .fd = (__s32)fd };
-	bpf_map_update_elem(&fd_conns, &fk, &k.ssl, BPF_ANY);
+	bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
-int sys_enter_write(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+int tlstap_sys_enter_write(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
-int sys_enter_writev(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+int tlstap_sys_enter_writev(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
-int sys_enter_sendto(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+int tlstap_sys_enter_sendto(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int sys_enter_sendmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+int tlstap_sys_enter_sendmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_read")
-int sys_enter_read(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+int tlstap_sys_enter_read(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
-int sys_enter_readv(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+int tlstap_sys_enter_readv(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int sys_enter_recvfrom(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+int tlstap_sys_enter_recvfrom(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int sys_enter_recvmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
+int tlstap_sys_enter_recvmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_close")
-int sys_enter_close(struct sys_enter_ctx *ctx)
+int tlstap_sys_enter_close(struct sys_enter_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct fd_key fk = { .pid = id >> 32, .fd = (__s32)ctx->args[0] };
-	__u64 *ssl = bpf_map_lookup_elem(&fd_conns, &fk);
+	__u64 *ssl = bpf_map_lookup_elem(&tlstap_fd_conns, &fk);
 	if (!ssl)
 		return 0;
 	struct conn_key k = { .pid = fk.pid, .ssl = *ssl };
-	bpf_map_delete_elem(&fd_conns, &fk);
-	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+	bpf_map_delete_elem(&tlstap_fd_conns, &fk);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	/* A stale mapping: the SSL* moved on to another fd. */
 	if (!cn || cn->fd != fk.fd)
 		return 0;
@@ -675,18 +634,18 @@ int sys_enter_close(struct sys_enter_ctx *ctx)
  * syscall tracepoint sees. When its last thread exits, user space is told
  * and reports its remaining connections closed. */
 SEC("tracepoint/sched/sched_process_exit")
-int sched_process_exit(void *ctx)
+int tlstap_sched_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	if (!bpf_map_lookup_elem(&procs, &pid))
+	if (!bpf_map_lookup_elem(&tlstap_procs, &pid))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads live on */
-	bpf_map_delete_elem(&procs, &pid);
+	bpf_map_delete_elem(&tlstap_procs, &pid);
 
-	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	struct event *ev = bpf_ringbuf_reserve(&tlstap_events, sizeof(*ev), 0);
 	if (!ev) {
 		count(STAT_LOST_NOTICES, 1);
 		return 0;
@@ -709,16 +668,16 @@ static __always_inline int on_sock(struct sock *sk)
 	if (!sk)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
 	struct go_key gk = {};
 	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
 	if (!k.ssl)
 		return 0;
 	if (c && c->ex == CALL_GO_LEARN)
-		bpf_map_delete_elem(&calls, &id); /* one-shot, see gotls.h */
+		bpf_map_delete_elem(&tlstap_calls, &id); /* one-shot, see gotls.h */
 	else if (!c)
-		bpf_map_delete_elem(&go_learn, &gk); /* learnt, see gotls.h */
-	struct conn *cn = bpf_map_lookup_elem(&conns, &k);
+		bpf_map_delete_elem(&tlstap_go_learn, &gk); /* learnt, see gotls.h */
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn)
 		return 0;
 
@@ -747,9 +706,9 @@ static __always_inline int on_sock(struct sock *sk)
 }
 
 SEC("tp_btf/sock_send_length")
-int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
+int BPF_PROG(tlstap_sock_send_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
 
 SEC("tp_btf/sock_recv_length")
-int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
+int BPF_PROG(tlstap_sock_recv_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
 
 #include "gnutls.h"

@@ -40,7 +40,7 @@ struct sys_exit_ctx {
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 << 10);
-} notices SEC(".maps");
+} tlstap_notices SEC(".maps");
 
 /* Threads inside an mmap(PROT_EXEC) of a file. LRU: a thread killed inside
  * the call leaves an entry that must not stay forever. */
@@ -49,7 +49,7 @@ struct {
 	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, __u8);
-} mmaps SEC(".maps");
+} tlstap_mmaps SEC(".maps");
 
 /* lost counts notices the full ring refused. */
 struct {
@@ -57,7 +57,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
-} lost SEC(".maps");
+} tlstap_lost SEC(".maps");
 
 /* self is tlstap's own pid, set by the loader: it never watches itself. */
 volatile const __u32 self = 0;
@@ -65,16 +65,16 @@ volatile const __u32 self = 0;
 static __always_inline void tell(__u32 pid, __u32 reason)
 {
 	struct notice n = { .ts = bpf_ktime_get_ns(), .pid = pid, .reason = reason };
-	if (bpf_ringbuf_output(&notices, &n, sizeof(n), 0)) {
+	if (bpf_ringbuf_output(&tlstap_notices, &n, sizeof(n), 0)) {
 		__u32 zero = 0;
-		__u64 *v = bpf_map_lookup_elem(&lost, &zero);
+		__u64 *v = bpf_map_lookup_elem(&tlstap_lost, &zero);
 		if (v)
 			*v += 1;
 	}
 }
 
 SEC("tracepoint/sched/sched_process_exec")
-int sched_process_exec(void *ctx)
+int tlstap_sched_process_exec(void *ctx)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	if (pid != self)
@@ -83,25 +83,25 @@ int sched_process_exec(void *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
-int sys_enter_mmap(struct sys_enter_ctx *ctx)
+int tlstap_sys_enter_mmap(struct sys_enter_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if ((id >> 32) == self || !(ctx->args[2] & PROT_EXEC) || (__s32)ctx->args[4] < 0)
 		return 0;
 	__u32 tid = (__u32)id;
 	__u8 one = 1;
-	bpf_map_update_elem(&mmaps, &tid, &one, BPF_ANY);
+	bpf_map_update_elem(&tlstap_mmaps, &tid, &one, BPF_ANY);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_mmap")
-int sys_exit_mmap(struct sys_exit_ctx *ctx)
+int tlstap_sys_exit_mmap(struct sys_exit_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	if (!bpf_map_lookup_elem(&mmaps, &tid))
+	if (!bpf_map_lookup_elem(&tlstap_mmaps, &tid))
 		return 0;
-	bpf_map_delete_elem(&mmaps, &tid);
+	bpf_map_delete_elem(&tlstap_mmaps, &tid);
 	/* Errors are small negative numbers; addresses are not. */
 	if (ctx->ret < 0 && ctx->ret > -4096)
 		return 0;

@@ -62,6 +62,10 @@ type Chunk struct {
 	// Library is the TLS library that carried the connection ("openssl",
 	// "gnutls", "nss", "gotls"), empty if unknown.
 	Library string
+	// Cgroup is the cgroup v2 id (the inode of the cgroup directory) of the
+	// thread that made the call, 0 if unknown. internal/container maps it
+	// to a container.
+	Cgroup uint64
 	// LostBytes is set on Kind == Lost.
 	LostBytes uint64
 	// Data belongs to the receiver once the chunk is sent: chunks wait in

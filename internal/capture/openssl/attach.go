@@ -16,11 +16,11 @@ import (
 func (s *Source) attachTracepoints() error {
 	p := &s.objs.tlstapPrograms
 	for name, prog := range map[string]*ebpf.Program{
-		"sys_enter_write": p.SysEnterWrite, "sys_enter_writev": p.SysEnterWritev,
-		"sys_enter_sendto": p.SysEnterSendto, "sys_enter_sendmsg": p.SysEnterSendmsg,
-		"sys_enter_read": p.SysEnterRead, "sys_enter_readv": p.SysEnterReadv,
-		"sys_enter_recvfrom": p.SysEnterRecvfrom, "sys_enter_recvmsg": p.SysEnterRecvmsg,
-		"sys_enter_close": p.SysEnterClose,
+		"sys_enter_write": p.TlstapSysEnterWrite, "sys_enter_writev": p.TlstapSysEnterWritev,
+		"sys_enter_sendto": p.TlstapSysEnterSendto, "sys_enter_sendmsg": p.TlstapSysEnterSendmsg,
+		"sys_enter_read": p.TlstapSysEnterRead, "sys_enter_readv": p.TlstapSysEnterReadv,
+		"sys_enter_recvfrom": p.TlstapSysEnterRecvfrom, "sys_enter_recvmsg": p.TlstapSysEnterRecvmsg,
+		"sys_enter_close": p.TlstapSysEnterClose,
 	} {
 		l, err := link.Tracepoint("syscalls", name, prog, nil)
 		if err != nil {
@@ -28,12 +28,12 @@ func (s *Source) attachTracepoints() error {
 		}
 		s.links = append(s.links, l)
 	}
-	l, err := link.Tracepoint("sched", "sched_process_exit", p.SchedProcessExit, nil)
+	l, err := link.Tracepoint("sched", "sched_process_exit", p.TlstapSchedProcessExit, nil)
 	if err != nil {
 		return fmt.Errorf("attach tracepoint sched:sched_process_exit: %w", err)
 	}
 	s.links = append(s.links, l)
-	for _, prog := range []*ebpf.Program{p.SockSendLength, p.SockRecvLength} {
+	for _, prog := range []*ebpf.Program{p.TlstapSockSendLength, p.TlstapSockRecvLength} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
 			return fmt.Errorf("attach tp_btf %s (needs kernel 6.3+ with BTF): %w", prog, err)
@@ -127,20 +127,20 @@ type probe struct{ enter, ret *ebpf.Program }
 func (s *Source) probes() map[string]probe {
 	p := &s.objs.tlstapPrograms
 	return map[string]probe{
-		"SSL_write":        {p.SslWriteEnter, p.SslReturn},
-		"SSL_write_ex":     {p.SslWriteExEnter, p.SslReturn},
-		"SSL_read":         {p.SslReadEnter, p.SslReturn},
-		"SSL_read_ex":      {p.SslReadExEnter, p.SslReturn},
-		"SSL_do_handshake": {p.SslHandshakeEnter, p.SslHandshakeReturn},
-		"SSL_free":         {p.SslFree, nil},
+		"SSL_write":        {p.TlstapSslWriteEnter, p.TlstapSslReturn},
+		"SSL_write_ex":     {p.TlstapSslWriteExEnter, p.TlstapSslReturn},
+		"SSL_read":         {p.TlstapSslReadEnter, p.TlstapSslReturn},
+		"SSL_read_ex":      {p.TlstapSslReadExEnter, p.TlstapSslReturn},
+		"SSL_do_handshake": {p.TlstapSslHandshakeEnter, p.TlstapSslHandshakeReturn},
+		"SSL_free":         {p.TlstapSslFree, nil},
 
-		"gnutls_record_send":       {p.GnutlsSendEnter, p.GnutlsReturn},
-		"gnutls_record_send2":      {p.GnutlsSendEnter, p.GnutlsReturn},
-		"gnutls_record_send_range": {p.GnutlsSendEnter, p.GnutlsReturn},
-		"gnutls_record_recv":       {p.GnutlsRecvEnter, p.GnutlsReturn},
-		"gnutls_record_recv_seq":   {p.GnutlsRecvEnter, p.GnutlsReturn},
-		"gnutls_handshake":         {p.GnutlsHandshakeEnter, p.SslHandshakeReturn},
-		"gnutls_deinit":            {p.SslFree, nil},
+		"gnutls_record_send":       {p.TlstapGnutlsSendEnter, p.TlstapGnutlsReturn},
+		"gnutls_record_send2":      {p.TlstapGnutlsSendEnter, p.TlstapGnutlsReturn},
+		"gnutls_record_send_range": {p.TlstapGnutlsSendEnter, p.TlstapGnutlsReturn},
+		"gnutls_record_recv":       {p.TlstapGnutlsRecvEnter, p.TlstapGnutlsReturn},
+		"gnutls_record_recv_seq":   {p.TlstapGnutlsRecvEnter, p.TlstapGnutlsReturn},
+		"gnutls_handshake":         {p.TlstapGnutlsHandshakeEnter, p.TlstapSslHandshakeReturn},
+		"gnutls_deinit":            {p.TlstapSslFree, nil},
 	}
 }
 

@@ -43,28 +43,28 @@ func (s *Source) SetFilter(f Filter) error {
 
 	// Entries of next are leftovers from two SetFilters ago; no probe has
 	// looked at them since the last switch.
-	if err := clearGen(m.FilterPids, next, func(k *tlstapIdKey) uint32 { return k.Gen }); err != nil {
+	if err := clearGen(m.TlstapFilterPids, next, func(k *tlstapIdKey) uint32 { return k.Gen }); err != nil {
 		return err
 	}
-	if err := clearGen(m.FilterUids, next, func(k *tlstapIdKey) uint32 { return k.Gen }); err != nil {
+	if err := clearGen(m.TlstapFilterUids, next, func(k *tlstapIdKey) uint32 { return k.Gen }); err != nil {
 		return err
 	}
-	if err := clearGen(m.FilterComms, next, func(k *tlstapCommKey) uint32 { return k.Gen }); err != nil {
+	if err := clearGen(m.TlstapFilterComms, next, func(k *tlstapCommKey) uint32 { return k.Gen }); err != nil {
 		return err
 	}
 	one := uint8(1)
 	for _, pid := range f.PIDs {
-		if err := m.FilterPids.Put(tlstapIdKey{Gen: next, Id: pid}, one); err != nil {
+		if err := m.TlstapFilterPids.Put(tlstapIdKey{Gen: next, Id: pid}, one); err != nil {
 			return fmt.Errorf("filter: %w", err)
 		}
 	}
 	for _, uid := range f.UIDs {
-		if err := m.FilterUids.Put(tlstapIdKey{Gen: next, Id: uid}, one); err != nil {
+		if err := m.TlstapFilterUids.Put(tlstapIdKey{Gen: next, Id: uid}, one); err != nil {
 			return fmt.Errorf("filter: %w", err)
 		}
 	}
 	for _, c := range f.Comms {
-		if err := m.FilterComms.Put(tlstapCommKey{Gen: next, Comm: commKey(c)}, one); err != nil {
+		if err := m.TlstapFilterComms.Put(tlstapCommKey{Gen: next, Comm: commKey(c)}, one); err != nil {
 			return fmt.Errorf("filter: %w", err)
 		}
 	}
@@ -74,10 +74,10 @@ func (s *Source) SetFilter(f Filter) error {
 		UidsOn:  b2u(len(f.UIDs) > 0),
 		CommsOn: b2u(len(f.Comms) > 0),
 	}
-	if err := m.Configs.Put(next, cfg); err != nil {
+	if err := m.TlstapConfigs.Put(next, cfg); err != nil {
 		return fmt.Errorf("filter: %w", err)
 	}
-	if err := m.Active.Put(uint32(0), next); err != nil {
+	if err := m.TlstapActive.Put(uint32(0), next); err != nil {
 		return fmt.Errorf("filter: %w", err)
 	}
 	s.gen = next

@@ -97,7 +97,7 @@ func TestSetFilterLimits(t *testing.T) {
 		v   uint8
 		got int
 	)
-	for it := c.src.objs.FilterPids.Iterate(); it.Next(&k, &v); {
+	for it := c.src.objs.TlstapFilterPids.Iterate(); it.Next(&k, &v); {
 		got++
 	}
 	if got != 4 {
@@ -106,7 +106,7 @@ func TestSetFilterLimits(t *testing.T) {
 	// tlstap never captures itself, whatever the filter.
 	for gen := range uint32(2) {
 		var cfg tlstapConfig
-		if err := c.src.objs.Configs.Lookup(gen, &cfg); err != nil {
+		if err := c.src.objs.TlstapConfigs.Lookup(gen, &cfg); err != nil {
 			t.Fatal(err)
 		}
 		if cfg.SelfPid != uint32(os.Getpid()) {

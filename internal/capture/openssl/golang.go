@@ -129,16 +129,16 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 	}
 	var links []link.Link
 	for _, pr := range probes {
-		prog := p.GoReadReturn
+		prog := p.TlstapGoReadReturn
 		switch pr.fn {
 		case "Read":
-			prog = p.GoReadEnter
+			prog = p.TlstapGoReadEnter
 		case "Write":
-			prog = p.GoWriteEnter
+			prog = p.TlstapGoWriteEnter
 		case "Write RET":
-			prog = p.GoWriteReturn
+			prog = p.TlstapGoWriteReturn
 		case "handshakeContext":
-			prog = p.GoHandshakeEnter
+			prog = p.TlstapGoHandshakeEnter
 		}
 		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: pr.off, Cookie: cookie})
 		if err != nil {

@@ -17,7 +17,7 @@ func (s *Source) reap(exit capture.Chunk, dst []capture.Chunk) []capture.Chunk {
 		v    tlstapConn
 		dead []tlstapConnKey
 	)
-	it := s.objs.Conns.Iterate()
+	it := s.objs.TlstapConns.Iterate()
 	for it.Next(&k, &v) {
 		if k.Pid != exit.PID {
 			continue
@@ -40,7 +40,7 @@ func (s *Source) reap(exit capture.Chunk, dst []capture.Chunk) []capture.Chunk {
 		s.log.Warn("reaping connections of an exited process", "pid", exit.PID, "err", err)
 	}
 	for i := range dead {
-		if err := s.objs.Conns.Delete(&dead[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		if err := s.objs.TlstapConns.Delete(&dead[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			s.log.Warn("reaping connections of an exited process", "pid", exit.PID, "err", err)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/tlstap/tlstap/internal/capture"
 )
 
-// Layout of struct event in bpf/tlstap.bpf.c. record_test.go checks these
+// Layout of struct event in bpf/record.h. record_test.go checks these
 // against the bpf2go-generated tlstapEvent so the two cannot drift apart.
 const (
 	offTS      = 0
@@ -30,7 +30,8 @@ const (
 	offRAddr   = 72
 	offComm    = 88
 	offLib     = 104
-	headerSize = 112
+	offCgroup  = 112
+	headerSize = 120
 )
 
 // libraries names the BPF side's enum lib, the TLS library that carried a
@@ -104,6 +105,7 @@ func chunkOf(rec []byte, bootNS int64) capture.Chunk {
 		Kind:       capture.Kind(rec[offKind]),
 		TLSVersion: le.Uint16(rec[offVersion:]),
 		Library:    libraryName(rec[offLib]),
+		Cgroup:     le.Uint64(rec[offCgroup:]),
 	}
 	c.Local, c.Remote = tuple(rec)
 	return c

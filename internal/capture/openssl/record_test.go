@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -44,6 +46,7 @@ func TestRecordLayout(t *testing.T) {
 		{"raddr", unsafe.Offsetof(e.Tuple) + unsafe.Offsetof(e.Tuple.Raddr), offRAddr},
 		{"comm", unsafe.Offsetof(e.Comm), offComm},
 		{"lib", unsafe.Offsetof(e.Lib), offLib},
+		{"cgroup", unsafe.Offsetof(e.Cgroup), offCgroup},
 		{"size", unsafe.Sizeof(e), headerSize},
 	} {
 		if f.got != f.want {
@@ -66,6 +69,7 @@ type header struct {
 	laddr, raddr      [16]byte
 	comm              string
 	lib               uint8
+	cgroup            uint64
 }
 
 func (h header) record(data string) []byte {
@@ -87,6 +91,7 @@ func (h header) record(data string) []byte {
 	copy(b[offRAddr:], h.raddr[:])
 	copy(b[offComm:offComm+15], h.comm)
 	b[offLib] = h.lib
+	le.PutUint64(b[offCgroup:], h.cgroup)
 	copy(b[headerSize:], data)
 	return b
 }
@@ -124,7 +129,7 @@ func TestDecodeRecord(t *testing.T) {
 		{"close", closeNotice.record(""), `close write pid=10 tid=11 uid=12 comm="curl" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 lib=openssl t=1005 lost=0 ""`},
 		{"no tuple", unknown.record("u"), `data write pid=10 tid=11 uid=12 comm="curl" fd=-1 conn=0xabc invalid AddrPort->invalid AddrPort v=0x304 lib=openssl t=1005 lost=0 "u"`},
 		{"comm without NUL", longComm.record(""), `data write pid=10 tid=11 uid=12 comm="fifteen-bytes!!" fd=3 conn=0xabc 127.0.0.1:40000->127.0.0.2:443 v=0x304 lib=openssl t=1005 lost=0 ""`},
-		{"short", v4.record("")[:headerSize-1], "error: ring record shorter than its header: 111 bytes"},
+		{"short", v4.record("")[:headerSize-1], fmt.Sprintf("error: ring record shorter than its header: %d bytes", headerSize-1)},
 		{"length beyond record", v4.record("abc")[:headerSize+2], "error: ring record claims 3 data bytes, has 2"},
 		{"unknown kind", header{kind: 7}.record(""), "error: ring record of unknown kind 7"},
 	}
@@ -276,6 +281,51 @@ func TestExitRecord(t *testing.T) {
 	for _, rec := range [][]byte{header{kind: uint8(capture.Close)}.record(""), exit.record("")[:headerSize-1]} {
 		if _, ok := exitRecord(rec, 0); ok {
 			t.Errorf("exitRecord accepted a %d-byte record of kind %d", len(rec), rec[min(len(rec)-1, offKind)])
+		}
+	}
+}
+
+// The enums in bpf/record.h must mean what record.go and package capture
+// say they mean.
+func TestRecordEnums(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "..", "bpf", "record.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enum := func(name string) map[string]int {
+		m := regexp.MustCompile(`enum ` + name + ` \{([^}]*)\}`).FindSubmatch(src)
+		if m == nil {
+			t.Fatalf("enum %s not found in bpf/record.h", name)
+		}
+		vals := map[string]int{}
+		for _, kv := range regexp.MustCompile(`(\w+) = (\d+)`).FindAllSubmatch(m[1], -1) {
+			n, _ := strconv.Atoi(string(kv[2]))
+			vals[string(kv[1])] = n
+		}
+		return vals
+	}
+	for _, c := range []struct {
+		enum, name string
+		want       int
+	}{
+		{"kind", "KIND_DATA", int(capture.Data)},
+		{"kind", "KIND_CLOSE", int(capture.Close)},
+		{"kind", "KIND_LOST", int(capture.Lost)},
+		{"kind", "KIND_EXIT", kindExit},
+		{"dir", "DIR_READ", int(capture.Read)},
+		{"dir", "DIR_WRITE", int(capture.Write)},
+	} {
+		if got, ok := enum(c.enum)[c.name]; !ok || got != c.want {
+			t.Errorf("%s = %d in bpf/record.h (present %v), Go says %d", c.name, got, ok, c.want)
+		}
+	}
+	libs := enum("lib")
+	if len(libs) != len(libraries) {
+		t.Errorf("bpf/record.h has %d libraries, record.go names %d", len(libs), len(libraries))
+	}
+	for name, v := range libs {
+		if got := libraryName(uint8(v)); "LIB_"+strings.ToUpper(got) != name {
+			t.Errorf("%s = %d in bpf/record.h, record.go names %d %q", name, v, v, got)
 		}
 	}
 }

@@ -38,7 +38,7 @@ func (s *Source) ExcludeEndpoint(ap netip.AddrPort) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if err := s.objs.SelfEndpoints.Put(keyOf(ap), uint8(1)); err != nil {
+	if err := s.objs.TlstapSelfEndpoints.Put(keyOf(ap), uint8(1)); err != nil {
 		return fmt.Errorf("exclude endpoint %v: %w", ap, err)
 	}
 	return nil
@@ -52,7 +52,7 @@ func (s *Source) IncludeEndpoint(ap netip.AddrPort) error {
 	if s.closed {
 		return nil
 	}
-	err := s.objs.SelfEndpoints.Delete(keyOf(ap))
+	err := s.objs.TlstapSelfEndpoints.Delete(keyOf(ap))
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("include endpoint %v: %w", ap, err)
 	}

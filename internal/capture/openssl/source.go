@@ -110,7 +110,7 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse embedded BPF object: %w", err)
 	}
-	spec.Maps["events"].MaxEntries = uint32(ring)
+	spec.Maps["tlstap_events"].MaxEntries = uint32(ring)
 	s := &Source{log: opts.Logger, libs: map[fileID]*attached{}, gos: map[fileID]*attachedGo{},
 		self: selfID(), bootNS: bootOffset()}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
@@ -129,7 +129,7 @@ func (s *Source) start(opts Options) error {
 		return err
 	}
 	var err error
-	if s.rd, err = ringbuf.NewReader(s.objs.Events); err != nil {
+	if s.rd, err = ringbuf.NewReader(s.objs.TlstapEvents); err != nil {
 		return fmt.Errorf("open ring buffer: %w", err)
 	}
 	if err := s.attachTracepoints(); err != nil {
@@ -337,7 +337,7 @@ func (s *Source) Close() error {
 	if s.watcher != nil && !s.running.Load() {
 		s.watcher.Close() // Run owns it once started
 	}
-	if s.objs.Stats != nil {
+	if s.objs.TlstapStats != nil {
 		s.final = s.statsLocked()
 	}
 	var errs []error

@@ -56,7 +56,7 @@ func (s *Source) statsLocked() Stats {
 	}
 	for i, f := range fields {
 		var perCPU []uint64
-		if s.objs.Stats.Lookup(uint32(i), &perCPU) != nil {
+		if s.objs.TlstapStats.Lookup(uint32(i), &perCPU) != nil {
 			break
 		}
 		for _, v := range perCPU {

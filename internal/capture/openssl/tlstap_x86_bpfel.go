@@ -100,9 +100,10 @@ type tlstapEvent struct {
 		Laddr  [16]uint8
 		Raddr  [16]uint8
 	}
-	Comm [16]int8
-	Lib  uint8
-	Pad3 [7]uint8
+	Comm   [16]int8
+	Lib    uint8
+	Pad3   [7]uint8
+	Cgroup uint64
 }
 
 type tlstapFdKey struct {
@@ -151,52 +152,52 @@ type tlstapRecord struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tlstapMapActive                = "active"
-	tlstapMapCalls                 = "calls"
-	tlstapMapConfigs               = "configs"
-	tlstapMapConns                 = "conns"
-	tlstapMapEvents                = "events"
-	tlstapMapFdConns               = "fd_conns"
-	tlstapMapFilterComms           = "filter_comms"
-	tlstapMapFilterPids            = "filter_pids"
-	tlstapMapFilterUids            = "filter_uids"
-	tlstapMapGoLearn               = "go_learn"
-	tlstapMapGoPids                = "go_pids"
-	tlstapMapGoReads               = "go_reads"
-	tlstapMapGoWrites              = "go_writes"
-	tlstapMapProcs                 = "procs"
-	tlstapMapScratch               = "scratch"
-	tlstapMapSelfEndpoints         = "self_endpoints"
-	tlstapMapStats                 = "stats"
-	tlstapProgGnutlsHandshakeEnter = "gnutls_handshake_enter"
-	tlstapProgGnutlsRecvEnter      = "gnutls_recv_enter"
-	tlstapProgGnutlsReturn         = "gnutls_return"
-	tlstapProgGnutlsSendEnter      = "gnutls_send_enter"
-	tlstapProgGoHandshakeEnter     = "go_handshake_enter"
-	tlstapProgGoReadEnter          = "go_read_enter"
-	tlstapProgGoReadReturn         = "go_read_return"
-	tlstapProgGoWriteEnter         = "go_write_enter"
-	tlstapProgGoWriteReturn        = "go_write_return"
-	tlstapProgSchedProcessExit     = "sched_process_exit"
-	tlstapProgSockRecvLength       = "sock_recv_length"
-	tlstapProgSockSendLength       = "sock_send_length"
-	tlstapProgSslFree              = "ssl_free"
-	tlstapProgSslHandshakeEnter    = "ssl_handshake_enter"
-	tlstapProgSslHandshakeReturn   = "ssl_handshake_return"
-	tlstapProgSslReadEnter         = "ssl_read_enter"
-	tlstapProgSslReadExEnter       = "ssl_read_ex_enter"
-	tlstapProgSslReturn            = "ssl_return"
-	tlstapProgSslWriteEnter        = "ssl_write_enter"
-	tlstapProgSslWriteExEnter      = "ssl_write_ex_enter"
-	tlstapProgSysEnterClose        = "sys_enter_close"
-	tlstapProgSysEnterRead         = "sys_enter_read"
-	tlstapProgSysEnterReadv        = "sys_enter_readv"
-	tlstapProgSysEnterRecvfrom     = "sys_enter_recvfrom"
-	tlstapProgSysEnterRecvmsg      = "sys_enter_recvmsg"
-	tlstapProgSysEnterSendmsg      = "sys_enter_sendmsg"
-	tlstapProgSysEnterSendto       = "sys_enter_sendto"
-	tlstapProgSysEnterWrite        = "sys_enter_write"
-	tlstapProgSysEnterWritev       = "sys_enter_writev"
+	tlstapMapTlstapActive                = "tlstap_active"
+	tlstapMapTlstapCalls                 = "tlstap_calls"
+	tlstapMapTlstapConfigs               = "tlstap_configs"
+	tlstapMapTlstapConns                 = "tlstap_conns"
+	tlstapMapTlstapEvents                = "tlstap_events"
+	tlstapMapTlstapFdConns               = "tlstap_fd_conns"
+	tlstapMapTlstapFilterComms           = "tlstap_filter_comms"
+	tlstapMapTlstapFilterPids            = "tlstap_filter_pids"
+	tlstapMapTlstapFilterUids            = "tlstap_filter_uids"
+	tlstapMapTlstapGoLearn               = "tlstap_go_learn"
+	tlstapMapTlstapGoPids                = "tlstap_go_pids"
+	tlstapMapTlstapGoReads               = "tlstap_go_reads"
+	tlstapMapTlstapGoWrites              = "tlstap_go_writes"
+	tlstapMapTlstapProcs                 = "tlstap_procs"
+	tlstapMapTlstapScratch               = "tlstap_scratch"
+	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
+	tlstapMapTlstapStats                 = "tlstap_stats"
+	tlstapProgTlstapGnutlsHandshakeEnter = "tlstap_gnutls_handshake_enter"
+	tlstapProgTlstapGnutlsRecvEnter      = "tlstap_gnutls_recv_enter"
+	tlstapProgTlstapGnutlsReturn         = "tlstap_gnutls_return"
+	tlstapProgTlstapGnutlsSendEnter      = "tlstap_gnutls_send_enter"
+	tlstapProgTlstapGoHandshakeEnter     = "tlstap_go_handshake_enter"
+	tlstapProgTlstapGoReadEnter          = "tlstap_go_read_enter"
+	tlstapProgTlstapGoReadReturn         = "tlstap_go_read_return"
+	tlstapProgTlstapGoWriteEnter         = "tlstap_go_write_enter"
+	tlstapProgTlstapGoWriteReturn        = "tlstap_go_write_return"
+	tlstapProgTlstapSchedProcessExit     = "tlstap_sched_process_exit"
+	tlstapProgTlstapSockRecvLength       = "tlstap_sock_recv_length"
+	tlstapProgTlstapSockSendLength       = "tlstap_sock_send_length"
+	tlstapProgTlstapSslFree              = "tlstap_ssl_free"
+	tlstapProgTlstapSslHandshakeEnter    = "tlstap_ssl_handshake_enter"
+	tlstapProgTlstapSslHandshakeReturn   = "tlstap_ssl_handshake_return"
+	tlstapProgTlstapSslReadEnter         = "tlstap_ssl_read_enter"
+	tlstapProgTlstapSslReadExEnter       = "tlstap_ssl_read_ex_enter"
+	tlstapProgTlstapSslReturn            = "tlstap_ssl_return"
+	tlstapProgTlstapSslWriteEnter        = "tlstap_ssl_write_enter"
+	tlstapProgTlstapSslWriteExEnter      = "tlstap_ssl_write_ex_enter"
+	tlstapProgTlstapSysEnterClose        = "tlstap_sys_enter_close"
+	tlstapProgTlstapSysEnterRead         = "tlstap_sys_enter_read"
+	tlstapProgTlstapSysEnterReadv        = "tlstap_sys_enter_readv"
+	tlstapProgTlstapSysEnterRecvfrom     = "tlstap_sys_enter_recvfrom"
+	tlstapProgTlstapSysEnterRecvmsg      = "tlstap_sys_enter_recvmsg"
+	tlstapProgTlstapSysEnterSendmsg      = "tlstap_sys_enter_sendmsg"
+	tlstapProgTlstapSysEnterSendto       = "tlstap_sys_enter_sendto"
+	tlstapProgTlstapSysEnterWrite        = "tlstap_sys_enter_write"
+	tlstapProgTlstapSysEnterWritev       = "tlstap_sys_enter_writev"
 )
 
 // loadTlstap returns the embedded CollectionSpec for tlstap.
@@ -241,58 +242,58 @@ type tlstapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapProgramSpecs struct {
-	GnutlsHandshakeEnter *ebpf.ProgramSpec `ebpf:"gnutls_handshake_enter"`
-	GnutlsRecvEnter      *ebpf.ProgramSpec `ebpf:"gnutls_recv_enter"`
-	GnutlsReturn         *ebpf.ProgramSpec `ebpf:"gnutls_return"`
-	GnutlsSendEnter      *ebpf.ProgramSpec `ebpf:"gnutls_send_enter"`
-	GoHandshakeEnter     *ebpf.ProgramSpec `ebpf:"go_handshake_enter"`
-	GoReadEnter          *ebpf.ProgramSpec `ebpf:"go_read_enter"`
-	GoReadReturn         *ebpf.ProgramSpec `ebpf:"go_read_return"`
-	GoWriteEnter         *ebpf.ProgramSpec `ebpf:"go_write_enter"`
-	GoWriteReturn        *ebpf.ProgramSpec `ebpf:"go_write_return"`
-	SchedProcessExit     *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
-	SockRecvLength       *ebpf.ProgramSpec `ebpf:"sock_recv_length"`
-	SockSendLength       *ebpf.ProgramSpec `ebpf:"sock_send_length"`
-	SslFree              *ebpf.ProgramSpec `ebpf:"ssl_free"`
-	SslHandshakeEnter    *ebpf.ProgramSpec `ebpf:"ssl_handshake_enter"`
-	SslHandshakeReturn   *ebpf.ProgramSpec `ebpf:"ssl_handshake_return"`
-	SslReadEnter         *ebpf.ProgramSpec `ebpf:"ssl_read_enter"`
-	SslReadExEnter       *ebpf.ProgramSpec `ebpf:"ssl_read_ex_enter"`
-	SslReturn            *ebpf.ProgramSpec `ebpf:"ssl_return"`
-	SslWriteEnter        *ebpf.ProgramSpec `ebpf:"ssl_write_enter"`
-	SslWriteExEnter      *ebpf.ProgramSpec `ebpf:"ssl_write_ex_enter"`
-	SysEnterClose        *ebpf.ProgramSpec `ebpf:"sys_enter_close"`
-	SysEnterRead         *ebpf.ProgramSpec `ebpf:"sys_enter_read"`
-	SysEnterReadv        *ebpf.ProgramSpec `ebpf:"sys_enter_readv"`
-	SysEnterRecvfrom     *ebpf.ProgramSpec `ebpf:"sys_enter_recvfrom"`
-	SysEnterRecvmsg      *ebpf.ProgramSpec `ebpf:"sys_enter_recvmsg"`
-	SysEnterSendmsg      *ebpf.ProgramSpec `ebpf:"sys_enter_sendmsg"`
-	SysEnterSendto       *ebpf.ProgramSpec `ebpf:"sys_enter_sendto"`
-	SysEnterWrite        *ebpf.ProgramSpec `ebpf:"sys_enter_write"`
-	SysEnterWritev       *ebpf.ProgramSpec `ebpf:"sys_enter_writev"`
+	TlstapGnutlsHandshakeEnter *ebpf.ProgramSpec `ebpf:"tlstap_gnutls_handshake_enter"`
+	TlstapGnutlsRecvEnter      *ebpf.ProgramSpec `ebpf:"tlstap_gnutls_recv_enter"`
+	TlstapGnutlsReturn         *ebpf.ProgramSpec `ebpf:"tlstap_gnutls_return"`
+	TlstapGnutlsSendEnter      *ebpf.ProgramSpec `ebpf:"tlstap_gnutls_send_enter"`
+	TlstapGoHandshakeEnter     *ebpf.ProgramSpec `ebpf:"tlstap_go_handshake_enter"`
+	TlstapGoReadEnter          *ebpf.ProgramSpec `ebpf:"tlstap_go_read_enter"`
+	TlstapGoReadReturn         *ebpf.ProgramSpec `ebpf:"tlstap_go_read_return"`
+	TlstapGoWriteEnter         *ebpf.ProgramSpec `ebpf:"tlstap_go_write_enter"`
+	TlstapGoWriteReturn        *ebpf.ProgramSpec `ebpf:"tlstap_go_write_return"`
+	TlstapSchedProcessExit     *ebpf.ProgramSpec `ebpf:"tlstap_sched_process_exit"`
+	TlstapSockRecvLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_recv_length"`
+	TlstapSockSendLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_send_length"`
+	TlstapSslFree              *ebpf.ProgramSpec `ebpf:"tlstap_ssl_free"`
+	TlstapSslHandshakeEnter    *ebpf.ProgramSpec `ebpf:"tlstap_ssl_handshake_enter"`
+	TlstapSslHandshakeReturn   *ebpf.ProgramSpec `ebpf:"tlstap_ssl_handshake_return"`
+	TlstapSslReadEnter         *ebpf.ProgramSpec `ebpf:"tlstap_ssl_read_enter"`
+	TlstapSslReadExEnter       *ebpf.ProgramSpec `ebpf:"tlstap_ssl_read_ex_enter"`
+	TlstapSslReturn            *ebpf.ProgramSpec `ebpf:"tlstap_ssl_return"`
+	TlstapSslWriteEnter        *ebpf.ProgramSpec `ebpf:"tlstap_ssl_write_enter"`
+	TlstapSslWriteExEnter      *ebpf.ProgramSpec `ebpf:"tlstap_ssl_write_ex_enter"`
+	TlstapSysEnterClose        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_close"`
+	TlstapSysEnterRead         *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_read"`
+	TlstapSysEnterReadv        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_readv"`
+	TlstapSysEnterRecvfrom     *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_recvfrom"`
+	TlstapSysEnterRecvmsg      *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_recvmsg"`
+	TlstapSysEnterSendmsg      *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_sendmsg"`
+	TlstapSysEnterSendto       *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_sendto"`
+	TlstapSysEnterWrite        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_write"`
+	TlstapSysEnterWritev       *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_writev"`
 }
 
 // tlstapMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapMapSpecs struct {
-	Active        *ebpf.MapSpec `ebpf:"active"`
-	Calls         *ebpf.MapSpec `ebpf:"calls"`
-	Configs       *ebpf.MapSpec `ebpf:"configs"`
-	Conns         *ebpf.MapSpec `ebpf:"conns"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	FdConns       *ebpf.MapSpec `ebpf:"fd_conns"`
-	FilterComms   *ebpf.MapSpec `ebpf:"filter_comms"`
-	FilterPids    *ebpf.MapSpec `ebpf:"filter_pids"`
-	FilterUids    *ebpf.MapSpec `ebpf:"filter_uids"`
-	GoLearn       *ebpf.MapSpec `ebpf:"go_learn"`
-	GoPids        *ebpf.MapSpec `ebpf:"go_pids"`
-	GoReads       *ebpf.MapSpec `ebpf:"go_reads"`
-	GoWrites      *ebpf.MapSpec `ebpf:"go_writes"`
-	Procs         *ebpf.MapSpec `ebpf:"procs"`
-	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
-	SelfEndpoints *ebpf.MapSpec `ebpf:"self_endpoints"`
-	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	TlstapActive        *ebpf.MapSpec `ebpf:"tlstap_active"`
+	TlstapCalls         *ebpf.MapSpec `ebpf:"tlstap_calls"`
+	TlstapConfigs       *ebpf.MapSpec `ebpf:"tlstap_configs"`
+	TlstapConns         *ebpf.MapSpec `ebpf:"tlstap_conns"`
+	TlstapEvents        *ebpf.MapSpec `ebpf:"tlstap_events"`
+	TlstapFdConns       *ebpf.MapSpec `ebpf:"tlstap_fd_conns"`
+	TlstapFilterComms   *ebpf.MapSpec `ebpf:"tlstap_filter_comms"`
+	TlstapFilterPids    *ebpf.MapSpec `ebpf:"tlstap_filter_pids"`
+	TlstapFilterUids    *ebpf.MapSpec `ebpf:"tlstap_filter_uids"`
+	TlstapGoLearn       *ebpf.MapSpec `ebpf:"tlstap_go_learn"`
+	TlstapGoPids        *ebpf.MapSpec `ebpf:"tlstap_go_pids"`
+	TlstapGoReads       *ebpf.MapSpec `ebpf:"tlstap_go_reads"`
+	TlstapGoWrites      *ebpf.MapSpec `ebpf:"tlstap_go_writes"`
+	TlstapProcs         *ebpf.MapSpec `ebpf:"tlstap_procs"`
+	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
+	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
+	TlstapStats         *ebpf.MapSpec `ebpf:"tlstap_stats"`
 }
 
 // tlstapVariableSpecs contains global variables before they are loaded into the kernel.
@@ -321,44 +322,44 @@ func (o *tlstapObjects) Close() error {
 //
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapMaps struct {
-	Active        *ebpf.Map `ebpf:"active"`
-	Calls         *ebpf.Map `ebpf:"calls"`
-	Configs       *ebpf.Map `ebpf:"configs"`
-	Conns         *ebpf.Map `ebpf:"conns"`
-	Events        *ebpf.Map `ebpf:"events"`
-	FdConns       *ebpf.Map `ebpf:"fd_conns"`
-	FilterComms   *ebpf.Map `ebpf:"filter_comms"`
-	FilterPids    *ebpf.Map `ebpf:"filter_pids"`
-	FilterUids    *ebpf.Map `ebpf:"filter_uids"`
-	GoLearn       *ebpf.Map `ebpf:"go_learn"`
-	GoPids        *ebpf.Map `ebpf:"go_pids"`
-	GoReads       *ebpf.Map `ebpf:"go_reads"`
-	GoWrites      *ebpf.Map `ebpf:"go_writes"`
-	Procs         *ebpf.Map `ebpf:"procs"`
-	Scratch       *ebpf.Map `ebpf:"scratch"`
-	SelfEndpoints *ebpf.Map `ebpf:"self_endpoints"`
-	Stats         *ebpf.Map `ebpf:"stats"`
+	TlstapActive        *ebpf.Map `ebpf:"tlstap_active"`
+	TlstapCalls         *ebpf.Map `ebpf:"tlstap_calls"`
+	TlstapConfigs       *ebpf.Map `ebpf:"tlstap_configs"`
+	TlstapConns         *ebpf.Map `ebpf:"tlstap_conns"`
+	TlstapEvents        *ebpf.Map `ebpf:"tlstap_events"`
+	TlstapFdConns       *ebpf.Map `ebpf:"tlstap_fd_conns"`
+	TlstapFilterComms   *ebpf.Map `ebpf:"tlstap_filter_comms"`
+	TlstapFilterPids    *ebpf.Map `ebpf:"tlstap_filter_pids"`
+	TlstapFilterUids    *ebpf.Map `ebpf:"tlstap_filter_uids"`
+	TlstapGoLearn       *ebpf.Map `ebpf:"tlstap_go_learn"`
+	TlstapGoPids        *ebpf.Map `ebpf:"tlstap_go_pids"`
+	TlstapGoReads       *ebpf.Map `ebpf:"tlstap_go_reads"`
+	TlstapGoWrites      *ebpf.Map `ebpf:"tlstap_go_writes"`
+	TlstapProcs         *ebpf.Map `ebpf:"tlstap_procs"`
+	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
+	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
+	TlstapStats         *ebpf.Map `ebpf:"tlstap_stats"`
 }
 
 func (m *tlstapMaps) Close() error {
 	return _TlstapClose(
-		m.Active,
-		m.Calls,
-		m.Configs,
-		m.Conns,
-		m.Events,
-		m.FdConns,
-		m.FilterComms,
-		m.FilterPids,
-		m.FilterUids,
-		m.GoLearn,
-		m.GoPids,
-		m.GoReads,
-		m.GoWrites,
-		m.Procs,
-		m.Scratch,
-		m.SelfEndpoints,
-		m.Stats,
+		m.TlstapActive,
+		m.TlstapCalls,
+		m.TlstapConfigs,
+		m.TlstapConns,
+		m.TlstapEvents,
+		m.TlstapFdConns,
+		m.TlstapFilterComms,
+		m.TlstapFilterPids,
+		m.TlstapFilterUids,
+		m.TlstapGoLearn,
+		m.TlstapGoPids,
+		m.TlstapGoReads,
+		m.TlstapGoWrites,
+		m.TlstapProcs,
+		m.TlstapScratch,
+		m.TlstapSelfEndpoints,
+		m.TlstapStats,
 	)
 }
 
@@ -372,68 +373,68 @@ type tlstapVariables struct {
 //
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapPrograms struct {
-	GnutlsHandshakeEnter *ebpf.Program `ebpf:"gnutls_handshake_enter"`
-	GnutlsRecvEnter      *ebpf.Program `ebpf:"gnutls_recv_enter"`
-	GnutlsReturn         *ebpf.Program `ebpf:"gnutls_return"`
-	GnutlsSendEnter      *ebpf.Program `ebpf:"gnutls_send_enter"`
-	GoHandshakeEnter     *ebpf.Program `ebpf:"go_handshake_enter"`
-	GoReadEnter          *ebpf.Program `ebpf:"go_read_enter"`
-	GoReadReturn         *ebpf.Program `ebpf:"go_read_return"`
-	GoWriteEnter         *ebpf.Program `ebpf:"go_write_enter"`
-	GoWriteReturn        *ebpf.Program `ebpf:"go_write_return"`
-	SchedProcessExit     *ebpf.Program `ebpf:"sched_process_exit"`
-	SockRecvLength       *ebpf.Program `ebpf:"sock_recv_length"`
-	SockSendLength       *ebpf.Program `ebpf:"sock_send_length"`
-	SslFree              *ebpf.Program `ebpf:"ssl_free"`
-	SslHandshakeEnter    *ebpf.Program `ebpf:"ssl_handshake_enter"`
-	SslHandshakeReturn   *ebpf.Program `ebpf:"ssl_handshake_return"`
-	SslReadEnter         *ebpf.Program `ebpf:"ssl_read_enter"`
-	SslReadExEnter       *ebpf.Program `ebpf:"ssl_read_ex_enter"`
-	SslReturn            *ebpf.Program `ebpf:"ssl_return"`
-	SslWriteEnter        *ebpf.Program `ebpf:"ssl_write_enter"`
-	SslWriteExEnter      *ebpf.Program `ebpf:"ssl_write_ex_enter"`
-	SysEnterClose        *ebpf.Program `ebpf:"sys_enter_close"`
-	SysEnterRead         *ebpf.Program `ebpf:"sys_enter_read"`
-	SysEnterReadv        *ebpf.Program `ebpf:"sys_enter_readv"`
-	SysEnterRecvfrom     *ebpf.Program `ebpf:"sys_enter_recvfrom"`
-	SysEnterRecvmsg      *ebpf.Program `ebpf:"sys_enter_recvmsg"`
-	SysEnterSendmsg      *ebpf.Program `ebpf:"sys_enter_sendmsg"`
-	SysEnterSendto       *ebpf.Program `ebpf:"sys_enter_sendto"`
-	SysEnterWrite        *ebpf.Program `ebpf:"sys_enter_write"`
-	SysEnterWritev       *ebpf.Program `ebpf:"sys_enter_writev"`
+	TlstapGnutlsHandshakeEnter *ebpf.Program `ebpf:"tlstap_gnutls_handshake_enter"`
+	TlstapGnutlsRecvEnter      *ebpf.Program `ebpf:"tlstap_gnutls_recv_enter"`
+	TlstapGnutlsReturn         *ebpf.Program `ebpf:"tlstap_gnutls_return"`
+	TlstapGnutlsSendEnter      *ebpf.Program `ebpf:"tlstap_gnutls_send_enter"`
+	TlstapGoHandshakeEnter     *ebpf.Program `ebpf:"tlstap_go_handshake_enter"`
+	TlstapGoReadEnter          *ebpf.Program `ebpf:"tlstap_go_read_enter"`
+	TlstapGoReadReturn         *ebpf.Program `ebpf:"tlstap_go_read_return"`
+	TlstapGoWriteEnter         *ebpf.Program `ebpf:"tlstap_go_write_enter"`
+	TlstapGoWriteReturn        *ebpf.Program `ebpf:"tlstap_go_write_return"`
+	TlstapSchedProcessExit     *ebpf.Program `ebpf:"tlstap_sched_process_exit"`
+	TlstapSockRecvLength       *ebpf.Program `ebpf:"tlstap_sock_recv_length"`
+	TlstapSockSendLength       *ebpf.Program `ebpf:"tlstap_sock_send_length"`
+	TlstapSslFree              *ebpf.Program `ebpf:"tlstap_ssl_free"`
+	TlstapSslHandshakeEnter    *ebpf.Program `ebpf:"tlstap_ssl_handshake_enter"`
+	TlstapSslHandshakeReturn   *ebpf.Program `ebpf:"tlstap_ssl_handshake_return"`
+	TlstapSslReadEnter         *ebpf.Program `ebpf:"tlstap_ssl_read_enter"`
+	TlstapSslReadExEnter       *ebpf.Program `ebpf:"tlstap_ssl_read_ex_enter"`
+	TlstapSslReturn            *ebpf.Program `ebpf:"tlstap_ssl_return"`
+	TlstapSslWriteEnter        *ebpf.Program `ebpf:"tlstap_ssl_write_enter"`
+	TlstapSslWriteExEnter      *ebpf.Program `ebpf:"tlstap_ssl_write_ex_enter"`
+	TlstapSysEnterClose        *ebpf.Program `ebpf:"tlstap_sys_enter_close"`
+	TlstapSysEnterRead         *ebpf.Program `ebpf:"tlstap_sys_enter_read"`
+	TlstapSysEnterReadv        *ebpf.Program `ebpf:"tlstap_sys_enter_readv"`
+	TlstapSysEnterRecvfrom     *ebpf.Program `ebpf:"tlstap_sys_enter_recvfrom"`
+	TlstapSysEnterRecvmsg      *ebpf.Program `ebpf:"tlstap_sys_enter_recvmsg"`
+	TlstapSysEnterSendmsg      *ebpf.Program `ebpf:"tlstap_sys_enter_sendmsg"`
+	TlstapSysEnterSendto       *ebpf.Program `ebpf:"tlstap_sys_enter_sendto"`
+	TlstapSysEnterWrite        *ebpf.Program `ebpf:"tlstap_sys_enter_write"`
+	TlstapSysEnterWritev       *ebpf.Program `ebpf:"tlstap_sys_enter_writev"`
 }
 
 func (p *tlstapPrograms) Close() error {
 	return _TlstapClose(
-		p.GnutlsHandshakeEnter,
-		p.GnutlsRecvEnter,
-		p.GnutlsReturn,
-		p.GnutlsSendEnter,
-		p.GoHandshakeEnter,
-		p.GoReadEnter,
-		p.GoReadReturn,
-		p.GoWriteEnter,
-		p.GoWriteReturn,
-		p.SchedProcessExit,
-		p.SockRecvLength,
-		p.SockSendLength,
-		p.SslFree,
-		p.SslHandshakeEnter,
-		p.SslHandshakeReturn,
-		p.SslReadEnter,
-		p.SslReadExEnter,
-		p.SslReturn,
-		p.SslWriteEnter,
-		p.SslWriteExEnter,
-		p.SysEnterClose,
-		p.SysEnterRead,
-		p.SysEnterReadv,
-		p.SysEnterRecvfrom,
-		p.SysEnterRecvmsg,
-		p.SysEnterSendmsg,
-		p.SysEnterSendto,
-		p.SysEnterWrite,
-		p.SysEnterWritev,
+		p.TlstapGnutlsHandshakeEnter,
+		p.TlstapGnutlsRecvEnter,
+		p.TlstapGnutlsReturn,
+		p.TlstapGnutlsSendEnter,
+		p.TlstapGoHandshakeEnter,
+		p.TlstapGoReadEnter,
+		p.TlstapGoReadReturn,
+		p.TlstapGoWriteEnter,
+		p.TlstapGoWriteReturn,
+		p.TlstapSchedProcessExit,
+		p.TlstapSockRecvLength,
+		p.TlstapSockSendLength,
+		p.TlstapSslFree,
+		p.TlstapSslHandshakeEnter,
+		p.TlstapSslHandshakeReturn,
+		p.TlstapSslReadEnter,
+		p.TlstapSslReadExEnter,
+		p.TlstapSslReturn,
+		p.TlstapSslWriteEnter,
+		p.TlstapSslWriteExEnter,
+		p.TlstapSysEnterClose,
+		p.TlstapSysEnterRead,
+		p.TlstapSysEnterReadv,
+		p.TlstapSysEnterRecvfrom,
+		p.TlstapSysEnterRecvmsg,
+		p.TlstapSysEnterSendmsg,
+		p.TlstapSysEnterSendto,
+		p.TlstapSysEnterWrite,
+		p.TlstapSysEnterWritev,
 	)
 }
 

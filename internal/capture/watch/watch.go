@@ -125,9 +125,9 @@ func (w *Watcher) attach() error {
 		group, name string
 		prog        *ebpf.Program
 	}{
-		{"syscalls", "sys_exit_mmap", p.SysExitMmap},
-		{"syscalls", "sys_enter_mmap", p.SysEnterMmap},
-		{"sched", "sched_process_exec", p.SchedProcessExec},
+		{"syscalls", "sys_exit_mmap", p.TlstapSysExitMmap},
+		{"syscalls", "sys_enter_mmap", p.TlstapSysEnterMmap},
+		{"sched", "sched_process_exec", p.TlstapSchedProcessExec},
 	} {
 		l, err := link.Tracepoint(tp.group, tp.name, tp.prog, nil)
 		if err != nil {
@@ -136,7 +136,7 @@ func (w *Watcher) attach() error {
 		w.links = append(w.links, l)
 	}
 	var err error
-	if w.rd, err = ringbuf.NewReader(w.objs.Notices); err != nil {
+	if w.rd, err = ringbuf.NewReader(w.objs.TlstapNotices); err != nil {
 		return fmt.Errorf("open watcher ring buffer: %w", err)
 	}
 	return nil
@@ -165,7 +165,7 @@ func (w *Watcher) Stats() Stats {
 	defer w.mu.Unlock()
 	st := w.stats
 	var lost []uint64
-	if w.objs.Lost != nil && w.objs.Lost.Lookup(uint32(0), &lost) == nil {
+	if w.objs.TlstapLost != nil && w.objs.TlstapLost.Lookup(uint32(0), &lost) == nil {
 		for _, n := range lost {
 			st.Lost += n
 		}

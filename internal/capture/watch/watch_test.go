@@ -185,7 +185,7 @@ func TestShortLivedProcesses(t *testing.T) {
 	var k uint32
 	var v uint8
 	left := 0
-	for it := w.objs.Mmaps.Iterate(); it.Next(&k, &v); {
+	for it := w.objs.TlstapMmaps.Iterate(); it.Next(&k, &v); {
 		left++
 	}
 	// Other processes on the machine may be inside an mmap right now; a

@@ -16,13 +16,13 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	watchMapLost              = "lost"
-	watchMapMmaps             = "mmaps"
-	watchMapNotices           = "notices"
-	watchProgSchedProcessExec = "sched_process_exec"
-	watchProgSysEnterMmap     = "sys_enter_mmap"
-	watchProgSysExitMmap      = "sys_exit_mmap"
-	watchVarSelf              = "self"
+	watchMapTlstapLost              = "tlstap_lost"
+	watchMapTlstapMmaps             = "tlstap_mmaps"
+	watchMapTlstapNotices           = "tlstap_notices"
+	watchProgTlstapSchedProcessExec = "tlstap_sched_process_exec"
+	watchProgTlstapSysEnterMmap     = "tlstap_sys_enter_mmap"
+	watchProgTlstapSysExitMmap      = "tlstap_sys_exit_mmap"
+	watchVarSelf                    = "self"
 )
 
 // loadWatch returns the embedded CollectionSpec for watch.
@@ -67,18 +67,18 @@ type watchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type watchProgramSpecs struct {
-	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
-	SysEnterMmap     *ebpf.ProgramSpec `ebpf:"sys_enter_mmap"`
-	SysExitMmap      *ebpf.ProgramSpec `ebpf:"sys_exit_mmap"`
+	TlstapSchedProcessExec *ebpf.ProgramSpec `ebpf:"tlstap_sched_process_exec"`
+	TlstapSysEnterMmap     *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_mmap"`
+	TlstapSysExitMmap      *ebpf.ProgramSpec `ebpf:"tlstap_sys_exit_mmap"`
 }
 
 // watchMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type watchMapSpecs struct {
-	Lost    *ebpf.MapSpec `ebpf:"lost"`
-	Mmaps   *ebpf.MapSpec `ebpf:"mmaps"`
-	Notices *ebpf.MapSpec `ebpf:"notices"`
+	TlstapLost    *ebpf.MapSpec `ebpf:"tlstap_lost"`
+	TlstapMmaps   *ebpf.MapSpec `ebpf:"tlstap_mmaps"`
+	TlstapNotices *ebpf.MapSpec `ebpf:"tlstap_notices"`
 }
 
 // watchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -108,16 +108,16 @@ func (o *watchObjects) Close() error {
 //
 // It can be passed to loadWatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type watchMaps struct {
-	Lost    *ebpf.Map `ebpf:"lost"`
-	Mmaps   *ebpf.Map `ebpf:"mmaps"`
-	Notices *ebpf.Map `ebpf:"notices"`
+	TlstapLost    *ebpf.Map `ebpf:"tlstap_lost"`
+	TlstapMmaps   *ebpf.Map `ebpf:"tlstap_mmaps"`
+	TlstapNotices *ebpf.Map `ebpf:"tlstap_notices"`
 }
 
 func (m *watchMaps) Close() error {
 	return _WatchClose(
-		m.Lost,
-		m.Mmaps,
-		m.Notices,
+		m.TlstapLost,
+		m.TlstapMmaps,
+		m.TlstapNotices,
 	)
 }
 
@@ -132,16 +132,16 @@ type watchVariables struct {
 //
 // It can be passed to loadWatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type watchPrograms struct {
-	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
-	SysEnterMmap     *ebpf.Program `ebpf:"sys_enter_mmap"`
-	SysExitMmap      *ebpf.Program `ebpf:"sys_exit_mmap"`
+	TlstapSchedProcessExec *ebpf.Program `ebpf:"tlstap_sched_process_exec"`
+	TlstapSysEnterMmap     *ebpf.Program `ebpf:"tlstap_sys_enter_mmap"`
+	TlstapSysExitMmap      *ebpf.Program `ebpf:"tlstap_sys_exit_mmap"`
 }
 
 func (p *watchPrograms) Close() error {
 	return _WatchClose(
-		p.SchedProcessExec,
-		p.SysEnterMmap,
-		p.SysExitMmap,
+		p.TlstapSchedProcessExec,
+		p.TlstapSysEnterMmap,
+		p.TlstapSysExitMmap,
 	)
 }
 
