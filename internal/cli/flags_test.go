@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tlstap/tlstap/internal/config"
+	"github.com/tlstap/tlstap/internal/golden"
 )
 
 // parse registers the flags of the commands on, parses args and
@@ -233,5 +235,24 @@ func TestEveryRunFlagInTable(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s flags %q, table %q", c.name, got, want)
 		}
+	}
+}
+
+// TestHelpGolden: the run commands' --help, flag by flag, as it was
+// before the flags became a table; the host name, the --node default,
+// is replaced.
+func TestHelpGolden(t *testing.T) {
+	host, _ := os.Hostname()
+	for _, name := range []string{"tls", "replay", "demo"} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, name, "--help")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if host != "" {
+				stdout = strings.ReplaceAll(stdout, `(default "`+host+`")`, `(default "HOSTNAME")`)
+			}
+			golden.Check(t, filepath.Join("testdata", "help-"+name+".txt"), []byte(stdout))
+		})
 	}
 }
