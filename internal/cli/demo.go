@@ -7,7 +7,7 @@ import (
 )
 
 func newDemoCmd() *cobra.Command {
-	var f playFlags
+	flags := defaultSettings()
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Play an embedded recording of a realistic session (no root needed)",
@@ -18,9 +18,9 @@ and a binary protocol. Timestamps are shifted to now. Use it to try outputs, the
 streaming server and clients without root.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.run(cmd, "demo", demo.Open, true)
+			return run(cmd, &flags, source{name: "demo", open: demo.Open, rebase: true})
 		},
 	}
-	f.register(cmd.Flags())
+	registerFlags(cmd.Flags(), onPlay, &flags)
 	return cmd
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // byteSize is a size flag written the way --help prints sizes: plain
@@ -55,9 +57,14 @@ func (b *byteSize) Type() string { return "size" }
 // idList is a repeatable flag of numeric ids that also takes comma lists
 // (--pid 12,34 --pid 56), with an error that says what an id looks like.
 type idList struct {
-	ids  *[]uint
+	ids  *[]uint32
 	what string // "process id", "user id"
 	set  bool
+}
+
+// ids makes an idList flag over a *[]uint32 (see flagDef.value).
+func ids(what string) func(p any) pflag.Value {
+	return func(p any) pflag.Value { return &idList{ids: p.(*[]uint32), what: what} }
 }
 
 func (l *idList) Set(s string) error {
@@ -69,7 +76,7 @@ func (l *idList) Set(s string) error {
 		if err != nil {
 			return fmt.Errorf("%q is not a %s: want a number such as 1234 (repeat the flag, or separate several with commas)", f, l.what)
 		}
-		*l.ids = append(*l.ids, uint(n))
+		*l.ids = append(*l.ids, uint32(n))
 	}
 	return nil
 }

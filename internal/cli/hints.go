@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tlstap/tlstap/internal/delim"
 	"github.com/tlstap/tlstap/internal/recording"
 	"github.com/tlstap/tlstap/internal/server"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
@@ -57,18 +58,19 @@ func checkRecording(path string) error {
 }
 
 // isSinkStream reports whether data, the start of a file, is the start of
-// a push sink's stream: no recording magic, and a first frame that is
-// complete and unmarshals as a LogEntry of a known type.
+// a push sink's stream: no recording magic, and a first frame
+// (internal/delim) that is complete and unmarshals as a LogEntry of a
+// known type.
 func isSinkStream(data []byte) bool {
 	if len(data) >= len(recording.Magic) && string(data[:len(recording.Magic)]) == recording.Magic {
 		return false
 	}
-	n, k := binary.Uvarint(data)
-	if k <= 0 || n == 0 || n > uint64(len(data)-k) {
+	frame, err := delim.NewReader(bytes.NewReader(data), len(data)).Next()
+	if err != nil || len(frame) == 0 {
 		return false
 	}
 	var m eventpb.LogEntry
-	if err := proto.Unmarshal(data[k:k+int(n)], &m); err != nil {
+	if err := proto.Unmarshal(frame, &m); err != nil {
 		return false
 	}
 	_, known := eventpb.LogType_name[int32(m.GetLogType())]

@@ -1,12 +1,50 @@
 package config
 
-// Config is everything a user may change while tlstap runs.
+// Config is everything a user may change while tlstap runs, and (Run) the
+// settings a run starts with.
 type Config struct {
 	Capture  Capture   `json:"capture"`
 	Pipeline Pipeline  `json:"pipeline"`
 	Output   Output    `json:"output"`
 	Forward  []Forward `json:"forward"`
 	Sinks    []Sink    `json:"sinks"`
+	// Run is set by command-line flags only: the --config file and the
+	// API neither read nor write it, and a change through the API leaves
+	// it zero (Parse), since nothing in it can change while tlstap runs.
+	Run Run `json:"-"`
+}
+
+// Run holds what a run starts with and keeps until it ends. Validate
+// names its fields "run.<name>"; the command line reports them by flag.
+type Run struct {
+	// Node names this node on every event ("": none).
+	Node string
+	// LogLevel is debug, info, warn or error; "" is info.
+	LogLevel string
+	// RawOnly disables protocol decoding.
+	RawOnly bool
+	// RingBytes is the BPF ring buffer's size, a power of two of at
+	// least 4096 bytes; 0 is the capture's default. Live capture only.
+	RingBytes int
+	// CaptureSelf also captures tlstap's own connections. Live only.
+	CaptureSelf bool
+	// Record is a recording file every captured chunk is written to,
+	// which must not exist unless RecordOverwrite. Live only.
+	Record          string
+	RecordOverwrite bool
+	// Speed is the replay pace: 1 as recorded, 0 as fast as possible.
+	// Loop plays the recording again and again; Exit ends the run once
+	// it has been played. Replay only.
+	Speed      float64
+	Loop, Exit bool
+	// PCAPNG and HAR are export files ("": none); PCAPNGRotateBytes
+	// starts a new pcapng file after that many bytes (0: never).
+	PCAPNG            string
+	PCAPNGRotateBytes int64
+	HAR               string
+	// DrainTimeout bounds the delivery of what forwarders and sinks hold
+	// at exit; 0 or less is the engine's default.
+	DrainTimeout Duration
 }
 
 // Capture selects what is captured. Empty lists mean "everything".
@@ -62,5 +100,6 @@ func Default() Config {
 	return Config{
 		Pipeline: Pipeline{IdleTimeout: Duration(100e6), StreamParts: true},
 		Output:   Output{Format: "text"},
+		Run:      Run{Speed: 1},
 	}
 }

@@ -11,12 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/tlstap/tlstap/internal/fleet"
 	"github.com/tlstap/tlstap/internal/forward"
-	"github.com/tlstap/tlstap/internal/output"
-	"github.com/tlstap/tlstap/internal/sink"
 )
 
 // Bounds the BPF filter maps and common sense impose.
@@ -64,7 +62,7 @@ func Validate(c Config) []FieldError {
 	var ck checker
 	ck.capture(c.Capture)
 	if c.Pipeline.TSize < 0 {
-		ck.add("pipeline.tsize", "must be >= 0 (0: no limit), got %d", c.Pipeline.TSize)
+		ck.add("pipeline.tsize", "must be >= 0, got %d (0: no limit)", c.Pipeline.TSize)
 	}
 	switch d := time.Duration(c.Pipeline.IdleTimeout); {
 	case d <= 0:
@@ -72,7 +70,7 @@ func Validate(c Config) []FieldError {
 	case d > MaxIdleTimeout:
 		ck.add("pipeline.idle_timeout", "must be at most %s, got %s", MaxIdleTimeout, d)
 	}
-	if _, err := output.ParseFormat(c.Output.Format); err != nil {
+	if err := checkOutputFormat(c.Output.Format); err != nil {
 		ck.add("output.format", "%v", err)
 	}
 	if n := len(c.Forward) + len(c.Sinks); n > MaxServices {
@@ -84,6 +82,7 @@ func Validate(c Config) []FieldError {
 	for i, s := range c.Sinks {
 		ck.sink(fmt.Sprintf("sinks[%d]", i), s)
 	}
+	ck.run(c.Run)
 	return ck.errs
 }
 
@@ -144,15 +143,18 @@ func (ck *checker) forward(at string, f Forward) {
 	case !validPort(u.Port()):
 		ck.add(at+".url", "%q: port %s is out of range (1-65535)", f.URL, u.Port())
 	}
-	if f.Mode != "" && !slices.Contains([]forward.Mode{forward.Webhook, forward.Proxy}, forward.Mode(f.Mode)) {
-		ck.add(at+".mode", "%q: want webhook or proxy", f.Mode)
+	if f.Mode != "" && !slices.Contains(ForwardModes, f.Mode) {
+		ck.add(at+".mode", "%q: want %s", f.Mode, orList(ForwardModes))
 	}
-	if f.Format != "" && !slices.Contains([]forward.Format{forward.JSON, forward.Protobuf}, forward.Format(f.Format)) {
-		ck.add(at+".format", "%q: want json or protobuf", f.Format)
+	if f.Format != "" && !slices.Contains(ForwardFormats, f.Format) {
+		ck.add(at+".format", "%q: want %s", f.Format, orList(ForwardFormats))
 	}
 	if f.Method != "" && !isToken(f.Method) {
 		ck.add(at+".method", "%q is not an HTTP method", f.Method)
 	}
+	// The filter syntax is the forwarders' until the one filter model
+	// (internal/filter) owns it; it is the only thing config takes from
+	// a downstream package.
 	if _, err := forward.ParseFilter(f.Filter); err != nil {
 		ck.add(at+".filter", "%v", err)
 	}
@@ -165,7 +167,7 @@ func (ck *checker) sink(at string, s Sink) {
 	if s.RotateAge < 0 {
 		ck.add(at+".rotate_age", "must be >= 0 (0: never), got %s", time.Duration(s.RotateAge))
 	}
-	if _, err := sink.ParseFormat(s.Format); s.Format != "" && err != nil {
+	if err := checkSinkFormat(s.Format); err != nil {
 		ck.add(at+".format", "%v", err)
 	}
 	kind, rest, err := SinkTarget(s.Addr)
@@ -173,7 +175,7 @@ func (ck *checker) sink(at string, s Sink) {
 		ck.add(at+".addr", "%v", err)
 		return
 	}
-	if kind == "nats" && s.Format != "" && s.Format != string(sink.Protobuf) {
+	if kind == "nats" && s.Format != "" && s.Format != "protobuf" {
 		ck.add(at+".format", "NATS carries protobuf only, got %q", s.Format)
 	}
 	if kind == "tcp" {
@@ -181,6 +183,28 @@ func (ck *checker) sink(at string, s Sink) {
 			ck.add(at+".addr", "%q: want tcp://host:port", s.Addr)
 		}
 	}
+}
+
+// natsCheck parses a nats:// or tls:// address; package fleet, which
+// owns that syntax, registers it (RegisterNATS).
+var natsCheck struct {
+	sync.RWMutex
+	parse func(addr string) (server string, err error)
+}
+
+// RegisterNATS makes SinkTarget, hence Validate, check nats:// and tls://
+// addresses with parse, which returns the server URL. Package fleet
+// calls it when it is linked in; without it such addresses are only
+// classified.
+func RegisterNATS(parse func(addr string) (server string, err error)) {
+	natsCheck.Lock()
+	natsCheck.parse = parse
+	natsCheck.Unlock()
+}
+
+// IsNATS reports whether addr names a NATS server (nats:// or tls://).
+func IsNATS(addr string) bool {
+	return strings.HasPrefix(addr, "nats://") || strings.HasPrefix(addr, "tls://")
 }
 
 // SinkTarget classifies a sink address as sink.New does: "tcp", "ws", "wss"
@@ -197,12 +221,18 @@ func SinkTarget(addr string) (kind, target string, err error) {
 			return "", "", fmt.Errorf("%q has no host", addr)
 		}
 		return u.Scheme, u.Host, nil
-	case perr == nil && fleet.IsURL(addr):
-		t, err := fleet.ParseURL(addr)
+	case perr == nil && IsNATS(addr):
+		natsCheck.RLock()
+		parse := natsCheck.parse
+		natsCheck.RUnlock()
+		if parse == nil {
+			return "nats", addr, nil
+		}
+		server, err := parse(addr)
 		if err != nil {
 			return "", "", err
 		}
-		return "nats", t.Server, nil
+		return "nats", server, nil
 	case perr == nil && u.Scheme == "file":
 		p := strings.TrimPrefix(addr, "file://")
 		if p == "" {

@@ -2,22 +2,16 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/tlstap/tlstap/internal/api"
 	"github.com/tlstap/tlstap/internal/capture/openssl"
 	"github.com/tlstap/tlstap/internal/config"
-	"github.com/tlstap/tlstap/internal/fleet"
-	"github.com/tlstap/tlstap/internal/forward"
 	"github.com/tlstap/tlstap/internal/output"
 	"github.com/tlstap/tlstap/internal/pipeline"
-	"github.com/tlstap/tlstap/internal/sink"
 )
 
 // CaptureControl is what a configuration change may do to a live capture
@@ -40,141 +34,18 @@ type Applier struct {
 	e   *Engine
 	src CaptureControl // nil: the source is a recording
 
-	// Output, if set, is the standard output renderer; output changes are
-	// refused without it.
+	// Output is the standard output renderer (the engine's, unless
+	// replaced); output changes are refused without one.
 	Output *output.Switch
-
-	mu sync.Mutex
-	// ctx is the services' parent, set when the engine runs them; services
-	// added before wait in pending.
-	ctx      context.Context
-	running  bool
-	services map[string][]*service // by identity, see serviceKey
-	wg       sync.WaitGroup
 }
 
-// service is one forwarder or sink the applier runs.
-type service struct {
-	svc    Service
-	name   string             // for the summary at exit; no credentials
-	cancel context.CancelFunc // nil until started
-	done   chan struct{}
-}
-
-// NewApplier returns an Applier for e, which must not be running yet: it
-// registers itself as a service so that the forwarders and sinks of the
-// starting configuration run, and all it started stop, with the engine.
-// src is the live capture source, nil when replaying: capture changes are
-// then refused as not applicable.
+// NewApplier returns an Applier that changes e, and the live capture
+// through src; src is nil when replaying, and capture changes are then
+// refused as not applicable. It changes nothing itself: the engine runs
+// the forwarders and sinks of its configuration whether or not an
+// Applier exists.
 func (e *Engine) NewApplier(src CaptureControl) *Applier {
-	a := &Applier{e: e, src: src, services: map[string][]*service{}}
-	cfg := e.Opts.Config
-	for _, f := range cfg.Forward {
-		if err := a.add(serviceKey("forward", f), forwardName(f), func() (Service, error) { return a.newForwarder(f) }); err != nil {
-			e.Log.Error("forwarder from the configuration", "url", f.URL, "err", err)
-		}
-	}
-	for _, s := range cfg.Sinks {
-		if err := a.add(serviceKey("sink", s), sinkName(s), func() (Service, error) { return a.newSink(s) }); err != nil {
-			e.Log.Error("sink from the configuration", "addr", s.Addr, "err", err)
-		}
-	}
-	e.Add(ServiceFunc(a.run))
-	e.applier = a
-	return a
-}
-
-// run starts what was added before the engine ran, then stops everything
-// once ctx ends.
-func (a *Applier) run(ctx context.Context) error {
-	a.mu.Lock()
-	a.ctx, a.running = ctx, true
-	for _, list := range a.services {
-		for _, s := range list {
-			a.start(s)
-		}
-	}
-	a.mu.Unlock()
-	<-ctx.Done()
-	a.mu.Lock()
-	a.running = false
-	a.mu.Unlock()
-	a.wg.Wait()
-	return nil
-}
-
-// start runs s; a.mu held.
-func (a *Applier) start(s *service) {
-	if a.ctx == nil || s.cancel != nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(a.ctx)
-	s.cancel, s.done = cancel, make(chan struct{})
-	a.wg.Go(func() {
-		defer close(s.done)
-		if err := s.svc.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			a.e.Log.Error("service stopped", "err", err)
-		}
-	})
-}
-
-// stop ends s and waits for it; a service never started is run with an
-// ended context so that it releases its broker subscription.
-func stop(s *service) {
-	if s.cancel == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		_ = s.svc.Run(ctx)
-		return
-	}
-	s.cancel()
-	<-s.done
-}
-
-func (a *Applier) add(key, name string, build func() (Service, error)) error {
-	svc, err := build()
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s := &service{svc: svc, name: name}
-	a.services[key] = append(a.services[key], s)
-	a.start(s)
-	return nil
-}
-
-func serviceKey(kind string, v any) string {
-	b, _ := json.Marshal(v)
-	return kind + " " + string(b)
-}
-
-func (a *Applier) newForwarder(f config.Forward) (Service, error) {
-	return forward.New(forward.Options{
-		URLs:        []string{f.URL},
-		Filter:      f.Filter,
-		Method:      f.Method,
-		Mode:        forward.Mode(f.Mode),
-		Format:      forward.Format(f.Format),
-		DialContext: a.e.Self.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
-	}, a.e.Broker, a.e.Stats, a.e.Log)
-}
-
-func (a *Applier) newSink(s config.Sink) (Service, error) {
-	if fleet.IsURL(s.Addr) {
-		if s.Format != "" && s.Format != string(sink.Protobuf) {
-			return nil, fmt.Errorf("sink %s: NATS carries protobuf LogEntry messages only, not %s", s.Addr, s.Format)
-		}
-		p, err := fleet.NewPublisher(s.Addr, a.e.Opts.Node, a.e.Broker, a.e.Stats, a.e.Log)
-		if err != nil {
-			return nil, err
-		}
-		p.DialWith(a.e.Self.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}))
-		return p, nil
-	}
-	opts := sink.Options{Format: sink.Format(s.Format), RotateBytes: s.RotateBytes, RotateAge: time.Duration(s.RotateAge),
-		DialContext: a.e.Self.DialContext(&net.Dialer{KeepAlive: 15 * time.Second})}
-	return sink.New(s.Addr, opts, a.e.Broker, a.e.Stats, a.e.Log)
+	return &Applier{e: e, src: src, Output: e.Output}
 }
 
 // Apply implements api.Applier. Steps run in an order that never leaves a
@@ -239,7 +110,7 @@ func (a *Applier) Apply(_ context.Context, from, to config.Config) error {
 		})
 	}
 
-	if err := a.swapServices(from, to); err != nil {
+	if err := a.e.senders.swap(from, to); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -290,98 +161,12 @@ func (a *Applier) swapLibs(want []string) (undo []func() error, err error) {
 	return undo, nil
 }
 
-// swapServices builds and starts the forwarders and sinks to has and from
-// has not, then stops those only from has. Building is where bad
-// settings show, so it happens before anything runs; stopping cannot fail
-// and comes last, so nothing needs undoing after it.
-func (a *Applier) swapServices(from, to config.Config) error {
-	type want struct {
-		key   string
-		name  string
-		build func() (Service, error)
-	}
-	var fromKeys, toKeys []string
-	var wants []want
-	for _, f := range from.Forward {
-		fromKeys = append(fromKeys, serviceKey("forward", f))
-	}
-	for _, s := range from.Sinks {
-		fromKeys = append(fromKeys, serviceKey("sink", s))
-	}
-	for _, f := range to.Forward {
-		k := serviceKey("forward", f)
-		toKeys = append(toKeys, k)
-		wants = append(wants, want{k, forwardName(f), func() (Service, error) { return a.newForwarder(f) }})
-	}
-	for _, s := range to.Sinks {
-		k := serviceKey("sink", s)
-		toKeys = append(toKeys, k)
-		wants = append(wants, want{k, sinkName(s), func() (Service, error) { return a.newSink(s) }})
-	}
-	added := minus(wants, fromKeys, func(w want) string { return w.key })
-	removed := minus(fromKeys, toKeys, func(k string) string { return k })
-	if len(added) == 0 && len(removed) == 0 {
-		return nil
-	}
-
-	built := make([]*service, 0, len(added))
-	for _, w := range added {
-		svc, err := w.build()
-		if err != nil {
-			for _, s := range built {
-				stop(s)
-			}
-			return fmt.Errorf("%s: %w", w.key, err)
-		}
-		built = append(built, &service{svc: svc, name: w.name})
-	}
-
-	a.mu.Lock()
-	for i, w := range added {
-		a.services[w.key] = append(a.services[w.key], built[i])
-		a.start(built[i])
-	}
-	var stopping []*service
-	for _, k := range removed {
-		list := a.services[k]
-		if len(list) == 0 {
-			continue
-		}
-		stopping = append(stopping, list[len(list)-1])
-		if len(list) == 1 {
-			delete(a.services, k)
-		} else {
-			a.services[k] = list[:len(list)-1]
-		}
-	}
-	a.mu.Unlock()
-	for _, s := range stopping {
-		stop(s)
-	}
-	return nil
-}
-
-// minus returns the elements of xs whose keys are not in ys, as a
-// multiset: a key twice in xs and once in ys leaves one.
-func minus[T any](xs []T, ys []string, key func(T) string) []T {
-	left := slices.Clone(ys)
-	var out []T
-	for _, x := range xs {
-		if i := slices.Index(left, key(x)); i >= 0 {
-			left = slices.Delete(left, i, i+1)
-			continue
-		}
-		out = append(out, x)
-	}
-	return out
-}
-
 // RunStatus reports the capture for /api/v1/status.
 func (a *Applier) RunStatus() api.RunStatus {
 	st := api.RunStatus{Source: "replay", Connections: a.e.Pipeline.Connections()}
-	a.mu.Lock()
-	st.Running = a.running
-	a.mu.Unlock()
+	a.e.senders.mu.Lock()
+	st.Running = a.e.senders.running
+	a.e.senders.mu.Unlock()
 	for _, pr := range a.e.Pipeline.Processes() {
 		st.Processes = append(st.Processes, api.Process{PID: pr.PID, Comm: pr.Comm, Connections: pr.Connections})
 	}

@@ -24,20 +24,20 @@ type deliverer interface {
 // drain waits until every forwarder and sink has returned, which they do
 // once the broker is closed and their queues are delivered, or until ctx
 // ends. It reports whether all of them finished.
-func (a *Applier) drain(ctx context.Context) bool {
-	a.mu.Lock()
+func (s *senders) drain(ctx context.Context) bool {
+	s.mu.Lock()
 	var pending []*service
-	for _, list := range a.services {
-		for _, s := range list {
-			if s.done != nil {
-				pending = append(pending, s)
+	for _, list := range s.byKey {
+		for _, sv := range list {
+			if sv.done != nil {
+				pending = append(pending, sv)
 			}
 		}
 	}
-	a.mu.Unlock()
-	for _, s := range pending {
+	s.mu.Unlock()
+	for _, sv := range pending {
 		select {
-		case <-s.done:
+		case <-sv.done:
 		case <-ctx.Done():
 			return false
 		}
@@ -47,22 +47,22 @@ func (a *Applier) drain(ctx context.Context) bool {
 
 // summary writes one line per forwarder and sink, and their total, after
 // everything has stopped. It writes nothing when there are none.
-func (a *Applier) summary(w io.Writer) {
-	a.mu.Lock()
+func (s *senders) summary(w io.Writer) {
+	s.mu.Lock()
 	var lines []string
 	var tot [3]uint64
-	for _, list := range a.services {
-		for _, s := range list {
-			d, ok := s.svc.(deliverer)
+	for _, list := range s.byKey {
+		for _, sv := range list {
+			d, ok := sv.svc.(deliverer)
 			if !ok {
 				continue
 			}
 			del, fail, drop := d.Delivery()
 			tot[0], tot[1], tot[2] = tot[0]+del, tot[1]+fail, tot[2]+drop
-			lines = append(lines, fmt.Sprintf("  %s: %d delivered, %d failed, %d dropped\n", s.name, del, fail, drop))
+			lines = append(lines, fmt.Sprintf("  %s: %d delivered, %d failed, %d dropped\n", sv.name, del, fail, drop))
 		}
 	}
-	a.mu.Unlock()
+	s.mu.Unlock()
 	if len(lines) == 0 {
 		return
 	}

@@ -83,12 +83,14 @@ type Engine struct {
 	// Secrets are masked out of captured data and log lines.
 	Secrets *redact.Secrets
 
-	services []Service
-	applier  *Applier // runs the forwarders and sinks; nil without one
-	rec      *recordFile
+	services  []Service
+	senders   *senders // the forwarders and sinks
+	recording *recordingFile
 }
 
-// New builds the broker, pipeline and logger of a run.
+// New builds the broker, pipeline and logger of a run, and the forwarders
+// and sinks of its configuration (they subscribe now, so they see every
+// event; Run starts them).
 func New(opts Options) *Engine {
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
@@ -125,6 +127,7 @@ func New(opts Options) *Engine {
 	if f, err := output.ParseFormat(opts.Config.Output.Format); err == nil {
 		e.Output = output.NewSwitch(f, opts.Config.Output.Hex)
 	}
+	e.senders = newSenders(e, opts.Config)
 	return e
 }
 
@@ -156,9 +159,9 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	if err := e.OpenRecording(); err != nil {
 		return err
 	}
-	if e.rec != nil {
-		src = &recorder{src: src, recordFile: e.rec}
-		e.rec = nil // the recorder closes it
+	if e.recording != nil {
+		src = &recordingTee{src: src, recordingFile: e.recording}
+		e.recording = nil // the tee closes it
 	}
 	for _, w := range e.Opts.Taps {
 		src = &tap{src: src, w: w, log: e.Log}
@@ -169,14 +172,13 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	var svcWG sync.WaitGroup
 	svcErr := make(chan error, len(e.services))
 	for _, s := range e.services {
-		svcWG.Add(1)
-		go func() {
-			defer svcWG.Done()
+		svcWG.Go(func() {
 			if err := s.Run(svcCtx); err != nil && !errors.Is(err, context.Canceled) {
 				svcErr <- err
 			}
-		}()
+		})
 	}
+	svcWG.Go(func() { e.senders.run(svcCtx) })
 
 	// Standard output blocks the pipeline rather than drop: a person or a
 	// pipe reading our output expects all of it.
@@ -243,19 +245,15 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	// and return; the drain timeout bounds the forwarders and sinks, then
 	// the services are stopped (clients get a close frame).
 	e.Broker.Close()
-	if e.applier != nil {
-		dctx, cancel := context.WithTimeout(context.Background(), e.drainTimeout())
-		if !e.applier.drain(dctx) {
-			fmt.Fprintf(e.Opts.Stderr, "tlstap: drain timeout (%v) reached; what is still queued is dropped\n", e.drainTimeout())
-		}
-		cancel()
+	dctx, cancel := context.WithTimeout(context.Background(), e.drainTimeout())
+	if !e.senders.drain(dctx) {
+		fmt.Fprintf(e.Opts.Stderr, "tlstap: drain timeout (%v) reached; what is still queued is dropped\n", e.drainTimeout())
 	}
+	cancel()
 	stopServices()
 	svcWG.Wait()
 	outWG.Wait()
-	if e.applier != nil {
-		e.applier.summary(e.Opts.Stderr)
-	}
+	e.senders.summary(e.Opts.Stderr)
 	if srcErr != nil {
 		return fmt.Errorf("capture: %w", srcErr)
 	}

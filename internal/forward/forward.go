@@ -16,6 +16,7 @@ import (
 
 	"github.com/tlstap/tlstap/internal/broker"
 	"github.com/tlstap/tlstap/internal/decoder"
+	"github.com/tlstap/tlstap/internal/output"
 	"github.com/tlstap/tlstap/internal/stats"
 )
 
@@ -30,12 +31,13 @@ const (
 	Proxy Mode = "proxy"
 )
 
-// Format is the webhook body format.
-type Format string
+// Format is the webhook body format: output.Format, the one format type.
+type Format = output.Format
 
+// The webhook body formats.
 const (
-	JSON     Format = "json"
-	Protobuf Format = "protobuf"
+	JSON     = output.JSON
+	Protobuf = output.Protobuf
 )
 
 // Options mirror the --forward-* flags. Zero values take the defaults.

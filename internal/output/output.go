@@ -11,16 +11,24 @@ import (
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
-// Format names an output format.
+// Format is how events are encoded for a consumer: standard output,
+// push sinks (package sink) and webhook bodies (package forward) all use
+// this one type, each accepting the subset config lists
+// (config.OutputFormats, SinkFormats, ForwardFormats).
 type Format string
 
 const (
+	// Text: a header line and the payload per event.
 	Text Format = "text"
+	// JSON: one object per event, every field.
 	JSON Format = "json"
+	// Protobuf: one marshaled event.LogEntry per message (sinks, webhooks).
+	Protobuf Format = "protobuf"
+	// None: nothing (standard output).
 	None Format = "none"
 )
 
-// ParseFormat validates a --output value.
+// ParseFormat validates a standard output format (--output).
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
 	case Text, JSON, None:

@@ -5,8 +5,7 @@
 // connection's decoder session, and turns every message the decoders
 // complete into a wire Event: addresses by direction, a sequence number that
 // grows by one per event, request/response pairing with latency, and the
-// --tsize cut. Events go to a Sink (the broker) the moment they are
-// complete.
+// --tsize cut. Events go to the Broker the moment they are complete.
 //
 // Memory is bounded: connections are capped (the least recently active is
 // evicted, counted) and freed on close or after an idle timeout; decoders

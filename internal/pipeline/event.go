@@ -75,7 +75,7 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 	if int(m.Type) < len(p.c.events) {
 		p.c.events[m.Type].Inc()
 	}
-	p.sink.Publish(&eventpb.LogEntry{
+	p.broker.Publish(&eventpb.LogEntry{
 		LogType: eventpb.LogType_LOG_TYPE_EVENT,
 		Payload: &eventpb.LogEntry_EventPayload{EventPayload: ev},
 	})

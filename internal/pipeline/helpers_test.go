@@ -14,7 +14,7 @@ import (
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
-// collect is a Sink that keeps every event and checks that each one
+// collect is a Broker that keeps every event and checks that each one
 // marshals, as the broker would.
 type collect struct {
 	t      testing.TB

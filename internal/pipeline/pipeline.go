@@ -16,8 +16,10 @@ import (
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
-// Sink receives every LogEntry the pipeline produces. The broker is one.
-type Sink interface {
+// Broker receives every LogEntry the pipeline produces: *broker.Broker,
+// which fans it out (tests collect them instead). Not to be confused with
+// the push sinks of package sink, which are among the broker's consumers.
+type Broker interface {
 	Publish(*eventpb.LogEntry)
 }
 
@@ -86,7 +88,7 @@ type Runtime struct {
 // may be called from any goroutine.
 type Pipeline struct {
 	opts    Options
-	sink    Sink
+	broker  Broker
 	runtime atomic.Pointer[Runtime]
 	nconns  atomic.Int64
 
@@ -115,10 +117,10 @@ type counters struct {
 	conns               *stats.Gauge
 }
 
-// New returns a pipeline that publishes to sink.
-func New(opts Options, sink Sink) *Pipeline {
+// New returns a pipeline that publishes to b.
+func New(opts Options, b Broker) *Pipeline {
 	opts.defaults()
-	p := &Pipeline{opts: opts, sink: sink, conns: make(map[connKey]*conn)}
+	p := &Pipeline{opts: opts, broker: b, conns: make(map[connKey]*conn)}
 	p.runtime.Store(&Runtime{TSize: opts.TSize, IdleFlush: opts.IdleFlush, StreamParts: opts.StreamParts})
 	st := opts.Stats
 	p.c = counters{

@@ -172,7 +172,7 @@ func (s *Sink) encode(e *broker.Entry) (b []byte, binary, ok bool) {
 		if ev == nil {
 			return nil, false, false
 		}
-		r := output.New(output.Format(s.opts.Format), false)
+		r := output.New(s.opts.Format, false)
 		if err := r.Render(&s.enc, ev); err != nil {
 			return nil, false, false
 		}

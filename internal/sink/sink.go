@@ -14,19 +14,21 @@ import (
 	"time"
 
 	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/output"
 	"github.com/tlstap/tlstap/internal/stats"
 )
 
-// Format is what a sink writes.
-type Format string
+// Format is what a sink writes: output.Format, the one format type.
+type Format = output.Format
 
+// The formats a sink writes.
 const (
 	// Protobuf: LogEntry messages, length-delimited on TCP and files.
-	Protobuf Format = "protobuf"
+	Protobuf = output.Protobuf
 	// JSON: one output.JSON object per event.
-	JSON Format = "json"
+	JSON = output.JSON
 	// Text: output.Text blocks.
-	Text Format = "text"
+	Text = output.Text
 )
 
 // ParseFormat validates an --eventaddr-format value.

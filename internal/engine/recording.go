@@ -12,12 +12,12 @@ import (
 	"github.com/tlstap/tlstap/internal/recording"
 )
 
-// recordFlushEvery bounds what a crash (kill -9, the OOM killer) can cost
+// recordingFlushEvery bounds what a crash (kill -9, the OOM killer) can cost
 // a recording: at most the chunks of the last interval.
-const recordFlushEvery = 500 * time.Millisecond
+const recordingFlushEvery = 500 * time.Millisecond
 
-// recordFile is an open recording whose header is already on disk.
-type recordFile struct {
+// recordingFile is an open recording whose header is already on disk.
+type recordingFile struct {
 	f    *os.File
 	w    *recording.Writer
 	path string
@@ -26,7 +26,7 @@ type recordFile struct {
 // createRecording creates path and writes the header to disk at once, so
 // that a bad path fails before capture starts and a crash leaves a file
 // that replays. An existing file is refused unless overwrite.
-func createRecording(path string, overwrite bool) (*recordFile, error) {
+func createRecording(path string, overwrite bool) (*recordingFile, error) {
 	flags := os.O_CREATE | os.O_WRONLY | os.O_EXCL
 	if overwrite {
 		flags = os.O_CREATE | os.O_WRONLY | os.O_TRUNC
@@ -46,7 +46,7 @@ func createRecording(path string, overwrite bool) (*recordFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("record %s: %w", path, err)
 	}
-	return &recordFile{f: f, w: w, path: path}, nil
+	return &recordingFile{f: f, w: w, path: path}, nil
 }
 
 // OpenRecording creates the recording file of Options.Record now, rather
@@ -54,43 +54,43 @@ func createRecording(path string, overwrite bool) (*recordFile, error) {
 // starts capturing or serving. Run uses the file opened here; if Run is
 // never called, Close releases it.
 func (e *Engine) OpenRecording() error {
-	if e.Opts.Record == "" || e.rec != nil {
+	if e.Opts.Record == "" || e.recording != nil {
 		return nil
 	}
 	rec, err := createRecording(e.Opts.Record, e.Opts.RecordOverwrite)
 	if err != nil {
 		return err
 	}
-	e.rec = rec
+	e.recording = rec
 	return nil
 }
 
 // Close releases what OpenRecording opened when Run was never called.
 func (e *Engine) Close() error {
-	if e.rec == nil {
+	if e.recording == nil {
 		return nil
 	}
-	err := e.rec.f.Close()
-	e.rec = nil
+	err := e.recording.f.Close()
+	e.recording = nil
 	return err
 }
 
-// recorder tees a source's chunks into a recording file.
-type recorder struct {
+// recordingTee tees a source's chunks into a recording file.
+type recordingTee struct {
 	src capture.Source
-	*recordFile
+	*recordingFile
 }
 
 // Run implements capture.Source. It flushes the file every
-// recordFlushEvery while chunks arrive, and closes it at the end.
-func (r *recorder) Run(ctx context.Context, out chan<- capture.Chunk) error {
+// recordingFlushEvery while chunks arrive, and closes it at the end.
+func (r *recordingTee) Run(ctx context.Context, out chan<- capture.Chunk) error {
 	in := make(chan capture.Chunk, 1024)
 	done := make(chan error, 1)
 	go func() {
 		defer close(in)
 		done <- r.src.Run(ctx, in)
 	}()
-	tick := time.NewTicker(recordFlushEvery)
+	tick := time.NewTicker(recordingFlushEvery)
 	defer tick.Stop()
 	var werr error
 	fail := func(err error) {

@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlstap/tlstap/internal/api"
+	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/capture/openssl"
+	"github.com/tlstap/tlstap/internal/capture/replay"
+	"github.com/tlstap/tlstap/internal/config"
+	"github.com/tlstap/tlstap/internal/engine"
+	"github.com/tlstap/tlstap/internal/output/har"
+	"github.com/tlstap/tlstap/internal/output/pcapng"
+	"github.com/tlstap/tlstap/internal/server"
+	"github.com/tlstap/tlstap/internal/server/tlsauth"
+)
+
+// source is what a run captures: the live eBPF capture (tlstap tls), or
+// a recording (tlstap replay, tlstap demo).
+type source struct {
+	live bool
+	// The recording: its name for the log, how to open it, and whether
+	// to shift its times to now (demo).
+	name   string
+	open   func() (io.ReadCloser, error)
+	rebase bool
+}
+
+// run is one run of tlstap tls, replay or demo, wired top to bottom: the
+// one place that says what a run starts, and in which order. flags holds
+// what the command line parsed.
+func run(cmd *cobra.Command, flags *settings, src source) error {
+	// 1. Settings: defaults, the --config file, the flags given; all of
+	// it judged by config.Validate before anything opens.
+	s, err := resolve(cmd.Flags(), flags)
+	if err != nil {
+		return err
+	}
+	r := s.cfg.Run
+
+	// 2. The pcapng export tees chunks before the pipeline; the engine
+	// closes it.
+	var taps []engine.ChunkWriter
+	if r.PCAPNG != "" {
+		pf, err := pcapng.Create(r.PCAPNG, r.PCAPNGRotateBytes, pcapng.Options{Application: "tlstap " + versionString()})
+		if err != nil {
+			return err
+		}
+		taps = append(taps, pf)
+	}
+
+	// 3. The engine: logger, counters, broker, pipeline, standard output,
+	// and the forwarders and sinks of the configuration.
+	e := engine.New(engine.Options{
+		Config:          s.cfg,
+		Exit:            r.Exit,
+		VirtualClock:    !src.live && r.Speed == 0, // time from the recording alone: the same events every run
+		Live:            src.live,
+		RawOnly:         r.RawOnly,
+		Record:          r.Record,
+		RecordOverwrite: r.RecordOverwrite,
+		DrainTimeout:    time.Duration(r.DrainTimeout),
+		Taps:            taps,
+		Stdout:          cmd.OutOrStdout(),
+		Stderr:          cmd.ErrOrStderr(),
+		LogLevel:        r.Level(),
+		Node:            r.Node,
+	})
+
+	// 4. The HAR export, subscribed before anything is published.
+	if r.HAR != "" {
+		if err := addHAR(e, r.HAR); err != nil {
+			return err
+		}
+	}
+
+	// 5. The source: the eBPF capture, after the recording file it
+	// writes; or the recording played.
+	var chunks capture.Source
+	var control engine.CaptureControl // what the config API may change in the capture
+	running := false
+	if src.live {
+		// The recording's path is checked before anything attaches or
+		// listens; a file made for a run that never started is removed.
+		if err := e.OpenRecording(); err != nil {
+			return err
+		}
+		defer func() {
+			if !running && r.Record != "" {
+				e.Close()
+				os.Remove(r.Record)
+			}
+		}()
+		live, err := openCapture(e, s.cfg)
+		if err != nil {
+			return err
+		}
+		defer live.Close()
+		chunks, control = live, live
+	} else {
+		chunks, err = replay.New(replay.Options{Open: src.open, Name: src.name, Speed: r.Speed, Loop: r.Loop, Rebase: src.rebase, Log: e.Log})
+		if err != nil {
+			return err
+		}
+	}
+
+	// 6. The stream server, with the config API on its main listener.
+	if err := serve(e, s, e.NewApplier(control)); err != nil {
+		return err
+	}
+
+	// 7. Run until the source ends (--exit) or ctx is cancelled; then
+	// every consumer drains and every goroutine ends.
+	running = true
+	return e.Run(cmd.Context(), chunks)
+}
+
+// openCapture attaches the eBPF capture and keeps it off tlstap's own
+// connections (internal/selfnet).
+func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
+	c := cfg.Capture
+	src, err := openssl.New(openssl.Options{
+		Libs:      c.Libs,
+		Filter:    openssl.Filter{PIDs: c.PIDs, UIDs: c.UIDs, Comms: c.Comms},
+		RingBytes: cfg.Run.RingBytes,
+		Logger:    e.Log,
+		WatchGo:   true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Run.CaptureSelf {
+		e.Self.Disable()
+		e.Log.Warn("--capture-self: tlstap's own connections through other processes are captured")
+	}
+	e.Self.SetExcluder(src)
+	e.WatchSelfExclusion(src, time.Second)
+	var names []string
+	for _, l := range src.Libraries() {
+		names = append(names, l.Path)
+	}
+	e.Log.Info("capturing", "libraries", strings.Join(names, ","), "pids", c.PIDs, "uids", c.UIDs, "comms", c.Comms)
+	return src, nil
+}
+
+// serve starts the stream server, if a listener is configured, and
+// mounts the configuration, status and metrics API on it, which changes
+// e through ap. Errors here are the user's (a port in use, a bad
+// certificate) and are reported before capture starts.
+func serve(e *engine.Engine, s settings, ap *engine.Applier) error {
+	opts := s.server
+	if opts.Listen == "" && opts.ECaptureQ == "" {
+		return nil
+	}
+	opts.NoTLS = !s.tls
+	opts.WrapListener = e.Self.Listener
+	srv, err := server.New(opts, e.Broker, e.Stats, e.Log)
+	if err != nil {
+		return serverHint(err)
+	}
+	for _, secret := range srv.Secrets() {
+		e.Secrets.Add(secret)
+	}
+	stateDir := opts.StateDir
+	if stateDir == "" {
+		stateDir = tlsauth.DefaultStateDir()
+	}
+	// The API sees the configuration proper: the run settings cannot
+	// change while tlstap runs.
+	cfg := s.cfg
+	cfg.Run = config.Run{}
+	api.New(api.Options{
+		Config:   cfg,
+		Applier:  ap,
+		StateDir: stateDir,
+		Stats:    e.Stats,
+		Log:      e.Log,
+		Status:   ap.RunStatus,
+		Version:  versionString(),
+		Started:  e.Started,
+	}).Mount(srv)
+	// Printed to the terminal only: the URLs carry the token, and the
+	// log also goes to every stream client.
+	fmt.Fprintf(e.Opts.Stderr, "tlstap: serving events\n")
+	for _, u := range srv.URLs() {
+		fmt.Fprintf(e.Opts.Stderr, "  %s\n", u)
+	}
+	if opts.Listen != "" && !opts.NoTLS {
+		fmt.Fprintf(e.Opts.Stderr, "  certificate SHA-256 fingerprint: %s\n", srv.Fingerprint())
+	}
+	e.Add(srv)
+	return nil
+}
+
+// addHAR subscribes the HAR file to e's events.
+func addHAR(e *engine.Engine, path string) error {
+	fh, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("har: %w", err)
+	}
+	// A file gets every event: block the pipeline rather than drop, as
+	// standard output does.
+	sub := e.Broker.Subscribe(broker.SubOptions{Name: "har", Policy: broker.Block, Queue: 8192,
+		Filter: func(en *broker.Entry) bool { return en.Seq != 0 }})
+	w := har.NewWriter(fh, har.Options{Creator: "tlstap", Version: versionString()})
+	e.Add(engine.ServiceFunc(func(ctx context.Context) error {
+		err := har.Run(ctx, sub, w)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			// The HAR is an export: losing it must not stop the capture.
+			e.Log.Error("HAR export stopped; capture goes on", "file", path, "err", err)
+		}
+		return nil
+	}))
+	return nil
+}
