@@ -74,6 +74,9 @@ func FromCapture(c Capture) *Filter {
 			// process by that name; keep what the other lists say.
 			continue
 		}
+		for i := range t.pats {
+			t.pats[i].wild = false // the kernel compares names, it has no globs
+		}
 		fs = append(fs, &Filter{root: t})
 	}
 	return And(fs...)

@@ -137,6 +137,7 @@ func TestFromCapture(t *testing.T) {
 		{Capture{}, ""},
 		{Capture{PIDs: []uint32{42, 43}}, "pid=42,43"},
 		{Capture{UIDs: []uint32{0}, Comms: []string{"curl", "my app"}}, `uid=0 & comm=curl,"my app"`},
+		{Capture{Comms: []string{"a*"}}, "comm=a*"}, // one exact name, see below
 	} {
 		f := FromCapture(tt.c)
 		if got := f.String(); got != tt.want {
@@ -146,6 +147,9 @@ func TestFromCapture(t *testing.T) {
 		if !slices.Equal(back.PIDs, tt.c.PIDs) || !slices.Equal(back.UIDs, tt.c.UIDs) || !slices.Equal(back.Comms, tt.c.Comms) {
 			t.Errorf("FromCapture(%+v).Capture() = %+v", tt.c, back)
 		}
+	}
+	if f := FromCapture(Capture{Comms: []string{"a*"}}); f.Match(&eventpb.Event{Pname: "ab"}) || !f.Match(&eventpb.Event{Pname: "a*"}) {
+		t.Error("a capture setting's process name is not one exact name")
 	}
 }
 

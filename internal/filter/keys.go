@@ -429,6 +429,11 @@ func (t *term) eqText(p *pattern, ev *eventpb.Event) bool {
 			return strings.HasPrefix(s, p.s)
 		}
 	}
+	if !p.wild {
+		// Also how a capture setting's process name, which may hold a
+		// '*', stays one exact name (FromCapture).
+		return len(s) == len(p.s) && index(s, p.s, fold)
+	}
 	return glob(p.s, s, fold)
 }
 
