@@ -129,7 +129,7 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 	c := cfg.Capture
 	src, err := openssl.New(openssl.Options{
 		Libs:      c.Libs,
-		Filter:    openssl.Filter{PIDs: c.PIDs, UIDs: c.UIDs, Comms: c.Comms},
+		Filter:    engine.CaptureFilter(c),
 		RingBytes: cfg.Run.RingBytes,
 		Logger:    e.Log,
 		WatchGo:   true,
