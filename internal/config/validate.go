@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tlstap/tlstap/internal/forward"
+	"github.com/tlstap/tlstap/internal/filter"
 )
 
 // Bounds the BPF filter maps and common sense impose.
@@ -155,7 +155,7 @@ func (ck *checker) forward(at string, f Forward) {
 	// The filter syntax is the forwarders' until the one filter model
 	// (internal/filter) owns it; it is the only thing config takes from
 	// a downstream package.
-	if _, err := forward.ParseFilter(f.Filter); err != nil {
+	if _, err := filter.ParseForward(f.Filter); err != nil {
 		ck.add(at+".filter", "%v", err)
 	}
 }

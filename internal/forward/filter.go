@@ -1,10 +1,6 @@
 package forward
 
 import (
-	"errors"
-	"fmt"
-	"strings"
-
 	"github.com/tlstap/tlstap/internal/filter"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
@@ -29,96 +25,14 @@ type Filter struct {
 	m   *filter.Filter
 }
 
-// oldKeys are the keys the old syntax knows, and what they are in the model.
-var oldKeys = map[string]string{
-	"content-type": "content-type", "ct": "content-type",
-	"host": "host", "path": "path", "method": "method",
-	"type": "type", "pname": "comm",
-}
-
-// errNotOld: the text is not in the old syntax (it may be an expression).
-var errNotOld = errors.New("not the old syntax")
-
 // ParseFilter parses a --forward-filter, in either syntax; "" matches
 // everything.
 func ParseFilter(s string) (*Filter, error) {
-	if m, err := parseOld(s); err == nil {
-		return &Filter{src: s, m: m}, nil
-	}
-	m, err := filter.Parse(s)
+	m, err := filter.ParseForward(s)
 	if err != nil {
-		return nil, fmt.Errorf("forward filter %q: %w", s, err)
+		return nil, err
 	}
 	return &Filter{src: s, m: m}, nil
-}
-
-// parseOld reads the old syntax into the model, or says errNotOld.
-func parseOld(s string) (*filter.Filter, error) {
-	// Marks of the expression language that the old syntax never had.
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '&', '(', ')', '~', '"', '<', '>':
-			return nil, errNotOld
-		case '!':
-			if i+1 >= len(s) || s[i+1] != '=' {
-				return nil, errNotOld
-			}
-		}
-	}
-	var (
-		order []string                        // keys in order of first use
-		pos   = map[string][]*filter.Filter{} // alternatives per key
-		neg   []*filter.Filter
-	)
-	for part := range strings.SplitSeq(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		key, pats, isNeg := "content-type", part, false
-		if i := strings.IndexByte(part, '='); i >= 0 {
-			key, pats = strings.TrimSpace(part[:i]), strings.TrimSpace(part[i+1:])
-			if k, ok := strings.CutSuffix(key, "!"); ok {
-				key, isNeg = strings.TrimSpace(k), true
-			}
-			canon, ok := oldKeys[strings.ToLower(key)]
-			if !ok {
-				return nil, errNotOld
-			}
-			key = canon
-		} else if !strings.Contains(part, "*") && strings.IndexByte(part, '/') <= 0 {
-			// Not a media type pattern ("b.com" of "host=a.com,b.com"):
-			// as a content type it could never have matched.
-			return nil, errNotOld
-		}
-		var vals []string
-		for p := range strings.SplitSeq(pats, "|") {
-			p = strings.TrimSpace(p)
-			// A pattern with '=' never matched in the old syntax; in an
-			// expression it is the next term ("host=a | host=b").
-			if p == "" || strings.ContainsRune(p, '=') {
-				return nil, errNotOld
-			}
-			vals = append(vals, p)
-		}
-		t, err := filter.Term(key, filter.Eq, vals...)
-		if err != nil {
-			return nil, err
-		}
-		if isNeg {
-			neg = append(neg, filter.Not(t))
-			continue
-		}
-		if _, ok := pos[key]; !ok {
-			order = append(order, key)
-		}
-		pos[key] = append(pos[key], t)
-	}
-	var all []*filter.Filter
-	for _, k := range order {
-		all = append(all, filter.Or(pos[k]...))
-	}
-	return filter.And(append(all, neg...)...), nil
 }
 
 // String returns the filter's text as given.
