@@ -19,8 +19,9 @@ import (
 // BenchmarkGoCalls measures the cost of one crypto/tls.(*Conn).Write and
 // one Read (64 bytes) in a Go program (testdata/goprog bench) with no
 // probes, with a bare trap (a BPF program that returns at once) at the
-// functions' entries only, with the bare trap at every place tlstap probes
-// (entries and RETs of both), and with tlstap's capture. Each iteration runs the program once; the
+// functions' first instructions only, with the bare trap at every place
+// tlstap probes (Write's and Read's bodies after the stack check, and
+// Read's RETs), and with tlstap's capture. Each iteration runs the program once; the
 // metrics are medians over the iterations. Use -benchtime=Nx.
 func BenchmarkGoCalls(b *testing.B) {
 	const calls = 5000
@@ -35,7 +36,7 @@ func BenchmarkGoCalls(b *testing.B) {
 			case "bare-entry":
 				bareTrap(b, bin, fns.Write.Entry, fns.Read.Entry)
 			case "bare":
-				bareTrap(b, bin, slices.Concat([]uint64{fns.Write.Entry, fns.Read.Entry}, fns.Write.Rets, fns.Read.Rets)...)
+				bareTrap(b, bin, slices.Concat([]uint64{fns.Write.Body, fns.Read.Body}, fns.Read.Rets)...)
 			case "tlstap":
 				src, err := New(Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{"gt-bench"}},
 					Logger: slog.New(slog.DiscardHandler)})
