@@ -7,7 +7,11 @@
  * they grow and would carry the trampoline's return address along. So
  * Write is captured at entry, where the plaintext is (RBX, RCX), and Read
  * with one probe at entry and one on each of its RET instructions (user
- * space finds them by disassembling). Read's state is keyed by goroutine
+ * space finds them by disassembling). "Entry" is the first instruction
+ * after the stack-check prologue (gotls.Func.Body): a goroutine whose stack
+ * must grow runs the prologue, calls morestack and starts the function
+ * over, so a probe on the first instruction would fire twice for one call,
+ * while the prologue only compares and leaves the arguments in place. Read's state is keyed by goroutine
  * (the g pointer, in R14), since a goroutine blocked in Read may resume on
  * another thread. A read buffer on the goroutine's own stack is remembered
  * as a distance from the stack's top, which stack copying preserves.
@@ -22,6 +26,10 @@
  * followed, and other goroutines' sockets are never taken for its own. For
  * a binary whose layout was not checked, the thread carries a one-shot
  * CALL_GO_LEARN call that its next socket operation consumes instead.
+ *
+ * The uprobe cookie: bit 0 set when g may be read at -8 from the FS base;
+ * cookie >> 1 is the offset of tls.Conn's vers field plus one, 0 when the
+ * binary's Go version has no known layout (then events carry version 0).
  *
  * Included from tlstap.bpf.c after its maps and helpers.
  */
@@ -127,7 +135,7 @@ static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
 	}
 	if (cn->fd >= 0 && cn->tuple.family)
 		return 1;
-	if (bpf_get_attach_cookie(ctx)) {
+	if (bpf_get_attach_cookie(ctx) & 1) {
 		struct go_key k = { .pid = pid, .g = ctx->r14 };
 		__u8 one = 1;
 		bpf_map_update_elem(&tlstap_go_learn, &k, &conn, BPF_ANY);
@@ -141,7 +149,7 @@ static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
 
 /* go_emit sends n bytes at buf as the connection's data in dir, split like
  * OpenSSL's (see leave). */
-static __always_inline void go_emit(__u64 id, __u64 conn, __u64 buf, __u64 n, __u8 dir)
+static __always_inline void go_emit(struct pt_regs *ctx, __u64 id, __u64 conn, __u64 buf, __u64 n, __u8 dir)
 {
 	struct emit_ctx e = {
 		.key = { .pid = id >> 32, .ssl = conn },
@@ -151,8 +159,15 @@ static __always_inline void go_emit(__u64 id, __u64 conn, __u64 buf, __u64 n, __
 		.dir = dir,
 	};
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
-	if (cn)
+	if (cn) {
+		/* tls.Conn.vers, the negotiated version once the handshake is
+		 * done; anything but a TLS version number leaves it unknown. */
+		__u64 vers = bpf_get_attach_cookie(ctx) >> 1;
+		__u16 v = 0;
+		if (vers && !bpf_probe_read_user(&v, sizeof(v), (void *)(conn + vers - 1)) && valid_version(v))
+			cn->version = v;
 		rejudge_self(cn);
+	}
 	count(STAT_CALLS, 1);
 	count(STAT_BYTES, n);
 	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
@@ -168,28 +183,11 @@ static __always_inline void go_emit(__u64 id, __u64 conn, __u64 buf, __u64 n, __
 	}
 }
 
-/* The Write call each goroutine is in. A uprobe hit can be replayed: when
- * a signal (Go's preemption SIGURG) interrupts the single-step of the
- * probed instruction, the kernel rewinds to it, and the goroutine may run
- * it again later, on any thread. A second entry with the same goroutine,
- * stack pointer and arguments and no RET in between is such a replay. */
-struct go_write {
-	__u64 conn;
-	__u64 buf;
-	__u64 len;
-	__u64 sp;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct go_key);
-	__type(value, struct go_write);
-} tlstap_go_writes SEC(".maps");
-
 /* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX/RCX.
  * Emitted at entry, so the request is in the ring before any goroutine can
- * read the response. */
+ * read the response. One probe, one call: no RET probe is needed to tell a
+ * second pass after stack growth from a new call, since the probe sits
+ * after the stack check. */
 SEC("uprobe")
 int tlstap_go_write_enter(struct pt_regs *ctx)
 {
@@ -199,22 +197,7 @@ int tlstap_go_write_enter(struct pt_regs *ctx)
 	__u64 conn = ctx->rax, n = ctx->rcx;
 	if (!conn || !go_conn(ctx, id, conn) || !n)
 		return 0;
-	struct go_key k = { .pid = id >> 32, .g = ctx->r14 };
-	struct go_write w = { .conn = conn, .buf = ctx->rbx, .len = n, .sp = ctx->rsp };
-	struct go_write *prev = bpf_map_lookup_elem(&tlstap_go_writes, &k);
-	if (prev && prev->conn == w.conn && prev->buf == w.buf && prev->len == w.len && prev->sp == w.sp)
-		return 0; /* a replay: already emitted */
-	bpf_map_update_elem(&tlstap_go_writes, &k, &w, BPF_ANY);
-	go_emit(id, conn, w.buf, n, DIR_WRITE);
-	return 0;
-}
-
-/* On each RET of Write: the call is over, a same-looking entry is new. */
-SEC("uprobe")
-int tlstap_go_write_return(struct pt_regs *ctx)
-{
-	struct go_key k = { .pid = bpf_get_current_pid_tgid() >> 32, .g = ctx->r14 };
-	bpf_map_delete_elem(&tlstap_go_writes, &k);
+	go_emit(ctx, id, conn, ctx->rbx, n, DIR_WRITE);
 	return 0;
 }
 
@@ -271,7 +254,7 @@ int tlstap_go_read_return(struct pt_regs *ctx)
 			return 0;
 		r.buf = hi - r.buf;
 	}
-	go_emit(id, r.conn, r.buf, n, DIR_READ);
+	go_emit(ctx, id, r.conn, r.buf, n, DIR_READ);
 	return 0;
 }
 

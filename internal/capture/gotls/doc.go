@@ -20,7 +20,13 @@
 // Read's plaintext is only known when it returns, and uretprobes must never
 // be used on Go code (the runtime moves goroutine stacks and would find a
 // rewritten return address), so Inspect also disassembles Read with
-// golang.org/x/arch/x86/x86asm and lists every RET instruction.
+// golang.org/x/arch/x86/x86asm and lists every RET instruction. It also
+// finds the end of each function's stack-check prologue (Func.Body), where
+// the entry probes go so that a call whose stack grows (the prologue runs,
+// runtime.morestack, the function starts over) is seen once.
+//
+// Binary.VersOffset is where tls.Conn keeps the negotiated version, from a
+// table of Go releases whose layout was checked; -1 for the others.
 //
 // Only amd64 binaries built by Go 1.17 (the first with the register ABI)
 // through 1.26 are accepted. Anything else, or a layout that does not check

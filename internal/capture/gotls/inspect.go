@@ -54,12 +54,19 @@ type Binary struct {
 	// linker and, with -linkmode=external, the system linker place right
 	// below the thread pointer.
 	GAtFSMinus8 bool
+	// VersOffset is the offset of tls.Conn's vers field for this Go
+	// version, -1 when its layout is not known.
+	VersOffset int
 }
 
 // Func is one function, located by file offsets as uprobes want them.
 type Func struct {
 	// Entry is the file offset of the first instruction.
 	Entry uint64
+	// Body is the file offset of the first instruction after the stack
+	// check, where the entry probes go (see bodyOffset); Entry for a
+	// function without a recognised one.
+	Body uint64
 	// Rets are the file offsets of its RET instructions.
 	Rets []uint64
 }
@@ -99,7 +106,7 @@ func Read(r io.ReaderAt) (b *Binary, err error) {
 		}
 	}()
 
-	b = &Binary{GoVersion: info.GoVersion}
+	b = &Binary{GoVersion: info.GoVersion, VersOffset: versOffset(info.GoVersion)}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_TLS {
 			b.GAtFSMinus8 = p.Memsz == 8 && p.Align <= 8
@@ -139,22 +146,28 @@ func Read(r io.ReaderAt) (b *Binary, err error) {
 
 // checkVersion accepts go1.17 to go1.26, release candidates included.
 func checkVersion(v string) error {
-	rest, ok := strings.CutPrefix(v, "go1.")
+	minor, ok := goMinor(v)
 	if !ok {
-		return fmt.Errorf("%w: toolchain version %q", ErrUnsupported, v)
-	}
-	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
-	if end < 0 {
-		end = len(rest)
-	}
-	minor, err := strconv.Atoi(rest[:end])
-	if err != nil {
 		return fmt.Errorf("%w: toolchain version %q", ErrUnsupported, v)
 	}
 	if minor < minMinor || minor > maxMinor {
 		return fmt.Errorf("%w: built by %s; tlstap understands go1.%d to go1.%d", ErrUnsupported, v, minMinor, maxMinor)
 	}
 	return nil
+}
+
+// goMinor returns N of a "go1.N..." toolchain version.
+func goMinor(v string) (int, bool) {
+	rest, ok := strings.CutPrefix(v, "go1.")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(rest)
+	}
+	minor, err := strconv.Atoi(rest[:end])
+	return minor, err == nil
 }
 
 // span is a function's virtual address range.
@@ -209,7 +222,10 @@ func locate(f *elf.File, name string, s span) (Func, error) {
 		return Func{}, fmt.Errorf("%w: %s has no RET instruction", ErrUnsupported, name)
 	}
 	base := s.entry - prog.Vaddr + prog.Off
-	fn := Func{Entry: base, Rets: make([]uint64, len(rets))}
+	fn := Func{Entry: base, Body: base, Rets: make([]uint64, len(rets))}
+	if body, ok := bodyOffset(code); ok {
+		fn.Body = base + body
+	}
 	for i, r := range rets {
 		fn.Rets[i] = base + r
 	}

@@ -82,7 +82,7 @@ func TestStrippedMatchesSymbols(t *testing.T) {
 				name      string
 				want, got Func
 			}{{"Write", want.Write, got.Write}, {"Read", want.Read, got.Read}, {"handshakeContext", want.Handshake, got.Handshake}} {
-				if fn.got.Entry == 0 || fn.got.Entry != fn.want.Entry || !slices.Equal(fn.got.Rets, fn.want.Rets) {
+				if fn.got.Entry == 0 || fn.got.Entry != fn.want.Entry || fn.got.Body != fn.want.Body || !slices.Equal(fn.got.Rets, fn.want.Rets) {
 					t.Errorf("%s: stripped %+v, symbols %+v", fn.name, fn.got, fn.want)
 				}
 			}

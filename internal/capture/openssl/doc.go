@@ -123,16 +123,22 @@
 // capture/gotls finds crypto/tls.(*Conn).Write, Read and handshakeContext
 // in the symbol table or, in stripped binaries, in .gopclntab with the
 // text start taken from the runtime's moduledata (Go 1.26 no longer writes
-// it in the pclntab header), and lists Read's and Write's RET
-// instructions. tlstap's own executable is never probed.
+// it in the pclntab header), lists Read's RET instructions, and finds where
+// each function's stack-check prologue ends. tlstap's own executable is never
+// probed.
 //
 // No uretprobe is ever put on Go code: the runtime copies goroutine
 // stacks and would carry the trampoline address along. Write is emitted at
 // entry from the register ABI's arguments (RAX receiver, RBX/RCX buffer),
-// so a request is in the ring before any goroutine can read its response;
-// its RET probes only mark the call finished, so an entry hit the kernel
-// replays (a signal during the probe's single-step, which Go's preemption
-// makes common) is not emitted twice. Read is emitted at whichever RET it
+// so a request is in the ring before any goroutine can read its response.
+// "Entry" is the first instruction after the stack check (CMP SP or R12
+// against g.stackguard0, JBE to a block that calls runtime.morestack and
+// jumps back to the first instruction): a goroutine whose stack must grow
+// runs the prologue twice, so a probe on the first instruction would see
+// one call twice, while the prologue only compares and leaves the argument
+// registers alone. So Write takes one probe and one trap per call. A
+// function without a recognised stack check is probed at its first
+// instruction. Read is emitted at whichever RET it
 // leaves by, from the state its entry saved under the goroutine (R14), not
 // the thread; a buffer on the goroutine's stack is remembered relative to
 // the stack top, which stack copying preserves.
@@ -169,7 +175,12 @@
 //     fd and no addresses: no socket call happens inside their SSL calls.
 //   - A Go program that starts and finishes its TLS within one scan
 //     interval is missed; so is one whose executable's uprobes could not be
-//     placed. Go's TLS version is not read (Chunk.TLSVersion 0).
+//     placed.
+//   - Go's negotiated TLS version is read from tls.Conn's vers field at a
+//     per-release offset (capture/gotls); for Go 1.17, 1.18 and 1.20, whose
+//     layout was not checked, Chunk.TLSVersion is 0. A Write that itself
+//     runs the handshake (no explicit Handshake before it) carries 0 in its
+//     first chunk: vers is read before the call.
 //   - Nested TLS in one thread (TLS over a TLS proxy tunnel in curl) is
 //     attributed to the inner call only: calls are tracked one per thread.
 //   - The fd and tuple come from the syscalls a call makes; a connection

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -97,8 +98,10 @@ type attachedGo struct {
 	links []link.Link
 }
 
-// attachGo puts a uprobe on handshakeContext's entry, and on Write's and
-// Read's entries and every RET. Never a uretprobe: see bpf/gotls.h.
+// attachGo puts a uprobe on Write's, Read's and handshakeContext's bodies
+// (the first instruction after the stack check, so a call whose stack must
+// grow is not seen twice: see gotls.Func.Body) and on every RET of Read.
+// Write is emitted from its one probe. Never a uretprobe: see bpf/gotls.h.
 func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
@@ -106,41 +109,25 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 	}
 	p := &s.objs.tlstapPrograms
 	type probe struct {
-		fn  string
-		off uint64
+		fn   string
+		off  uint64
+		prog *ebpf.Program
 	}
 	var probes []probe
 	// Returns first, entries after (see closeLinks).
 	for _, r := range bin.Read.Rets {
-		probes = append(probes, probe{"Read RET", r})
+		probes = append(probes, probe{"Read RET", r, p.TlstapGoReadReturn})
 	}
-	for _, r := range bin.Write.Rets {
-		probes = append(probes, probe{"Write RET", r})
-	}
-	probes = append(probes, probe{"Read", bin.Read.Entry}, probe{"Write", bin.Write.Entry})
+	probes = append(probes,
+		probe{"Read", bin.Read.Body, p.TlstapGoReadEnter},
+		probe{"Write", bin.Write.Body, p.TlstapGoWriteEnter})
 	if bin.Handshake.Entry != 0 {
-		probes = append(probes, probe{"handshakeContext", bin.Handshake.Entry})
+		probes = append(probes, probe{"handshakeContext", bin.Handshake.Body, p.TlstapGoHandshakeEnter})
 	}
-	// The cookie tells the probes whether they may compare goroutines
-	// through the FS base (see bpf/gotls.h).
-	var cookie uint64
-	if bin.GAtFSMinus8 {
-		cookie = 1
-	}
+	cookie := goCookie(bin)
 	var links []link.Link
 	for _, pr := range probes {
-		prog := p.TlstapGoReadReturn
-		switch pr.fn {
-		case "Read":
-			prog = p.TlstapGoReadEnter
-		case "Write":
-			prog = p.TlstapGoWriteEnter
-		case "Write RET":
-			prog = p.TlstapGoWriteReturn
-		case "handshakeContext":
-			prog = p.TlstapGoHandshakeEnter
-		}
-		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: pr.off, Cookie: cookie})
+		l, err := ex.Uprobe("", pr.prog, &link.UprobeOptions{Address: pr.off, Cookie: cookie})
 		if err != nil {
 			closeLinks(links)
 			return nil, fmt.Errorf("uprobe on crypto/tls.(*Conn).%s at %s+%#x: %w", pr.fn, path, pr.off, err)
@@ -148,6 +135,21 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 		links = append(links, l)
 	}
 	return links, nil
+}
+
+// goCookie is what the Go probes learn about the binary (bpf/gotls.h):
+// bit 0 set when they may compare goroutines through the FS base, and in
+// the bits above it the offset of tls.Conn's vers field plus one, 0 when
+// the layout is not known.
+func goCookie(bin *gotls.Binary) uint64 {
+	var c uint64
+	if bin.GAtFSMinus8 {
+		c = 1
+	}
+	if bin.VersOffset >= 0 {
+		c |= uint64(bin.VersOffset+1) << 1
+	}
+	return c
 }
 
 // goWatcher attaches to Go programs as they appear. It owns one goroutine,

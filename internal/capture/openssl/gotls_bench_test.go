@@ -17,11 +17,15 @@ import (
 )
 
 // BenchmarkGoCalls measures the cost of one crypto/tls.(*Conn).Write and
-// one Read (64 bytes) in a Go program (testdata/goprog bench) with no
-// probes, with a bare trap (a BPF program that returns at once) at the
-// functions' entries only, with the bare trap at every place tlstap probes
-// (entries and RETs of both), and with tlstap's capture. Each iteration runs the program once; the
-// metrics are medians over the iterations. Use -benchtime=Nx.
+// one Read (64 bytes) in a Go program (testdata/goprog bench) in four
+// modes: no probes; a bare trap (a BPF program that returns at once) on
+// Write's and Read's first instructions, the usual entry uprobe; the bare
+// trap at every place tlstap probes (Write's and Read's bodies after the
+// stack check, and Read's RETs); and tlstap's capture. Each iteration runs
+// the program once in every mode, starting with a different mode each
+// time, so the modes share the machine's load; the metrics are medians over
+// the iterations, and the ratios medians of each iteration's ratio. Use
+// -benchtime=Nx.
 func BenchmarkGoCalls(b *testing.B) {
 	const calls = 5000
 	bin := buildGoProg(b, b.TempDir(), goBuild{name: "gt-bench", gocmd: "go"})
@@ -29,55 +33,84 @@ func BenchmarkGoCalls(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, mode := range []string{"none", "bare-entry", "bare", "tlstap"} {
-		b.Run(mode, func(b *testing.B) {
+	modes := []string{"none", "bare-entry", "bare", "tlstap"}
+	w, r := map[string][]float64{}, map[string][]float64{}
+	var vsEntry, vsBare, readVsBare []float64
+	for i := 0; b.Loop(); i++ {
+		for k := range modes {
+			mode := modes[(i+k)%len(modes)]
+			var stop func()
 			switch mode {
+			case "none":
+				stop = func() {}
 			case "bare-entry":
-				bareTrap(b, bin, fns.Write.Entry, fns.Read.Entry)
+				stop = bareTrap(b, bin, fns.Write.Entry, fns.Read.Entry)
 			case "bare":
-				bareTrap(b, bin, slices.Concat([]uint64{fns.Write.Entry, fns.Read.Entry}, fns.Write.Rets, fns.Read.Rets)...)
+				stop = bareTrap(b, bin, slices.Concat([]uint64{fns.Write.Body, fns.Read.Body}, fns.Read.Rets)...)
 			case "tlstap":
-				src, err := New(Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{"gt-bench"}},
-					Logger: slog.New(slog.DiscardHandler)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				out := make(chan capture.Chunk, 4096)
-				done := make(chan error, 1)
-				go func() { done <- src.Run(ctx, out) }()
-				go func() {
-					for {
-						select {
-						case <-out:
-						case <-ctx.Done():
-							return
-						}
-					}
-				}()
-				b.Cleanup(func() { cancel(); <-done })
+				stop = runTlstap(b, bin)
 			}
-			var w, r []float64
-			for b.Loop() {
-				out, err := exec.Command(bin, "bench", fmt.Sprint(calls)).Output()
-				if err != nil {
-					b.Fatalf("%v: %s", err, out)
-				}
-				var wn, rn float64
-				if _, err := fmt.Sscanf(string(out), "write_ns=%g read_ns=%g", &wn, &rn); err != nil {
-					b.Fatalf("%q: %v", out, err)
-				}
-				w, r = append(w, wn), append(r, rn)
-			}
-			b.ReportMetric(median(w), "ns/write")
-			b.ReportMetric(median(r), "ns/read")
-			b.ReportMetric(0, "ns/op")
-		})
+			wn, rn := runGoBench(b, bin, calls)
+			stop()
+			w[mode], r[mode] = append(w[mode], wn), append(r[mode], rn)
+		}
+		vsEntry = append(vsEntry, last(w["tlstap"])/last(w["bare-entry"]))
+		vsBare = append(vsBare, last(w["tlstap"])/last(w["bare"]))
+		readVsBare = append(readVsBare, last(r["tlstap"])/last(r["bare"]))
 	}
+	for _, mode := range modes {
+		b.ReportMetric(median(w[mode]), "ns/write-"+mode)
+		b.ReportMetric(median(r[mode]), "ns/read-"+mode)
+	}
+	b.ReportMetric(median(vsEntry), "write-tlstap/bare-entry")
+	b.ReportMetric(median(vsBare), "write-tlstap/bare")
+	b.ReportMetric(median(readVsBare), "read-tlstap/bare")
+	b.ReportMetric(0, "ns/op")
 }
 
-// bareTrap attaches a program that does nothing where tlstap's Go probes go.
-func bareTrap(b *testing.B, bin string, offsets ...uint64) {
+func last(v []float64) float64 { return v[len(v)-1] }
+
+// runGoBench runs `goprog bench calls` and returns its ns per Write and per
+// Read.
+func runGoBench(b *testing.B, bin string, calls int) (write, read float64) {
+	out, err := exec.Command(bin, "bench", fmt.Sprint(calls)).Output()
+	if err != nil {
+		b.Fatalf("%v: %s", err, out)
+	}
+	if _, err := fmt.Sscanf(string(out), "write_ns=%g read_ns=%g", &write, &read); err != nil {
+		b.Fatalf("%q: %v", out, err)
+	}
+	return write, read
+}
+
+// runTlstap starts tlstap's capture of bin and returns what stops it.
+func runTlstap(b *testing.B, bin string) (stop func()) {
+	src, err := New(Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{"gt-bench"}},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan capture.Chunk, 4096)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case <-out:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done; <-drained }
+}
+
+// bareTrap attaches a program that does nothing at the offsets and returns
+// what detaches it.
+func bareTrap(b *testing.B, bin string, offsets ...uint64) (stop func()) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         ebpf.Kprobe,
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
@@ -86,18 +119,26 @@ func bareTrap(b *testing.B, bin string, offsets ...uint64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { prog.Close() })
 	ex, err := link.OpenExecutable(bin)
 	if err != nil {
 		b.Fatal(err)
 	}
+	var links []link.Link
+	stop = func() {
+		for _, l := range links {
+			l.Close()
+		}
+		prog.Close()
+	}
 	for _, off := range offsets {
 		l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: off})
 		if err != nil {
+			stop()
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { l.Close() })
+		links = append(links, l)
 	}
+	return stop
 }
 
 func median(v []float64) float64 {

@@ -146,11 +146,12 @@ func h2Messages(b []byte) (paths []string, data string, err error) {
 	}
 }
 
-// checkGoMeta checks every data chunk of one side: process, fd, tuple and
-// the library.
+// checkGoMeta checks every data chunk of one side: process, fd, tuple, the
+// library and the negotiated version (TLS 1.3, read from tls.Conn.vers; every
+// toolchain the tests build with has a known layout).
 func checkGoMeta(t *testing.T, cs []capture.Chunk, pid int, comm string, local, remote netip.AddrPort) {
 	t.Helper()
-	checkMeta(t, cs, pid, comm, local, remote, 0)
+	checkMeta(t, cs, pid, comm, local, remote, 0x0304)
 	for _, c := range data(cs, capture.Read) {
 		if c.Library != "gotls" {
 			t.Fatalf("pid %d: library %q, want gotls", pid, c.Library)

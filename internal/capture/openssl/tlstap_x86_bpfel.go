@@ -128,14 +128,6 @@ type tlstapGoRead struct {
 	Pad     [7]uint8
 }
 
-type tlstapGoWrite struct {
-	_    structs.HostLayout
-	Conn uint64
-	Buf  uint64
-	Len  uint64
-	Sp   uint64
-}
-
 type tlstapIdKey struct {
 	_   structs.HostLayout
 	Gen uint32
@@ -164,7 +156,6 @@ const (
 	tlstapMapTlstapGoLearn               = "tlstap_go_learn"
 	tlstapMapTlstapGoPids                = "tlstap_go_pids"
 	tlstapMapTlstapGoReads               = "tlstap_go_reads"
-	tlstapMapTlstapGoWrites              = "tlstap_go_writes"
 	tlstapMapTlstapProcs                 = "tlstap_procs"
 	tlstapMapTlstapScratch               = "tlstap_scratch"
 	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
@@ -177,7 +168,6 @@ const (
 	tlstapProgTlstapGoReadEnter          = "tlstap_go_read_enter"
 	tlstapProgTlstapGoReadReturn         = "tlstap_go_read_return"
 	tlstapProgTlstapGoWriteEnter         = "tlstap_go_write_enter"
-	tlstapProgTlstapGoWriteReturn        = "tlstap_go_write_return"
 	tlstapProgTlstapSchedProcessExit     = "tlstap_sched_process_exit"
 	tlstapProgTlstapSockRecvLength       = "tlstap_sock_recv_length"
 	tlstapProgTlstapSockSendLength       = "tlstap_sock_send_length"
@@ -250,7 +240,6 @@ type tlstapProgramSpecs struct {
 	TlstapGoReadEnter          *ebpf.ProgramSpec `ebpf:"tlstap_go_read_enter"`
 	TlstapGoReadReturn         *ebpf.ProgramSpec `ebpf:"tlstap_go_read_return"`
 	TlstapGoWriteEnter         *ebpf.ProgramSpec `ebpf:"tlstap_go_write_enter"`
-	TlstapGoWriteReturn        *ebpf.ProgramSpec `ebpf:"tlstap_go_write_return"`
 	TlstapSchedProcessExit     *ebpf.ProgramSpec `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_send_length"`
@@ -289,7 +278,6 @@ type tlstapMapSpecs struct {
 	TlstapGoLearn       *ebpf.MapSpec `ebpf:"tlstap_go_learn"`
 	TlstapGoPids        *ebpf.MapSpec `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.MapSpec `ebpf:"tlstap_go_reads"`
-	TlstapGoWrites      *ebpf.MapSpec `ebpf:"tlstap_go_writes"`
 	TlstapProcs         *ebpf.MapSpec `ebpf:"tlstap_procs"`
 	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
@@ -334,7 +322,6 @@ type tlstapMaps struct {
 	TlstapGoLearn       *ebpf.Map `ebpf:"tlstap_go_learn"`
 	TlstapGoPids        *ebpf.Map `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.Map `ebpf:"tlstap_go_reads"`
-	TlstapGoWrites      *ebpf.Map `ebpf:"tlstap_go_writes"`
 	TlstapProcs         *ebpf.Map `ebpf:"tlstap_procs"`
 	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
@@ -355,7 +342,6 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapGoLearn,
 		m.TlstapGoPids,
 		m.TlstapGoReads,
-		m.TlstapGoWrites,
 		m.TlstapProcs,
 		m.TlstapScratch,
 		m.TlstapSelfEndpoints,
@@ -381,7 +367,6 @@ type tlstapPrograms struct {
 	TlstapGoReadEnter          *ebpf.Program `ebpf:"tlstap_go_read_enter"`
 	TlstapGoReadReturn         *ebpf.Program `ebpf:"tlstap_go_read_return"`
 	TlstapGoWriteEnter         *ebpf.Program `ebpf:"tlstap_go_write_enter"`
-	TlstapGoWriteReturn        *ebpf.Program `ebpf:"tlstap_go_write_return"`
 	TlstapSchedProcessExit     *ebpf.Program `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.Program `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.Program `ebpf:"tlstap_sock_send_length"`
@@ -414,7 +399,6 @@ func (p *tlstapPrograms) Close() error {
 		p.TlstapGoReadEnter,
 		p.TlstapGoReadReturn,
 		p.TlstapGoWriteEnter,
-		p.TlstapGoWriteReturn,
 		p.TlstapSchedProcessExit,
 		p.TlstapSockRecvLength,
 		p.TlstapSockSendLength,

@@ -1,12 +1,24 @@
-// Command tlsprog links crypto/tls's client for the tests to inspect.
+// Command tlsprog links crypto/tls's client for the tests to inspect. Run
+// with "vers" it prints the offset of tls.Conn's vers field as its
+// toolchain laid it out.
 package main
 
 import (
 	"crypto/tls"
+	"fmt"
 	"os"
+	"reflect"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "vers" {
+		f, ok := reflect.TypeOf(tls.Conn{}).FieldByName("vers")
+		if !ok || f.Type.Kind() != reflect.Uint16 {
+			os.Exit(1)
+		}
+		fmt.Println(f.Offset)
+		return
+	}
 	c, err := tls.Dial("tcp", os.Args[1], nil)
 	if err != nil {
 		os.Exit(1)

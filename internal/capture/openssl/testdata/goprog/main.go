@@ -147,7 +147,11 @@ func get(base string, n int, h2 bool) error {
 
 // stress runs g goroutines that together make n requests, each goroutine
 // on its own connection. Between reads a goroutine recurses deeply, so its
-// stack grows (and is copied) while its buffer lives on that stack.
+// stack grows (and is copied) while its buffer lives on that stack. Each
+// request is written by a fresh goroutine at a depth that sweeps, one small
+// frame at a time, across the first stack sizes, so for some requests it
+// is Write's own prologue that finds the stack too small and starts Write
+// over after growing it.
 func stress(addr string, g, n int) error {
 	var next int64 = -1
 	var wg sync.WaitGroup
@@ -167,7 +171,10 @@ func stress(addr string, g, n int) error {
 				if i >= int64(n) {
 					return
 				}
-				if _, err := fmt.Fprintf(c, "GET /s/%d HTTP/1.1\r\nHost: x\r\n\r\n", i); err != nil {
+				req := fmt.Appendf(nil, "GET /s/%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+				wrote := make(chan error)
+				go func() { wrote <- deepWrite(c, req, int(i%1024)) }()
+				if err := <-wrote; err != nil {
 					errs <- err
 					return
 				}
@@ -220,6 +227,17 @@ func readResponse(c *tls.Conn, want string, depth int) error {
 		}
 		got = append(got, b...)
 	}
+}
+
+// deepWrite recurses depth times in small frames, then writes b.
+//
+//go:noinline
+func deepWrite(c *tls.Conn, b []byte, depth int) error {
+	if depth > 0 {
+		return deepWrite(c, b, depth-1)
+	}
+	_, err := c.Write(b)
+	return err
 }
 
 // deepRead recurses depth times, then reads into a buffer on its stack.
