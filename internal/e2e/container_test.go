@@ -3,19 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tlstap/tlstap/internal/capture/openssl"
 	"github.com/tlstap/tlstap/internal/config"
-	"github.com/tlstap/tlstap/internal/container"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/internal/testenv"
 )
@@ -28,32 +22,8 @@ import (
 // carries neither container nor that cgroup.
 func TestContainerAttribution(t *testing.T) {
 	testenv.RequireRoot(t, "live capture with eBPF and creating cgroups")
-	root, err := container.FindRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw [32]byte
-	rand.Read(raw[:])
-	id := hex.EncodeToString(raw[:])
-	parent := filepath.Join(root, "tlstap-test-"+id[:8])
-	dir := filepath.Join(parent, "docker-"+id+".scope")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Removed once curl has exited (a cgroup with processes cannot be).
-	t.Cleanup(func() {
-		os.Remove(dir)
-		os.Remove(parent)
-	})
-	cgroup, err := container.Of(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close()
+	cg := testenv.NewContainerCgroup(t)
+	cgroup, id, dir := cg.ID, cg.Container, cg.Dir
 
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"c.txt": []byte("contained\n")}})
 	src, err := openssl.New(openssl.Options{Filter: openssl.Filter{Comms: []string{"curl", "nginx"}}})
@@ -72,7 +42,7 @@ func TestContainerAttribution(t *testing.T) {
 	cmd := exec.Command("curl", "-sS", "-k", "-o", "/dev/null", "--http1.1", srv.URL("/c.txt"), srv.URL("/c.txt"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
+	cg.Place(cmd)
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("curl in %s: %v\n%s", dir, err, out.String())
 	}
