@@ -54,6 +54,10 @@ type inflight struct {
 	ack jetstream.PubAckFuture
 }
 
+// idlePoll is how often a publisher waiting for acknowledgements with an
+// empty queue looks for new entries.
+const idlePoll = time.Millisecond
+
 // maxAckEvery is how many messages at most share one acknowledgement.
 const maxAckEvery = 64
 
@@ -234,9 +238,14 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 			ready = true
 		}
 
-		// Full, or nothing new to send: wait for the oldest ack.
-		block := len(flight) >= p.t.InFlight || (len(retry) == 0 && len(flight) > 0 && p.sub.Len() == 0)
-		n, err := p.collect(ctx, flight, block)
+		// Full: wait for the oldest ack. Nothing new to send: wait for it
+		// too, but look for new entries every idlePoll, so a producer a
+		// little slower than the server is not held to one round trip
+		// per message.
+		full := len(flight) >= p.t.InFlight
+		idle := len(retry) == 0 && len(flight) > 0 && p.sub.Len() == 0
+		block := full || idle
+		n, err := p.collect(ctx, flight, block, idle && !full)
 		clear(flight[:n])
 		flight = flight[n:]
 		if err != nil {
@@ -294,7 +303,7 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 // before the first one not yet acknowledged. With block it first waits for
 // the first acknowledgement due (or a state change, a timeout, the end of
 // ctx). A failed ack returns its error, with the count before it.
-func (p *Publisher) collect(ctx context.Context, flight []inflight, block bool) (int, error) {
+func (p *Publisher) collect(ctx context.Context, flight []inflight, block, poll bool) (int, error) {
 	n := 0
 	next := func(from int) int { // index of the next message with an ack
 		for i := from; i < len(flight); i++ {
@@ -314,12 +323,20 @@ func (p *Publisher) collect(ctx context.Context, flight []inflight, block bool) 
 	if block {
 		t := time.NewTimer(10 * time.Second)
 		defer t.Stop()
+		var look <-chan time.Time
+		if poll {
+			lt := time.NewTimer(idlePoll)
+			defer lt.Stop()
+			look = lt.C
+		}
 		select {
 		case a := <-flight[c].ack.Ok():
 			p.confirm(c, a)
 			n = c + 1
 		case err := <-flight[c].ack.Err():
 			return 0, err
+		case <-look:
+			return 0, nil
 		case <-p.state:
 			return 0, nil
 		case <-t.C:
