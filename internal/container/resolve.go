@@ -49,7 +49,6 @@ type Resolver struct {
 	root string
 
 	mu     sync.Mutex
-	dev    uint64
 	paths  map[uint64]string    // id -> path relative to root, "/"-rooted
 	misses map[uint64]time.Time // id -> time of the walk that did not find it
 	walked time.Time            // last walk

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tlstap/tlstap/internal/broker"
 	"github.com/tlstap/tlstap/internal/stats"
@@ -240,4 +241,40 @@ func TestFeedLinkWindow(t *testing.T) {
 	if len(f.seqs) > maxSeqMap {
 		t.Errorf("%d links kept, bound %d", len(f.seqs), maxSeqMap)
 	}
+}
+
+// FuzzRelay: whatever a fleet stream holds (anyone may publish to its
+// subjects), relaying it never panics, never publishes a stream sequence
+// twice, and keeps the renumbering table bounded.
+func FuzzRelay(f *testing.F) {
+	seed, _ := proto.Marshal(&eventpb.LogEntry{LogType: eventpb.LogType_LOG_TYPE_EVENT,
+		Payload: &eventpb.LogEntry_EventPayload{EventPayload: &eventpb.Event{Seq: 2, RequestSeq: 1, MessageSeq: 1, Node: "n"}}})
+	f.Add(seed, "n", uint64(5))
+	logSeed, _ := proto.Marshal(&eventpb.LogEntry{LogType: eventpb.LogType_LOG_TYPE_PROCESS_LOG, Payload: &eventpb.LogEntry_RunLog{RunLog: "x"}})
+	f.Add(logSeed, "", uint64(1))
+	f.Fuzz(func(t *testing.T, data []byte, node string, seq uint64) {
+		var e eventpb.LogEntry
+		if proto.Unmarshal(data, &e) != nil {
+			return
+		}
+		sink := &sinkLog{}
+		fd, err := NewFeed("nats://127.0.0.1:1", sink, FeedOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd.relay(Message{Entry: &e, Node: node, Seq: seq})
+		again := proto.Clone(&e).(*eventpb.LogEntry)
+		fd.relay(Message{Entry: again, Node: node, Seq: seq})
+		if len(sink.m) > 1 {
+			t.Fatalf("stream sequence %d relayed %d times", seq, len(sink.m))
+		}
+		for _, m := range sink.m {
+			if ev := m.GetEventPayload(); ev != nil && ev.GetSeq() != seq {
+				t.Fatalf("relayed seq %d, stream sequence %d", ev.GetSeq(), seq)
+			}
+		}
+		if len(fd.seqs) > maxSeqMap {
+			t.Fatal("renumbering table unbounded")
+		}
+	})
 }
