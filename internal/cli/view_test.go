@@ -173,8 +173,10 @@ func TestViewFleet(t *testing.T) {
 	}
 	defer ws.Close()
 	got := make(chan error, 1)
+	subscribed := make(chan struct{})
 	go func() {
 		n := 0
+		first := true
 		for n < demoEvents {
 			var b []byte
 			ws.SetReadDeadline(time.Now().Add(time.Minute))
@@ -187,6 +189,12 @@ func TestViewFleet(t *testing.T) {
 				got <- fmt.Errorf("a frame is not one LogEntry: %w", err)
 				return
 			}
+			if first {
+				// The server subscribes the client before its first
+				// heartbeat: from here nothing published is missed.
+				first = false
+				close(subscribed)
+			}
 			if ev := m.GetEventPayload(); ev != nil {
 				if ev.GetNode() != "node-d" {
 					got <- fmt.Errorf("live event of node %q, want node-d", ev.GetNode())
@@ -197,9 +205,11 @@ func TestViewFleet(t *testing.T) {
 		}
 		got <- nil
 	}()
-	// The listener subscribes after the handshake; the first heartbeat
-	// says it has.
-	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-subscribed:
+	case err := <-got:
+		t.Fatalf("eCaptureQ client: %v\n%s", err, v.stderr.String())
+	}
 	publishDemo(t, url, "node-d")
 	if err := <-got; err != nil {
 		t.Fatalf("eCaptureQ client: %v\n%s", err, v.stderr.String())
