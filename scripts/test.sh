@@ -46,3 +46,6 @@ bash examples/test.sh /tmp/tlstap-ci
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== Kubernetes manifests (their own module: the main one does not depend on the Kubernetes API)"
+(cd deploy/kubernetes && go vet ./... && go test -count=1 ./...)

@@ -55,6 +55,7 @@ type commands uint8
 const (
 	onTLS  commands = 1 << iota // tlstap tls
 	onPlay                      // tlstap replay and tlstap demo
+	onView                      // tlstap view: output and the server's flags only
 	onRun  = onTLS | onPlay
 )
 
@@ -85,9 +86,9 @@ var flagTable = []flagDef{
 		ptr: func(s *settings) any { return &s.configFile }},
 
 	// Standard output and the pipeline (config.Output, config.Pipeline).
-	{name: "output", short: "o", on: onRun, field: "output.format", usage: "standard output `format`: text (header line + payload), json (one object per event) or none",
+	{name: "output", short: "o", on: onRun | onView, field: "output.format", usage: "standard output `format`: text (header line + payload), json (one object per event) or none",
 		ptr: func(s *settings) any { return &s.cfg.Output.Format }},
-	{name: "hex", on: onRun, field: "output.hex", usage: "print every payload as a hex dump in text output (binary payloads always are)",
+	{name: "hex", on: onRun | onView, field: "output.hex", usage: "print every payload as a hex dump in text output (binary payloads always are)",
 		ptr: func(s *settings) any { return &s.cfg.Output.Hex }},
 	{name: "tsize", on: onRun, field: "pipeline.tsize", usage: "truncate event payloads to this many `bytes` and mark them truncated (0: no limit)",
 		ptr: func(s *settings) any { return &s.cfg.Pipeline.TSize }},
@@ -99,7 +100,7 @@ var flagTable = []flagDef{
 	// The run (config.Run).
 	{name: "raw", on: onRun, field: "run.raw_only", usage: "do not decode protocols: every event is raw data (type 0)",
 		ptr: func(s *settings) any { return &s.cfg.Run.RawOnly }},
-	{name: "log-level", on: onRun, field: "run.log_level", usage: "log `level`: debug, info, warn or error",
+	{name: "log-level", on: onRun | onView, field: "run.log_level", usage: "log `level`: debug, info, warn or error",
 		ptr: func(s *settings) any { return &s.cfg.Run.LogLevel }},
 	{name: "node", on: onRun, field: "run.node", usage: "`name` of this node, set on every event so a fleet's events stay apart (\"\": none)",
 		ptr: func(s *settings) any { return &s.cfg.Run.Node }},
@@ -162,31 +163,31 @@ var flagTable = []flagDef{
 		ptr: func(s *settings) any { return &s.sink.RotateAge }},
 
 	// The stream server (server.Options).
-	{name: "listen", on: onRun, usage: "main listener `host:port` for the WebSocket stream (/ws) and the API; \"\" disables it",
+	{name: "listen", on: onRun | onView, usage: "main listener `host:port` for the WebSocket stream (/ws) and the API; \"\" disables it",
 		ptr: func(s *settings) any { return &s.server.Listen }},
-	{name: "ecaptureq", on: onRun, usage: "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path; only the GUI's Origin http://localhost/, native clients and --allow-origin; a non-loopback address needs ?token)",
+	{name: "ecaptureq", on: onRun | onView, usage: "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path; only the GUI's Origin http://localhost/, native clients and --allow-origin; a non-loopback address needs ?token)",
 		ptr: func(s *settings) any { return &s.server.ECaptureQ }},
-	{name: "tls", on: onRun, usage: "serve the main listener over TLS (--tls=false is only allowed on loopback)",
+	{name: "tls", on: onRun | onView, usage: "serve the main listener over TLS (--tls=false is only allowed on loopback)",
 		ptr: func(s *settings) any { return &s.tls }},
-	{name: "tls-cert", on: onRun, usage: "PEM certificate `file` for the main listener (default: a self-signed one kept in the state directory)",
+	{name: "tls-cert", on: onRun | onView, usage: "PEM certificate `file` for the main listener (default: a self-signed one kept in the state directory)",
 		ptr: func(s *settings) any { return &s.server.TLSCert }},
-	{name: "tls-key", on: onRun, usage: "PEM private key `file` for --tls-cert",
+	{name: "tls-key", on: onRun | onView, usage: "PEM private key `file` for --tls-cert",
 		ptr: func(s *settings) any { return &s.server.TLSKey }},
-	{name: "client-ca", on: onRun, usage: "PEM CA `file`: require client certificates signed by it (mutual TLS)",
+	{name: "client-ca", on: onRun | onView, usage: "PEM CA `file`: require client certificates signed by it (mutual TLS)",
 		ptr: func(s *settings) any { return &s.server.ClientCA }},
-	{name: "state-dir", on: onRun, usage: "`directory` for the generated certificate and token (default /var/lib/tlstap as root, else the user config directory)",
+	{name: "state-dir", on: onRun | onView, usage: "`directory` for the generated certificate and token (default /var/lib/tlstap as root, else the user config directory)",
 		ptr: func(s *settings) any { return &s.server.StateDir }},
-	{name: "auth", on: onRun, usage: "client authentication: token, or none (only on loopback listeners)",
+	{name: "auth", on: onRun | onView, usage: "client authentication: token, or none (only on loopback listeners)",
 		ptr: func(s *settings) any { return &s.server.Auth }},
-	{name: "token", on: onRun, usage: "use this access `token` instead of the generated one (at least 16 characters)",
+	{name: "token", on: onRun | onView, usage: "use this access `token` instead of the generated one (at least 16 characters)",
 		ptr: func(s *settings) any { return &s.server.Token }},
-	{name: "allow-origin", on: onRun, usage: "allow WebSocket upgrades from this browser `origin` pattern, on the main and eCaptureQ listeners (repeatable; e.g. 'https://*.example.com')",
+	{name: "allow-origin", on: onRun | onView, usage: "allow WebSocket upgrades from this browser `origin` pattern, on the main and eCaptureQ listeners (repeatable; e.g. 'https://*.example.com')",
 		ptr: func(s *settings) any { return &s.server.AllowOrigins }},
-	{name: "heartbeat", on: onRun, usage: "interval between heartbeats sent to stream clients",
+	{name: "heartbeat", on: onRun | onView, usage: "interval between heartbeats sent to stream clients",
 		ptr: func(s *settings) any { return &s.server.Heartbeat }},
-	{name: "write-timeout", on: onRun, usage: "disconnect a stream client that accepted nothing for this long",
+	{name: "write-timeout", on: onRun | onView, usage: "disconnect a stream client that accepted nothing for this long",
 		ptr: func(s *settings) any { return &s.server.WriteTimeout }},
-	{name: "client-queue", on: onRun, usage: "entries queued per stream client before it starts missing entries (it is told how many)",
+	{name: "client-queue", on: onRun | onView, usage: "entries queued per stream client before it starts missing entries (it is told how many)",
 		ptr: func(s *settings) any { return &s.server.ClientQueue }},
 }
 

@@ -52,7 +52,7 @@ scripts, files and pipelines.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newTLSCmd(), newReplayCmd(), newDemoCmd(), newWatchCmd(), newVersionCmd())
+	root.AddCommand(newTLSCmd(), newReplayCmd(), newDemoCmd(), newWatchCmd(), newViewCmd(), newVersionCmd())
 	return root
 }
 

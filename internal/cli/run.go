@@ -17,16 +17,19 @@ import (
 	"github.com/tlstap/tlstap/internal/capture/replay"
 	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
+	"github.com/tlstap/tlstap/internal/fleet"
 	"github.com/tlstap/tlstap/internal/output/har"
 	"github.com/tlstap/tlstap/internal/output/pcapng"
 	"github.com/tlstap/tlstap/internal/server"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
 )
 
-// source is what a run captures: the live eBPF capture (tlstap tls), or
-// a recording (tlstap replay, tlstap demo).
+// source is what a run captures: the live eBPF capture (tlstap tls), a
+// recording (tlstap replay, tlstap demo), or a fleet's events from NATS
+// JetStream (tlstap view).
 type source struct {
-	live bool
+	live  bool
+	fleet *fleetSource
 	// The recording: its name for the log, how to open it, and whether
 	// to shift its times to now (demo).
 	name   string
@@ -62,7 +65,7 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 	e := engine.New(engine.Options{
 		Config:          s.cfg,
 		Exit:            r.Exit,
-		VirtualClock:    !src.live && r.Speed == 0, // time from the recording alone: the same events every run
+		VirtualClock:    src.open != nil && r.Speed == 0, // time from the recording alone: the same events every run
 		Live:            src.live,
 		RawOnly:         r.RawOnly,
 		Record:          r.Record,
@@ -85,6 +88,7 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 	// 5. The source: the eBPF capture, after the recording file it
 	// writes; or the recording played.
 	var chunks capture.Source
+	var feed *fleet.Feed
 	var control engine.CaptureControl // what the config API may change in the capture
 	running := false
 	if src.live {
@@ -105,6 +109,11 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 		}
 		defer live.Close()
 		chunks, control = live, live
+	} else if src.fleet != nil {
+		if feed, err = src.fleet.open(e); err != nil {
+			return err
+		}
+		chunks = feed
 	} else {
 		chunks, err = replay.New(replay.Options{Open: src.open, Name: src.name, Speed: r.Speed, Loop: r.Loop, Rebase: src.rebase, Log: e.Log})
 		if err != nil {
@@ -112,9 +121,22 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 		}
 	}
 
-	// 6. The stream server, with the config API on its main listener.
-	if err := serve(e, s, e.NewApplier(control)); err != nil {
+	// 6. The stream server, with the config API on its main listener (a
+	// viewer's is read-only and reports every node).
+	mountAPI := func(srv *server.Server, stateDir string) { mountRunAPI(srv, e, s, stateDir, e.NewApplier(control)) }
+	if feed != nil {
+		mountAPI = func(srv *server.Server, stateDir string) { mountViewAPI(srv, e, stateDir, feed) }
+	}
+	if err := serve(e, s, mountAPI); err != nil {
 		return err
+	}
+	if feed != nil {
+		// The retained tail is in the broker before the first client
+		// can be served: a client of a restarted viewer resumes with no
+		// gap and no duplicate.
+		if err := src.fleet.prime(cmd.Context(), e, feed); err != nil {
+			return nil // interrupted while priming
+		}
 	}
 
 	// 7. Run until the source ends (--exit) or ctx is cancelled; then
@@ -151,11 +173,10 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 	return src, nil
 }
 
-// serve starts the stream server, if a listener is configured, and
-// mounts the configuration, status and metrics API on it, which changes
-// e through ap. Errors here are the user's (a port in use, a bad
-// certificate) and are reported before capture starts.
-func serve(e *engine.Engine, s settings, ap *engine.Applier) error {
+// serve starts the stream server, if a listener is configured, and lets
+// mountAPI mount the API on it. Errors here are the user's (a port in
+// use, a bad certificate) and are reported before capture starts.
+func serve(e *engine.Engine, s settings, mountAPI func(srv *server.Server, stateDir string)) error {
 	opts := s.server
 	if opts.Listen == "" && opts.ECaptureQ == "" {
 		return nil
@@ -173,6 +194,23 @@ func serve(e *engine.Engine, s settings, ap *engine.Applier) error {
 	if stateDir == "" {
 		stateDir = tlsauth.DefaultStateDir()
 	}
+	mountAPI(srv, stateDir)
+	// Printed to the terminal only: the URLs carry the token, and the
+	// log also goes to every stream client.
+	fmt.Fprintf(e.Opts.Stderr, "tlstap: serving events\n")
+	for _, u := range srv.URLs() {
+		fmt.Fprintf(e.Opts.Stderr, "  %s\n", u)
+	}
+	if opts.Listen != "" && !opts.NoTLS {
+		fmt.Fprintf(e.Opts.Stderr, "  certificate SHA-256 fingerprint: %s\n", srv.Fingerprint())
+	}
+	e.Add(srv)
+	return nil
+}
+
+// mountRunAPI mounts the configuration, status and metrics API of a run
+// that captures or replays; it changes e through ap.
+func mountRunAPI(srv *server.Server, e *engine.Engine, s settings, stateDir string, ap *engine.Applier) {
 	// The API sees the configuration proper: the run settings cannot
 	// change while tlstap runs.
 	cfg := s.cfg
@@ -187,17 +225,6 @@ func serve(e *engine.Engine, s settings, ap *engine.Applier) error {
 		Version:  versionString(),
 		Started:  e.Started,
 	}).Mount(srv)
-	// Printed to the terminal only: the URLs carry the token, and the
-	// log also goes to every stream client.
-	fmt.Fprintf(e.Opts.Stderr, "tlstap: serving events\n")
-	for _, u := range srv.URLs() {
-		fmt.Fprintf(e.Opts.Stderr, "  %s\n", u)
-	}
-	if opts.Listen != "" && !opts.NoTLS {
-		fmt.Fprintf(e.Opts.Stderr, "  certificate SHA-256 fingerprint: %s\n", srv.Fingerprint())
-	}
-	e.Add(srv)
-	return nil
 }
 
 // addHAR subscribes the HAR file to e's events.

@@ -163,7 +163,7 @@ func runWatch(cmd *cobra.Command, o watchOptions, rawURL string) error {
 // --count is reached; idle says whether nothing more is waiting.
 func printStream(ctx context.Context, cmd *cobra.Command, o watchOptions, next func(context.Context) (*eventpb.LogEntry, error), idle func() bool) error {
 	stderr := cmd.ErrOrStderr()
-	var r output.Renderer = output.TextRenderer{Hex: o.hex}
+	var r output.Renderer = output.TextRenderer{Hex: o.hex, Node: true}
 	if o.json {
 		r = output.JSONRenderer{}
 	}

@@ -27,8 +27,9 @@ func watchFleet(ctx context.Context, cmd *cobra.Command, o watchOptions, addr st
 		return usageError{err}
 	}
 	co := fleet.ConsumerOptions{
-		Nodes: f.Nodes,
-		Log:   slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Nodes:       f.Nodes,
+		NoReconnect: o.noReconnect,
+		Log:         slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	switch {
 	case cmd.Flags().Changed("since") && o.since == 0:

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 const (
@@ -51,12 +52,16 @@ func TestID(t *testing.T) {
 
 // TestResolver finds directories created after the first walk and maps
 // their inode numbers to paths, on an ordinary directory tree standing in
-// for the cgroup mount.
+// for the cgroup mount; a miss right after a walk is not final.
 func TestResolver(t *testing.T) {
 	root := t.TempDir()
 	r := NewResolver(root)
+	r.minWalk = 0
 	if _, ok := r.Path(1); ok {
 		t.Fatal("found an id in an empty tree")
+	}
+	if _, final := r.Lookup(1); !final {
+		t.Fatal("a miss with no walk since is not final")
 	}
 	dir := filepath.Join(root, "system.slice", "docker-"+id1+".scope")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -71,6 +76,51 @@ func TestResolver(t *testing.T) {
 	}
 	if got := r.Container(cg); got != id1 {
 		t.Fatalf("Container = %q", got)
+	}
+	walks := r.walks
+	if got, final := r.Lookup(cg); got != id1 || !final || r.walks != walks {
+		t.Fatalf("cached Lookup = %q, %v, %d walks (want none)", got, final, r.walks-walks)
+	}
+
+	// Rate limit: within minWalk a new id is not walked for, and the
+	// answer says to ask again.
+	r.minWalk = time.Hour
+	dir2 := filepath.Join(root, "kubepods", "pod1", id2)
+	if err := os.MkdirAll(dir2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cg2, _ := Of(dir2)
+	if got, final := r.Lookup(cg2); got != "" || final {
+		t.Fatalf("Lookup within minWalk = %q, %v; want \"\", not final", got, final)
+	}
+	r.minWalk = 0
+	if got, final := r.Lookup(cg2); got != id2 || !final {
+		t.Fatalf("Lookup after minWalk = %q, %v", got, final)
+	}
+}
+
+// TestResolverBounds: misses are remembered up to maxMisses, then forgotten
+// together; the cache never grows past its bound.
+func TestResolverBounds(t *testing.T) {
+	r := NewResolver(t.TempDir())
+	r.minWalk = 0
+	for id := uint64(1); id <= maxMisses+10; id++ {
+		r.Lookup(1<<40 + id)
+	}
+	if len(r.misses) > maxMisses {
+		t.Fatalf("%d misses remembered, bound %d", len(r.misses), maxMisses)
+	}
+}
+
+// TestFindRoot: on this host the cgroup v2 hierarchy is found and holds
+// this process's cgroup.
+func TestFindRoot(t *testing.T) {
+	root, err := FindRoot()
+	if err != nil {
+		t.Skip("no cgroup v2 hierarchy on this host:", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
+		t.Fatalf("%s is not a cgroup v2 root: %v", root, err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/tlstap/tlstap/internal/broker"
 	"github.com/tlstap/tlstap/internal/capture"
 	"github.com/tlstap/tlstap/internal/config"
+	"github.com/tlstap/tlstap/internal/container"
 	"github.com/tlstap/tlstap/internal/output"
 	"github.com/tlstap/tlstap/internal/pipeline"
 	"github.com/tlstap/tlstap/internal/redact"
@@ -63,6 +64,9 @@ type Options struct {
 	LogLevel       slog.Level
 	// Node is set on every event (see pipeline.Options.Node).
 	Node string
+	// Containers resolves cgroup ids to container ids; nil with Live
+	// means this host's cgroup v2 hierarchy (container.NewResolver).
+	Containers pipeline.Containers
 }
 
 // Engine is one run's shared parts. Services are built from it before Run.
@@ -118,6 +122,10 @@ func New(opts Options) *Engine {
 		Node:         opts.Node,
 	}
 	if opts.Live {
+		if opts.Containers == nil {
+			opts.Containers = container.NewResolver("")
+		}
+		popts.Containers = opts.Containers
 		popts.Latency = st.Histogram(stats.PublishLatency,
 			"Seconds from the capture of the byte that completed a message to the event's publication.", stats.LatencyBuckets)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,12 @@ type ConsumerOptions struct {
 	// sequence After.
 	From  From
 	After uint64
+	// Tail is how many of the newest retained messages FromTail starts
+	// with.
+	Tail uint64
+	// NoReconnect ends the consumer (Next returns ErrClosed) when the
+	// connection to the server is lost, instead of reconnecting.
+	NoReconnect bool
 	// Log receives connection changes; nil discards them.
 	Log *slog.Logger
 }
@@ -33,6 +40,7 @@ const (
 	FromNew From = iota
 	FromAll
 	FromAfter
+	FromTail
 )
 
 // Message is one entry read from the stream.
@@ -42,11 +50,15 @@ type Message struct {
 	Node string
 	// Seq is the stream sequence: pass it as After to resume after it.
 	Seq uint64
+	// Pending is how many messages of the consumer's selection the stream
+	// held after this one when it was delivered: 0 means caught up.
+	Pending uint64
 }
 
 // Consumer reads a fleet stream in stream order.
 type Consumer struct {
 	nc   *nats.Conn
+	cons jetstream.Consumer
 	iter jetstream.MessagesContext
 }
 
@@ -65,18 +77,42 @@ func Subscribe(ctx context.Context, addr string, o ConsumerOptions) (*Consumer, 
 	if err != nil {
 		return nil, err
 	}
+	// closed stops the iterator once the connection is gone for good
+	// (NoReconnect, or closed), so Next returns instead of waiting.
+	var (
+		mu     sync.Mutex
+		c      *Consumer
+		closed bool
+	)
 	opts = append(opts,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats: disconnected", "err", err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats: reconnected") }),
+		nats.ClosedHandler(func(*nats.Conn) {
+			mu.Lock()
+			defer mu.Unlock()
+			closed = true
+			if c != nil {
+				c.iter.Stop()
+			}
+		}),
 	)
+	if o.NoReconnect {
+		opts = append(opts, nats.NoReconnect())
+	}
 	nc, err := nats.Connect(t.Server, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	c, err := subscribe(ctx, nc, t, o)
+	cons, err := subscribe(ctx, nc, t, o)
 	if err != nil {
 		nc.Close()
 		return nil, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	c = cons
+	if closed {
+		c.iter.Stop()
 	}
 	return c, nil
 }
@@ -98,6 +134,17 @@ func subscribe(ctx context.Context, nc *nats.Conn, t Target, o ConsumerOptions) 
 	case FromAfter:
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = o.After + 1
+	case FromTail:
+		st, err := js.Stream(ctx, t.Stream)
+		if err != nil {
+			return nil, fmt.Errorf("nats: stream %s: %w", t.Stream, err)
+		}
+		last := st.CachedInfo().State.LastSeq
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = 1
+		if last >= o.Tail {
+			cfg.OptStartSeq = last - o.Tail + 1
+		}
 	default:
 		return nil, fmt.Errorf("fleet: unknown start %d", o.From)
 	}
@@ -109,7 +156,7 @@ func subscribe(ctx context.Context, nc *nats.Conn, t Target, o ConsumerOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	return &Consumer{nc: nc, iter: iter}, nil
+	return &Consumer{nc: nc, cons: cons, iter: iter}, nil
 }
 
 // Next returns the next message. A message that is not a LogEntry is
@@ -137,8 +184,18 @@ func (c *Consumer) Next(ctx context.Context) (Message, error) {
 		if err := proto.Unmarshal(m.Data(), &e); err != nil {
 			continue
 		}
-		return Message{Entry: &e, Node: m.Headers().Get(HeaderNode), Seq: meta.Sequence.Stream}, nil
+		return Message{Entry: &e, Node: m.Headers().Get(HeaderNode), Seq: meta.Sequence.Stream, Pending: meta.NumPending}, nil
 	}
+}
+
+// Pending asks the server how many messages of the consumer's selection
+// are still to be delivered.
+func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("nats: %w", err)
+	}
+	return info.NumPending, nil
 }
 
 // ErrClosed is returned by Next after Close.

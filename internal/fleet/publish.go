@@ -40,10 +40,31 @@ type Publisher struct {
 	up                                         *stats.Gauge
 }
 
-// inflight is one message published and not yet acknowledged.
+// inflight is one message published and not yet acknowledged. Only every
+// ackEvery-th message, and the last before the queue runs dry, asks for an
+// acknowledgement (ack != nil); the others are published without a reply
+// subject. JetStream stores one connection's messages to a stream in the
+// order they were sent, so an acknowledgement confirms every message sent
+// before it too; when one fails or does not come, everything after the
+// last confirmed message is sent again and JetStream drops what it already
+// has by message id. This halves the cost of a message (no reply to
+// build, route and match), measured in docs/benchmarks.md.
 type inflight struct {
 	msg *nats.Msg
 	ack jetstream.PubAckFuture
+}
+
+// idlePoll is how often a publisher waiting for acknowledgements with an
+// empty queue looks for new entries.
+const idlePoll = time.Millisecond
+
+// maxAckEvery is how many messages at most share one acknowledgement.
+const maxAckEvery = 64
+
+// ackEvery is maxAckEvery, or fewer so that a full in-flight window always
+// holds several acknowledged messages.
+func (p *Publisher) ackEvery() int {
+	return max(1, min(maxAckEvery, p.t.InFlight/4))
 }
 
 // NewPublisher subscribes to b at once, so entries published before Run
@@ -152,6 +173,7 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		retry   []*nats.Msg // to send before anything new, in order
 		ready   bool        // the stream is known to exist
 		up      bool
+		unacked int    // messages published since the last that asked for an ack
 		conns   uint64 // reconnects seen, to notice a drop between two looks
 		backoff = 50 * time.Millisecond
 	)
@@ -166,6 +188,7 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		p.resent.Add(uint64(len(flight)))
 		retry = append(msgs, retry...)
 		flight = flight[:0]
+		unacked = 0
 		// Acks still due are not waited for; this also frees their
 		// slots in the client's pending limit.
 		js.CleanupPublisher()
@@ -215,9 +238,14 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 			ready = true
 		}
 
-		// Full, or nothing new to send: wait for the oldest ack.
-		block := len(flight) >= p.t.InFlight || (len(retry) == 0 && len(flight) > 0 && p.sub.Len() == 0)
-		n, err := p.collect(ctx, flight, block)
+		// Full: wait for the oldest ack. Nothing new to send: wait for it
+		// too, but look for new entries every idlePoll, so a producer a
+		// little slower than the server is not held to one round trip
+		// per message.
+		full := len(flight) >= p.t.InFlight
+		idle := len(retry) == 0 && len(flight) > 0 && p.sub.Len() == 0
+		block := full || idle
+		n, err := p.collect(ctx, flight, block, idle && !full)
 		clear(flight[:n])
 		flight = flight[n:]
 		if err != nil {
@@ -246,11 +274,20 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 			}
 			msg = p.message(e)
 		}
-		ack, err := js.PublishMsgAsync(msg)
+		// Ask for an acknowledgement every ackEvery messages, and on the
+		// last one before going idle, so the tail is confirmed too.
+		var ack jetstream.PubAckFuture
+		if unacked++; unacked >= p.ackEvery() || (len(retry) == 0 && p.sub.Len() == 0) {
+			ack, err = js.PublishMsgAsync(msg)
+			unacked = 0
+		} else {
+			err = nc.PublishMsg(msg)
+		}
 		if err != nil {
 			p.errs.Inc()
 			retry = append([]*nats.Msg{msg}, retry...)
-			if !pause() {
+			// What went before without an acknowledgement needs one.
+			if unacked = p.ackEvery(); !pause() {
 				return nil
 			}
 			continue
@@ -261,21 +298,45 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 	return nil
 }
 
-// collect counts the acknowledged messages at the head of flight and
-// returns how many there are. With block it first waits for the head's
-// ack (or a state change, a timeout, the end of ctx). A failed ack
-// returns its error.
-func (p *Publisher) collect(ctx context.Context, flight []inflight, block bool) (int, error) {
+// collect counts the confirmed messages at the head of flight and
+// returns how many there are: those up to the last acknowledged message
+// before the first one not yet acknowledged. With block it first waits for
+// the first acknowledgement due (or a state change, a timeout, the end of
+// ctx). A failed ack returns its error, with the count before it.
+func (p *Publisher) collect(ctx context.Context, flight []inflight, block, poll bool) (int, error) {
 	n := 0
-	if block && len(flight) > 0 {
+	next := func(from int) int { // index of the next message with an ack
+		for i := from; i < len(flight); i++ {
+			if flight[i].ack != nil {
+				return i
+			}
+		}
+		return -1
+	}
+	c := next(0)
+	if block && c < 0 {
+		// Cannot happen (the last message before idling and every
+		// ackEvery-th ask for one), but waiting for nothing would spin:
+		// send them again, asking.
+		return 0, errors.New("no acknowledgement requested in flight")
+	}
+	if block {
 		t := time.NewTimer(10 * time.Second)
 		defer t.Stop()
+		var look <-chan time.Time
+		if poll {
+			lt := time.NewTimer(idlePoll)
+			defer lt.Stop()
+			look = lt.C
+		}
 		select {
-		case a := <-flight[0].ack.Ok():
-			p.count(a)
-			n++
-		case err := <-flight[0].ack.Err():
+		case a := <-flight[c].ack.Ok():
+			p.confirm(c, a)
+			n = c + 1
+		case err := <-flight[c].ack.Err():
 			return 0, err
+		case <-look:
+			return 0, nil
 		case <-p.state:
 			return 0, nil
 		case <-t.C:
@@ -284,17 +345,29 @@ func (p *Publisher) collect(ctx context.Context, flight []inflight, block bool) 
 			return 0, ctx.Err()
 		}
 	}
-	for ; n < len(flight); n++ {
+	for {
+		c = next(n)
+		if c < 0 {
+			return n, nil
+		}
 		select {
-		case a := <-flight[n].ack.Ok():
-			p.count(a)
-		case err := <-flight[n].ack.Err():
+		case a := <-flight[c].ack.Ok():
+			p.confirm(c-n, a)
+			n = c + 1
+		case err := <-flight[c].ack.Err():
 			return n, err
 		default:
 			return n, nil
 		}
 	}
-	return n, nil
+}
+
+// confirm counts an acknowledged message and the before messages it
+// confirms (sent without asking; whether JetStream already had them is
+// not known).
+func (p *Publisher) confirm(before int, a *jetstream.PubAck) {
+	p.sent.Add(uint64(before))
+	p.count(a)
 }
 
 func (p *Publisher) count(a *jetstream.PubAck) {
@@ -412,22 +485,39 @@ func (p *Publisher) finish(nc *nats.Conn, js jetstream.JetStream, flight []infli
 		}
 		flight = append(flight, inflight{msg: m, ack: ack})
 	}
+	// The last messages may have been sent without asking for an
+	// acknowledgement: ask with the last one again (JetStream drops the
+	// copy and acknowledges it as a duplicate).
+	if n := len(flight); n > 0 && flight[n-1].ack == nil && nc.IsConnected() {
+		if ack, err := js.PublishMsgAsync(flight[n-1].msg, jetstream.WithStallWait(time.Until(deadline))); err == nil {
+			flight = append(flight, inflight{msg: flight[n-1].msg, ack: ack})
+		}
+	}
 	timeout := time.NewTimer(time.Until(deadline))
 	defer timeout.Stop()
-	acked := 0
+	acked, pending := 0, 0
 wait:
 	for _, f := range flight {
+		if f.ack == nil {
+			pending++
+			continue
+		}
 		select {
 		case a := <-f.ack.Ok():
-			p.count(a)
-			acked++
+			p.confirm(pending, a)
+			acked += pending + 1
+			pending = 0
 		case <-f.ack.Err():
 			break wait
 		case <-timeout.C:
 			break wait
 		}
 	}
-	p.unsent.Add(uint64(len(flight) - acked + len(retry) + p.sub.Len()))
+	unsent := len(flight) - acked
+	if n := len(flight); n > 1 && flight[n-1].msg == flight[n-2].msg && acked < n {
+		unsent-- // the copy asking for the acknowledgement is not an entry
+	}
+	p.unsent.Add(uint64(unsent + len(retry) + p.sub.Len()))
 	if up {
 		p.up.Add(-1)
 	}

@@ -15,7 +15,7 @@ import (
 
 // runPublisher starts a publisher for node on a fresh broker; stop ends it
 // and waits.
-func runPublisher(t *testing.T, addr, node string) (b *broker.Broker, p *Publisher, st *stats.Set, stop func()) {
+func runPublisher(t testing.TB, addr, node string) (b *broker.Broker, p *Publisher, st *stats.Set, stop func()) {
 	t.Helper()
 	st = stats.NewSet()
 	b = broker.New(broker.Options{}, st)

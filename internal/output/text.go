@@ -15,8 +15,10 @@ import (
 )
 
 // TextRenderer prints a header line and the payload. Binary payloads, or
-// all payloads with Hex, are hex-dumped.
-type TextRenderer struct{ Hex bool }
+// all payloads with Hex, are hex-dumped. Node adds the capturing node to
+// the header: a client watching a fleet needs it, a capture's own output
+// would repeat its host name on every line.
+type TextRenderer struct{ Hex, Node bool }
 
 // Render implements Renderer.
 func (t TextRenderer) Render(w io.Writer, ev *eventpb.Event) error {
@@ -26,6 +28,13 @@ func (t TextRenderer) Render(w io.Writer, ev *eventpb.Event) error {
 		ev.GetSeq(), ev.GetPid(), safe(ev.GetPname()),
 		endpoint(ev.GetSrcIp(), ev.GetSrcPort()), endpoint(ev.GetDstIp(), ev.GetDstPort()),
 		direction(ev.GetDataType()), decoder.Type(ev.GetType()), ev.GetLength())
+	if n := ev.GetNode(); t.Node && n != "" {
+		b = fmt.Appendf(b, " node=%s", safe(n))
+	}
+	if c := ev.GetContainerId(); c != "" {
+		// The short form docker and crictl print.
+		b = fmt.Appendf(b, " container=%s", safe(c[:min(len(c), 12)]))
+	}
 	if lib := ev.GetTlsLibrary(); lib != "" {
 		b = fmt.Appendf(b, " lib=%s", safe(lib))
 	}

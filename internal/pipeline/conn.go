@@ -24,9 +24,14 @@ type conn struct {
 	fd      int32
 	version uint16
 	library string
-	local   netip.AddrPort
-	remote  netip.AddrPort
-	uuid    [2]string
+	// cgroup is the first calling thread's cgroup id; container its
+	// container, settled once resolved is set.
+	cgroup    uint64
+	container string
+	resolved  bool
+	local     netip.AddrPort
+	remote    netip.AddrPort
+	uuid      [2]string
 
 	sess *session.Session
 	emit session.Emit
@@ -91,6 +96,9 @@ func (cn *conn) update(c *capture.Chunk) {
 	}
 	if c.Library != "" {
 		cn.library = c.Library
+	}
+	if cn.cgroup == 0 {
+		cn.cgroup = c.Cgroup
 	}
 	if cn.comm == "" {
 		cn.comm = clean(c.Comm)

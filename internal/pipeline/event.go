@@ -42,6 +42,8 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 		TlsLibrary:       cn.library,
 		OriginalLength:   uint64(len(m.Payload)),
 		Node:             p.opts.Node,
+		CgroupId:         cn.cgroup,
+		ContainerId:      p.container(cn),
 	}
 	if src.IsValid() {
 		ev.SrcIp, ev.SrcPort = src.Addr().Unmap().String(), uint32(src.Port())
@@ -82,6 +84,16 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 	if p.opts.Latency != nil {
 		p.opts.Latency.Observe(time.Duration(time.Now().UnixNano() - m.End))
 	}
+}
+
+// container returns the connection's container id, asking the resolver
+// until it gives a final answer (once per connection in the common case).
+func (p *Pipeline) container(cn *conn) string {
+	if cn.resolved || cn.cgroup == 0 || p.opts.Containers == nil {
+		return cn.container
+	}
+	cn.container, cn.resolved = p.opts.Containers.Lookup(cn.cgroup)
+	return cn.container
 }
 
 // pair links a response to its request: HTTP/1 by order on the connection,

@@ -56,6 +56,18 @@ type Options struct {
 	// Node names this tlstap on every event, so events from many hosts
 	// stay apart once merged (fleet mode); empty leaves it unset.
 	Node string
+	// Containers, if set, names the container of each connection's cgroup
+	// (Event.container_id); Event.cgroup_id is set either way. Only a live
+	// capture's cgroup ids mean anything on this host, so replay leaves it
+	// nil.
+	Containers Containers
+}
+
+// Containers maps cgroup v2 ids to container ids; container.Resolver is
+// one. Lookup says whether its answer is final: if not, the pipeline asks
+// again at the connection's next event (a cgroup too new to be known).
+type Containers interface {
+	Lookup(cgroup uint64) (id string, final bool)
 }
 
 func (o *Options) defaults() {

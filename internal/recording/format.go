@@ -33,6 +33,7 @@ func toPB(c *capture.Chunk) *recordingpb.Chunk {
 		TlsLibrary: strings.ToValidUTF8(c.Library, "\uFFFD"),
 		LostBytes:  c.LostBytes,
 		Data:       c.Data,
+		CgroupId:   c.Cgroup,
 	}
 	if c.Local.IsValid() {
 		pc.LocalIp = c.Local.Addr().AsSlice()

@@ -176,5 +176,6 @@ func fromPB(pc *recordingpb.Chunk) (capture.Chunk, error) {
 		Library:    pc.GetTlsLibrary(),
 		LostBytes:  pc.GetLostBytes(),
 		Data:       append([]byte(nil), pc.GetData()...),
+		Cgroup:     pc.GetCgroupId(),
 	}, nil
 }

@@ -23,7 +23,7 @@ func sampleChunks() []capture.Chunk {
 		{
 			Time: 1_700_000_000_000_000_000, PID: 10, TID: 11, UID: 1000, Comm: "curl", FD: 3, Conn: 0xdead,
 			Local: netip.MustParseAddrPort("127.0.0.1:40000"), Remote: netip.MustParseAddrPort("127.0.0.1:443"),
-			Dir: capture.Write, TLSVersion: 0x0304, Library: "gotls", Data: []byte("GET / HTTP/1.1\r\n\r\n"),
+			Dir: capture.Write, TLSVersion: 0x0304, Library: "gotls", Cgroup: 4242, Data: []byte("GET / HTTP/1.1\r\n\r\n"),
 		},
 		{
 			Time: 1_700_000_000_001_000_000, PID: 10, TID: 12, Comm: "curl", FD: -1, Conn: 0xdead,

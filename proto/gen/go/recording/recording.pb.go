@@ -293,7 +293,10 @@ type Chunk struct {
 	LostBytes  uint64    `protobuf:"varint,15,opt,name=lost_bytes,json=lostBytes,proto3" json:"lost_bytes,omitempty"`
 	Data       []byte    `protobuf:"bytes,16,opt,name=data,proto3" json:"data,omitempty"`
 	// TLS library that carried the connection, as Event.tls_library; empty if unknown.
-	TlsLibrary    string `protobuf:"bytes,17,opt,name=tls_library,json=tlsLibrary,proto3" json:"tls_library,omitempty"`
+	TlsLibrary string `protobuf:"bytes,17,opt,name=tls_library,json=tlsLibrary,proto3" json:"tls_library,omitempty"`
+	// cgroup v2 id (inode of the cgroup directory) of the calling thread, as
+	// Event.cgroup_id; 0 if unknown. Only meaningful on the recording host.
+	CgroupId      uint64 `protobuf:"varint,18,opt,name=cgroup_id,json=cgroupId,proto3" json:"cgroup_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -447,6 +450,13 @@ func (x *Chunk) GetTlsLibrary() string {
 	return ""
 }
 
+func (x *Chunk) GetCgroupId() uint64 {
+	if x != nil {
+		return x.CgroupId
+	}
+	return 0
+}
+
 var File_recording_recording_proto protoreflect.FileDescriptor
 
 const file_recording_recording_proto_rawDesc = "" +
@@ -459,7 +469,7 @@ const file_recording_recording_proto_rawDesc = "" +
 	"\x06Header\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\x03R\acreated\x12\x1a\n" +
-	"\bproducer\x18\x03 \x01(\tR\bproducer\"\xc3\x03\n" +
+	"\bproducer\x18\x03 \x01(\tR\bproducer\"\xe0\x03\n" +
 	"\x05Chunk\x12\x12\n" +
 	"\x04time\x18\x01 \x01(\x03R\x04time\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\rR\x03pid\x12\x10\n" +
@@ -483,7 +493,8 @@ const file_recording_recording_proto_rawDesc = "" +
 	"lost_bytes\x18\x0f \x01(\x04R\tlostBytes\x12\x12\n" +
 	"\x04data\x18\x10 \x01(\fR\x04data\x12\x1f\n" +
 	"\vtls_library\x18\x11 \x01(\tR\n" +
-	"tlsLibrary*4\n" +
+	"tlsLibrary\x12\x1b\n" +
+	"\tcgroup_id\x18\x12 \x01(\x04R\bcgroupId*4\n" +
 	"\tDirection\x12\x12\n" +
 	"\x0eDIRECTION_READ\x10\x00\x12\x13\n" +
 	"\x0fDIRECTION_WRITE\x10\x01*4\n" +

@@ -11,7 +11,8 @@ KIND_DATA: Kind
 KIND_LOST: Kind
 
 class Chunk(_message.Message):
-    __slots__ = ["comm", "conn", "data", "dir", "fd", "kind", "local_ip", "local_port", "lost_bytes", "pid", "remote_ip", "remote_port", "tid", "time", "tls_library", "tls_version", "uid"]
+    __slots__ = ["cgroup_id", "comm", "conn", "data", "dir", "fd", "kind", "local_ip", "local_port", "lost_bytes", "pid", "remote_ip", "remote_port", "tid", "time", "tls_library", "tls_version", "uid"]
+    CGROUP_ID_FIELD_NUMBER: _ClassVar[int]
     COMM_FIELD_NUMBER: _ClassVar[int]
     CONN_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +30,7 @@ class Chunk(_message.Message):
     TLS_LIBRARY_FIELD_NUMBER: _ClassVar[int]
     TLS_VERSION_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
+    cgroup_id: int
     comm: str
     conn: int
     data: bytes
@@ -46,7 +48,7 @@ class Chunk(_message.Message):
     tls_library: str
     tls_version: int
     uid: int
-    def __init__(self, time: _Optional[int] = ..., pid: _Optional[int] = ..., tid: _Optional[int] = ..., uid: _Optional[int] = ..., comm: _Optional[str] = ..., fd: _Optional[int] = ..., conn: _Optional[int] = ..., local_ip: _Optional[bytes] = ..., local_port: _Optional[int] = ..., remote_ip: _Optional[bytes] = ..., remote_port: _Optional[int] = ..., dir: _Optional[_Union[Direction, str]] = ..., kind: _Optional[_Union[Kind, str]] = ..., tls_version: _Optional[int] = ..., lost_bytes: _Optional[int] = ..., data: _Optional[bytes] = ..., tls_library: _Optional[str] = ...) -> None: ...
+    def __init__(self, time: _Optional[int] = ..., pid: _Optional[int] = ..., tid: _Optional[int] = ..., uid: _Optional[int] = ..., comm: _Optional[str] = ..., fd: _Optional[int] = ..., conn: _Optional[int] = ..., local_ip: _Optional[bytes] = ..., local_port: _Optional[int] = ..., remote_ip: _Optional[bytes] = ..., remote_port: _Optional[int] = ..., dir: _Optional[_Union[Direction, str]] = ..., kind: _Optional[_Union[Kind, str]] = ..., tls_version: _Optional[int] = ..., lost_bytes: _Optional[int] = ..., data: _Optional[bytes] = ..., tls_library: _Optional[str] = ..., cgroup_id: _Optional[int] = ...) -> None: ...
 
 class Header(_message.Message):
     __slots__ = ["created", "producer", "version"]
