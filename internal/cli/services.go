@@ -9,6 +9,7 @@ import (
 	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/internal/server"
+	"github.com/tlstap/tlstap/internal/webui"
 )
 
 // serviceFlags configure what runs beside the pipeline: the streaming
@@ -89,11 +90,15 @@ func (f *serviceFlags) add(e *engine.Engine) error {
 		for _, setup := range f.setupServers {
 			setup(srv)
 		}
+		webui.Mount(srv)
 		// Printed to the terminal only: the URLs carry the token, and the
 		// log also goes to every stream client.
 		fmt.Fprintf(e.Opts.Stderr, "tlstap: serving events\n")
 		for _, u := range srv.URLs() {
 			fmt.Fprintf(e.Opts.Stderr, "  %s\n", u)
+		}
+		if opts.Listen != "" {
+			fmt.Fprintf(e.Opts.Stderr, "  web UI: %s\n", webui.PageURL(srv.URLs()[0]))
 		}
 		if opts.Listen != "" && !opts.NoTLS {
 			fmt.Fprintf(e.Opts.Stderr, "  certificate SHA-256 fingerprint: %s\n", srv.Fingerprint())
