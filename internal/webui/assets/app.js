@@ -134,6 +134,9 @@
     const ws = new WebSocket(scheme + "//" + location.host + "/ws?" + p.toString());
     ws.binaryType = "arraybuffer";
     state.ws = ws;
+    // What this connection delivered (seq and host), for tests: it shows
+    // what the server's filter let through.
+    state.connEvents = [];
     let opened = false;
     ws.onopen = () => { opened = true; state.retry = 0; setConn("live"); };
     ws.onmessage = (m) => {
@@ -142,6 +145,7 @@
       try { e = decodeEntry(m.data); } catch (err) { console.warn("bad message", err); return; }
       if (e.event) {
         state.stats.received++;
+        if (state.connEvents.length < 100000) state.connEvents.push([e.event.seq, e.event.host || "", e.event.type || 0]);
         if (state.paused) state.pending.push(e.event); else ingest(e.event);
       } else if (e.heartbeat && !state.model.lastSeq && e.heartbeat.last_seq && since !== 0) {
         state.model.lastSeq = e.heartbeat.last_seq;
@@ -758,6 +762,8 @@
         pid: r.pid, comm: r.comm, req: r.req ? r.req.seq : 0, resp: r.resp ? r.resp.seq : 0, requestSeq: r.resp ? r.resp.request_seq || 0 : 0, ws: r.ws.length };
     }),
     serverFilter: () => state.serverFilter,
+    connEvents: () => state.connEvents,
+    connState: () => document.body.dataset.conn || "",
     applyFilter: (s) => applyFilter(s, true),
     refilterMs: (s) => { applyFilter(s, false); return state.lastFilterMs; },
     ingest,
