@@ -440,10 +440,24 @@
     return lines.join("\n");
   }
 
+  // sniffImage names the image type of a body by its magic number, for
+  // servers that label images application/octet-stream. SVG is never
+  // sniffed: it is a document, not an image.
+  function sniffImage(b) {
+    const at = (sig) => sig.every((x, i) => b[i] === x);
+    if (at([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "image/png";
+    if (at([0xff, 0xd8, 0xff])) return "image/jpeg";
+    if (at([0x47, 0x49, 0x46, 0x38])) return "image/gif";
+    if (at([0x52, 0x49, 0x46, 0x46]) && b[8] === 0x57 && b[9] === 0x45 && b[10] === 0x42 && b[11] === 0x50) return "image/webp";
+    return "";
+  }
+
   const blobs = [];
   function renderBody(container, body, ct, cls) {
-    const media = (ct || "").split(";")[0].trim().toLowerCase();
+    let media = (ct || "").split(";")[0].trim().toLowerCase();
     if (!body.length) { container.appendChild(el("p", "(no body)", "note")); return; }
+    const sniffed = sniffImage(body);
+    if (sniffed && !media.startsWith("image/")) media = sniffed;
     if (media.startsWith("image/") && media !== "image/svg+xml") {
       const url = URL.createObjectURL(new Blob([body], { type: media }));
       blobs.push(url);
@@ -462,7 +476,8 @@
       container.appendChild(el("pre", hexdump(body, 64 * 1024), cls + " body-hex"));
       return;
     }
-    if (media.includes("json") && !media.includes("ndjson") && !media.includes("jsonl")) {
+    const looksJSON = /^\s*[[{]/.test(text) && (media === "" || media === "application/octet-stream" || media === "text/plain");
+    if ((media.includes("json") && !media.includes("ndjson") && !media.includes("jsonl")) || looksJSON) {
       try {
         text = JSON.stringify(JSON.parse(text), null, 2);
         container.appendChild(el("p", "JSON, pretty-printed", "note"));
@@ -581,7 +596,7 @@
     const url = (/^https?:\/\//.test(target) ? target : "https://" + host + target);
     const parts = ["curl"];
     if (method !== "GET") parts.push("-X", shellQuote(method));
-    if (row.req.type === 2) parts.push("--http2");
+    parts.push(row.req.type === 2 ? "--http2" : "--http1.1");
     parts.push(shellQuote(url));
     for (const h of headers) parts.push("-H", shellQuote(h));
     if (m.body.length) parts.push("--data-binary", shellQuote(utf8.decode(m.body)));
