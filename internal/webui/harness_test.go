@@ -60,7 +60,7 @@ var pageURLRE = regexp.MustCompile(`web UI: (https://([^/]+))/#token=([A-Za-z0-9
 
 // startTlstap runs tlstap with args, on a free port and a state directory
 // of its own, and waits until it printed the page's URL.
-func startTlstap(t *testing.T, args ...string) *tlstap {
+func startTlstap(t testing.TB, args ...string) *tlstap {
 	t.Helper()
 	args = append(args, "--listen", "127.0.0.1:0", "--state-dir", t.TempDir(), "-o", "none")
 	cmd := exec.Command(os.Args[0], args...)
@@ -103,7 +103,7 @@ func startTlstap(t *testing.T, args ...string) *tlstap {
 
 // artifacts is where screenshots go: $TLSTAP_WEBUI_ARTIFACTS or a
 // temporary directory (kept only for the test's life).
-func artifacts(t *testing.T) string {
+func artifacts(t testing.TB) string {
 	dir := os.Getenv("TLSTAP_WEBUI_ARTIFACTS")
 	if dir == "" {
 		return t.TempDir()
@@ -117,7 +117,7 @@ func artifacts(t *testing.T) string {
 // browser starts headless Debian chromium (as root it needs --no-sandbox)
 // and returns a tab's context. The listener's certificate is self-signed,
 // so certificate errors are ignored.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -140,7 +140,7 @@ func browser(t *testing.T) context.Context {
 			t.Logf("chromedp: %s", msg)
 		}
 	}))
-	ctx, cancelTO := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancelTO := context.WithTimeout(ctx, 15*time.Minute)
 	var mu sync.Mutex
 	chromedp.ListenTarget(ctx, func(ev any) {
 		mu.Lock()
@@ -164,7 +164,7 @@ func browser(t *testing.T) context.Context {
 }
 
 // run runs chromedp actions, failing the test on error.
-func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+func run(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
 	if err := chromedp.Run(ctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -172,7 +172,7 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 }
 
 // eval evaluates a JavaScript expression (awaiting a promise) into out.
-func eval(t *testing.T, ctx context.Context, expr string, out any) {
+func eval(t testing.TB, ctx context.Context, expr string, out any) {
 	t.Helper()
 	run(t, ctx, expr, chromedp.Evaluate(expr, out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
 		return p.WithAwaitPromise(true)
@@ -197,7 +197,7 @@ type pageRow struct {
 }
 
 // waitRows polls the page until ok accepts its visible rows.
-func waitRows(t *testing.T, ctx context.Context, what string, ok func([]pageRow) bool) []pageRow {
+func waitRows(t testing.TB, ctx context.Context, what string, ok func([]pageRow) bool) []pageRow {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	var rows []pageRow
@@ -217,7 +217,7 @@ func waitRows(t *testing.T, ctx context.Context, what string, ok func([]pageRow)
 }
 
 // screenshot saves the page as NAME.png among the artifacts.
-func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+func screenshot(t testing.TB, ctx context.Context, dir, name string) {
 	t.Helper()
 	var png []byte
 	run(t, ctx, "screenshot", chromedp.FullScreenshot(&png, 100))
@@ -229,7 +229,7 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 }
 
 // text returns the text content of the first element matching sel.
-func text(t *testing.T, ctx context.Context, sel string) string {
+func text(t testing.TB, ctx context.Context, sel string) string {
 	t.Helper()
 	var s string
 	eval(t, ctx, fmt.Sprintf(`(document.querySelector(%q) || {textContent: ""}).textContent`, sel), &s)
@@ -238,7 +238,7 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 
 // setInput replaces an input's value as typing would (an input event),
 // then presses Enter in it.
-func setInput(t *testing.T, ctx context.Context, sel, value string) {
+func setInput(t testing.TB, ctx context.Context, sel, value string) {
 	t.Helper()
 	var ok bool
 	eval(t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.focus(); e.value = %q; e.dispatchEvent(new Event("input", {bubbles: true})); return true; })()`, sel, value), &ok)

@@ -179,7 +179,7 @@ func TestLiveCapture(t *testing.T) {
 }
 
 // waitConn waits until the page's stream is in state s.
-func waitConn(t *testing.T, ctx context.Context, s string) {
+func waitConn(t testing.TB, ctx context.Context, s string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	var got string

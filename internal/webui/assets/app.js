@@ -138,7 +138,10 @@
     // what the server's filter let through.
     state.connEvents = [];
     let opened = false;
-    ws.onopen = () => { opened = true; state.retry = 0; setConn("live"); };
+    ws.onopen = () => {
+      opened = true; state.retry = 0; setConn("live");
+      if (!state.liveAt) state.liveAt = performance.now();
+    };
     ws.onmessage = (m) => {
       if (gen !== state.wsGen) return;
       let e;
@@ -172,6 +175,7 @@
   function setConn(s) { $("st-conn").textContent = s; document.body.dataset.conn = s; }
 
   function ingest(ev) {
+    state.lastIngestAt = performance.now();
     const r = state.model.add(ev);
     if (!r) return;
     if (r.added) {
@@ -354,6 +358,7 @@
       el.classList.toggle("hl", !!(state.highlight && state.highlight(row)));
       el.classList.toggle("err", row.status >= 400);
     }
+    if (n && !state.firstRowsAt) state.firstRowsAt = performance.now();
     $("st-rows").textContent = n + " / " + state.model.rows.length + " rows, " + state.model.events + " events";
     state.stats.frames++;
     state.renderMs = performance.now() - t0;

@@ -267,10 +267,14 @@
     if (i < 0) return [s, ""];
     return [s.slice(0, i), s.slice(i + n)];
   }
+  // headerLines are cached on the event: a filter over 100,000 rows must
+  // not decode and split every payload again on each keystroke.
   function headerLines(e) {
-    const head = splitMessage(e)[0];
-    if (!head) return [];
-    return head.split(/\r?\n/).slice(1);
+    if (e._hl === undefined) {
+      const head = splitMessage(e)[0];
+      e._hl = head ? head.split(/\r?\n/).slice(1) : [];
+    }
+    return e._hl;
   }
 
   // term builds one key op value predicate; a comma list means any of.
