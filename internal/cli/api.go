@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"net"
+	"time"
+
 	"github.com/tlstap/tlstap/internal/api"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/internal/server"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
+	"github.com/tlstap/tlstap/internal/webui"
 )
 
 // mountAPI serves the configuration, status and metrics API on the main
@@ -28,6 +33,14 @@ func mountAPI(f *serviceFlags, e *engine.Engine, src engine.CaptureControl) *eng
 		Version:  versionString(),
 		Started:  e.Started,
 	})
-	f.setupServers = append(f.setupServers, func(s *server.Server) { a.Mount(s) })
+	f.setupServers = append(f.setupServers, func(s *server.Server) {
+		a.Mount(s)
+		webui.MountResend(s, webui.ResendOptions{
+			Broker:      e.Broker,
+			Config:      func() config.Config { c, _ := a.Config(); return c },
+			DialContext: e.Self.DialContext(&net.Dialer{Timeout: 10 * time.Second}),
+			Log:         e.Log,
+		})
+	})
 	return ap
 }

@@ -53,7 +53,11 @@ func TestLiveCapture(t *testing.T) {
 		"blob.bin":   binData,
 	}})
 
-	tl := startTlstap(t, "tls", "--comm", "curl")
+	// A proxy forwarder that forwards nothing by itself: "Send to proxy"
+	// is the only way through it.
+	proxy := startConnectProxy(t)
+	tl := startTlstap(t, "tls", "--comm", "curl",
+		"--forward-url", proxy.URL, "--forward-mode", "proxy", "--forward-filter", "host=none.invalid")
 	deadline := time.Now().Add(3 * time.Minute)
 	for !strings.Contains(tl.stderr.String(), "msg=capturing") {
 		if time.Now().After(deadline) {
@@ -135,6 +139,31 @@ func TestLiveCapture(t *testing.T) {
 		t.Errorf("the page's cURL command fetched %q, want %q", out, jsonBody)
 	}
 	run(t, ctx, "close", chromedp.Click("#copy-dialog button", chromedp.ByQuery))
+
+	// Send to proxy: a confirmation that says the request is repeated,
+	// then the request goes through the proxy to nginx.
+	run(t, ctx, "send to proxy", chromedp.Click("#resend", chromedp.ByQuery), chromedp.WaitVisible("#resend-confirm", chromedp.ByQuery))
+	if d := text(t, ctx, "#resend-dialog"); !strings.Contains(d, "This repeats the request") || !strings.Contains(d, "/hello.json") {
+		t.Errorf("the confirmation says: %s", d)
+	}
+	if s := proxy.seen(); len(s) != 0 {
+		t.Errorf("the proxy was used before the confirmation: %v", s)
+	}
+	screenshot(t, ctx, art, "live-send-to-proxy")
+	run(t, ctx, "confirm", chromedp.Click("#resend-confirm", chromedp.ByQuery))
+	var res string
+	deadline = time.Now().Add(time.Minute)
+	for !strings.Contains(res, "answered") && !strings.Contains(res, "Not sent") && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		res = text(t, ctx, "#resend-result")
+	}
+	if !strings.Contains(res, "the server answered 200") {
+		t.Errorf("send to proxy: %q", res)
+	}
+	if s := proxy.seen(); len(s) != 1 || s[0] != ngx.Addr.String() {
+		t.Errorf("the proxy saw CONNECT to %v, want %s once", s, ngx.Addr)
+	}
+	run(t, ctx, "close", chromedp.Click("#resend-cancel", chromedp.ByQuery))
 
 	click("/pic.png")
 	var imgW int

@@ -644,6 +644,36 @@
     setTimeout(() => URL.revokeObjectURL(a.href), 10000);
   });
 
+  // Send to proxy: only after the dialog said that the request is
+  // repeated against the real server, and the user confirmed.
+  $("resend").addEventListener("click", () => {
+    const row = state.model.rows[state.selected];
+    $("resend-result").textContent = "";
+    if (!row || !row.req || (row.req.part || 0) !== 0) {
+      $("resend-what").textContent = "This row has no whole request to send.";
+      $("resend-confirm").disabled = true;
+    } else {
+      $("resend-what").textContent = row.req.method + " https://" + row.req.host + row.req.path + "  (seq " + row.req.seq + ")";
+      $("resend-confirm").disabled = false;
+    }
+    if (!$("resend-dialog").open) $("resend-dialog").showModal();
+  });
+  $("resend-confirm").addEventListener("click", async (e) => {
+    e.preventDefault();
+    const row = state.model.rows[state.selected];
+    if (!row || !row.req) return;
+    $("resend-confirm").disabled = true;
+    $("resend-result").textContent = "sending…";
+    try {
+      const r = await api("/api/v1/ui/resend", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ seq: row.req.seq, confirm: true }) });
+      const b = await r.json();
+      $("resend-result").textContent = r.ok ? "Sent through " + b.proxy + ": the server answered " + b.status + "." : "Not sent: " + b.error;
+    } catch (err) {
+      $("resend-result").textContent = "Not sent: " + (err.message || err);
+    }
+  });
+
   function harQuery() {
     const p = state.serverFilterMode === "filter" && state.filterSrc.trim()
       ? new URLSearchParams({ filter: state.filterSrc }) : legacyParams(state.filterSrc);
