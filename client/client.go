@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +33,13 @@ var ErrClosed = errors.New("client: closed")
 
 // Filters ask the server to send only matching events. Empty fields match
 // everything; values of one field are alternatives, fields combine with AND.
+// Filter is an expression in tlstap's filter language (docs/filters.md:
+// "~m POST & ~c 5xx", "host=*.example.com & !path=/health"); the other
+// fields are older spellings of single terms of it (PIDs is pid=…, Pnames
+// comm=…) and are ANDed with it.
 type Filters struct {
+	Filter string
+
 	PIDs   []int64
 	Pnames []string
 	// Types are numbers (0-5) or names (raw, http1-request, http2-request,
@@ -58,6 +66,9 @@ func (f *Filters) Values() url.Values {
 }
 
 func (f *Filters) encode(v url.Values) {
+	if f.Filter != "" {
+		v.Set("filter", f.Filter)
+	}
 	for _, p := range f.PIDs {
 		v.Add("pid", strconv.FormatInt(p, 10))
 	}
@@ -401,7 +412,14 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	ws, resp, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPClient: c.httpc, HTTPHeader: h})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 400 {
-			return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status}
+			se := &StatusError{Code: resp.StatusCode, Status: resp.Status}
+			if resp.StatusCode == http.StatusBadRequest && resp.Body != nil {
+				// The server says what is wrong with the query (a filter's
+				// parse error, with its position).
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+				se.Message = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(b)), "400 bad request:"))
+			}
+			return nil, se
 		}
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -413,6 +431,8 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 type StatusError struct {
 	Code   int
 	Status string
+	// Message is the server's explanation of a 400 (bad filter), if any.
+	Message string
 }
 
 func (e *StatusError) Error() string {
@@ -421,6 +441,9 @@ func (e *StatusError) Error() string {
 		return "client: server refused the token (401): pass the token shown at server start"
 	case http.StatusForbidden:
 		return "client: server refused the Origin (403)"
+	}
+	if e.Message != "" {
+		return "client: server refused the connection: " + e.Status + ": " + e.Message
 	}
 	return "client: server refused the connection: " + e.Status
 }

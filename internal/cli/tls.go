@@ -110,7 +110,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 	}()
 	src, err := openssl.New(openssl.Options{
 		Libs:      cfg.Libs,
-		Filter:    openssl.Filter{PIDs: cfg.PIDs, UIDs: cfg.UIDs, Comms: cfg.Comms},
+		Filter:    engine.CaptureFilter(*cfg),
 		RingBytes: int(f.ring),
 		Logger:    e.Log,
 		WatchGo:   true,

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlstap/tlstap/client"
+	"github.com/tlstap/tlstap/internal/filter"
 	"github.com/tlstap/tlstap/internal/fleet"
 	"github.com/tlstap/tlstap/internal/output"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
@@ -30,6 +31,7 @@ type watchOptions struct {
 	token       string
 	ca          string
 	insecure    bool
+	filter      string
 	pids        []int64
 	pnames      []string
 	types       []string
@@ -58,8 +60,11 @@ the token and the certificate fingerprint are read from the state directory
 works on the same machine. For a remote server pass --fingerprint (printed by
 the server at start) or --ca, and --token (or paste the URL with ?token=).
 
-Filters are applied by the server. Repeat a filter flag or give a comma list
-for alternatives; different filters must all match. The connection is
+Filters are applied by the server. --filter takes an expression of tlstap's
+filter language (docs/filters.md), e.g. '~m POST & ~c 5xx' or
+'host=*.example.com & !path=/health'. The older flags (--pid, --host, ...) are
+single terms of it: repeat one or give a comma list for alternatives; everything
+given must match. The connection is
 re-established after failures and resumes exactly after the last event
 received, so nothing is printed twice or skipped while the server still
 retains it.
@@ -69,6 +74,7 @@ docs/fleet.md): every node's events, --since counting the stream's sequence
 numbers, and the same filters, applied here.`,
 		Example: `  tlstap watch
   tlstap watch --json --type request --host '*.example.com' | jq .path
+  tlstap watch --filter '~m POST & ~d *.example.com & !~c 2xx'  # failed POSTs to example.com
   tlstap watch wss://10.0.0.5:28256/ws --fingerprint AB:CD:... --token TOKEN --pid 1234
   tlstap watch --since 0 --count 100   # everything retained, then exit after 100 events
   tlstap watch nats://10.0.0.9:4222 --node web-1 --json   # a fleet, through NATS JetStream`,
@@ -89,6 +95,7 @@ numbers, and the same filters, applied here.`,
 	f.StringVar(&o.token, "token", "", "token to authenticate with; default for loopback URLs: the local token file")
 	f.StringVar(&o.ca, "ca", "", "verify the server certificate against the CAs in this PEM file instead of pinning")
 	f.BoolVar(&o.insecure, "insecure", false, "accept ANY server certificate: anyone on the path can read the stream and steal the token")
+	f.StringVar(&o.filter, "filter", "", `only events this filter expression selects (docs/filters.md), e.g. "~m POST & status>=500"`)
 	f.Int64SliceVar(&o.pids, "pid", nil, "only events of these process ids")
 	f.StringSliceVar(&o.pnames, "pname", nil, "only events of these process names (comm)")
 	f.StringSliceVar(&o.types, "type", nil, "only these event types: raw, http1-request, http2-request, http1-response, http2-response, websocket, request, response, http, or 0-5")
@@ -107,8 +114,12 @@ func runWatch(cmd *cobra.Command, o watchOptions, rawURL string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stderr := cmd.ErrOrStderr()
+	if _, err := filter.Parse(o.filter); err != nil {
+		return usageError{fmt.Errorf("--filter: %w", err)}
+	}
 	filters := client.Filters{
-		PIDs: o.pids, Pnames: o.pnames, Types: o.types, Hosts: o.hosts, NoLogs: o.noLogs,
+		Filter: o.filter,
+		PIDs:   o.pids, Pnames: o.pnames, Types: o.types, Hosts: o.hosts, NoLogs: o.noLogs,
 		Nodes: o.nodes, Containers: o.containers,
 	}
 	for _, p := range o.ports {

@@ -13,6 +13,7 @@ import (
 	"github.com/tlstap/tlstap/internal/api"
 	"github.com/tlstap/tlstap/internal/capture/openssl"
 	"github.com/tlstap/tlstap/internal/config"
+	"github.com/tlstap/tlstap/internal/filter"
 	"github.com/tlstap/tlstap/internal/fleet"
 	"github.com/tlstap/tlstap/internal/forward"
 	"github.com/tlstap/tlstap/internal/output"
@@ -245,8 +246,14 @@ func (a *Applier) Apply(_ context.Context, from, to config.Config) error {
 	return nil
 }
 
-func filterOf(c config.Capture) openssl.Filter {
-	return openssl.Filter{PIDs: c.PIDs, UIDs: c.UIDs, Comms: c.Comms}
+func filterOf(c config.Capture) openssl.Filter { return CaptureFilter(c) }
+
+// CaptureFilter is what the capture settings put into the BPF filter
+// maps: the settings mean the filter pid=… & uid=… & comm=… of the one
+// filter model, and the kernel gets the part of it the kernel can judge.
+func CaptureFilter(c config.Capture) openssl.Filter {
+	f := filter.FromCapture(filter.Capture{PIDs: c.PIDs, UIDs: c.UIDs, Comms: c.Comms})
+	return openssl.Filter(f.Capture())
 }
 
 // swapLibs attaches every library of want not attached yet, then detaches

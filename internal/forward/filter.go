@@ -1,232 +1,143 @@
 package forward
 
 import (
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/tlstap/tlstap/internal/decoder"
+	"github.com/tlstap/tlstap/internal/filter"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
-// Filter selects the events a forwarder sends. Its text form is a comma
-// separated list of terms:
+// Filter selects the events a forwarder sends. It is a filter of the one
+// filter model (internal/filter, docs/filters.md); its text is either an
+// expression ("~m POST & host=*.example.com") or the older
+// --forward-filter syntax, a comma separated list of terms:
 //
 //	content-type=text/*,host=*.example.com,path=/api/*,method=POST|PUT
 //
-// A term is key=patterns or key!=patterns, the patterns separated by '|'.
-// Terms with the same key and '=' are alternatives (any may match); terms
-// with different keys must all match; a '!=' term excludes what it
+// An old term is key=patterns or key!=patterns, the patterns separated by
+// '|'. Terms with the same key and '=' are alternatives (any may match);
+// terms with different keys must all match; a '!=' term excludes what it
 // matches. A bare pattern without a key is a content type, so
-// "application/json,text/*" works as one would guess.
-//
-// Patterns are globs: '*' matches any run of characters, '/' included, and
-// '?' one character. Keys:
-//
-//	content-type  media type without parameters (charset=…), lower case
-//	host          Host or :authority; without a port unless the pattern has one
-//	path          path without the query string
-//	method        request method (on responses: of the paired request)
-//	type          event type name (http1-request, …) or number
-//	pname         process name
-//
-// Everything but path and pname is compared case-insensitively.
+// "application/json,text/*" works as one would guess. The old keys are
+// content-type (ct), host, path, method, type and pname, and each means
+// what the key of that name means in the model. How the two syntaxes are
+// told apart is in docs/filters.md ("Older spellings").
 type Filter struct {
-	src   string
-	terms []term
+	src string
+	m   *filter.Filter
 }
 
-type term struct {
-	key  string
-	neg  bool
-	pats []string
-}
-
-var filterKeys = map[string]string{
+// oldKeys are the keys the old syntax knows, and what they are in the model.
+var oldKeys = map[string]string{
 	"content-type": "content-type", "ct": "content-type",
 	"host": "host", "path": "path", "method": "method",
-	"type": "type", "pname": "pname",
+	"type": "type", "pname": "comm",
 }
 
-// ParseFilter parses the --forward-filter syntax; "" matches everything.
+// errNotOld: the text is not in the old syntax (it may be an expression).
+var errNotOld = errors.New("not the old syntax")
+
+// ParseFilter parses a --forward-filter, in either syntax; "" matches
+// everything.
 func ParseFilter(s string) (*Filter, error) {
-	f := &Filter{src: s}
+	if m, err := parseOld(s); err == nil {
+		return &Filter{src: s, m: m}, nil
+	}
+	m, err := filter.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("forward filter %q: %w", s, err)
+	}
+	return &Filter{src: s, m: m}, nil
+}
+
+// parseOld reads the old syntax into the model, or says errNotOld.
+func parseOld(s string) (*filter.Filter, error) {
+	// Marks of the expression language that the old syntax never had.
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&', '(', ')', '~', '"', '<', '>':
+			return nil, errNotOld
+		case '!':
+			if i+1 >= len(s) || s[i+1] != '=' {
+				return nil, errNotOld
+			}
+		}
+	}
+	var (
+		order []string                        // keys in order of first use
+		pos   = map[string][]*filter.Filter{} // alternatives per key
+		neg   []*filter.Filter
+	)
 	for part := range strings.SplitSeq(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		key, pats, neg := "content-type", part, false
+		key, pats, isNeg := "content-type", part, false
 		if i := strings.IndexByte(part, '='); i >= 0 {
 			key, pats = strings.TrimSpace(part[:i]), strings.TrimSpace(part[i+1:])
 			if k, ok := strings.CutSuffix(key, "!"); ok {
-				key, neg = strings.TrimSpace(k), true
+				key, isNeg = strings.TrimSpace(k), true
 			}
-			canon, ok := filterKeys[strings.ToLower(key)]
+			canon, ok := oldKeys[strings.ToLower(key)]
 			if !ok {
-				return nil, fmt.Errorf("forward filter %q: unknown key %q (want content-type, host, path, method, type or pname)", s, key)
+				return nil, errNotOld
 			}
 			key = canon
+		} else if !strings.Contains(part, "*") && strings.IndexByte(part, '/') <= 0 {
+			// Not a media type pattern ("b.com" of "host=a.com,b.com"):
+			// as a content type it could never have matched.
+			return nil, errNotOld
 		}
-		t := term{key: key, neg: neg}
+		var vals []string
 		for p := range strings.SplitSeq(pats, "|") {
 			p = strings.TrimSpace(p)
-			if p == "" {
-				return nil, fmt.Errorf("forward filter %q: empty pattern in %q", s, part)
+			// A pattern with '=' never matched in the old syntax; in an
+			// expression it is the next term ("host=a | host=b").
+			if p == "" || strings.ContainsRune(p, '=') {
+				return nil, errNotOld
 			}
-			if key != "path" && key != "pname" {
-				p = strings.ToLower(p)
-			}
-			t.pats = append(t.pats, p)
+			vals = append(vals, p)
 		}
-		f.terms = append(f.terms, t)
+		t, err := filter.Term(key, filter.Eq, vals...)
+		if err != nil {
+			return nil, err
+		}
+		if isNeg {
+			neg = append(neg, filter.Not(t))
+			continue
+		}
+		if _, ok := pos[key]; !ok {
+			order = append(order, key)
+		}
+		pos[key] = append(pos[key], t)
 	}
-	return f, nil
+	var all []*filter.Filter
+	for _, k := range order {
+		all = append(all, filter.Or(pos[k]...))
+	}
+	return filter.And(append(all, neg...)...), nil
 }
 
-// String returns the filter's text form.
+// String returns the filter's text as given.
 func (f *Filter) String() string { return f.src }
 
-// Has reports whether the filter has a term for key.
-func (f *Filter) Has(key string) bool {
-	for _, t := range f.terms {
-		if t.key == key {
-			return true
-		}
+// Expr returns the filter in the model's canonical expression syntax.
+func (f *Filter) Expr() string { return f.m.String() }
+
+// Has reports whether the filter tests key anywhere.
+func (f *Filter) Has(key string) bool { return f.m.Uses(key) }
+
+// withMethods returns f restricted to the given methods.
+func (f *Filter) withMethods(methods ...string) (*Filter, error) {
+	t, err := filter.Term("method", filter.Eq, methods...)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	return &Filter{src: f.src, m: filter.And(f.m, t)}, nil
 }
 
 // Match reports whether ev passes the filter.
-func (f *Filter) Match(ev *eventpb.Event) bool {
-	// Positive terms grouped by key: every key needs one match.
-	var seen, matched uint8
-	for _, t := range f.terms {
-		hit := t.match(ev)
-		if t.neg {
-			if hit {
-				return false
-			}
-			continue
-		}
-		bit := keyBit(t.key)
-		seen |= bit
-		if hit {
-			matched |= bit
-		}
-	}
-	return seen == matched
-}
-
-func keyBit(key string) uint8 {
-	switch key {
-	case "content-type":
-		return 1
-	case "host":
-		return 2
-	case "path":
-		return 4
-	case "method":
-		return 8
-	case "type":
-		return 16
-	}
-	return 32 // pname
-}
-
-func (t term) match(ev *eventpb.Event) bool {
-	for _, p := range t.pats {
-		if t.matchOne(p, ev) {
-			return true
-		}
-	}
-	return false
-}
-
-func (t term) matchOne(p string, ev *eventpb.Event) bool {
-	switch t.key {
-	case "content-type":
-		return glob(p, mediaType(ev.GetContentType()), true)
-	case "host":
-		h := ev.GetHost()
-		if !strings.Contains(p, ":") {
-			h = hostOnly(h)
-		}
-		return glob(p, h, true)
-	case "path":
-		path, _, _ := strings.Cut(ev.GetPath(), "?")
-		return glob(p, path, false)
-	case "method":
-		return glob(p, ev.GetMethod(), true)
-	case "type":
-		typ := decoder.Type(ev.GetType())
-		return glob(p, typ.String(), true) || p == strconv.FormatUint(uint64(ev.GetType()), 10)
-	case "pname":
-		return glob(p, ev.GetPname(), false)
-	}
-	return false
-}
-
-// mediaType returns the media type of a Content-Type value: parameters
-// and surrounding space removed. Matching folds case, so no lowering here:
-// this runs on the publisher's goroutine and should not allocate.
-func mediaType(ct string) string {
-	mt, _, _ := strings.Cut(ct, ";")
-	return strings.TrimSpace(mt)
-}
-
-// hostOnly strips a port from host, keeping IPv6 literals whole.
-func hostOnly(host string) string {
-	if strings.HasPrefix(host, "[") {
-		if i := strings.IndexByte(host, ']'); i > 0 {
-			return host[1:i]
-		}
-		return host
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
-		return host[:i] // one colon: host:port; more: a bare IPv6 address
-	}
-	return host
-}
-
-// glob matches s against p, where '*' is any run of bytes and '?' one
-// rune; with fold, ASCII letters of s match p's lower-case ones. Linear in
-// practice: one '*' is remembered for backtracking.
-func glob(p, s string, fold bool) bool {
-	var pi, si int
-	star, next := -1, 0
-	for si < len(s) {
-		if pi < len(p) {
-			switch c := p[pi]; {
-			case c == '*':
-				star, next = pi, si
-				pi++
-				continue
-			case c == '?':
-				_, n := utf8.DecodeRuneInString(s[si:])
-				pi, si = pi+1, si+n
-				continue
-			case c == s[si] || fold && c == lower(s[si]):
-				pi, si = pi+1, si+1
-				continue
-			}
-		}
-		if star < 0 {
-			return false
-		}
-		next++
-		pi, si = star+1, next
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
-
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
+func (f *Filter) Match(ev *eventpb.Event) bool { return f.m.Match(ev) }

@@ -1,39 +1,11 @@
 package forward
 
 import (
+	"strings"
 	"testing"
 
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
-
-func TestGlob(t *testing.T) {
-	tests := []struct {
-		p, s string
-		want bool
-	}{
-		{"", "", true},
-		{"*", "", true},
-		{"*", "anything/at/all", true},
-		{"text/*", "text/html", true},
-		{"text/*", "application/json", false},
-		{"/api/*", "/api/v1/users", true},
-		{"/api/*", "/apix", false},
-		{"*.example.com", "api.example.com", true},
-		{"*.example.com", "example.com", false},
-		{"a?c", "abc", true},
-		{"a?c", "aéc", true},
-		{"a?c", "ac", false},
-		{"*a*b*c*", "xxaxxbxxcxx", true},
-		{"*a*b*c", "abcab", false},
-		{"exact", "exact", true},
-		{"exact", "exactly", false},
-	}
-	for _, tt := range tests {
-		if got := glob(tt.p, tt.s, false); got != tt.want {
-			t.Errorf("glob(%q, %q) = %v, want %v", tt.p, tt.s, got, tt.want)
-		}
-	}
-}
 
 func TestFilter(t *testing.T) {
 	ev := &eventpb.Event{
@@ -98,35 +70,6 @@ func TestParseFilterErrors(t *testing.T) {
 	}
 }
 
-func TestGlobFold(t *testing.T) {
-	// Patterns are lower-cased by ParseFilter; values keep their case.
-	if !glob("application/json", "Application/JSON", true) {
-		t.Error("fold did not match")
-	}
-	if glob("application/json", "Application/JSON", false) {
-		t.Error("matched without fold")
-	}
-	if !glob("é*", "é", true) {
-		t.Error("non-ASCII bytes must still match themselves")
-	}
-}
-
-func TestHostOnly(t *testing.T) {
-	for in, want := range map[string]string{
-		"example.com":      "example.com",
-		"example.com:8443": "example.com",
-		"[::1]:8443":       "::1",
-		"[::1]":            "::1",
-		"::1":              "::1",
-		"[broken":          "[broken",
-		"":                 "",
-	} {
-		if got := hostOnly(in); got != want {
-			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // FuzzFilter: no filter text and no event field may panic parsing or
 // matching; a parsed filter's text round-trips.
 func FuzzFilter(f *testing.F) {
@@ -150,4 +93,42 @@ func FuzzFilter(f *testing.F) {
 		ev := &eventpb.Event{Type: 1, Host: host, Path: path, ContentType: ctype, Method: method, Pname: host}
 		flt.Match(ev)
 	})
+}
+
+// TestFilterSyntaxes: how a --forward-filter is read (docs/filters.md,
+// "Older spellings"), shown as the model's canonical expression.
+func TestFilterSyntaxes(t *testing.T) {
+	for _, tt := range []struct{ text, want string }{
+		{"", ""},
+		// old syntax
+		{"application/json,text/*", "content-type=application/json | content-type=text/*"},
+		{"application/json,text/*,host=api.*,method!=DELETE", "(content-type=application/json | content-type=text/*) & host=api.* & !method=DELETE"},
+		{"method=GET|HEAD", "method=GET,HEAD"},
+		{"pname=curl,ct=*json*", "comm=curl & content-type=*json*"},
+		{" content-type = application/json , host = *example.com ", "content-type=application/json & host=*example.com"},
+		{"host=*.example.com", "host=*.example.com"},
+		// expressions
+		{"~m POST & ~c 5xx", "method=POST & status=5xx"},
+		{"pid=1,2", "pid=1,2"},
+		{"host=a.com,b.com", "host=a.com,b.com"},
+		{"method=GET,POST", "method=GET,POST"},
+		{"path=/a,/b", "path=/a,/b"},
+		{"host=a.com | host=b.com", "host=a.com | host=b.com"},
+		{"(host=a.com,*.b.com)", "host=a.com,*.b.com"},
+		{"status>=500", "status>=500"},
+		{"!method=GET", "!method=GET"},
+	} {
+		f, err := ParseFilter(tt.text)
+		if err != nil {
+			t.Errorf("ParseFilter(%q): %v", tt.text, err)
+			continue
+		}
+		if got := f.Expr(); got != tt.want {
+			t.Errorf("ParseFilter(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+	_, err := ParseFilter("~m POST & (")
+	if err == nil || !strings.Contains(err.Error(), "at column 12") {
+		t.Errorf("error %v, want the expression parser's, with its position", err)
+	}
 }

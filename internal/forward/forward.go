@@ -108,7 +108,7 @@ func (o *Options) defaults() {
 
 // safeMethods is proxy mode's method filter when the filter names none:
 // replaying them should not change anything on the server.
-const safeMethods = "method=GET|HEAD|OPTIONS"
+var safeMethods = []string{"GET", "HEAD", "OPTIONS"}
 
 // Forwarder sends events to its destinations; see the package doc.
 type Forwarder struct {
@@ -164,16 +164,12 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Forw
 	if len(opts.URLs) == 0 {
 		return nil, errors.New("forward: no URL")
 	}
-	ftext := opts.Filter
-	filter, err := ParseFilter(ftext)
+	filter, err := ParseFilter(opts.Filter)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Mode == Proxy && !filter.Has("method") {
-		if ftext != "" {
-			ftext += ","
-		}
-		if filter, err = ParseFilter(ftext + safeMethods); err != nil {
+		if filter, err = filter.withMethods(safeMethods...); err != nil {
 			return nil, err
 		}
 	}

@@ -3,12 +3,12 @@ package server
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/tlstap/tlstap/internal/broker"
 	"github.com/tlstap/tlstap/internal/decoder"
+	"github.com/tlstap/tlstap/internal/filter"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
@@ -41,6 +41,9 @@ type Query struct {
 	// Since is the sequence number to resume after, if HasSince.
 	Since    uint64
 	HasSince bool
+	// Filter is what Match applies to events: the parameters above and
+	// filter=EXPR, ANDed, in the one filter model.
+	Filter *filter.Filter
 }
 
 // typeNames maps the names accepted by type= to type bits.
@@ -57,13 +60,15 @@ func init() {
 	}
 }
 
-// ParseQuery parses the query parameters of a stream request: pid, pname,
+// ParseQuery parses the query parameters of a stream request: filter (an
+// expression, docs/filters.md), the older per-key parameters pid, pname,
 // type, host, port, node, container (each repeatable or comma-separated;
-// a container matches by id prefix), logs, since and
-// token (checked by the auth middleware, ignored here). Any other
-// parameter is an error naming it.
+// a container matches by id prefix), logs, since and token (checked by
+// the auth middleware, ignored here). Any other parameter is an error
+// naming it; a filter that does not parse is the parser's error.
 func ParseQuery(v url.Values) (Query, error) {
 	q := Query{Logs: true}
+	var expr *filter.Filter
 	for name, vals := range v {
 		var err error
 		switch name {
@@ -96,6 +101,11 @@ func ParseQuery(v url.Values) (Query, error) {
 			for _, b := range bits {
 				q.Types |= b
 			}
+		case "filter":
+			if len(vals) != 1 {
+				return q, fmt.Errorf("parameter %q given %d times", name, len(vals))
+			}
+			expr, err = filter.Parse(vals[0])
 		case "logs":
 			q.Logs, err = parseBool(name, vals)
 		case "since":
@@ -114,7 +124,7 @@ func ParseQuery(v url.Values) (Query, error) {
 			return q, err
 		}
 	}
-	return q, nil
+	return q, q.compile(expr)
 }
 
 func parseType(s string) (uint64, error) {
@@ -178,68 +188,51 @@ func (q *Query) Match(e *broker.Entry) bool {
 	if ev == nil {
 		return e.Msg.GetLogType() != eventpb.LogType_LOG_TYPE_PROCESS_LOG || q.Logs
 	}
-	if len(q.PIDs) > 0 && !slices.Contains(q.PIDs, ev.GetPid()) {
-		return false
-	}
-	if len(q.Pnames) > 0 && !slices.Contains(q.Pnames, ev.GetPname()) {
-		return false
-	}
-	if q.Types != 0 && (ev.GetType() > 63 || q.Types&(1<<ev.GetType()) == 0) {
-		return false
-	}
-	if len(q.Ports) > 0 && !slices.Contains(q.Ports, ev.GetSrcPort()) && !slices.Contains(q.Ports, ev.GetDstPort()) {
-		return false
-	}
-	if len(q.Nodes) > 0 && !slices.Contains(q.Nodes, ev.GetNode()) {
-		return false
-	}
-	if len(q.Containers) > 0 && !slices.ContainsFunc(q.Containers, func(c string) bool {
-		// Like docker, accept a unique prefix of the id (12 digits as ps shows).
-		return c != "" && strings.HasPrefix(ev.GetContainerId(), c)
-	}) {
-		return false
-	}
-	if len(q.Hosts) > 0 && !slices.ContainsFunc(q.Hosts, func(p string) bool { return hostMatch(p, ev.GetHost()) }) {
-		return false
-	}
-	return true
+	return q.Filter.Match(ev)
 }
 
-// hostMatch matches a lower-cased pattern against an event's host, which
-// may carry a port.
-func hostMatch(pattern, host string) bool {
-	if host == "" {
-		return false
-	}
-	if strings.EqualFold(pattern, host) {
-		return true
-	}
-	name := host
-	if h, _, ok := cutPort(host); ok {
-		name = h
-	}
-	if suffix, ok := strings.CutPrefix(pattern, "*."); ok {
-		return len(name) > len(suffix)+1 && name[len(name)-len(suffix)-1] == '.' &&
-			strings.EqualFold(name[len(name)-len(suffix):], suffix)
-	}
-	return strings.EqualFold(pattern, name)
-}
-
-// cutPort splits "host:port" and "[v6]:port"; a bare IPv6 address has no
-// port.
-func cutPort(hostport string) (host, port string, ok bool) {
-	i := strings.LastIndexByte(hostport, ':')
-	if i < 0 {
-		return hostport, "", false
-	}
-	if strings.HasPrefix(hostport, "[") {
-		if hostport[i-1] != ']' {
-			return hostport, "", false
+// compile builds q.Filter: each older parameter is the term of the same
+// key (docs/filters.md, "Older spellings"), all of them and filter= ANDed.
+func (q *Query) compile(expr *filter.Filter) error {
+	var terms []*filter.Filter
+	add := func(key string, vals []string) error {
+		if len(vals) == 0 {
+			return nil
 		}
-		return hostport[1 : i-1], hostport[i+1:], true
+		t, err := filter.Term(key, filter.Eq, vals...)
+		if err != nil {
+			return fmt.Errorf("parameter %q: %w", key, err)
+		}
+		terms = append(terms, t)
+		return nil
 	}
-	if strings.Count(hostport, ":") > 1 {
-		return hostport, "", false
+	var types []string
+	for t := range 64 {
+		if q.Types&(1<<t) != 0 {
+			types = append(types, strconv.Itoa(t))
+		}
 	}
-	return hostport[:i], hostport[i+1:], true
+	for _, err := range []error{
+		add("pid", strs(q.PIDs, func(p int64) string { return strconv.FormatInt(p, 10) })),
+		add("comm", q.Pnames),
+		add("type", types),
+		add("host", q.Hosts),
+		add("port", strs(q.Ports, func(p uint32) string { return strconv.FormatUint(uint64(p), 10) })),
+		add("node", q.Nodes),
+		add("container", q.Containers),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	q.Filter = filter.And(append(terms, expr)...)
+	return nil
+}
+
+func strs[T any](vs []T, f func(T) string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = f(v)
+	}
+	return out
 }

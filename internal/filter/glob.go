@@ -1,0 +1,80 @@
+package filter
+
+import "bytes"
+
+// text is what the matchers read: event strings and payload bytes alike,
+// without converting (and so copying) one into the other.
+type text interface{ ~string | ~[]byte }
+
+// glob matches s against p, where '*' is any run of bytes and '?' one
+// character; with fold, ASCII letters of s match p's lower-case ones (p
+// is lowered when compiled). Linear in practice: one '*' is remembered
+// for backtracking.
+func glob[S text](p string, s S, fold bool) bool {
+	var pi, si int
+	star, next := -1, 0
+	for si < len(s) {
+		if pi < len(p) {
+			switch c := p[pi]; {
+			case c == '*':
+				star, next = pi, si
+				pi++
+				continue
+			case c == '?':
+				pi, si = pi+1, si+runeLen(s, si)
+				continue
+			case c == s[si] || fold && c == lower(s[si]):
+				pi, si = pi+1, si+1
+				continue
+			}
+		}
+		if star < 0 {
+			return false
+		}
+		next++
+		pi, si = star+1, next
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// runeLen is the length of the UTF-8 sequence at s[i], 1 for a stray byte.
+func runeLen[S text](s S, i int) int {
+	n := 1
+	if s[i] >= 0xC0 {
+		for i+n < len(s) && n < 4 && s[i+n]&0xC0 == 0x80 {
+			n++
+		}
+	}
+	return n
+}
+
+// index reports whether sub occurs in s; with fold, ASCII letters of s
+// match sub's lower-case ones.
+func index[S text](s S, sub string, fold bool) bool {
+	n := len(sub)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for j < n && (s[i+j] == sub[j] || fold && lower(s[i+j]) == sub[j]) {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// indexBytes is the index of sub in s, or -1.
+func indexBytes(s []byte, sub string) int {
+	return bytes.Index(s, []byte(sub)) // the conversion of a constant does not allocate
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -1,0 +1,591 @@
+package filter
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
+)
+
+type keyID uint8
+
+const (
+	kPID keyID = iota
+	kUID
+	kComm
+	kType
+	kProtocol
+	kMethod
+	kHost
+	kPath
+	kStatus
+	kContentType
+	kHeader
+	kBody
+	kPort
+	kLib
+	kNode
+	kContainer
+)
+
+type kind uint8
+
+const (
+	kindNum  kind = iota // numbers, ranges and comparisons
+	kindType             // a set of event types
+	kindText             // globs and substrings
+)
+
+// keyDef is one entry of the key list in docs/filters.md.
+type keyDef struct {
+	id    keyID
+	name  string
+	other string // the other spelling, "" if none
+	kind  kind
+	// fold: compared case-insensitively. Process names, node names,
+	// container ids, paths and bodies are not: the kernel's comm and the
+	// capture-side maps compare bytes, and paths are case-sensitive.
+	fold    bool
+	capture bool // the kernel can judge it
+	max     uint64
+}
+
+var keys = []*keyDef{
+	{id: kPID, name: "pid", kind: kindNum, capture: true, max: math.MaxInt64},
+	{id: kUID, name: "uid", kind: kindNum, capture: true, max: math.MaxUint32},
+	{id: kComm, name: "comm", other: "pname", kind: kindText, capture: true},
+	{id: kType, name: "type", kind: kindType},
+	{id: kProtocol, name: "protocol", kind: kindType},
+	{id: kMethod, name: "method", kind: kindText, fold: true},
+	{id: kHost, name: "host", kind: kindText, fold: true},
+	{id: kPath, name: "path", kind: kindText},
+	{id: kStatus, name: "status", kind: kindNum, max: 999},
+	{id: kContentType, name: "content-type", other: "ct", kind: kindText, fold: true},
+	{id: kHeader, name: "header", kind: kindText, fold: true},
+	{id: kBody, name: "body", kind: kindText},
+	{id: kPort, name: "port", kind: kindNum, max: 65535},
+	{id: kLib, name: "lib", kind: kindText, fold: true},
+	{id: kNode, name: "node", kind: kindText},
+	{id: kContainer, name: "container", kind: kindText},
+}
+
+func lookupKey(name string) *keyDef {
+	for _, k := range keys {
+		if strings.EqualFold(name, k.name) || k.other != "" && strings.EqualFold(name, k.other) {
+			return k
+		}
+	}
+	return nil
+}
+
+// Key describes one filter key for documentation and tooling.
+type Key struct {
+	Name    string // canonical name
+	Other   string // other accepted spelling, "" if none
+	Numeric bool   // takes numbers, ranges and <, <=, >, >=
+	Capture bool   // the kernel can judge it (see Capture)
+}
+
+// Keys returns the key list, in the order docs/filters.md lists it.
+func Keys() []Key {
+	out := make([]Key, len(keys))
+	for i, k := range keys {
+		out[i] = Key{Name: k.name, Other: k.other, Numeric: k.kind == kindNum, Capture: k.capture}
+	}
+	return out
+}
+
+// Type names and groups, as decoder.Type.String spells them and the
+// stream query has always accepted. (Not imported from decoder: this
+// package must stay below everything that filters.)
+var typeNames = []string{"raw", "http1-request", "http2-request", "http1-response", "http2-response", "websocket"}
+
+var typeGroups = map[string]uint64{
+	"request":  1<<1 | 1<<2,
+	"response": 1<<3 | 1<<4,
+	"http":     1<<1 | 1<<2 | 1<<3 | 1<<4,
+	"ws":       1 << 5,
+}
+
+var protocols = []struct {
+	name string
+	bits uint64
+}{{"raw", 1}, {"http1", 1<<1 | 1<<3}, {"http2", 1<<2 | 1<<4}, {"websocket", 1 << 5}}
+
+// term is key op values; values are alternatives.
+type term struct {
+	key  *keyDef
+	op   Op
+	raw  []string
+	nums []numRange // kindNum
+	bits uint64     // kindType
+	pats []pattern  // kindText
+}
+
+type numRange struct{ lo, hi uint64 }
+
+type pattern struct {
+	s    string // lower-cased when the key folds
+	wild bool   // has '*' or '?'
+	// host: the pattern names a port. header: s is the value pattern
+	// after "name:", name the header name ("" for any header).
+	port bool
+	name string
+	only bool // header=name without a value pattern
+}
+
+// newTerm checks and compiles a term; msg says what is wrong, with the
+// index of the value at fault (-1: none in particular).
+func newTerm(k *keyDef, op Op, values []string) (t *term, msg string, bad int) {
+	if len(values) == 0 {
+		return nil, "expected a value", -1
+	}
+	if msg := checkOp(k, op); msg != "" {
+		return nil, msg, -1
+	}
+	t = &term{key: k, op: op, raw: values}
+	for i, v := range values {
+		if v == "" {
+			return nil, fmt.Sprintf("empty value for %s", k.name), i
+		}
+		switch k.kind {
+		case kindNum:
+			r, ok := parseNum(k, v, op == Eq || op == Ne)
+			if !ok {
+				return nil, fmt.Sprintf("bad value %q for %s (%s)", clip(v), k.name, numHint(k, op)), i
+			}
+			t.nums = append(t.nums, r)
+		case kindType:
+			b := typeBits(k, v)
+			if b == 0 {
+				return nil, fmt.Sprintf("bad value %q for %s (%s)", clip(v), k.name, typeHint(k)), i
+			}
+			t.bits |= b
+		case kindText:
+			t.pats = append(t.pats, newPattern(k, op, v))
+		}
+	}
+	return t, "", -1
+}
+
+// checkOp says what is wrong with op on k, "" if nothing.
+func checkOp(k *keyDef, op Op) string {
+	switch op {
+	case Eq, Ne:
+	case Contains:
+		if k.kind != kindText {
+			return fmt.Sprintf("operator %q needs a text key, not %s", op, k.name)
+		}
+	case Gt, Ge, Lt, Le:
+		if k.kind != kindNum {
+			return fmt.Sprintf("operator %q needs a numeric key (pid, uid, status, port), not %s", op, k.name)
+		}
+	default:
+		return fmt.Sprintf("unknown operator %q", op)
+	}
+	return ""
+}
+
+func numHint(k *keyDef, op Op) string {
+	switch {
+	case op != Eq && op != Ne:
+		return "want a number"
+	case k.id == kStatus:
+		return "want a number, a class like 4xx or a range like 400-499"
+	}
+	return "want a number or a range like 10-20"
+}
+
+func typeHint(k *keyDef) string {
+	if k.id == kProtocol {
+		return "want raw, http1, http2 or websocket"
+	}
+	return "want 0-5, raw, http1-request, http2-request, http1-response, http2-response, websocket, request, response, http or ws"
+}
+
+func parseNum(k *keyDef, v string, ranges bool) (numRange, bool) {
+	num := func(s string) (uint64, bool) {
+		if s == "" || len(s) > 20 || strings.TrimLeft(s, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(s, 10, 64)
+		return n, err == nil && n <= k.max
+	}
+	if n, ok := num(v); ok {
+		return numRange{n, n}, true
+	}
+	if !ranges {
+		return numRange{}, false
+	}
+	if k.id == kStatus && len(v) == 3 && v[0] >= '1' && v[0] <= '5' && strings.EqualFold(v[1:], "xx") {
+		c := uint64(v[0]-'0') * 100
+		return numRange{c, c + 99}, true
+	}
+	lo, hi, ok := strings.Cut(v, "-")
+	if !ok {
+		return numRange{}, false
+	}
+	a, ok1 := num(lo)
+	b, ok2 := num(hi)
+	if !ok1 || !ok2 || a > b {
+		return numRange{}, false
+	}
+	return numRange{a, b}, true
+}
+
+func typeBits(k *keyDef, v string) uint64 {
+	lv := strings.ToLower(v)
+	if k.id == kProtocol {
+		var b uint64
+		for _, p := range protocols {
+			if glob(lv, p.name, true) {
+				b |= p.bits
+			}
+		}
+		return b
+	}
+	if len(v) == 1 && v[0] >= '0' && v[0] <= '5' {
+		return 1 << (v[0] - '0')
+	}
+	if b, ok := typeGroups[lv]; ok {
+		return b
+	}
+	var b uint64
+	for i, n := range typeNames {
+		if glob(lv, n, true) {
+			b |= 1 << i
+		}
+	}
+	return b
+}
+
+func newPattern(k *keyDef, op Op, v string) pattern {
+	if k.fold {
+		v = strings.ToLower(v)
+	}
+	p := pattern{s: v}
+	if op == Contains {
+		return p
+	}
+	switch k.id {
+	case kHost:
+		_, _, p.port = cutPort(v)
+	case kHeader:
+		name, val, ok := strings.Cut(v, ":")
+		p.name = strings.TrimSpace(name)
+		p.s = strings.TrimSpace(val)
+		p.only = !ok
+	}
+	p.wild = strings.ContainsAny(p.s, "*?")
+	return p
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+func (t *term) match(ev *eventpb.Event) bool {
+	switch t.op {
+	case Ne:
+		return !t.eq(ev)
+	case Eq:
+		return t.eq(ev)
+	}
+	switch t.key.kind {
+	case kindNum:
+		return t.num(ev)
+	}
+	// Contains
+	for i := range t.pats {
+		if t.contains(&t.pats[i], ev) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *term) eq(ev *eventpb.Event) bool {
+	switch t.key.kind {
+	case kindNum:
+		return t.num(ev)
+	case kindType:
+		return ev.GetType() < 64 && t.bits&(1<<ev.GetType()) != 0
+	}
+	for i := range t.pats {
+		if t.eqText(&t.pats[i], ev) {
+			return true
+		}
+	}
+	return false
+}
+
+// num judges numeric terms: = (and !=) against ranges, comparisons
+// against single numbers. A field the event does not have (a request's
+// status, port 0) matches nothing.
+func (t *term) num(ev *eventpb.Event) bool {
+	var vs [2]uint64
+	n := 0
+	add := func(v uint64, ok bool) {
+		if ok {
+			vs[n] = v
+			n++
+		}
+	}
+	switch t.key.id {
+	case kPID:
+		add(uint64(ev.GetPid()), ev.GetPid() >= 0)
+	case kUID:
+		add(uint64(ev.GetUid()), true)
+	case kStatus:
+		add(uint64(ev.GetStatus()), ev.GetStatus() != 0)
+	case kPort:
+		add(uint64(ev.GetSrcPort()), ev.GetSrcPort() != 0)
+		add(uint64(ev.GetDstPort()), ev.GetDstPort() != 0)
+	}
+	for _, v := range vs[:n] {
+		for _, r := range t.nums {
+			var hit bool
+			switch t.op {
+			case Eq, Ne:
+				hit = r.lo <= v && v <= r.hi
+			case Gt:
+				hit = v > r.lo
+			case Ge:
+				hit = v >= r.lo
+			case Lt:
+				hit = v < r.lo
+			case Le:
+				hit = v <= r.lo
+			}
+			if hit {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// text returns the field a text key reads (header and body aside).
+func (t *term) text(ev *eventpb.Event) string {
+	switch t.key.id {
+	case kComm:
+		return ev.GetPname()
+	case kMethod:
+		return ev.GetMethod()
+	case kHost:
+		return ev.GetHost()
+	case kPath:
+		return ev.GetPath()
+	case kContentType:
+		return ev.GetContentType()
+	case kLib:
+		return ev.GetTlsLibrary()
+	case kNode:
+		return ev.GetNode()
+	case kContainer:
+		return ev.GetContainerId()
+	}
+	return ""
+}
+
+func (t *term) eqText(p *pattern, ev *eventpb.Event) bool {
+	fold := t.key.fold
+	switch t.key.id {
+	case kHeader:
+		return eachHeader(ev, func(name, value []byte) bool {
+			if !glob(p.name, name, true) {
+				return false
+			}
+			return p.only || glob(p.s, value, true)
+		})
+	case kBody:
+		b, ok := body(ev)
+		return ok && glob(p.s, b, false)
+	}
+	s := t.text(ev)
+	if s == "" {
+		return false // a field the event does not have matches no pattern
+	}
+	switch t.key.id {
+	case kHost:
+		return hostMatch(p, s)
+	case kPath:
+		// Without the query string unless the pattern reaches into it:
+		// "/api/*" and "/search?q=*" both do what they look like.
+		if q := strings.IndexByte(s, '?'); q >= 0 && glob(p.s, s[:q], false) {
+			return true
+		}
+	case kContentType:
+		s = mediaType(s)
+	case kContainer:
+		if !p.wild {
+			// Like docker: a unique prefix of the id names the container.
+			return strings.HasPrefix(s, p.s)
+		}
+	}
+	if !p.wild {
+		// Also how a capture setting's process name, which may hold a
+		// '*', stays one exact name (FromCapture).
+		return len(s) == len(p.s) && index(s, p.s, fold)
+	}
+	return glob(p.s, s, fold)
+}
+
+func (t *term) contains(p *pattern, ev *eventpb.Event) bool {
+	switch t.key.id {
+	case kHeader:
+		return eachHeader(ev, func(name, value []byte) bool {
+			return headerLineContains(name, value, p.s)
+		})
+	case kBody:
+		b, ok := body(ev)
+		return ok && index(b, p.s, false)
+	}
+	s := t.text(ev)
+	return s != "" && index(s, p.s, t.key.fold)
+}
+
+// headerLineContains looks for sub in the line "Name: value". A line
+// that fits is assembled on the stack, so matching does not allocate.
+func headerLineContains(name, value []byte, sub string) bool {
+	var buf [512]byte
+	line := append(append(append(buf[:0], name...), ": "...), value...)
+	return index(line, sub, true)
+}
+
+// isHTTP: types 1-4 carry an HTTP head in their payload.
+func isHTTP(ev *eventpb.Event) bool { t := ev.GetType(); return t >= 1 && t <= 4 }
+
+// head returns the header block of an HTTP event (start line excluded).
+func head(ev *eventpb.Event) []byte {
+	if !isHTTP(ev) || ev.GetPart() == eventpb.PartKind_PART_KIND_PART || ev.GetPart() == eventpb.PartKind_PART_KIND_END {
+		return nil
+	}
+	p := ev.GetPayload()
+	if i := indexBytes(p, "\r\n\r\n"); i >= 0 {
+		p = p[:i+2]
+	}
+	if i := indexBytes(p, "\n"); i >= 0 {
+		return p[i+1:]
+	}
+	return nil
+}
+
+// eachHeader calls fn with every header line's name and value until it
+// returns true.
+func eachHeader(ev *eventpb.Event, fn func(name, value []byte) bool) bool {
+	h := head(ev)
+	for len(h) > 0 {
+		line := h
+		if i := indexBytes(h, "\n"); i >= 0 {
+			line, h = h[:i], h[i+1:]
+		} else {
+			h = nil
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		c := indexBytes(line, ":")
+		if c <= 0 {
+			continue
+		}
+		name, value := line[:c], line[c+1:]
+		for len(value) > 0 && (value[0] == ' ' || value[0] == '\t') {
+			value = value[1:]
+		}
+		if fn(name, value) {
+			return true
+		}
+	}
+	return false
+}
+
+// body returns the decoded payload an event carries: an HTTP message's
+// body (a body part's piece), a raw or WebSocket event's whole payload.
+func body(ev *eventpb.Event) ([]byte, bool) {
+	p := ev.GetPayload()
+	if !isHTTP(ev) {
+		return p, len(p) > 0
+	}
+	switch ev.GetPart() {
+	case eventpb.PartKind_PART_KIND_PART:
+		return p, len(p) > 0
+	case eventpb.PartKind_PART_KIND_HEAD, eventpb.PartKind_PART_KIND_END:
+		return nil, false
+	}
+	i := indexBytes(p, "\r\n\r\n")
+	if i < 0 {
+		return nil, false
+	}
+	p = p[i+4:]
+	return p, len(p) > 0
+}
+
+// mediaType is a Content-Type without parameters.
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.TrimSpace(mt)
+}
+
+// hostMatch matches a host pattern against an event's host, which may
+// carry a port: without a port in the pattern, any port matches.
+func hostMatch(p *pattern, host string) bool {
+	if !p.port {
+		if h, _, ok := cutPort(host); ok {
+			host = h
+		} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+			host = host[1 : len(host)-1]
+		}
+	}
+	return glob(p.s, host, true)
+}
+
+// cutPort splits "host:port" and "[v6]:port"; a bare IPv6 address has no
+// port.
+func cutPort(hostport string) (host, port string, ok bool) {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 {
+		return hostport, "", false
+	}
+	if strings.HasPrefix(hostport, "[") {
+		if i < 1 || hostport[i-1] != ']' {
+			return hostport, "", false
+		}
+		return hostport[1 : i-1], hostport[i+1:], true
+	}
+	if strings.Count(hostport, ":") > 1 {
+		return hostport, "", false
+	}
+	return hostport[:i], hostport[i+1:], true
+}
+
+// captureSet is the values one pushed-down term allows.
+func (t *term) captureSet() (ids []uint32, comms []string, ok bool) {
+	if t.op != Eq || !t.key.capture {
+		return nil, nil, false
+	}
+	if t.key.id == kComm {
+		for _, p := range t.pats {
+			if p.wild {
+				return nil, nil, false
+			}
+			comms = append(comms, p.s)
+		}
+		return nil, slices.Compact(comms), true
+	}
+	for _, r := range t.nums {
+		if r.hi > math.MaxUint32 || r.hi-r.lo >= 4096 {
+			return nil, nil, false
+		}
+		for v := r.lo; v <= r.hi; v++ {
+			ids = append(ids, uint32(v))
+		}
+	}
+	return ids, nil, true
+}
