@@ -1,255 +1,353 @@
 // filter.js: the filter expression language of docs/filters.md, in the
-// browser. parse(src) returns a predicate over events (objects with the
-// field names of proto/event/event.proto: pid, uid, pname, type, method,
-// host, path, status, content_type, src_port, dst_port, tls_library, node,
-// container_id, payload as a Uint8Array or string) or throws a
-// FilterError with the position and what was expected. The Go twin is
-// internal/filter; both pass internal/filter/testdata/cases.json.
+// browser: a port of internal/filter's parser and matcher, held to the
+// same conformance table (internal/filter/testdata/cases.json: the same
+// events selected, the same errors at the same positions). parse(src)
+// returns a predicate over events (objects with the field names of
+// proto/event/event.proto: pid, uid, pname, type, method, host, path,
+// status, content_type, src_port, dst_port, tls_library, node,
+// container_id, part, payload as a Uint8Array or string) or throws a
+// FilterError.
 (function (global) {
   "use strict";
 
+  const MAX_LEN = 4096, MAX_DEPTH = 32;
+
   class FilterError extends Error {
     constructor(pos, msg) {
-      super("at " + pos + ": " + msg);
+      super("at column " + (pos + 1) + ": " + msg);
       this.pos = pos;
       this.detail = msg;
     }
   }
 
-  const TYPES = {
-    raw: [0], "http1-request": [1], "http2-request": [2], "http1-response": [3],
-    "http2-response": [4], websocket: [5],
-    request: [1, 2], response: [3, 4], http: [1, 2, 3, 4], ws: [5],
-  };
-  const PROTOCOLS = { raw: [0], http1: [1, 3], http2: [2, 4], websocket: [5] };
-
-  // key: [kind, field]; kinds: num, text (case-insensitive), ctext (case
-  // sensitive), host, type, protocol, status, header, body, port, prefix.
-  const KEYS = {
-    pid: "num", uid: "num", comm: "text", pname: "text", type: "type",
-    protocol: "protocol", method: "text", host: "host", path: "ctext",
-    status: "status", "content-type": "text", ct: "text", header: "header",
-    body: "body", port: "port", lib: "text", node: "text", container: "prefix",
-  };
-  const FIELD = {
-    pid: "pid", uid: "uid", comm: "pname", pname: "pname", method: "method",
-    path: "path", "content-type": "content_type", ct: "content_type",
-    lib: "tls_library", node: "node", container: "container_id",
-  };
-  // alias: [key, op] or a fixed predicate for the value-less ones.
+  // Keys, as internal/filter/keys.go lists them. fold: case-insensitive.
+  const KEYS = [
+    { name: "pid", kind: "num", max: Number.MAX_SAFE_INTEGER },
+    { name: "uid", kind: "num", max: 4294967295 },
+    { name: "comm", other: "pname", kind: "text" },
+    { name: "type", kind: "type" },
+    { name: "protocol", kind: "type" },
+    { name: "method", kind: "text", fold: true },
+    { name: "host", kind: "text", fold: true },
+    { name: "path", kind: "text" },
+    { name: "status", kind: "num", max: 999 },
+    { name: "content-type", other: "ct", kind: "text", fold: true },
+    { name: "header", kind: "text", fold: true },
+    { name: "body", kind: "text" },
+    { name: "port", kind: "num", max: 65535 },
+    { name: "lib", kind: "text", fold: true },
+    { name: "node", kind: "text" },
+    { name: "container", kind: "text" },
+  ];
+  function lookupKey(name) {
+    const n = name.toLowerCase();
+    return KEYS.find((k) => k.name === n || k.other === n) || null;
+  }
   const ALIASES = {
-    m: ["method", "="], d: ["host", "="], u: ["path", "~="], c: ["status", "="],
-    t: ["content-type", "~="], h: ["header", "~="], b: ["body", "~="],
-    pid: ["pid", "="], comm: ["comm", "="],
+    pid: ["pid", "="], comm: ["comm", "="], m: ["method", "="], d: ["host", "="],
+    u: ["path", "~="], c: ["status", "="], t: ["content-type", "~="], h: ["header", "~="],
+    b: ["body", "~="], q: ["type", "=", "request"], s: ["type", "=", "response"],
+    websocket: ["type", "=", "websocket"], http: ["type", "=", "http"],
   };
-  const FLAGS = {
-    q: (e) => e.type === 1 || e.type === 2,
-    s: (e) => e.type === 3 || e.type === 4,
-    websocket: (e) => e.type === 5,
-    http: (e) => e.type >= 1 && e.type <= 4,
-  };
+  const TYPE_NAMES = ["raw", "http1-request", "http2-request", "http1-response", "http2-response", "websocket"];
+  const TYPE_GROUPS = { request: [1, 2], response: [3, 4], http: [1, 2, 3, 4], ws: [5] };
+  const PROTOCOLS = [["raw", [0]], ["http1", [1, 3]], ["http2", [2, 4]], ["websocket", [5]]];
   const OPS = ["!=", "~=", ">=", "<=", "=", ">", "<"];
 
-  // ---- lexer ----
-  function lex(src) {
-    const toks = [];
-    let i = 0;
-    const isSpace = (c) => c === " " || c === "\t" || c === "\n" || c === "\r";
-    const stop = (c) => isSpace(c) || c === "(" || c === ")" || c === "&" || c === "|";
-    while (i < src.length) {
-      const c = src[i];
-      if (isSpace(c)) { i++; continue; }
-      if (c === "(" || c === ")" || c === "&" || c === "|" || (c === "!" && src[i + 1] !== "=")) {
-        toks.push({ t: c, pos: i }); i++; continue;
-      }
-      if (c === '"') {
-        const start = i;
-        let s = "";
-        i++;
-        for (;;) {
-          if (i >= src.length) throw new FilterError(start, "unterminated quoted string");
-          const d = src[i];
-          if (d === "\\") {
-            const n = src[i + 1];
-            if (n !== '"' && n !== "\\") throw new FilterError(i, 'expected \\" or \\\\ after \\');
-            s += n; i += 2; continue;
-          }
-          if (d === '"') { i++; break; }
-          s += d; i++;
-        }
-        toks.push({ t: "str", v: s, pos: start });
-        continue;
-      }
-      // A word runs up to a space or a bracket; an operator inside it is
-      // split off so "status>=400" is key, op, value.
-      const start = i;
-      while (i < src.length && !stop(src[i])) {
-        if (src[i] === '"') break;
-        i++;
-      }
-      toks.push({ t: "word", v: src.slice(start, i), pos: start });
-    }
-    toks.push({ t: "eof", pos: src.length });
-    return toks;
-  }
+  const isSpace = (c) => c === " " || c === "\t" || c === "\n" || c === "\r";
+  const delim = (c) => isSpace(c) || '&|()",'.includes(c);
+  const clip = (s) => (s.length > 64 ? s.slice(0, 64) + "..." : s);
+  const q = (s) => JSON.stringify(s);
 
-  // ---- parser ----
-  function parse(src) {
-    if (typeof src !== "string") src = "";
-    const toks = lex(src);
-    let k = 0;
-    const peek = () => toks[k];
-    const isWord = (tok, w) => tok.t === "word" && tok.v.toLowerCase() === w;
+  // glob: '*' any run, '?' one character; fold lower-cases the subject
+  // (the pattern is lower-cased already when the key folds).
+  function glob(p, s, fold) {
+    let pi = 0, si = 0, star = -1, next = 0;
+    while (si < s.length) {
+      if (pi < p.length) {
+        const c = p[pi];
+        if (c === "*") { star = pi; next = si; pi++; continue; }
+        if (c === "?" || c === s[si] || (fold && c === s[si].toLowerCase())) { pi++; si++; continue; }
+      }
+      if (star < 0) return false;
+      next++;
+      pi = star + 1; si = next;
+    }
+    while (pi < p.length && p[pi] === "*") pi++;
+    return pi === p.length;
+  }
+  const contains = (s, sub, fold) => (fold ? s.toLowerCase() : s).includes(sub);
 
-    function parseOr() {
-      let left = parseAnd();
-      while (peek().t === "|" || isWord(peek(), "or")) {
-        k++;
-        const right = parseAnd();
-        const l = left;
-        left = (e) => l(e) || right(e);
-      }
-      return left;
-    }
-    function startsNot(tok) {
-      return tok.t === "!" || tok.t === "(" || tok.t === "str" ||
-        (tok.t === "word" && !isWord(tok, "or") && !isWord(tok, "and"));
-    }
-    function parseAnd() {
-      let left = parseNot();
-      for (;;) {
-        const tok = peek();
-        if (tok.t === "&" || isWord(tok, "and")) {
-          k++;
-        } else if (!startsNot(tok)) {
-          return left;
-        }
-        const right = parseNot();
-        const l = left;
-        left = (e) => l(e) && right(e);
-      }
-    }
-    function parseNot() {
-      const tok = peek();
-      if (tok.t === "!" || isWord(tok, "not")) {
-        k++;
-        const inner = parseNot();
-        return (e) => !inner(e);
-      }
-      if (tok.t === "(") {
-        k++;
-        const inner = parseOr();
-        if (peek().t !== ")") throw new FilterError(peek().pos, "expected )");
-        k++;
-        return inner;
-      }
-      return parseTerm();
-    }
-    function value() {
-      const tok = peek();
-      if (tok.t === "word" || tok.t === "str") { k++; return tok; }
-      throw new FilterError(tok.pos, "expected a value");
-    }
-    function parseTerm() {
-      const tok = peek();
-      if (tok.t !== "word") {
-        throw new FilterError(tok.pos, tok.t === "eof" ? "expected a term" : "expected a term, not " + tok.t);
-      }
-      k++;
-      const w = tok.v;
-      if (w[0] === "~" && !w.includes("=")) {
-        const name = w.slice(1).toLowerCase();
-        if (FLAGS[name]) return FLAGS[name];
-        const a = ALIASES[name];
-        if (!a) throw new FilterError(tok.pos, "unknown alias ~" + w.slice(1));
-        const v = value();
-        return term(a[0], a[1], v.v, v.pos);
-      }
-      // key op value, possibly split over several words ("status >= 400").
-      let i = 0;
-      while (i < w.length && /[A-Za-z0-9_-]/.test(w[i])) i++;
-      const key = w.slice(0, i).toLowerCase();
-      if (!key) throw new FilterError(tok.pos, "expected a key");
-      if (!(key in KEYS)) throw new FilterError(tok.pos, "unknown key " + JSON.stringify(w.slice(0, i)));
-      let rest = w.slice(i);
-      let restPos = tok.pos + i;
-      if (rest === "") {
-        const n = peek();
-        if (n.t !== "word") throw new FilterError(n.pos, "expected an operator after " + key);
-        k++;
-        rest = n.v; restPos = n.pos;
-      }
-      const op = OPS.find((o) => rest.startsWith(o));
-      if (!op) throw new FilterError(restPos, "expected an operator (= != ~= > >= < <=)");
-      let v = rest.slice(op.length);
-      let vpos = restPos + op.length;
-      if (v === "") {
-        const n = value();
-        v = n.v; vpos = n.pos;
-      }
-      return term(key, op, v, vpos);
-    }
-    const pred = parseOr();
-    if (peek().t !== "eof") throw new FilterError(peek().pos, "expected an operator or the end, not " + JSON.stringify(peek().v || peek().t));
-    return pred;
-  }
-
-  // ---- matching ----
-  function globRe(p, fold) {
-    const re = "^" + p.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$";
-    return new RegExp(re, fold ? "is" : "s");
-  }
-  function textMatcher(p, op, fold) {
-    if (op === "~=") {
-      const q = fold ? p.toLowerCase() : p;
-      return (s) => (fold ? s.toLowerCase() : s).includes(q);
-    }
-    if (p.includes("*")) {
-      const re = globRe(p, fold);
-      return (s) => re.test(s);
-    }
-    const q = fold ? p.toLowerCase() : p;
-    return (s) => (fold ? s.toLowerCase() : s) === q;
-  }
-  function splitHost(h) {
-    if (h.startsWith("[")) {
-      const j = h.indexOf("]");
-      if (j > 0) return [h.slice(1, j), h[j + 1] === ":" ? h.slice(j + 2) : ""];
-    }
+  function cutPort(h) {
     const i = h.lastIndexOf(":");
-    if (i < 0 || h.indexOf(":") !== i) return [h, ""];
+    if (i < 0) return null;
+    if (h.startsWith("[")) {
+      if (i < 1 || h[i - 1] !== "]") return null;
+      return [h.slice(1, i - 1), h.slice(i + 1)];
+    }
+    if (h.indexOf(":") !== i) return null;
     return [h.slice(0, i), h.slice(i + 1)];
   }
-  function hostMatcher(p, op, pos) {
-    if (op === "~=") return textMatcher(p, op, true);
-    if (op !== "=") throw new FilterError(pos, "host takes = != or ~=");
-    const [ph, pp] = splitHost(p.toLowerCase());
-    const name = ph.startsWith("*.") ? null : textMatcher(ph, "=", true);
-    return (h) => {
-      if (!h) return false;
-      const [hh, hp] = splitHost(h.toLowerCase());
-      if (pp && hp !== pp) return false;
-      if (ph.startsWith("*.")) {
-        const suf = ph.slice(1);
-        return hh.length > suf.length && hh.endsWith(suf);
-      }
-      return name(hh);
-    };
-  }
-  function numCmp(op, n) {
-    switch (op) {
-      case "=": return (x) => x === n;
-      case ">": return (x) => x > n;
-      case ">=": return (x) => x >= n;
-      case "<": return (x) => x < n;
-      case "<=": return (x) => x <= n;
+
+  // ---- parser (internal/filter/parse.go) ----
+  function parse(src) {
+    if (typeof src !== "string") src = "";
+    if (new TextEncoder().encode(src).length > MAX_LEN) throw new FilterError(MAX_LEN, "filter longer than " + MAX_LEN + " bytes");
+    const s = src;
+    let i = 0, depth = 0;
+    const eof = () => i >= s.length;
+    const peek = () => s[i];
+    const fail = (msg, pos) => { throw new FilterError(pos === undefined ? i : pos, msg); };
+    const space = () => { while (!eof() && isSpace(peek())) i++; };
+    const found = () => (eof() ? "the end of the filter" : q(s[i]));
+    function keyword(kw) {
+      const n = kw.length;
+      if (i + n > s.length || s.slice(i, i + n).toLowerCase() !== kw) return false;
+      if (i + n < s.length && !delim(s[i + n]) && s[i + n] !== "!" && s[i + n] !== "~") return false;
+      i += n;
+      return true;
     }
-    return null;
+    function or() {
+      const ns = [and()];
+      for (;;) {
+        space();
+        if (eof()) break;
+        if (peek() === "|") i++;
+        else if (!keyword("or")) break;
+        space();
+        ns.push(and());
+      }
+      return ns.length === 1 ? ns[0] : (e) => ns.some((n) => n(e));
+    }
+    function and() {
+      const ns = [not()];
+      for (;;) {
+        space();
+        if (eof()) break;
+        const c = peek();
+        if (c === "&") i++;
+        else if (keyword("and")) { /* consumed */ } else if (c === "|" || c === ")") break;
+        else {
+          const save = i;
+          if (keyword("or")) { i = save; break; }
+        }
+        space();
+        ns.push(not());
+      }
+      return ns.length === 1 ? ns[0] : (e) => ns.every((n) => n(e));
+    }
+    function not() {
+      depth++;
+      try {
+        if (depth > MAX_DEPTH) fail("nested more than " + MAX_DEPTH + " deep");
+        space();
+        if (eof()) fail('expected a term (key op value, ~alias, "!" or "("), found the end of the filter');
+        const c = peek();
+        if (c === "!") { i++; const n = not(); return (e) => !n(e); }
+        if (keyword("not")) { const n = not(); return (e) => !n(e); }
+        if (c === "(") {
+          const open = i;
+          i++;
+          space();
+          const n = or();
+          space();
+          if (eof() || peek() !== ")") fail('expected ")" to close the "(" at column ' + (open + 1) + ", found " + found());
+          i++;
+          return n;
+        }
+        if (c === "~") return alias();
+        return term();
+      } finally {
+        depth--;
+      }
+    }
+    function ident() {
+      const start = i;
+      while (!eof()) {
+        const c = peek();
+        if ((c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "-" || c === "_" || (i > start && c >= "0" && c <= "9")) { i++; continue; }
+        break;
+      }
+      return s.slice(start, i);
+    }
+    function alias() {
+      const start = i;
+      i++;
+      const name = ident();
+      if (!name) fail('expected an alias name after "~" (~m, ~d, ~u, ~c, ~t, ~h, ~b, ~q, ~s, ~websocket, ~http, ~pid, ~comm)');
+      const a = ALIASES[name.toLowerCase()];
+      if (!a) fail("unknown alias " + q("~" + clip(name)), start);
+      const k = lookupKey(a[0]);
+      if (a[2]) return newTerm(k, a[1], [a[2]], [start], start);
+      space();
+      return finish(k, a[1], "~" + name);
+    }
+    function term() {
+      const start = i;
+      const name = ident();
+      if (!name) {
+        if (peek() === ")") fail('unexpected ")"');
+        fail('expected a key, "~alias", "!" or "(", found ' + found());
+      }
+      const k = lookupKey(name);
+      if (!k) fail("unknown key " + q(clip(name)), start);
+      space();
+      const opPos = i;
+      const op = OPS.find((o) => s.startsWith(o, i));
+      if (!op) fail('expected an operator (=, !=, ~=, >, >=, <, <=) after ' + q(name) + ", found " + found());
+      i += op.length;
+      const m = checkOp(k, op);
+      if (m) fail(m, opPos);
+      space();
+      return finish(k, op, op);
+    }
+    function finish(k, op, after) {
+      const vstart = i;
+      const vals = [], pos = [];
+      for (;;) {
+        if (eof() || (delim(peek()) && peek() !== '"')) fail("expected a value after " + q(after) + ", found " + found());
+        pos.push(i);
+        if (peek() === '"') vals.push(quoted());
+        else {
+          const st = i;
+          while (!eof() && !delim(peek())) i++;
+          vals.push(s.slice(st, i));
+        }
+        if (eof() || peek() !== ",") break;
+        i++;
+        after = ",";
+      }
+      return newTerm(k, op, vals, pos, vstart);
+    }
+    function quoted() {
+      const start = i;
+      i++;
+      let b = "";
+      while (!eof()) {
+        const c = peek();
+        if (c === '"') {
+          i++;
+          if (!b) fail("empty value", start);
+          return b;
+        }
+        if (c === "\\") {
+          if (i + 1 < s.length && (s[i + 1] === '"' || s[i + 1] === "\\")) { b += s[i + 1]; i += 2; continue; }
+          fail('bad escape in quoted value (only \\" and \\\\)');
+        }
+        b += c;
+        i++;
+      }
+      fail("unterminated quoted value", start);
+    }
+
+    space();
+    if (eof()) return () => true;
+    const n = or();
+    if (!eof()) {
+      if (peek() === ")") fail('unexpected ")"');
+      fail('expected "&", "|" or the end of the filter');
+    }
+    return n;
   }
-  function parseNum(v, pos) {
-    if (!/^[0-9]+$/.test(v)) throw new FilterError(pos, "expected a number, not " + JSON.stringify(v));
-    return Number(v);
+
+  function checkOp(k, op) {
+    if (op === "~=" && k.kind !== "text") return 'operator "~=" needs a text key, not ' + k.name;
+    if ((op === ">" || op === ">=" || op === "<" || op === "<=") && k.kind !== "num") {
+      return "operator " + q(op) + " needs a numeric key (pid, uid, status, port), not " + k.name;
+    }
+    return "";
   }
+
+  function parseNum(k, v, ranges) {
+    const num = (x) => {
+      if (!x || x.length > 20 || !/^[0-9]+$/.test(x)) return null;
+      const n = Number(x);
+      return n <= k.max ? n : null;
+    };
+    const n = num(v);
+    if (n !== null) return [n, n];
+    if (!ranges) return null;
+    if (k.name === "status" && v.length === 3 && v[0] >= "1" && v[0] <= "5" && v.slice(1).toLowerCase() === "xx") {
+      const c = Number(v[0]) * 100;
+      return [c, c + 99];
+    }
+    const d = v.indexOf("-");
+    if (d < 0) return null;
+    const a = num(v.slice(0, d)), b = num(v.slice(d + 1));
+    if (a === null || b === null || a > b) return null;
+    return [a, b];
+  }
+
+  function typeSet(k, v) {
+    const lv = v.toLowerCase();
+    const set = new Set();
+    if (k.name === "protocol") {
+      for (const [name, ts] of PROTOCOLS) if (glob(lv, name, true)) ts.forEach((t) => set.add(t));
+      return set;
+    }
+    if (/^[0-5]$/.test(v)) return new Set([Number(v)]);
+    if (TYPE_GROUPS[lv]) return new Set(TYPE_GROUPS[lv]);
+    TYPE_NAMES.forEach((n, t) => { if (glob(lv, n, true)) set.add(t); });
+    return set;
+  }
+
+  function numHint(k, op) {
+    if (op !== "=" && op !== "!=") return "want a number";
+    if (k.name === "status") return "want a number, a class like 4xx or a range like 400-499";
+    return "want a number or a range like 10-20";
+  }
+  function typeHint(k) {
+    return k.name === "protocol" ? "want raw, http1, http2 or websocket"
+      : "want 0-5, raw, http1-request, http2-request, http1-response, http2-response, websocket, request, response, http or ws";
+  }
+
+  function newTerm(k, op, values, pos, vstart) {
+    const eqOp = op === "=" || op === "!=";
+    const preds = [];
+    values.forEach((v, idx) => {
+      const at = pos[idx] !== undefined ? pos[idx] : vstart;
+      if (v === "") throw new FilterError(at, "empty value for " + k.name);
+      if (k.kind === "num") {
+        const r = parseNum(k, v, eqOp);
+        if (!r) throw new FilterError(at, "bad value " + q(clip(v)) + " for " + k.name + " (" + numHint(k, op) + ")");
+        preds.push(numPred(k, op, r));
+      } else if (k.kind === "type") {
+        const set = typeSet(k, v);
+        if (!set.size) throw new FilterError(at, "bad value " + q(clip(v)) + " for " + k.name + " (" + typeHint(k) + ")");
+        preds.push((e) => set.has(Number(e.type || 0)));
+      } else {
+        preds.push(op === "~=" ? containsPred(k, v) : eqPred(k, v));
+      }
+    });
+    const any = preds.length === 1 ? preds[0] : (e) => preds.some((p) => p(e));
+    return op === "!=" ? (e) => !any(e) : any;
+  }
+
+  function numValues(k, e) {
+    switch (k.name) {
+      case "pid": return e.pid >= 0 || e.pid === undefined ? [Number(e.pid || 0)] : [];
+      case "uid": return [Number(e.uid || 0)];
+      case "status": return e.status ? [Number(e.status)] : [];
+      case "port": return [e.src_port, e.dst_port].filter((x) => x).map(Number);
+    }
+    return [];
+  }
+  function numPred(k, op, [lo, hi]) {
+    let hit;
+    switch (op) {
+      case ">": hit = (v) => v > lo; break;
+      case ">=": hit = (v) => v >= lo; break;
+      case "<": hit = (v) => v < lo; break;
+      case "<=": hit = (v) => v <= lo; break;
+      default: hit = (v) => lo <= v && v <= hi;
+    }
+    return (e) => numValues(k, e).some(hit);
+  }
+
+  const FIELD = { comm: "pname", method: "method", host: "host", path: "path", "content-type": "content_type",
+    lib: "tls_library", node: "node", container: "container_id" };
+
+  // ---- payload access (internal/filter/keys.go: head, eachHeader, body) ----
   const dec = typeof TextDecoder !== "undefined" ? new TextDecoder("utf-8", { fatal: false }) : null;
   function payloadText(e) {
     const p = e.payload;
@@ -258,116 +356,88 @@
     if (e._text === undefined) e._text = dec.decode(p);
     return e._text;
   }
-  function splitMessage(e) {
-    const s = payloadText(e);
-    if (!(e.type >= 1 && e.type <= 4) || e.part === 2) return ["", s];
-    let i = s.indexOf("\r\n\r\n");
-    let n = 4;
-    if (i < 0) { i = s.indexOf("\n\n"); n = 2; }
-    if (i < 0) return [s, ""];
-    return [s.slice(0, i), s.slice(i + n)];
-  }
-  // headerLines are cached on the event: a filter over 100,000 rows must
-  // not decode and split every payload again on each keystroke.
-  function headerLines(e) {
-    if (e._hl === undefined) {
-      const head = splitMessage(e)[0];
-      e._hl = head ? head.split(/\r?\n/).slice(1) : [];
+  const isHTTP = (e) => e.type >= 1 && e.type <= 4;
+  // headers are cached on the event: a filter over 100,000 rows must not
+  // decode and split every payload again on each keystroke.
+  function headers(e) {
+    if (e._hl !== undefined) return e._hl;
+    const out = [];
+    if (isHTTP(e) && e.part !== 2 && e.part !== 3) {
+      let p = payloadText(e);
+      const end = p.indexOf("\r\n\r\n");
+      if (end >= 0) p = p.slice(0, end + 2);
+      const nl = p.indexOf("\n");
+      if (nl >= 0) {
+        for (let line of p.slice(nl + 1).split("\n")) {
+          if (line.endsWith("\r")) line = line.slice(0, -1);
+          const c = line.indexOf(":");
+          if (c <= 0) continue;
+          out.push([line.slice(0, c), line.slice(c + 1).replace(/^[ \t]+/, "")]);
+        }
+      }
     }
-    return e._hl;
+    e._hl = out;
+    return out;
+  }
+  function body(e) {
+    const p = payloadText(e);
+    if (!isHTTP(e) || e.part === 2) return p;
+    if (e.part === 1 || e.part === 3) return "";
+    const i = p.indexOf("\r\n\r\n");
+    return i < 0 ? "" : p.slice(i + 4);
   }
 
-  // term builds one key op value predicate; a comma list means any of.
-  function term(key, op, raw, pos) {
-    const kind = KEYS[key];
-    const neg = op === "!=";
-    const eop = neg ? "=" : op;
-    const cmp = eop === ">" || eop === ">=" || eop === "<" || eop === "<=";
-    if (cmp && kind !== "num" && kind !== "status" && kind !== "port") {
-      throw new FilterError(pos, op + " needs a numeric key, not " + key);
+  function eqPred(k, raw) {
+    let v = k.fold ? raw.toLowerCase() : raw;
+    if (k.name === "header") {
+      const c = v.indexOf(":");
+      const name = (c < 0 ? v : v.slice(0, c)).trim();
+      const val = c < 0 ? "" : v.slice(c + 1).trim();
+      return (e) => headers(e).some(([n, hv]) => glob(name, n, true) && (c < 0 || glob(val, hv, true)));
     }
-    if (eop === "~=" && (kind === "num" || kind === "status" || kind === "port" || kind === "type" || kind === "protocol")) {
-      throw new FilterError(pos, "~= needs a text key, not " + key);
-    }
-    const vals = (cmp ? [raw] : raw.split(",")).map((s) => s.trim());
-    if (raw === "" || vals.some((s) => s === "")) throw new FilterError(pos, "expected a value");
-    const ms = vals.map((v) => one(kind, key, eop, v, pos));
-    const p = ms.length === 1 ? ms[0] : (e) => ms.some((m) => m(e));
-    return neg ? (e) => !p(e) : p;
+    if (k.name === "body") return (e) => { const b = body(e); return b !== "" && glob(v, b, false); };
+    const wild = /[*?]/.test(v);
+    let port = false;
+    if (k.name === "host") port = cutPort(v) !== null;
+    const f = FIELD[k.name];
+    return (e) => {
+      let s = e[f];
+      if (s === undefined || s === null || s === "") return false;
+      s = String(s);
+      switch (k.name) {
+        case "host":
+          if (!port) {
+            const hp = cutPort(s);
+            if (hp) s = hp[0];
+            else if (s.startsWith("[") && s.endsWith("]")) s = s.slice(1, -1);
+          }
+          return glob(v, s, true);
+        case "path": {
+          const qi = s.indexOf("?");
+          if (qi >= 0 && glob(v, s.slice(0, qi), false)) return true;
+          break;
+        }
+        case "content-type":
+          s = s.split(";")[0].trim();
+          break;
+        case "container":
+          if (!wild) return s.startsWith(v);
+          break;
+      }
+      if (!wild) return k.fold ? s.toLowerCase() === v : s === v;
+      return glob(v, s, k.fold);
+    };
   }
 
-  function one(kind, key, op, v, pos) {
-    switch (kind) {
-      case "num": {
-        const c = numCmp(op, parseNum(v, pos));
-        const f = FIELD[key];
-        return (e) => c(Number(e[f] || 0));
-      }
-      case "port": {
-        const c = numCmp(op, parseNum(v, pos));
-        return (e) => c(Number(e.src_port || 0)) || c(Number(e.dst_port || 0));
-      }
-      case "status": {
-        let c;
-        const cls = /^([1-5])xx$/i.exec(v);
-        const rng = /^([0-9]+)-([0-9]+)$/.exec(v);
-        if (op === "=" && cls) {
-          const lo = Number(cls[1]) * 100;
-          c = (x) => x >= lo && x < lo + 100;
-        } else if (op === "=" && rng) {
-          const lo = Number(rng[1]), hi = Number(rng[2]);
-          c = (x) => x >= lo && x <= hi;
-        } else {
-          c = numCmp(op, parseNum(v, pos));
-        }
-        return (e) => !!e.status && c(Number(e.status));
-      }
-      case "type":
-      case "protocol": {
-        const table = kind === "type" ? TYPES : PROTOCOLS;
-        let set = table[v.toLowerCase()];
-        if (!set && kind === "type" && /^[0-5]$/.test(v)) set = [Number(v)];
-        if (!set) throw new FilterError(pos, "unknown " + kind + " " + JSON.stringify(v));
-        return (e) => set.includes(Number(e.type || 0));
-      }
-      case "host": {
-        const m = hostMatcher(v, op, pos);
-        return (e) => m(e.host || "");
-      }
-      case "text":
-      case "ctext": {
-        const m = textMatcher(v, op, kind === "text");
-        const f = FIELD[key];
-        return (e) => {
-          const s = e[f];
-          return s !== undefined && s !== null && s !== "" && m(String(s));
-        };
-      }
-      case "prefix": {
-        const f = FIELD[key];
-        if (op === "~=") return (e) => (e[f] || "").includes(v);
-        return (e) => !!e[f] && e[f].startsWith(v);
-      }
-      case "header": {
-        if (op === "~=") return (e) => headerLines(e).some((l) => l.includes(v));
-        const c = v.indexOf(":");
-        if (c < 0) {
-          const m = textMatcher(v, "=", false);
-          return (e) => headerLines(e).some((l) => m(l));
-        }
-        const name = v.slice(0, c).trim().toLowerCase();
-        const m = textMatcher(v.slice(c + 1).trim(), "=", false);
-        return (e) => headerLines(e).some((l) => {
-          const j = l.indexOf(":");
-          return j > 0 && l.slice(0, j).trim().toLowerCase() === name && m(l.slice(j + 1).trim());
-        });
-      }
-      case "body": {
-        const m = textMatcher(v, op, false);
-        return (e) => m(splitMessage(e)[1]);
-      }
-    }
-    throw new FilterError(pos, "unknown key " + key);
+  function containsPred(k, raw) {
+    const v = k.fold ? raw.toLowerCase() : raw;
+    if (k.name === "header") return (e) => headers(e).some(([n, hv]) => contains(n + ": " + hv, v, true));
+    if (k.name === "body") return (e) => { const b = body(e); return b !== "" && b.includes(v); };
+    const f = FIELD[k.name];
+    return (e) => {
+      const s = e[f];
+      return s !== undefined && s !== null && s !== "" && contains(String(s), v, k.fold);
+    };
   }
 
   // compile returns {match, error}: match is null for an empty filter
@@ -381,6 +451,8 @@
       throw err;
     }
   }
+
+  function splitMessage(e) { return [headers(e).map(([n, v]) => n + ": " + v).join("\n"), body(e)]; }
 
   const api = { parse, compile, FilterError, splitMessage };
   global.TlstapFilter = api;
