@@ -172,6 +172,8 @@ func (o ResendOptions) client(proxy *url.URL) *http.Client {
 	t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // see above
 	t.DisableCompression = true
 	t.ForceAttemptHTTP2 = false
+	// One request per click: no idle connection outlives it.
+	t.DisableKeepAlives = true
 	return &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/tlstap/tlstap/internal/broker"
 	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/forward"
@@ -68,6 +70,11 @@ type muxAdapter struct{ *http.ServeMux }
 func (m muxAdapter) Handle(pattern string, h http.Handler, _ bool) { m.ServeMux.Handle(pattern, h) }
 
 func TestResend(t *testing.T) {
+	// Cleanups run last, after the proxy's (registered later) and the
+	// deferred closes.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	defer http.DefaultClient.CloseIdleConnections()
 	var mu sync.Mutex
 	var got []http.Header
 	target := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
