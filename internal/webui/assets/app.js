@@ -11,6 +11,10 @@
   const { decodeEntry } = window.TlstapProto;
 
   const ROW_H = 22;
+  // Events held while paused; past this many they are dropped and counted
+  // (they are still in the server's retained window, and come back with
+  // a changed filter or a reload).
+  const MAX_PENDING = 200000;
   const TOKEN_KEY = "tlstap.token";
   const state = {
     token: "",
@@ -22,6 +26,7 @@
     selected: -1,
     paused: false,
     pending: [],       // events received while paused
+    pendingDropped: 0,
     ws: null,
     wsGen: 0,
     retry: 0,
@@ -81,12 +86,9 @@
   // is filtered in the page only.
   async function probeFilterParam() {
     if (state.serverFilterMode !== "unknown") return;
-    try {
-      const r = await api("/api/v1/har?since=18446744073709551615&filter=" + encodeURIComponent("pid>=0"));
-      state.serverFilterMode = r.ok ? "filter" : "legacy";
-    } catch (e) {
-      state.serverFilterMode = "legacy";
-    }
+    // A 401 throws (and asks for the token): the question stays open.
+    const r = await api("/api/v1/har?since=18446744073709551615&filter=" + encodeURIComponent("pid>=0"));
+    state.serverFilterMode = r.ok ? "filter" : "legacy";
   }
 
   const LEGACY = { pid: "pid", host: "host", type: "type", port: "port" };
@@ -149,7 +151,10 @@
       if (e.event) {
         state.stats.received++;
         if (state.connEvents.length < 100000) state.connEvents.push([e.event.seq, e.event.host || "", e.event.type || 0]);
-        if (state.paused) state.pending.push(e.event); else ingest(e.event);
+        if (!state.paused) ingest(e.event);
+        else if (state.pending.length < MAX_PENDING) state.pending.push(e.event);
+        else state.pendingDropped++; // counted, and shown on the button
+        if (state.paused) schedule();
       } else if (e.heartbeat && !state.model.lastSeq && e.heartbeat.last_seq && since !== 0) {
         state.model.lastSeq = e.heartbeat.last_seq;
       }
@@ -328,6 +333,7 @@
   function render() {
     rafPending = false;
     const t0 = performance.now();
+    if (state.paused) $("pause").textContent = "Resume (" + (state.pending.length + state.pendingDropped) + " new)";
     const n = state.visible.length;
     if (n !== lastLen) spacer.style.height = n * ROW_H + "px";
     if ($("autoscroll").checked && !state.paused && n !== lastLen) {
@@ -701,9 +707,14 @@
   // ---- pause, clear ----
   $("pause").addEventListener("click", () => {
     state.paused = !state.paused;
-    $("pause").textContent = state.paused ? "Resume (" + state.pending.length + ")" : "Pause";
+    $("pause").textContent = state.paused ? "Resume" : "Pause";
     if (!state.paused) {
       for (const ev of state.pending.splice(0)) ingest(ev);
+      if (state.pendingDropped) {
+        $("filter-error").hidden = false;
+        $("filter-error").textContent = state.pendingDropped + " events arrived while paused beyond " + MAX_PENDING + " held and were left out; reload to fetch what the server retains.";
+        state.pendingDropped = 0;
+      }
     }
     schedule(true);
   });
