@@ -123,14 +123,20 @@ func browser(t testing.TB) context.Context {
 	if err != nil {
 		t.Fatalf("chromium is needed (scripts/install-deps.sh): %v", err)
 	}
+	home, err := os.MkdirTemp("", "tlstap-webui-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck, chromedp.IgnoreCertErrors,
-		chromedp.UserDataDir(t.TempDir()),
+		// No UserDataDir: chromedp makes one and removes it (retrying)
+		// once Chromium has exited; its helpers may still write there
+		// when a test's TempDir cleanup would run.
 		chromedp.WindowSize(1400, 900),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Env("HOME=" + t.TempDir()),
+		chromedp.Env("HOME=" + home),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	// chromedp does not know every event a newer Chromium sends
@@ -159,7 +165,19 @@ func browser(t testing.TB) context.Context {
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	t.Cleanup(func() { cancelTO(); cancelT(); cancelA() })
+	t.Cleanup(func() {
+		cancelTO()
+		cancelT()
+		cancelA()
+		// Best effort, like chromedp's own profile directory: a helper
+		// process may outlive the browser by a moment.
+		for range 20 {
+			if os.RemoveAll(home) == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	return ctx
 }
 

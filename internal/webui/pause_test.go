@@ -52,9 +52,9 @@ func TestPauseAndResume(t *testing.T) {
 	for seq := uint64(41); seq < 61; seq += 2 {
 		srv.publishPair(seq)
 	}
-	rows := waitRows(t, ctx, "30 rows", func(r []pageRow) bool { return len(r) >= 30 })
+	waitRows(t, ctx, "30 rows", func(r []pageRow) bool { return len(r) >= 30 })
 	time.Sleep(time.Second)
-	rows = waitRows(t, ctx, "30 rows", func([]pageRow) bool { return true })
+	rows := waitRows(t, ctx, "30 rows", func([]pageRow) bool { return true })
 	if len(rows) != 30 {
 		t.Errorf("%d rows after the reconnect, want 30", len(rows))
 	}
