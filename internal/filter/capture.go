@@ -75,7 +75,8 @@ func FromCapture(c Capture) *Filter {
 			continue
 		}
 		for i := range t.pats {
-			t.pats[i].wild = false // the kernel compares names, it has no globs
+			// The kernel compares names, it has no globs.
+			t.pats[i].wild, t.pats[i].shape, t.pats[i].lit = false, shapeExact, t.pats[i].s
 		}
 		fs = append(fs, &Filter{root: t})
 	}

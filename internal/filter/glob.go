@@ -1,6 +1,9 @@
 package filter
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // text is what the matchers read: event strings and payload bytes alike,
 // without converting (and so copying) one into the other.
@@ -77,4 +80,76 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// shape is a glob's form. Most patterns are a literal with a '*' at one
+// end or both, and those need no backtracking: a per-event cost that
+// every client's filter pays on the publishing goroutine.
+type shape uint8
+
+const (
+	shapeGlob     shape = iota // anything else
+	shapeExact                 // no wildcard
+	shapePrefix                // lit*
+	shapeSuffix                // *lit
+	shapeContains              // *lit*
+)
+
+// shapeOf returns p's shape and its literal part.
+func shapeOf(p string) (shape, string) {
+	if !strings.ContainsAny(p, "*?") {
+		return shapeExact, p
+	}
+	if len(p) < 2 {
+		return shapeGlob, p
+	}
+	lead, trail := p[0] == '*', p[len(p)-1] == '*'
+	inner := p
+	if lead {
+		inner = inner[1:]
+	}
+	if trail {
+		inner = inner[:len(inner)-1]
+	}
+	if strings.ContainsAny(inner, "*?") {
+		return shapeGlob, p
+	}
+	switch {
+	case lead && trail:
+		return shapeContains, inner
+	case lead:
+		return shapeSuffix, inner
+	case trail:
+		return shapePrefix, inner
+	}
+	return shapeGlob, p
+}
+
+// matchShape is glob(p, s, fold) for a pattern of shape sh with literal lit.
+func matchShape[S text](sh shape, lit, p string, s S, fold bool) bool {
+	switch sh {
+	case shapeExact:
+		return len(s) == len(lit) && hasPrefix(s, lit, fold)
+	case shapePrefix:
+		return hasPrefix(s, lit, fold)
+	case shapeSuffix:
+		return len(s) >= len(lit) && hasPrefix(s[len(s)-len(lit):], lit, fold)
+	case shapeContains:
+		return index(s, lit, fold)
+	}
+	return glob(p, s, fold)
+}
+
+// hasPrefix reports whether s starts with p; with fold, ASCII letters of s
+// match p's lower-case ones.
+func hasPrefix[S text](s S, p string, fold bool) bool {
+	if len(p) > len(s) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := s[i]; c != p[i] && (!fold || lower(c) != p[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,9 @@
 package filter
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestGlob and TestGlobFold came with the glob from internal/forward,
 // unchanged.
@@ -81,4 +84,20 @@ func TestIndex(t *testing.T) {
 			t.Errorf("index(%q, %q, %v) = %v", tt.s, tt.sub, tt.fold, got)
 		}
 	}
+}
+
+// FuzzShape: the shortcut shapes match exactly what glob matches.
+func FuzzShape(f *testing.F) {
+	for _, s := range [][2]string{{"*.example.com", "api.Example.com"}, {"text/*", "text/html"}, {"*json*", "application/json"}, {"exact", "EXACT"}, {"a?c", "abc"}, {"*", ""}, {"**", "x"}} {
+		f.Add(s[0], s[1], true)
+	}
+	f.Fuzz(func(t *testing.T, p, s string, fold bool) {
+		if fold {
+			p = strings.ToLower(p) // patterns are lowered when compiled
+		}
+		sh, lit := shapeOf(p)
+		if got, want := matchShape(sh, lit, p, s, fold), glob(p, s, fold); got != want {
+			t.Fatalf("pattern %q (shape %d, %q) on %q fold %v: %v, glob says %v", p, sh, lit, s, fold, got, want)
+		}
+	})
 }

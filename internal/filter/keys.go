@@ -51,25 +51,27 @@ type keyDef struct {
 	fold    bool
 	capture bool // the kernel can judge it
 	max     uint64
+	// get reads a plain text key's field.
+	get func(*eventpb.Event) string
 }
 
 var keys = []*keyDef{
 	{id: kPID, name: "pid", kind: kindNum, capture: true, max: math.MaxInt64},
 	{id: kUID, name: "uid", kind: kindNum, capture: true, max: math.MaxUint32},
-	{id: kComm, name: "comm", other: "pname", kind: kindText, capture: true},
+	{id: kComm, name: "comm", other: "pname", kind: kindText, capture: true, get: (*eventpb.Event).GetPname},
 	{id: kType, name: "type", kind: kindType},
 	{id: kProtocol, name: "protocol", kind: kindType},
-	{id: kMethod, name: "method", kind: kindText, fold: true},
-	{id: kHost, name: "host", kind: kindText, fold: true},
-	{id: kPath, name: "path", kind: kindText},
+	{id: kMethod, name: "method", kind: kindText, fold: true, get: (*eventpb.Event).GetMethod},
+	{id: kHost, name: "host", kind: kindText, fold: true, get: (*eventpb.Event).GetHost},
+	{id: kPath, name: "path", kind: kindText, get: (*eventpb.Event).GetPath},
 	{id: kStatus, name: "status", kind: kindNum, max: 999},
-	{id: kContentType, name: "content-type", other: "ct", kind: kindText, fold: true},
-	{id: kHeader, name: "header", kind: kindText, fold: true},
-	{id: kBody, name: "body", kind: kindText},
+	{id: kContentType, name: "content-type", other: "ct", kind: kindText, fold: true, get: (*eventpb.Event).GetContentType},
+	{id: kHeader, name: "header", kind: kindText, fold: true, get: func(*eventpb.Event) string { return "" }},
+	{id: kBody, name: "body", kind: kindText, get: func(*eventpb.Event) string { return "" }},
 	{id: kPort, name: "port", kind: kindNum, max: 65535},
-	{id: kLib, name: "lib", kind: kindText, fold: true},
-	{id: kNode, name: "node", kind: kindText},
-	{id: kContainer, name: "container", kind: kindText},
+	{id: kLib, name: "lib", kind: kindText, fold: true, get: (*eventpb.Event).GetTlsLibrary},
+	{id: kNode, name: "node", kind: kindText, get: (*eventpb.Event).GetNode},
+	{id: kContainer, name: "container", kind: kindText, get: (*eventpb.Event).GetContainerId},
 }
 
 func lookupKey(name string) *keyDef {
@@ -123,6 +125,9 @@ type term struct {
 	nums []numRange // kindNum
 	bits uint64     // kindType
 	pats []pattern  // kindText
+	fn   matcher
+	neg  bool
+	cmp  cmp
 }
 
 type numRange struct{ lo, hi uint64 }
@@ -135,6 +140,24 @@ type pattern struct {
 	port bool
 	name string
 	only bool // header=name without a value pattern
+	// shape and lit: p.s compiled (see shapeOf); exact when !wild.
+	shape shape
+	lit   string
+}
+
+// match is glob(p.s, s, fold), faster for the common shapes.
+func (p *pattern) match(s string, fold bool) bool {
+	if !fold {
+		switch p.shape {
+		case shapeExact:
+			return s == p.lit
+		case shapePrefix:
+			return strings.HasPrefix(s, p.lit)
+		case shapeSuffix:
+			return strings.HasSuffix(s, p.lit)
+		}
+	}
+	return matchShape(p.shape, p.lit, p.s, s, fold)
 }
 
 // newTerm checks and compiles a term; msg says what is wrong, with the
@@ -168,6 +191,8 @@ func newTerm(k *keyDef, op Op, values []string) (t *term, msg string, bad int) {
 			t.pats = append(t.pats, newPattern(k, op, v))
 		}
 	}
+	t.fn, t.neg = pick(t)
+	t.cmp = cmpOf(op)
 	return t, "", -1
 }
 
@@ -280,6 +305,7 @@ func newPattern(k *keyDef, op Op, v string) pattern {
 		p.only = !ok
 	}
 	p.wild = strings.ContainsAny(p.s, "*?")
+	p.shape, p.lit = shapeOf(p.s)
 	return p
 }
 
@@ -290,165 +316,259 @@ func clip(s string) string {
 	return s
 }
 
-func (t *term) match(ev *eventpb.Event) bool {
-	switch t.op {
-	case Ne:
-		return !t.eq(ev)
-	case Eq:
-		return t.eq(ev)
-	}
-	switch t.key.kind {
-	case kindNum:
-		return t.num(ev)
-	}
-	// Contains
-	for i := range t.pats {
-		if t.contains(&t.pats[i], ev) {
-			return true
-		}
-	}
-	return false
-}
+func (t *term) match(ev *eventpb.Event) bool { return t.fn(t, ev) != t.neg }
 
-func (t *term) eq(ev *eventpb.Event) bool {
+// matcher is a term's test, chosen once when the term is built so that
+// matching an event is one indirect call, not a walk through switches.
+type matcher = func(*term, *eventpb.Event) bool
+
+// pick chooses t's matcher; "!=" is "=" negated.
+func pick(t *term) (fn matcher, neg bool) {
+	neg = t.op == Ne
 	switch t.key.kind {
 	case kindNum:
-		return t.num(ev)
+		switch t.key.id {
+		case kPID:
+			return (*term).pid, neg
+		case kUID:
+			return (*term).uid, neg
+		case kStatus:
+			return (*term).status, neg
+		}
+		return (*term).port, neg
 	case kindType:
-		return ev.GetType() < 64 && t.bits&(1<<ev.GetType()) != 0
+		return (*term).typ, neg
+	}
+	if t.op == Contains {
+		switch t.key.id {
+		case kHeader:
+			return (*term).headerContains, false
+		case kBody:
+			return (*term).bodyContains, false
+		}
+		return (*term).textContains, false
+	}
+	switch t.key.id {
+	case kHeader:
+		return (*term).headerEq, neg
+	case kBody:
+		return (*term).bodyEq, neg
+	case kHost:
+		return (*term).hostEq, neg
+	case kPath:
+		return (*term).pathEq, neg
+	case kContentType:
+		return (*term).contentTypeEq, neg
+	case kContainer:
+		return (*term).containerEq, neg
+	}
+	return (*term).textEq, neg
+}
+
+// Numeric keys. A field the event does not have (a request's status,
+// port 0) matches nothing.
+func (t *term) pid(ev *eventpb.Event) bool {
+	return ev.GetPid() >= 0 && t.numHit(uint64(ev.GetPid()))
+}
+func (t *term) uid(ev *eventpb.Event) bool { return t.numHit(uint64(ev.GetUid())) }
+func (t *term) status(ev *eventpb.Event) bool {
+	return ev.GetStatus() != 0 && t.numHit(uint64(ev.GetStatus()))
+}
+func (t *term) port(ev *eventpb.Event) bool {
+	return ev.GetSrcPort() != 0 && t.numHit(uint64(ev.GetSrcPort())) ||
+		ev.GetDstPort() != 0 && t.numHit(uint64(ev.GetDstPort()))
+}
+
+// numHit judges one of the event's numbers: = (and !=) against ranges,
+// comparisons against single numbers.
+func (t *term) numHit(v uint64) bool {
+	for _, r := range t.nums {
+		var hit bool
+		switch t.cmp {
+		case cmpIn:
+			hit = r.lo <= v && v <= r.hi
+		case cmpGt:
+			hit = v > r.lo
+		case cmpGe:
+			hit = v >= r.lo
+		case cmpLt:
+			hit = v < r.lo
+		case cmpLe:
+			hit = v <= r.lo
+		}
+		if hit {
+			return true
+		}
+	}
+	return false
+}
+
+// cmp is a numeric term's operator as a number: switching on the Op
+// string for every event would compare strings.
+type cmp uint8
+
+const (
+	cmpIn cmp = iota // = and !=: within a range
+	cmpGt
+	cmpGe
+	cmpLt
+	cmpLe
+)
+
+func cmpOf(op Op) cmp {
+	switch op {
+	case Gt:
+		return cmpGt
+	case Ge:
+		return cmpGe
+	case Lt:
+		return cmpLt
+	case Le:
+		return cmpLe
+	}
+	return cmpIn
+}
+
+func (t *term) typ(ev *eventpb.Event) bool {
+	return ev.GetType() < 64 && t.bits&(1<<ev.GetType()) != 0
+}
+
+// textEq: any pattern matches the key's field; an empty field (one the
+// event does not have) matches none.
+func (t *term) textEq(ev *eventpb.Event) bool {
+	s := t.key.get(ev)
+	if s == "" {
+		return false
 	}
 	for i := range t.pats {
-		if t.eqText(&t.pats[i], ev) {
+		if t.pats[i].match(s, t.key.fold) {
 			return true
 		}
 	}
 	return false
 }
 
-// num judges numeric terms: = (and !=) against ranges, comparisons
-// against single numbers. A field the event does not have (a request's
-// status, port 0) matches nothing.
-func (t *term) num(ev *eventpb.Event) bool {
-	var vs [2]uint64
-	n := 0
-	add := func(v uint64, ok bool) {
-		if ok {
-			vs[n] = v
-			n++
-		}
-	}
-	switch t.key.id {
-	case kPID:
-		add(uint64(ev.GetPid()), ev.GetPid() >= 0)
-	case kUID:
-		add(uint64(ev.GetUid()), true)
-	case kStatus:
-		add(uint64(ev.GetStatus()), ev.GetStatus() != 0)
-	case kPort:
-		add(uint64(ev.GetSrcPort()), ev.GetSrcPort() != 0)
-		add(uint64(ev.GetDstPort()), ev.GetDstPort() != 0)
-	}
-	for _, v := range vs[:n] {
-		for _, r := range t.nums {
-			var hit bool
-			switch t.op {
-			case Eq, Ne:
-				hit = r.lo <= v && v <= r.hi
-			case Gt:
-				hit = v > r.lo
-			case Ge:
-				hit = v >= r.lo
-			case Lt:
-				hit = v < r.lo
-			case Le:
-				hit = v <= r.lo
-			}
-			if hit {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// text returns the field a text key reads (header and body aside).
-func (t *term) text(ev *eventpb.Event) string {
-	switch t.key.id {
-	case kComm:
-		return ev.GetPname()
-	case kMethod:
-		return ev.GetMethod()
-	case kHost:
-		return ev.GetHost()
-	case kPath:
-		return ev.GetPath()
-	case kContentType:
-		return ev.GetContentType()
-	case kLib:
-		return ev.GetTlsLibrary()
-	case kNode:
-		return ev.GetNode()
-	case kContainer:
-		return ev.GetContainerId()
-	}
-	return ""
-}
-
-func (t *term) eqText(p *pattern, ev *eventpb.Event) bool {
-	fold := t.key.fold
-	switch t.key.id {
-	case kHeader:
-		return eachHeader(ev, func(name, value []byte) bool {
-			if !glob(p.name, name, true) {
-				return false
-			}
-			return p.only || glob(p.s, value, true)
-		})
-	case kBody:
-		b, ok := body(ev)
-		return ok && glob(p.s, b, false)
-	}
-	s := t.text(ev)
+func (t *term) hostEq(ev *eventpb.Event) bool {
+	s := ev.GetHost()
 	if s == "" {
-		return false // a field the event does not have matches no pattern
+		return false
 	}
-	switch t.key.id {
-	case kHost:
-		return hostMatch(p, s)
-	case kPath:
-		// Without the query string unless the pattern reaches into it:
-		// "/api/*" and "/search?q=*" both do what they look like.
-		if q := strings.IndexByte(s, '?'); q >= 0 && glob(p.s, s[:q], false) {
+	for i := range t.pats {
+		if hostMatch(&t.pats[i], s) {
 			return true
 		}
-	case kContentType:
-		s = mediaType(s)
-	case kContainer:
-		if !p.wild {
-			// Like docker: a unique prefix of the id names the container.
-			return strings.HasPrefix(s, p.s)
-		}
 	}
-	if !p.wild {
-		// Also how a capture setting's process name, which may hold a
-		// '*', stays one exact name (FromCapture).
-		return len(s) == len(p.s) && index(s, p.s, fold)
-	}
-	return glob(p.s, s, fold)
+	return false
 }
 
-func (t *term) contains(p *pattern, ev *eventpb.Event) bool {
-	switch t.key.id {
-	case kHeader:
-		return eachHeader(ev, func(name, value []byte) bool {
-			return headerLineContains(name, value, p.s)
-		})
-	case kBody:
-		b, ok := body(ev)
-		return ok && index(b, p.s, false)
+// pathEq matches without the query string, or with it: "/api/*" and
+// "/search?q=*" both do what they look like.
+func (t *term) pathEq(ev *eventpb.Event) bool {
+	s := ev.GetPath()
+	if s == "" {
+		return false
 	}
-	s := t.text(ev)
-	return s != "" && index(s, p.s, t.key.fold)
+	noQuery := s
+	if q := strings.IndexByte(s, '?'); q >= 0 {
+		noQuery = s[:q]
+	}
+	for i := range t.pats {
+		if t.pats[i].match(noQuery, false) || len(noQuery) < len(s) && t.pats[i].match(s, false) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *term) contentTypeEq(ev *eventpb.Event) bool {
+	s := mediaType(ev.GetContentType())
+	if s == "" {
+		return false
+	}
+	for i := range t.pats {
+		if t.pats[i].match(s, true) {
+			return true
+		}
+	}
+	return false
+}
+
+// containerEq: like docker, a unique prefix of the id names the
+// container; a glob matches the whole id.
+func (t *term) containerEq(ev *eventpb.Event) bool {
+	s := ev.GetContainerId()
+	if s == "" {
+		return false
+	}
+	for i := range t.pats {
+		p := &t.pats[i]
+		if !p.wild && strings.HasPrefix(s, p.s) || p.wild && p.match(s, false) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *term) headerEq(ev *eventpb.Event) bool {
+	for i := range t.pats {
+		p := &t.pats[i]
+		if eachHeader(ev, func(name, value []byte) bool {
+			return glob(p.name, name, true) && (p.only || matchShape(p.shape, p.lit, p.s, value, true))
+		}) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *term) bodyEq(ev *eventpb.Event) bool {
+	b, ok := body(ev)
+	if !ok {
+		return false
+	}
+	for i := range t.pats {
+		p := &t.pats[i]
+		if matchShape(p.shape, p.lit, p.s, b, false) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *term) textContains(ev *eventpb.Event) bool {
+	s := t.key.get(ev)
+	if s == "" {
+		return false
+	}
+	for i := range t.pats {
+		if index(s, t.pats[i].s, t.key.fold) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *term) headerContains(ev *eventpb.Event) bool {
+	for i := range t.pats {
+		sub := t.pats[i].s
+		if eachHeader(ev, func(name, value []byte) bool { return headerLineContains(name, value, sub) }) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *term) bodyContains(ev *eventpb.Event) bool {
+	b, ok := body(ev)
+	if !ok {
+		return false
+	}
+	for i := range t.pats {
+		if index(b, t.pats[i].s, false) {
+			return true
+		}
+	}
+	return false
 }
 
 // headerLineContains looks for sub in the line "Name: value". A line
@@ -543,7 +663,7 @@ func hostMatch(p *pattern, host string) bool {
 			host = host[1 : len(host)-1]
 		}
 	}
-	return glob(p.s, host, true)
+	return p.match(host, true)
 }
 
 // cutPort splits "host:port" and "[v6]:port"; a bare IPv6 address has no
@@ -553,14 +673,14 @@ func cutPort(hostport string) (host, port string, ok bool) {
 	if i < 0 {
 		return hostport, "", false
 	}
-	if strings.HasPrefix(hostport, "[") {
+	if hostport[0] == '[' {
 		if i < 1 || hostport[i-1] != ']' {
 			return hostport, "", false
 		}
 		return hostport[1 : i-1], hostport[i+1:], true
 	}
-	if strings.Count(hostport, ":") > 1 {
-		return hostport, "", false
+	if strings.IndexByte(hostport[:i], ':') >= 0 {
+		return hostport, "", false // a bare IPv6 address
 	}
 	return hostport[:i], hostport[i+1:], true
 }

@@ -132,3 +132,28 @@ func TestFilterSyntaxes(t *testing.T) {
 		t.Errorf("error %v, want the expression parser's, with its position", err)
 	}
 }
+
+// TestProxySafeMethodsWithExpression: proxy mode's GET/HEAD/OPTIONS
+// default applies to an expression too, and an expression naming methods
+// (~m included) replaces it.
+func TestProxySafeMethodsWithExpression(t *testing.T) {
+	for _, tt := range []struct{ text, want string }{
+		{"~d *.example.com", "host=*.example.com & method=GET,HEAD,OPTIONS"},
+		{"", "method=GET,HEAD,OPTIONS"},
+		{"~m POST & ~d *.example.com", "method=POST & host=*.example.com"},
+		{"host=a.com,method=POST", "host=a.com & method=POST"}, // the old syntax
+	} {
+		f, err := ParseFilter(tt.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.Has("method") {
+			if f, err = f.withMethods(safeMethods...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := f.Expr(); got != tt.want {
+			t.Errorf("%q in proxy mode = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}

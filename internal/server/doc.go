@@ -46,12 +46,16 @@
 //
 // # Query parameters
 //
-// pid, pname, type (numbers or names: raw, http1-request, http2-request,
+// filter=EXPR selects events with an expression of the one filter model
+// (internal/filter, docs/filters.md). The older parameters pid, pname,
+// type (numbers or names: raw, http1-request, http2-request,
 // http1-response, http2-response, websocket, and request, response, http,
-// ws), host and port select events; each is repeatable or a comma list,
-// values of one parameter are alternatives and parameters combine with AND.
-// logs=0 leaves out process logs, since=SEQ resumes, token authenticates.
-// Anything else is a 400 naming the parameter.
+// ws), host, port, node and container are single terms of it; each is
+// repeatable or a comma list, values of one parameter are alternatives and
+// parameters (filter included) combine with AND. logs=0 leaves out process
+// logs, since=SEQ resumes, token authenticates. Anything else, and a filter
+// that does not parse, is a 400 with the reason. GET /api/v1/har takes the
+// same parameters.
 //
 // # Slow clients
 //
