@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/tlstap/tlstap/internal/output/pcapng"
 	"github.com/tlstap/tlstap/internal/server"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
+	"github.com/tlstap/tlstap/internal/webui"
 )
 
 // source is what a run captures: the live eBPF capture (tlstap tls), a
@@ -195,11 +197,15 @@ func serve(e *engine.Engine, s settings, mountAPI func(srv *server.Server, state
 		stateDir = tlsauth.DefaultStateDir()
 	}
 	mountAPI(srv, stateDir)
+	webui.Mount(srv)
 	// Printed to the terminal only: the URLs carry the token, and the
 	// log also goes to every stream client.
 	fmt.Fprintf(e.Opts.Stderr, "tlstap: serving events\n")
 	for _, u := range srv.URLs() {
 		fmt.Fprintf(e.Opts.Stderr, "  %s\n", u)
+	}
+	if opts.Listen != "" {
+		fmt.Fprintf(e.Opts.Stderr, "  web UI: %s\n", webui.PageURL(srv.URLs()[0]))
 	}
 	if opts.Listen != "" && !opts.NoTLS {
 		fmt.Fprintf(e.Opts.Stderr, "  certificate SHA-256 fingerprint: %s\n", srv.Fingerprint())
@@ -215,7 +221,7 @@ func mountRunAPI(srv *server.Server, e *engine.Engine, s settings, stateDir stri
 	// change while tlstap runs.
 	cfg := s.cfg
 	cfg.Run = config.Run{}
-	api.New(api.Options{
+	a := api.New(api.Options{
 		Config:   cfg,
 		Applier:  ap,
 		StateDir: stateDir,
@@ -224,7 +230,14 @@ func mountRunAPI(srv *server.Server, e *engine.Engine, s settings, stateDir stri
 		Status:   ap.RunStatus,
 		Version:  versionString(),
 		Started:  e.Started,
-	}).Mount(srv)
+	})
+	a.Mount(srv)
+	webui.MountResend(srv, webui.ResendOptions{
+		Broker:      e.Broker,
+		Config:      func() config.Config { c, _ := a.Config(); return c },
+		DialContext: e.Self.DialContext(&net.Dialer{Timeout: 10 * time.Second}),
+		Log:         e.Log,
+	})
 }
 
 // addHAR subscribes the HAR file to e's events.

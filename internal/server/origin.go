@@ -16,9 +16,9 @@ import (
 // Same-origin means the Origin's host and port equal the request's Host
 // header, and that Host is an IP address or "localhost". The scheme label
 // is not compared: some native clients (Debian 12's websocket-client)
-// send "http://HOST:PORT" for a wss:// URL, and a web page cannot be
-// served from the listener's own address and port under either scheme,
-// because the listener serves no pages. Requiring a literal Host defeats
+// send "http://HOST:PORT" for a wss:// URL, and the only page served from
+// the listener's own address and port, under either scheme, is tlstap's
+// own web UI (package webui), which is meant to open the stream. Requiring a literal Host defeats
 // DNS rebinding, where a hostile page's own name (and thus Origin and
 // Host alike) resolves to 127.0.0.1. Anything else must match
 // Options.AllowOrigins.
