@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * tlstap's capture probes: uprobes on OpenSSL, GnuTLS and Go crypto/tls
+ * tlstap's capture probes: uprobes on OpenSSL, GnuTLS, NSS/NSPR and Go crypto/tls
  * calls, syscall and sock tracepoints that learn each connection's fd and
  * 4-tuple, and one ring buffer of variable-size records of at most
  * MAX_DATA bytes. What is captured and why is described once, in
@@ -338,6 +338,12 @@ static __always_inline bool valid_version(int v)
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
 }
 
+/* The attach cookie of a GnuTLS data probe: COOKIE_GNUTLS, the offset of
+ * the session's version entry pointer (bits 0-15) and of the protocol id in
+ * that entry (bits 16-31), as gnutls_protocol_get_version reads them. */
+#define COOKIE_GNUTLS (1ULL << 63)
+static __always_inline int gnutls_version(__u64 session, __u64 cookie);
+
 /* emit sends n bytes at buf as the call's data, in MAX_DATA slices, after
  * refreshing the connection's TLS version; the part past MAX_CALL_CHUNKS
  * is counted lost. */
@@ -359,7 +365,11 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 		if (!cn)
 			return;
 	}
-	if (c->cookie) {
+	if (c->cookie & COOKIE_GNUTLS) {
+		int v = gnutls_version(c->ssl, c->cookie);
+		if (v)
+			cn->version = v;
+	} else if (c->cookie) {
 		int v = 0;
 		if (!bpf_probe_read_user(&v, sizeof(v), (void *)(c->ssl + c->cookie - 1)) &&
 		    valid_version(v))
@@ -568,6 +578,7 @@ int BPF_KPROBE(tlstap_ssl_free)
 }
 
 #include "gotls.h"
+#include "nss.h"
 
 /* on_fd records the fd of the syscall the thread makes inside an SSL call. */
 static __always_inline int on_fd(__u64 fd)
@@ -638,11 +649,15 @@ int tlstap_sched_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	if (!bpf_map_lookup_elem(&tlstap_procs, &pid))
+	bool conns = bpf_map_lookup_elem(&tlstap_procs, &pid);
+	if (!conns && !bpf_map_lookup_elem(&tlstap_nss_ids, &pid))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads live on */
+	bpf_map_delete_elem(&tlstap_nss_ids, &pid);
+	if (!conns)
+		return 0;
 	bpf_map_delete_elem(&tlstap_procs, &pid);
 
 	struct event *ev = bpf_ringbuf_reserve(&tlstap_events, sizeof(*ev), 0);

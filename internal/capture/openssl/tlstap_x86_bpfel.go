@@ -165,6 +165,7 @@ const (
 	tlstapMapTlstapGoPids                = "tlstap_go_pids"
 	tlstapMapTlstapGoReads               = "tlstap_go_reads"
 	tlstapMapTlstapGoWrites              = "tlstap_go_writes"
+	tlstapMapTlstapNssIds                = "tlstap_nss_ids"
 	tlstapMapTlstapProcs                 = "tlstap_procs"
 	tlstapMapTlstapScratch               = "tlstap_scratch"
 	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
@@ -178,6 +179,12 @@ const (
 	tlstapProgTlstapGoReadReturn         = "tlstap_go_read_return"
 	tlstapProgTlstapGoWriteEnter         = "tlstap_go_write_enter"
 	tlstapProgTlstapGoWriteReturn        = "tlstap_go_write_return"
+	tlstapProgTlstapNssImportReturn      = "tlstap_nss_import_return"
+	tlstapProgTlstapNssReadEnter         = "tlstap_nss_read_enter"
+	tlstapProgTlstapNssRecvEnter         = "tlstap_nss_recv_enter"
+	tlstapProgTlstapNssWriteEnter        = "tlstap_nss_write_enter"
+	tlstapProgTlstapNssWritevEnter       = "tlstap_nss_writev_enter"
+	tlstapProgTlstapNssWritevReturn      = "tlstap_nss_writev_return"
 	tlstapProgTlstapSchedProcessExit     = "tlstap_sched_process_exit"
 	tlstapProgTlstapSockRecvLength       = "tlstap_sock_recv_length"
 	tlstapProgTlstapSockSendLength       = "tlstap_sock_send_length"
@@ -251,6 +258,12 @@ type tlstapProgramSpecs struct {
 	TlstapGoReadReturn         *ebpf.ProgramSpec `ebpf:"tlstap_go_read_return"`
 	TlstapGoWriteEnter         *ebpf.ProgramSpec `ebpf:"tlstap_go_write_enter"`
 	TlstapGoWriteReturn        *ebpf.ProgramSpec `ebpf:"tlstap_go_write_return"`
+	TlstapNssImportReturn      *ebpf.ProgramSpec `ebpf:"tlstap_nss_import_return"`
+	TlstapNssReadEnter         *ebpf.ProgramSpec `ebpf:"tlstap_nss_read_enter"`
+	TlstapNssRecvEnter         *ebpf.ProgramSpec `ebpf:"tlstap_nss_recv_enter"`
+	TlstapNssWriteEnter        *ebpf.ProgramSpec `ebpf:"tlstap_nss_write_enter"`
+	TlstapNssWritevEnter       *ebpf.ProgramSpec `ebpf:"tlstap_nss_writev_enter"`
+	TlstapNssWritevReturn      *ebpf.ProgramSpec `ebpf:"tlstap_nss_writev_return"`
 	TlstapSchedProcessExit     *ebpf.ProgramSpec `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_send_length"`
@@ -290,6 +303,7 @@ type tlstapMapSpecs struct {
 	TlstapGoPids        *ebpf.MapSpec `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.MapSpec `ebpf:"tlstap_go_reads"`
 	TlstapGoWrites      *ebpf.MapSpec `ebpf:"tlstap_go_writes"`
+	TlstapNssIds        *ebpf.MapSpec `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.MapSpec `ebpf:"tlstap_procs"`
 	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
@@ -335,6 +349,7 @@ type tlstapMaps struct {
 	TlstapGoPids        *ebpf.Map `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.Map `ebpf:"tlstap_go_reads"`
 	TlstapGoWrites      *ebpf.Map `ebpf:"tlstap_go_writes"`
+	TlstapNssIds        *ebpf.Map `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.Map `ebpf:"tlstap_procs"`
 	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
@@ -356,6 +371,7 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapGoPids,
 		m.TlstapGoReads,
 		m.TlstapGoWrites,
+		m.TlstapNssIds,
 		m.TlstapProcs,
 		m.TlstapScratch,
 		m.TlstapSelfEndpoints,
@@ -382,6 +398,12 @@ type tlstapPrograms struct {
 	TlstapGoReadReturn         *ebpf.Program `ebpf:"tlstap_go_read_return"`
 	TlstapGoWriteEnter         *ebpf.Program `ebpf:"tlstap_go_write_enter"`
 	TlstapGoWriteReturn        *ebpf.Program `ebpf:"tlstap_go_write_return"`
+	TlstapNssImportReturn      *ebpf.Program `ebpf:"tlstap_nss_import_return"`
+	TlstapNssReadEnter         *ebpf.Program `ebpf:"tlstap_nss_read_enter"`
+	TlstapNssRecvEnter         *ebpf.Program `ebpf:"tlstap_nss_recv_enter"`
+	TlstapNssWriteEnter        *ebpf.Program `ebpf:"tlstap_nss_write_enter"`
+	TlstapNssWritevEnter       *ebpf.Program `ebpf:"tlstap_nss_writev_enter"`
+	TlstapNssWritevReturn      *ebpf.Program `ebpf:"tlstap_nss_writev_return"`
 	TlstapSchedProcessExit     *ebpf.Program `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.Program `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.Program `ebpf:"tlstap_sock_send_length"`
@@ -415,6 +437,12 @@ func (p *tlstapPrograms) Close() error {
 		p.TlstapGoReadReturn,
 		p.TlstapGoWriteEnter,
 		p.TlstapGoWriteReturn,
+		p.TlstapNssImportReturn,
+		p.TlstapNssReadEnter,
+		p.TlstapNssRecvEnter,
+		p.TlstapNssWriteEnter,
+		p.TlstapNssWritevEnter,
+		p.TlstapNssWritevReturn,
 		p.TlstapSchedProcessExit,
 		p.TlstapSockRecvLength,
 		p.TlstapSockSendLength,

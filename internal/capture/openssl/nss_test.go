@@ -1,0 +1,100 @@
+package openssl
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/testenv"
+)
+
+// checkNSSConn checks one side of an NSS connection: library, pid, comm,
+// fd and both ends of the 4-tuple (remote as given, local on loopback).
+func checkNSSConn(t *testing.T, cs []capture.Chunk, pid int, comm string, remote netip.AddrPort) netip.AddrPort {
+	t.Helper()
+	ds := append(data(cs, capture.Write), data(cs, capture.Read)...)
+	if len(ds) == 0 {
+		t.Fatalf("%s (pid %d): no data chunks", comm, pid)
+	}
+	local := ds[0].Local
+	if !local.IsValid() || !local.Addr().IsLoopback() {
+		t.Fatalf("%s: local address %s, want a loopback address:\n%s", comm, local, summary(cs))
+	}
+	for _, ch := range ds {
+		if ch.Library != KindNSS {
+			t.Errorf("%s: library %q, want %q", comm, ch.Library, KindNSS)
+		}
+	}
+	checkMeta(t, cs, pid, comm, local, remote, 0)
+	return local
+}
+
+// TestNSSAttached: with no options, NSPR's libnspr4 and NSS's libssl3 are
+// found and probed.
+func TestNSSAttached(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	c := startCapture(t, Options{NoWatch: true})
+	want := map[string][]string{
+		"libnspr4.so": {"PR_Write", "PR_Send", "PR_Read", "PR_Recv", "PR_Writev", "PR_Close"},
+		"libssl3.so":  {"SSL_ImportFD", "DTLS_ImportFD"},
+	}
+	for _, l := range c.src.Libraries() {
+		for name, syms := range want {
+			if strings.HasSuffix(l.Path, "/"+name) {
+				if l.Kind != KindNSS || !slices.Equal(l.Symbols, syms) {
+					t.Errorf("%s attached as %s with %v, want %s with %v", l.Path, l.Kind, l.Symbols, KindNSS, syms)
+				}
+				delete(want, name)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not attached: %v; attached: %+v", want, c.src.Libraries())
+	}
+}
+
+// TestNSSTstclnt: NSS's tstclnt against nginx. Its request and nginx's
+// response are captured once each, with pid, fd, both ends of the tuple
+// and library nss; what tstclnt reads from its stdin pipe and writes to
+// its stdout pipe, through the same PR_Read and PR_Write, is not.
+func TestNSSTstclnt(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	payload := []byte("nss tstclnt body\n")
+	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"nss.txt": payload}})
+	c := startWatching(t)
+
+	// tstclnt reads the request from a file (-A) with PR_Read and writes
+	// the response to its stdout, a pipe, with PR_Write: neither may show.
+	req := "GET /nss.txt HTTP/1.1\r\nHost: tlstap\r\nUser-Agent: tlstap-nss\r\nConnection: close\r\n\r\n"
+	reqFile := filepath.Join(t.TempDir(), "req")
+	if err := os.WriteFile(reqFile, []byte(req), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := runGnuTLSProgram(t, exec.Command("tstclnt", "-D", "-o", "-V", "tls1.2:tls1.3", "-A", reqFile,
+		"-h", srv.Addr.Addr().String(), "-p", strconv.Itoa(int(srv.Addr.Port()))))
+	if !strings.Contains(p.Output(), string(payload)) {
+		t.Fatalf("tstclnt printed %q, want the body %q", p.Output(), payload)
+	}
+	cs := c.waitClosed(p.PID())
+	if got := string(concat(cs, capture.Write)); got != req {
+		t.Errorf("tstclnt wrote %q, want exactly its request %q (its stdout must not be captured)", got, req)
+	}
+	resp := concat(cs, capture.Read)
+	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.HasSuffix(resp, payload) {
+		t.Errorf("tstclnt read %q, want exactly nginx's 200 response (its request file must not be captured)", resp)
+	}
+	if n := len(conns(cs)); n != 1 {
+		t.Errorf("tstclnt has %d connections, want 1:\n%s", n, summary(cs))
+	}
+	local := checkNSSConn(t, cs, p.PID(), "tstclnt", srv.Addr)
+	c.waitFor("nginx's side of the connection", srv.PID(), func(cs []capture.Chunk) bool {
+		return slices.ContainsFunc(cs, func(ch capture.Chunk) bool { return ch.Remote == local && ch.Library == KindOpenSSL })
+	})
+}
