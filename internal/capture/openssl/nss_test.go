@@ -2,6 +2,7 @@ package openssl
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -97,4 +98,84 @@ func TestNSSTstclnt(t *testing.T) {
 	c.waitFor("nginx's side of the connection", srv.PID(), func(cs []capture.Chunk) bool {
 		return slices.ContainsFunc(cs, func(ch capture.Chunk) bool { return ch.Remote == local && ch.Library == KindOpenSSL })
 	})
+}
+
+// netns starts a process holding a new network namespace with loopback up
+// and returns its pid, for nsenter: selfserv listens on every address, so
+// it runs where only loopback exists.
+func netns(t *testing.T) int {
+	t.Helper()
+	p := testenv.StartCmd(t, exec.Command("unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 3600"))
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.StartTimeout)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	return p.PID()
+}
+
+// nssServerDB makes an NSS certificate database holding a self-signed
+// certificate and key named "server".
+func nssServerDB(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	noise := filepath.Join(dir, "noise")
+	if err := os.WriteFile(noise, []byte(strings.Repeat("tlstap noise ", 8)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := "sql:" + filepath.Join(dir, "db")
+	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-N", "-d", db, "--empty-password"},
+		{"-S", "-d", db, "-n", "server", "-s", "CN=localhost", "-x", "-t", "CTu,,", "-k", "ec", "-q", "nistp256", "-z", noise},
+	} {
+		if out, err := exec.Command("certutil", args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	return db
+}
+
+// TestNSSSelfserv: curl (OpenSSL) against NSS's selfserv. selfserv reads
+// the request with PR_Read and answers with PR_Writev; both are captured
+// with pid, fd, both ends of the tuple and library nss, and agree with
+// curl's side of the same connection.
+func TestNSSSelfserv(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	db := nssServerDB(t)
+	ns := strconv.Itoa(netns(t))
+	c := startWatching(t)
+
+	srv := testenv.StartCmd(t, exec.Command("nsenter", "-t", ns, "-n",
+		"selfserv", "-d", db, "-n", "server", "-p", "4433", "-V", "tls1.2:tls1.3"))
+	cl := runGnuTLSProgram(t, exec.Command("nsenter", "-t", ns, "-n",
+		"curl", "-sSk", "--retry", "30", "--retry-connrefused", "--retry-delay", "1",
+		"-A", "tlstap-nss", "https://127.0.0.1:4433/selfserv"))
+	if !strings.Contains(cl.Output(), "GET /selfserv HTTP/1.1") {
+		t.Fatalf("curl printed %q, want selfserv's echo of the request", cl.Output())
+	}
+
+	server := c.waitFor("selfserv's response", srv.PID(), func(cs []capture.Chunk) bool {
+		return bytes.Contains(concat(cs, capture.Write), []byte("GET /selfserv HTTP/1.1"))
+	})
+	client := c.waitClosed(cl.PID())
+	req := concat(client, capture.Write)
+	if !bytes.HasPrefix(req, []byte("GET /selfserv HTTP/1.1\r\n")) || !bytes.Contains(req, []byte("User-Agent: tlstap-nss\r\n")) {
+		t.Fatalf("curl wrote %q, want its GET", req)
+	}
+	if got := concat(server, capture.Read); !bytes.HasPrefix(got, req) {
+		t.Errorf("selfserv read %q, want curl's request %q", got, req)
+	}
+	resp := concat(server, capture.Write)
+	if !bytes.HasPrefix(resp, []byte("HTTP/1.0 200 OK\r\n")) {
+		t.Errorf("selfserv wrote %q, want a 200 response", resp)
+	}
+	if got := concat(client, capture.Read); !bytes.Equal(got, resp) {
+		t.Errorf("curl read %q, selfserv wrote %q: want the same bytes", got, resp)
+	}
+	curlLocal := data(client, capture.Write)[0].Local
+	ssLocal := checkNSSConn(t, server, srv.PID(), "selfserv", curlLocal)
+	checkMeta(t, client, cl.PID(), "curl", curlLocal, ssLocal, 0x0304)
 }
