@@ -179,3 +179,45 @@ func TestNSSSelfserv(t *testing.T) {
 	ssLocal := checkNSSConn(t, server, srv.PID(), "selfserv", curlLocal)
 	checkMeta(t, client, cl.PID(), "curl", curlLocal, ssLocal, 0x0304)
 }
+
+// TestNSSWatchPrivate: tstclnt loading private copies of libnspr4 and
+// libssl3 (LD_LIBRARY_PATH) after the capture started is captured: the
+// watcher recognises both files by their symbols, whatever their path.
+func TestNSSWatchPrivate(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	payload := []byte("private nss body\n")
+	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"p.txt": payload}})
+	dir := t.TempDir()
+	for _, name := range []string{"libnspr4.so", "libssl3.so"} {
+		b, err := os.ReadFile(filepath.Join("/usr/lib/x86_64-linux-gnu", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startWatching(t)
+
+	req := "GET /p.txt HTTP/1.1\r\nHost: tlstap\r\nConnection: close\r\n\r\n"
+	reqFile := filepath.Join(t.TempDir(), "req")
+	if err := os.WriteFile(reqFile, []byte(req), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("tstclnt", "-D", "-o", "-A", reqFile, "-h", srv.Addr.Addr().String(), "-p", strconv.Itoa(int(srv.Addr.Port())))
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+dir)
+	p := runGnuTLSProgram(t, cmd)
+	cs := c.waitClosed(p.PID())
+	if got := string(concat(cs, capture.Write)); got != req {
+		t.Errorf("tstclnt wrote %q, want %q", got, req)
+	}
+	if resp := concat(cs, capture.Read); !bytes.HasSuffix(resp, payload) {
+		t.Errorf("tstclnt read %q, want the body", resp)
+	}
+	checkNSSConn(t, cs, p.PID(), "tstclnt", srv.Addr)
+	for _, name := range []string{"libnspr4.so", "libssl3.so"} {
+		if got := attachedAs(t, c, filepath.Join(dir, name)); !byWatcher(got) || got.Kind != KindNSS {
+			t.Errorf("private %s attached as %s, found %q; want nss, by the watcher", name, got.Kind, got.Found)
+		}
+	}
+}

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type tlstapBioLearn struct {
+	_   structs.HostLayout
+	Ssl uint64
+	Fd  int32
+	Pad uint32
+}
+
 type tlstapCall struct {
 	_      structs.HostLayout
 	Ssl    uint64
@@ -25,7 +32,7 @@ type tlstapCall struct {
 	Ex     uint8
 	Early  uint8
 	Lib    uint8
-	Pad    [4]uint8
+	Fd1    uint32
 }
 
 type tlstapCommKey struct {
@@ -153,6 +160,7 @@ type tlstapRecord struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	tlstapMapTlstapActive                = "tlstap_active"
+	tlstapMapTlstapBioLearn              = "tlstap_bio_learn"
 	tlstapMapTlstapCalls                 = "tlstap_calls"
 	tlstapMapTlstapConfigs               = "tlstap_configs"
 	tlstapMapTlstapConns                 = "tlstap_conns"
@@ -291,6 +299,7 @@ type tlstapProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapMapSpecs struct {
 	TlstapActive        *ebpf.MapSpec `ebpf:"tlstap_active"`
+	TlstapBioLearn      *ebpf.MapSpec `ebpf:"tlstap_bio_learn"`
 	TlstapCalls         *ebpf.MapSpec `ebpf:"tlstap_calls"`
 	TlstapConfigs       *ebpf.MapSpec `ebpf:"tlstap_configs"`
 	TlstapConns         *ebpf.MapSpec `ebpf:"tlstap_conns"`
@@ -337,6 +346,7 @@ func (o *tlstapObjects) Close() error {
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapMaps struct {
 	TlstapActive        *ebpf.Map `ebpf:"tlstap_active"`
+	TlstapBioLearn      *ebpf.Map `ebpf:"tlstap_bio_learn"`
 	TlstapCalls         *ebpf.Map `ebpf:"tlstap_calls"`
 	TlstapConfigs       *ebpf.Map `ebpf:"tlstap_configs"`
 	TlstapConns         *ebpf.Map `ebpf:"tlstap_conns"`
@@ -359,6 +369,7 @@ type tlstapMaps struct {
 func (m *tlstapMaps) Close() error {
 	return _TlstapClose(
 		m.TlstapActive,
+		m.TlstapBioLearn,
 		m.TlstapCalls,
 		m.TlstapConfigs,
 		m.TlstapConns,
