@@ -707,7 +707,9 @@ int tlstap_sched_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	bpf_map_delete_elem(&tlstap_bio_learn, &id); /* per thread */
+	/* Per thread: a thread killed inside a call never reaches its return. */
+	bpf_map_delete_elem(&tlstap_bio_learn, &id);
+	bpf_map_delete_elem(&tlstap_calls, &id);
 	bool conns = bpf_map_lookup_elem(&tlstap_procs, &pid);
 	if (!conns && !bpf_map_lookup_elem(&tlstap_nss_ids, &pid))
 		return 0;
