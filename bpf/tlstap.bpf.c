@@ -424,16 +424,16 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 	}
 }
 
-/* bio_wait leaves a connection whose socket is still unknown to the
- * thread's next socket operation (see tlstap_bio_learn). The tuple, not
- * the fd, says so: a read or write inside a memory-BIO call (node reads a
- * file during its handshake) gives an fd that is not the socket's. */
+/* bio_wait leaves a connection on which no socket operation was ever seen
+ * to the thread's next socket send (see tlstap_bio_learn). An fd is only
+ * the connection's once a socket confirmed it (on_sock), so a file read
+ * inside a memory-BIO call (node's handshake) does not count. */
 static __always_inline void bio_wait(__u64 id, __u64 ssl)
 {
 	struct conn_key k = { .pid = id >> 32, .ssl = ssl };
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
-	if (!cn || cn->tuple.family)
-		return;
+	if (!cn || cn->fd >= 0 || cn->tuple.family)
+		return; /* a socket was seen: not a memory BIO */
 	struct bio_learn b = { .ssl = ssl, .fd = -1 };
 	bpf_map_update_elem(&tlstap_bio_learn, &id, &b, BPF_ANY);
 }
@@ -774,7 +774,7 @@ static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
 		return 0;
 	bpf_map_delete_elem(&tlstap_bio_learn, &id);
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
-	if (!cn || cn->tuple.family)
+	if (!cn || cn->fd >= 0 || cn->tuple.family)
 		return 0;
 	cn->fd = fd;
 	cn->tuple = t;
