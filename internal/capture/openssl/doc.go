@@ -101,6 +101,16 @@
 // close(2) of its fd, whichever comes first, or when its process exits
 // (killed processes close nothing themselves).
 //
+// # State
+//
+// Every per-connection, per-fd, per-call and per-process entry in the BPF
+// maps is bounded (LRU maps) and removed when its owner ends: a
+// connection's at its close, a thread's (call in progress, memory-BIO
+// learning) when the thread exits, a process's (its NSS identity, its
+// connections and their fd entries, reaped by user space) when its last
+// thread exits. TestStateBounded checks the maps after 1,000 short-lived
+// TLS processes.
+//
 // # Timestamps, order and latency
 //
 // A read is stamped when OpenSSL hands its bytes back (SSL_read's return);

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlstap/tlstap/internal/capture"
 	"github.com/tlstap/tlstap/internal/testenv"
@@ -180,9 +181,9 @@ func TestNSSSelfserv(t *testing.T) {
 	checkMeta(t, client, cl.PID(), "curl", curlLocal, ssLocal, 0x0304)
 }
 
-// TestNSSWatchPrivate: tstclnt loading private copies of libnspr4 and
-// libssl3 (LD_LIBRARY_PATH) after the capture started is captured: the
-// watcher recognises both files by their symbols, whatever their path.
+// TestNSSWatchPrivate: private copies of libnspr4 and libssl3 mapped after
+// the capture started are recognised by the watcher by their symbols,
+// whatever their path, and tstclnt using them (LD_LIBRARY_PATH) is captured.
 func TestNSSWatchPrivate(t *testing.T) {
 	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	payload := []byte("private nss body\n")
@@ -198,6 +199,30 @@ func TestNSSWatchPrivate(t *testing.T) {
 		}
 	}
 	c := startWatching(t)
+
+	// A process loads both copies first (dlopen), and tstclnt starts once
+	// the watcher attached them: what is tested here is that the files
+	// are recognised by their symbols whatever their path, not the attach
+	// window (docs/benchmarks.md), which tstclnt, creating its TLS socket
+	// at once, would race on a loaded machine.
+	holder := testenv.StartCmd(t, exec.Command(testenv.Python(t), "-c",
+		`import ctypes, sys, time; [ctypes.CDLL(p) for p in sys.argv[1:]]; print("up", flush=True); time.sleep(600)`,
+		filepath.Join(dir, "libnspr4.so"), filepath.Join(dir, "libssl3.so")))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := holder.WaitOutput(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"libnspr4.so", "libssl3.so"} {
+		for deadline := time.Now().Add(waitTimeout); ; time.Sleep(10 * time.Millisecond) {
+			if _, ok := attachedFile(c, filepath.Join(dir, name)); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("private %s never attached; attached: %+v", name, c.src.Libraries())
+			}
+		}
+	}
 
 	req := "GET /p.txt HTTP/1.1\r\nHost: tlstap\r\nConnection: close\r\n\r\n"
 	reqFile := filepath.Join(t.TempDir(), "req")
