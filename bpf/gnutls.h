@@ -22,6 +22,31 @@
 #define GNUTLS_E_AGAIN (-28)
 #define GNUTLS_E_INTERRUPTED (-52)
 
+/* gnutls_version reads the negotiated version the way
+ * gnutls_protocol_get_version does (session->security_parameters.pversion
+ * ->id, offsets from the attach cookie, which user space took from that
+ * function's code) and returns it as on the wire; 0 before the handshake
+ * chose one or for a value that is not a TLS version. */
+static __always_inline int gnutls_version(__u64 session, __u64 cookie)
+{
+	__u64 entry = 0;
+	int proto = 0;
+	if (bpf_probe_read_user(&entry, sizeof(entry), (void *)(session + (cookie & 0xffff))) || !entry)
+		return 0;
+	if (bpf_probe_read_user(&proto, sizeof(proto), (void *)(entry + ((cookie >> 16) & 0xffff))))
+		return 0;
+	switch (proto) { /* gnutls_protocol_t */
+	case 1: return 0x0300; /* SSL3 */
+	case 2: return 0x0301;
+	case 3: return 0x0302;
+	case 4: return 0x0303;
+	case 5: return 0x0304;
+	case 201: return 0xfeff; /* DTLS 1.0 */
+	case 202: return 0xfefd; /* DTLS 1.2 */
+	}
+	return 0;
+}
+
 /* GnuTLS sends at most one record per call: a larger size is cut to the
  * maximum record size (16 KiB unless negotiated lower). */
 #define GNUTLS_MAX_RECORD 16384

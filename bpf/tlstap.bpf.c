@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * tlstap's capture probes: uprobes on OpenSSL, GnuTLS and Go crypto/tls
+ * tlstap's capture probes: uprobes on OpenSSL, GnuTLS, NSS/NSPR and Go crypto/tls
  * calls, syscall and sock tracepoints that learn each connection's fd and
  * 4-tuple, and one ring buffer of variable-size records of at most
  * MAX_DATA bytes. What is captured and why is described once, in
@@ -90,7 +90,11 @@ struct call {
 	__u8 ex;
 	__u8 early; /* a write emitted at entry: leave() only settles ahead */
 	__u8 lib; /* enum lib */
-	__u8 _pad[4];
+	/* The fd of the call's latest read or write syscall, plus one (0:
+	 * none): on_sock makes it the connection's once the syscall proves to
+	 * be a socket's, so a file read inside the call (node's handshake
+	 * does one) is never taken for the connection's fd. */
+	__u32 fd1;
 };
 
 struct fd_key {
@@ -160,6 +164,31 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } tlstap_procs SEC(".maps");
+
+/*
+ * Memory-BIO programs (Python asyncio, node) make no socket call inside
+ * their SSL calls: the event loop sends what a call produced (a handshake
+ * message, a record) right after it, on the same thread. An OpenSSL call
+ * on a connection whose socket is still unknown leaves the connection
+ * here, by thread, replacing the thread's previous one; the thread's next
+ * socket send made outside any SSL call teaches it the fd (from the
+ * syscall's entry) and the tuple (from its struct sock), once. Receives
+ * teach nothing: after a read that produced nothing to send, the loop's
+ * next receive may well be another connection's. A write to a file or
+ * pipe in between only records an fd that no struct sock confirms.
+ */
+struct bio_learn {
+	__u64 ssl;
+	__s32 fd; /* seen at the syscall's entry, -1 until then */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct bio_learn);
+} tlstap_bio_learn SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -338,6 +367,12 @@ static __always_inline bool valid_version(int v)
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
 }
 
+/* The attach cookie of a GnuTLS data probe: COOKIE_GNUTLS, the offset of
+ * the session's version entry pointer (bits 0-15) and of the protocol id in
+ * that entry (bits 16-31), as gnutls_protocol_get_version reads them. */
+#define COOKIE_GNUTLS (1ULL << 63)
+static __always_inline int gnutls_version(__u64 session, __u64 cookie);
+
 /* emit sends n bytes at buf as the call's data, in MAX_DATA slices, after
  * refreshing the connection's TLS version; the part past MAX_CALL_CHUNKS
  * is counted lost. */
@@ -359,7 +394,11 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 		if (!cn)
 			return;
 	}
-	if (c->cookie) {
+	if (c->cookie & COOKIE_GNUTLS) {
+		int v = gnutls_version(c->ssl, c->cookie);
+		if (v)
+			cn->version = v;
+	} else if (c->cookie) {
 		int v = 0;
 		if (!bpf_probe_read_user(&v, sizeof(v), (void *)(c->ssl + c->cookie - 1)) &&
 		    valid_version(v))
@@ -383,6 +422,20 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 		if (cn)
 			__sync_fetch_and_add(&cn->lost[c->dir & 1], n - max);
 	}
+}
+
+/* bio_wait leaves a connection on which no socket operation was ever seen
+ * to the thread's next socket send (see tlstap_bio_learn). An fd is only
+ * the connection's once a socket confirmed it (on_sock), so a file read
+ * inside a memory-BIO call (node's handshake) does not count. */
+static __always_inline void bio_wait(__u64 id, __u64 ssl)
+{
+	struct conn_key k = { .pid = id >> 32, .ssl = ssl };
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
+	if (!cn || cn->fd >= 0 || cn->tuple.family)
+		return; /* a socket was seen: not a memory BIO */
+	struct bio_learn b = { .ssl = ssl, .fd = -1 };
+	bpf_map_update_elem(&tlstap_bio_learn, &id, &b, BPF_ANY);
 }
 
 /* enter records a data call. num is the byte count the call is asked to
@@ -458,6 +511,8 @@ static __always_inline int leave(struct pt_regs *ctx)
 	}
 	if (n)
 		emit(id, &c, c.buf, n);
+	if (c.lib == LIB_OPENSSL)
+		bio_wait(id, c.ssl);
 	return 0;
 }
 
@@ -544,8 +599,11 @@ int BPF_KRETPROBE(tlstap_ssl_handshake_return)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
-	if (c && c->dir == DIR_HANDSHAKE)
+	if (c && c->dir == DIR_HANDSHAKE) {
+		__u64 ssl = c->ssl;
 		bpf_map_delete_elem(&tlstap_calls, &id);
+		bio_wait(id, ssl);
+	}
 	return 0;
 }
 
@@ -568,16 +626,27 @@ int BPF_KPROBE(tlstap_ssl_free)
 }
 
 #include "gotls.h"
+#include "nss.h"
 
-/* on_fd records the fd of the syscall the thread makes inside an SSL call. */
+/* on_fd records the fd of the syscall the thread makes inside an SSL call
+ * (for on_sock to confirm), or while a Go goroutine or a memory-BIO
+ * connection is learning its socket. */
 static __always_inline int on_fd(__u64 fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
+	if (c && c->ex != CALL_GO_LEARN) {
+		c->fd1 = (__u32)fd + 1; /* confirmed, or not, by on_sock */
+		return 0;
+	}
 	struct go_key gk;
 	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
-	if (!k.ssl)
+	if (!k.ssl) {
+		struct bio_learn *b = bpf_map_lookup_elem(&tlstap_bio_learn, &id);
+		if (b)
+			b->fd = (__s32)fd; /* confirmed, or not, by on_sock */
 		return 0;
+	}
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn || cn->fd == (__s32)fd)
 		return 0;
@@ -638,11 +707,18 @@ int tlstap_sched_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	if (!bpf_map_lookup_elem(&tlstap_procs, &pid))
+	/* Per thread: a thread killed inside a call never reaches its return. */
+	bpf_map_delete_elem(&tlstap_bio_learn, &id);
+	bpf_map_delete_elem(&tlstap_calls, &id);
+	bool conns = bpf_map_lookup_elem(&tlstap_procs, &pid);
+	if (!conns && !bpf_map_lookup_elem(&tlstap_nss_ids, &pid))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads live on */
+	bpf_map_delete_elem(&tlstap_nss_ids, &pid);
+	if (!conns)
+		return 0;
 	bpf_map_delete_elem(&tlstap_procs, &pid);
 
 	struct event *ev = bpf_ringbuf_reserve(&tlstap_events, sizeof(*ev), 0);
@@ -662,8 +738,54 @@ int tlstap_sched_process_exit(void *ctx)
 	return 0;
 }
 
+/* sock_tuple reads sk's 4-tuple; false when it is not a connected inet
+ * socket (a reset or closed socket has been unhashed, which zeroes
+ * skc_num: the tuple it had while connected is kept). */
+static __always_inline bool sock_tuple(struct sock *sk, struct tuple *t)
+{
+	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (t->family == AF_INET) {
+		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(t->laddr, &l, 4);
+		__builtin_memcpy(t->raddr, &r, 4);
+	} else if (t->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&t->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		return false;
+	}
+	return t->lport && t->rport;
+}
+
+/* bio_learn_sock teaches a memory-BIO connection waiting on this thread
+ * (tlstap_bio_learn) the fd and tuple of the thread's socket operation. */
+static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
+{
+	struct bio_learn *b = bpf_map_lookup_elem(&tlstap_bio_learn, &id);
+	if (!b)
+		return 0;
+	struct conn_key k = { .pid = id >> 32, .ssl = b->ssl };
+	__s32 fd = b->fd;
+	struct tuple t = {};
+	if (fd < 0 || !sock_tuple(sk, &t))
+		return 0;
+	bpf_map_delete_elem(&tlstap_bio_learn, &id);
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
+	if (!cn || cn->fd >= 0 || cn->tuple.family)
+		return 0;
+	cn->fd = fd;
+	cn->tuple = t;
+	exclude_self(cn, &t);
+	struct fd_key fk = { .pid = k.pid, .fd = fd };
+	bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
+	return 0;
+}
+
 /* on_sock copies the 4-tuple of the socket the thread uses inside an SSL call. */
-static __always_inline int on_sock(struct sock *sk)
+static __always_inline int on_sock(struct sock *sk, bool send)
 {
 	if (!sk)
 		return 0;
@@ -672,7 +794,7 @@ static __always_inline int on_sock(struct sock *sk)
 	struct go_key gk = {};
 	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
 	if (!k.ssl)
-		return 0;
+		return send ? bio_learn_sock(id, sk) : 0;
 	if (c && c->ex == CALL_GO_LEARN)
 		bpf_map_delete_elem(&tlstap_calls, &id); /* one-shot, see gotls.h */
 	else if (!c)
@@ -680,35 +802,24 @@ static __always_inline int on_sock(struct sock *sk)
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn)
 		return 0;
+	if (c && c->ex != CALL_GO_LEARN && c->fd1 && cn->fd != (__s32)(c->fd1 - 1)) {
+		cn->fd = (__s32)(c->fd1 - 1);
+		struct fd_key fk = { .pid = k.pid, .fd = cn->fd };
+		bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
+	}
 
 	struct tuple t = {};
-	t.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	t.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	t.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (t.family == AF_INET) {
-		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__builtin_memcpy(t.laddr, &l, 4);
-		__builtin_memcpy(t.raddr, &r, 4);
-	} else if (t.family == AF_INET6) {
-		BPF_CORE_READ_INTO(&t.laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&t.raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-	} else {
-		return 0; /* not an inet socket: keep what we had */
-	}
-	/* A reset or closed socket has been unhashed, which zeroes skc_num:
-	 * keep the tuple it had while connected. */
-	if (!t.lport || !t.rport)
-		return 0;
+	if (!sock_tuple(sk, &t))
+		return 0; /* not a connected inet socket: keep what we had */
 	cn->tuple = t;
 	exclude_self(cn, &t);
 	return 0;
 }
 
 SEC("tp_btf/sock_send_length")
-int BPF_PROG(tlstap_sock_send_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
+int BPF_PROG(tlstap_sock_send_length, struct sock *sk, int ret, int flags) { return on_sock(sk, true); }
 
 SEC("tp_btf/sock_recv_length")
-int BPF_PROG(tlstap_sock_recv_length, struct sock *sk, int ret, int flags) { return on_sock(sk); }
+int BPF_PROG(tlstap_sock_recv_length, struct sock *sk, int ret, int flags) { return on_sock(sk, false); }
 
 #include "gnutls.h"

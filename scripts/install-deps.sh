@@ -20,6 +20,7 @@ apt_pkgs=(
 	chromium                              # a web page must not read the eCaptureQ listener
 	golang-1.19-go                        # Go capture tests: programs built by Go 1.19
 	gnutls-bin wget git                   # GnuTLS programs the capture tests run
+	libnss3-tools iproute2                # NSS programs (tstclnt, selfserv, certutil); a network namespace for selfserv
 )
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -15,6 +15,8 @@ type RunStatus struct {
 	Running bool `json:"running"`
 	// Libraries are the files the probes are attached to.
 	Libraries []Library `json:"libraries"`
+	// GoPrograms are the Go executables whose crypto/tls is probed.
+	GoPrograms []GoProgram `json:"go_programs,omitempty"`
 	// Processes are the processes with connections being tracked.
 	Processes []Process `json:"processes,omitempty"`
 	// Connections is the number of connections the pipeline tracks.
@@ -24,12 +26,23 @@ type RunStatus struct {
 // Library is one attached file.
 type Library struct {
 	Path string `json:"path"`
-	// Kind is the TLS library: "openssl" or "gnutls".
+	// Kind is the TLS library: "openssl", "gnutls" or "nss".
 	Kind    string `json:"kind,omitempty"`
 	Version string `json:"version,omitempty"`
 	// Found says how: "option", "search", or "process start" / "library
 	// mapped" / "running process" with the pid and path that mapped it.
 	Found string `json:"found,omitempty"`
+	// Processes is how many running processes map the file now.
+	Processes int `json:"processes"`
+}
+
+// GoProgram is one Go executable whose crypto/tls is probed.
+type GoProgram struct {
+	Path      string `json:"path"`
+	GoVersion string `json:"go_version,omitempty"`
+	Stripped  bool   `json:"stripped,omitempty"`
+	// Processes is how many running processes run it now.
+	Processes int `json:"processes"`
 }
 
 // Process is one process seen.

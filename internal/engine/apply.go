@@ -179,9 +179,30 @@ func (a *Applier) RunStatus() api.RunStatus {
 	}
 	if a.src != nil {
 		st.Source = "openssl"
+		var inUse map[openssl.FileKey]int
+		u, ok := a.src.(usageReporter)
+		if ok {
+			inUse = u.InUse()
+		}
 		for _, l := range a.src.Libraries() {
-			st.Libraries = append(st.Libraries, api.Library{Path: l.Path, Kind: l.Kind, Version: l.Version, Found: l.Found})
+			st.Libraries = append(st.Libraries, api.Library{Path: l.Path, Kind: l.Kind, Version: l.Version, Found: l.Found,
+				Processes: inUse[openssl.FileKey{Dev: l.Dev, Inode: l.Inode}]})
+		}
+		if ok {
+			for _, g := range u.GoPrograms() {
+				st.GoPrograms = append(st.GoPrograms, api.GoProgram{Path: g.Path, GoVersion: g.GoVersion, Stripped: g.Stripped,
+					Processes: inUse[openssl.FileKey{Dev: g.Dev, Inode: g.Inode}]})
+			}
 		}
 	}
 	return st
 }
+
+// usageReporter is what a live capture source adds to CaptureControl for
+// the status: its Go programs, and how many processes use each file.
+type usageReporter interface {
+	GoPrograms() []openssl.GoProgram
+	InUse() map[openssl.FileKey]int
+}
+
+var _ usageReporter = (*openssl.Source)(nil)

@@ -118,12 +118,13 @@ func (s *Source) DetachLib(path string) error {
 	return nil
 }
 
-// probe is one hooked function: enter runs at its entry, ret at its return.
+// probe is one hooked function: enter runs at its entry, ret at its
+// return; either may be nil, not both.
 type probe struct{ enter, ret *ebpf.Program }
 
 // probes maps each hooked function to its programs. Every library shares
-// the C helpers behind them, so GnuTLS's close and handshake use OpenSSL's
-// programs (they only read the first argument).
+// the C helpers behind them, so GnuTLS's and NSS's close and GnuTLS's
+// handshake use OpenSSL's programs (they only read the first argument).
 func (s *Source) probes() map[string]probe {
 	p := &s.objs.tlstapPrograms
 	return map[string]probe{
@@ -141,6 +142,18 @@ func (s *Source) probes() map[string]probe {
 		"gnutls_record_recv_seq":   {p.TlstapGnutlsRecvEnter, p.TlstapGnutlsReturn},
 		"gnutls_handshake":         {p.TlstapGnutlsHandshakeEnter, p.TlstapSslHandshakeReturn},
 		"gnutls_deinit":            {p.TlstapSslFree, nil},
+
+		// NSS: the PR_* functions capture only descriptors carrying NSS's
+		// SSL layer, whose identity SSL_ImportFD's return teaches
+		// (bpf/nss.h); PR_Close ends the connection like SSL_free.
+		"PR_Write":      {p.TlstapNssWriteEnter, p.TlstapSslReturn},
+		"PR_Send":       {p.TlstapNssWriteEnter, p.TlstapSslReturn},
+		"PR_Read":       {p.TlstapNssReadEnter, p.TlstapSslReturn},
+		"PR_Recv":       {p.TlstapNssRecvEnter, p.TlstapSslReturn},
+		"PR_Writev":     {p.TlstapNssWritevEnter, p.TlstapNssWritevReturn},
+		"PR_Close":      {p.TlstapSslFree, nil},
+		"SSL_ImportFD":  {nil, p.TlstapNssImportReturn},
+		"DTLS_ImportFD": {nil, p.TlstapNssImportReturn},
 	}
 }
 
@@ -167,9 +180,12 @@ func (s *Source) attach(lib Library, verOff uint64) (*attached, error) {
 	}
 	for _, sym := range lib.Symbols {
 		pr := probes[sym]
-		if pr.enter == nil {
+		if pr.enter == nil && pr.ret == nil {
 			closeLinks(a.links)
 			return nil, fmt.Errorf("%s: no probe for %s", lib.Path, sym)
+		}
+		if pr.enter == nil {
+			continue
 		}
 		opts := &link.UprobeOptions{Address: lib.offsets[sym]}
 		if pr.ret != nil {

@@ -2,8 +2,10 @@
 // libssl, with eBPF uprobes on SSL_read, SSL_read_ex, SSL_write,
 // SSL_write_ex and SSL_do_handshake (entry and return) and SSL_free, and
 // from programs using GnuTLS (gnutls_record_send, _send2, _send_range,
-// gnutls_record_recv, _recv_seq, gnutls_handshake and gnutls_deinit), and
-// from Go programs' crypto/tls (see "Go programs" below). All share the
+// gnutls_record_recv, _recv_seq, gnutls_handshake and gnutls_deinit), from
+// programs using NSS (NSPR's PR_Write, PR_Send, PR_Read, PR_Recv, PR_Writev
+// and PR_Close, with NSS's SSL_ImportFD; see "NSS" below), and from Go
+// programs' crypto/tls (see "Go programs" below). All share the
 // ring buffer, the connection map and the tracepoints, so their chunks
 // flow through one reader; Chunk.Library tells them apart.
 //
@@ -21,8 +23,34 @@
 // ends the call. A send that fails with GNUTLS_E_AGAIN or _INTERRUPTED
 // has already encrypted its record, and its retry may pass a NULL buffer:
 // the plaintext is emitted at the failed call (at most one record, 16 KiB)
-// and the retry's success emits nothing. The TLS version of GnuTLS
-// connections is not read (0).
+// and the retry's success emits nothing.
+//
+// The TLS version is read where gnutls_protocol_get_version reads it
+// (session->security_parameters.pversion->id): rather than a table of
+// struct offsets per release, the two offsets are decoded from that
+// function's machine code when the library is attached (gnutlsver.go). A
+// build whose code has another shape gets version 0, never a guess.
+//
+// # NSS
+//
+// NSPR's PR_Write, PR_Send, PR_Read, PR_Recv and PR_Writev (libnspr4) call
+// the top layer of the PRFileDesc they are given, so they serve files,
+// pipes and plain sockets as well as TLS. Only a descriptor whose layer
+// stack carries NSS's SSL layer is captured: that layer's identity is a
+// number NSPR hands out at run time, different in each process, so the
+// return of SSL_ImportFD (libssl3), which returns the SSL layer, teaches it
+// per process; a PR_* call then checks the descriptor's identity (and up
+// to three layers below, for a program that pushed its own layer on top)
+// and returns at once otherwise. The descriptor pointer is the connection,
+// tracked like an SSL*: fd and 4-tuple from the socket tracepoints inside
+// the call (the handshake runs inside the first PR_Read or PR_Write),
+// PR_Write emitted at entry under the same contract as SSL_write (PR_Write
+// returns what NSS accepted, -1 with PR_WOULD_BLOCK_ERROR when nothing),
+// PR_Writev emitted at return in vector order, PR_Recv with PR_MSG_PEEK
+// skipped (the data is read again), PR_Close as the close. The TLS version
+// of NSS connections is not read (0). libnspr4 and libssl3 are both
+// attached (Library.Kind "nss"); a build folding them into one file
+// (Firefox's libnss3) is recognised by its symbols as well.
 //
 // # How a chunk gets its metadata
 //
@@ -46,6 +74,21 @@
 // neither is there). A value that does not look like a TLS version is
 // reported as 0. Only 3.0 is verified here (Debian 12).
 //
+// # Memory BIOs
+//
+// Python's asyncio and node run OpenSSL over memory BIOs: their SSL calls
+// make no socket call, their event loop sends what a call produced right
+// after it on the same thread. After any OpenSSL call on a connection whose
+// tuple is still unknown, the thread remembers that connection (only the
+// latest); the thread's next socket send outside an SSL call teaches it
+// the fd (syscall entry) and tuple (struct sock of the same syscall), once.
+// Receives teach nothing (after a call with nothing to send the loop's
+// next receive may be another connection's), nor does a write to a file
+// or pipe (no struct sock confirms it). Inside a call, likewise, an fd
+// becomes the connection's only once the syscall proves to be a socket's,
+// so a file read during node's handshake is not taken for it.
+// docs/protocol.md says how reliable this is.
+//
 // # Delivery and loss
 //
 // Plaintext travels in a BPF ring buffer (Options.RingBytes) as
@@ -57,6 +100,16 @@
 // is. A connection ends with a capture.Close chunk on SSL_free or on
 // close(2) of its fd, whichever comes first, or when its process exits
 // (killed processes close nothing themselves).
+//
+// # State
+//
+// Every per-connection, per-fd, per-call and per-process entry in the BPF
+// maps is bounded (LRU maps) and removed when its owner ends: a
+// connection's at its close, a thread's (call in progress, memory-BIO
+// learning) when the thread exits, a process's (its NSS identity, its
+// connections and their fd entries, reaped by user space) when its last
+// thread exits. TestStateBounded checks the maps after 1,000 short-lived
+// TLS processes.
 //
 // # Timestamps, order and latency
 //
@@ -92,14 +145,14 @@
 //
 // # Which libraries
 //
-// Options.Libs names libssl or libgnutls files, or executables with
-// OpenSSL linked in statically. Without it, New attaches to libssl.so.3,
-// libssl.so.1.1 and libgnutls.so.30 in the usual Debian/Fedora
-// directories, to every such file in ldconfig's cache and to every one
+// Options.Libs names libssl, libgnutls, libnspr4 or NSS libssl3 files, or
+// executables with OpenSSL linked in statically. Without it, New attaches
+// to libssl.so.3, libssl.so.1.1, libgnutls.so.30, libnspr4.so and
+// libssl3.so in the usual Debian/Fedora directories, to every such file in ldconfig's cache and to every one
 // some running process has mapped (through /proc/PID/root, so libraries
 // inside containers are found), and then keeps watching (package watch):
 // every executable file a process maps later, or the program a process
-// starts, is checked once for OpenSSL's or GnuTLS's exported functions and
+// starts, is checked once for OpenSSL's, GnuTLS's or NSS's exported functions and
 // attached, whatever its name or mount namespace (a private libssl loaded
 // with LD_LIBRARY_PATH or dlopen, a container's libssl, node). Source is
 // the watcher's Detector. Files are identified by device and inode: one
@@ -167,12 +220,21 @@
 //   - Programs that run TLS through OpenSSL's SSL BIO (BIO_f_ssl), such as
 //     `openssl s_server -www`, reach the record layer through internal
 //     functions and are not seen.
-//   - NSS, BoringSSL/rustls builds without OpenSSL's symbols, and
+//   - BoringSSL/rustls builds without OpenSSL's symbols, and
 //     stripped static binaries are not covered; the watcher reads only
 //     exported (dynamic) symbols, so a static build that does not export
 //     SSL_* needs Options.Libs.
-//   - Programs that run TLS over memory BIOs (node, Python asyncio) have no
-//     fd and no addresses: no socket call happens inside their SSL calls.
+//   - Programs that run TLS over memory BIOs (node, Python asyncio) make no
+//     socket call inside their SSL calls: their fd and addresses come from
+//     the thread's next socket send after an SSL call (see "Memory BIOs"),
+//     a heuristic; a connection established before tlstap attached has
+//     none until its next SSL_write.
+//   - NSS: a process whose SSL sockets were all created (SSL_ImportFD)
+//     before tlstap attached to libssl3 is not captured until it creates
+//     another; nor is a child forked after that call that creates none of
+//     its own (the identity is kept per process). PR_TransmitFile and
+//     PR_SendFile on a TLS socket (selfserv serving a file) are not
+//     probed, and NSS's TLS version is not read (0).
 //   - A Go program that starts and finishes its TLS within one scan
 //     interval is missed; so is one whose executable's uprobes could not be
 //     placed.

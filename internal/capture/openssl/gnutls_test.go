@@ -56,7 +56,7 @@ func checkGnuTLSConn(t *testing.T, c *capturer, srv *testenv.Server, client []ca
 	if !local.IsValid() || !local.Addr().IsLoopback() {
 		t.Fatalf("%s: local address %s, want a loopback address:\n%s", comm, local, summary(client))
 	}
-	checkMeta(t, client, pid, comm, local, srv.Addr, 0)
+	checkMeta(t, client, pid, comm, local, srv.Addr, 0x0304)
 	// nginx saw the same connection from the other end.
 	c.waitFor("nginx's side of the connection", srv.PID(), func(cs []capture.Chunk) bool {
 		return slices.ContainsFunc(cs, func(ch capture.Chunk) bool { return ch.Remote == local && ch.Library == KindOpenSSL })
@@ -355,5 +355,5 @@ func TestGnuTLSRetry(t *testing.T) {
 	if i := slices.IndexFunc(cs, func(ch capture.Chunk) bool { return ch.Kind == capture.Lost }); i >= 0 {
 		t.Errorf("capture reported a loss: %+v", cs[i])
 	}
-	checkMeta(t, cs, p.PID(), "again", netip.AddrPort{}, netip.MustParseAddrPort(ln.Addr().String()), 0)
+	checkMeta(t, cs, p.PID(), "again", netip.AddrPort{}, netip.MustParseAddrPort(ln.Addr().String()), 0x0304)
 }

@@ -27,7 +27,8 @@ type Library struct {
 	// Dev and Inode identify the file; uprobes attach to the inode, so one
 	// inode is attached once whatever its paths.
 	Dev, Inode uint64
-	// Kind is the TLS library the file carries: KindOpenSSL or KindGnuTLS.
+	// Kind is the TLS library the file carries: KindOpenSSL, KindGnuTLS or
+	// KindNSS (libnspr4, libssl3, or a file folding both in).
 	Kind string
 	// Version is OpenSSL's version as far as it could be told ("3.0"),
 	// empty if unknown or not OpenSSL.
@@ -59,6 +60,7 @@ type fileID struct{ dev, inode uint64 }
 const (
 	KindOpenSSL = "openssl"
 	KindGnuTLS  = "gnutls"
+	KindNSS     = "nss"
 )
 
 // libKind describes how to recognise one TLS library in an ELF file.
@@ -66,30 +68,40 @@ type libKind struct {
 	name string
 	// probed lists the functions hooked, in attach order.
 	probed []string
-	// required are the functions without which the file is not used.
-	required []string
+	// required lists alternatives: the file is used when it defines every
+	// function of one of them.
+	required [][]string
 }
 
 // kinds are tried in order. OpenSSL: the _ex variants appeared in 1.1.1;
 // SSL_connect and SSL_accept go through SSL_do_handshake. GnuTLS: send2
 // (3.6.3+), send_range and recv_seq are hooked where present, send only
-// where send2 is not.
+// where send2 is not. NSS is two files, NSPR's libnspr4 (the I/O
+// functions, which also serve files and plain sockets) and NSS's libssl3
+// (SSL_ImportFD, which tells the probes which descriptors carry TLS); some
+// builds (Firefox's libnss3) fold both into one file.
 var kinds = []libKind{
 	{
 		name:     KindOpenSSL,
 		probed:   []string{"SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_do_handshake", "SSL_free"},
-		required: []string{"SSL_write", "SSL_read"},
+		required: [][]string{{"SSL_write", "SSL_read"}},
 	},
 	{
 		name: KindGnuTLS,
 		probed: []string{"gnutls_record_send", "gnutls_record_send2", "gnutls_record_send_range",
 			"gnutls_record_recv", "gnutls_record_recv_seq", "gnutls_handshake", "gnutls_deinit"},
-		required: []string{"gnutls_record_send", "gnutls_record_recv", "gnutls_deinit"},
+		required: [][]string{{"gnutls_record_send", "gnutls_record_recv", "gnutls_deinit"}},
+	},
+	{
+		name: KindNSS,
+		probed: []string{"PR_Write", "PR_Send", "PR_Read", "PR_Recv", "PR_Writev", "PR_Close",
+			"SSL_ImportFD", "DTLS_ImportFD"},
+		required: [][]string{{"PR_Write", "PR_Read", "PR_Close"}, {"SSL_ImportFD"}},
 	},
 }
 
 // errNotTLS means a file carries none of the TLS libraries tlstap knows.
-var errNotTLS = errors.New("no OpenSSL SSL_write/SSL_read nor GnuTLS gnutls_record_send/recv symbols")
+var errNotTLS = errors.New("no OpenSSL SSL_write/SSL_read, GnuTLS gnutls_record_send/recv, NSPR PR_Write/PR_Read nor NSS SSL_ImportFD symbols")
 
 // ErrNoLibrary is returned when no usable libssl was found.
 var ErrNoLibrary = errors.New("no OpenSSL libssl found: install libssl3 (or libssl1.1), or pass the library or a binary linking OpenSSL statically with --libssl PATH")
@@ -100,20 +112,20 @@ var usualDirs = []string{
 	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib", "/usr/local/lib64",
 }
 
-var libsslName = regexp.MustCompile(`^lib(ssl|gnutls)\.so(\.\d+)*$`)
+var libsslName = regexp.MustCompile(`^(lib(ssl|gnutls)\.so(\.\d+)*|libnspr4\.so|libssl3\.so)$`)
 
-// isLibssl reports whether path names a libssl or libgnutls shared object
-// by its file name.
+// isLibssl reports whether path names a libssl, libgnutls, libnspr4 or
+// NSS libssl3 shared object by its file name.
 func isLibssl(path string) bool { return libsslName.MatchString(filepath.Base(path)) }
 
-// discover finds the default set of libraries: system libssl and libgnutls
-// in the usual places and ldconfig's cache, plus whatever such files
-// running processes have mapped (containers, private builds). Files
-// without the library's functions, such as NSS's libssl3.so, are left out.
+// discover finds the default set of libraries: system libssl, libgnutls,
+// libnspr4 and NSS's libssl3 in the usual places and ldconfig's cache,
+// plus whatever such files running processes have mapped (containers,
+// private builds). Files without the library's functions are left out.
 func discover() []string {
 	var paths []string
 	for _, d := range usualDirs {
-		for _, n := range []string{"libssl.so.3", "libssl.so.1.1", "libgnutls.so.30"} {
+		for _, n := range []string{"libssl.so.3", "libssl.so.1.1", "libgnutls.so.30", "libnspr4.so", "libssl3.so"} {
 			paths = append(paths, filepath.Join(d, n))
 		}
 	}
@@ -139,7 +151,7 @@ func ldconfigLibssl() []string {
 	return parseLdconfig(bytes.NewReader(out))
 }
 
-// parseLdconfig extracts libssl and libgnutls paths from `ldconfig -p` output, whose lines
+// parseLdconfig extracts libssl, libgnutls, libnspr4 and libssl3 paths from `ldconfig -p` output, whose lines
 // look like "\tlibssl.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so.3".
 func parseLdconfig(r io.Reader) []string {
 	var paths []string
@@ -156,7 +168,9 @@ func parseLdconfig(r io.Reader) []string {
 }
 
 // inspect identifies a candidate file and tells which probed symbols it has
-// and where the TLS version sits in its SSL struct.
+// and the attach cookie of its data probes, which tells the BPF side where
+// the TLS version sits: for OpenSSL its offset in the SSL struct plus one,
+// for GnuTLS see gnutlsCookie; 0 when unknown.
 func inspect(path string) (Library, uint64, error) { return inspectELF(path, true) }
 
 // inspectELF is inspect; without static it reads only the dynamic symbol
@@ -179,10 +193,14 @@ func inspectELF(path string, static bool) (Library, uint64, error) {
 	// would read node's 75,000 dynamic symbols a second time.
 	have := map[string]uint64{}
 	var versions []string
+	var gnutlsVersion uint64 // gnutls_protocol_get_version's address
 	add := func(syms []elf.Symbol) {
 		for _, s := range syms {
 			if s.Section == elf.SHN_UNDEF || elf.ST_TYPE(s.Info) != elf.STT_FUNC {
 				continue
+			}
+			if s.Name == "gnutls_protocol_get_version" {
+				gnutlsVersion = s.Value
 			}
 			if _, ok := probedSet[s.Name]; ok {
 				if off, ok := fileOffset(f, s.Value); ok {
@@ -220,6 +238,9 @@ func inspectELF(path string, static bool) (Library, uint64, error) {
 			lib.offsets[s] = off
 		}
 	}
+	if k.name == KindGnuTLS {
+		return lib, gnutlsCookie(f, gnutlsVersion), nil
+	}
 	if k.name != KindOpenSSL {
 		return lib, 0, nil
 	}
@@ -248,8 +269,10 @@ func inspectELF(path string, static bool) (Library, uint64, error) {
 // file defines.
 func kindOf(have map[string]uint64) (libKind, bool) {
 	for _, k := range kinds {
-		if !slices.ContainsFunc(k.required, func(s string) bool { _, ok := have[s]; return !ok }) {
-			return k, true
+		for _, req := range k.required {
+			if !slices.ContainsFunc(req, func(s string) bool { _, ok := have[s]; return !ok }) {
+				return k, true
+			}
 		}
 	}
 	return libKind{}, false

@@ -87,14 +87,18 @@ func TestParseLdconfig(t *testing.T) {
 	libssl.so (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so
 	libsslfoo.so.3 (libc6,x86-64) => /lib/libsslfoo.so.3
 	libcrypto.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libcrypto.so.3
+	libnspr4.so (libc6,x86-64) => /lib/x86_64-linux-gnu/libnspr4.so
+	libnss3.so (libc6,x86-64) => /lib/x86_64-linux-gnu/libnss3.so
 garbage line
  => 
 `
 	got := parseLdconfig(strings.NewReader(in))
 	want := []string{
+		"/lib/x86_64-linux-gnu/libssl3.so", // NSS's
 		"/lib/x86_64-linux-gnu/libssl.so.3",
 		"/usr/lib/x86_64-linux-gnu/libssl.so.1.1",
 		"/lib/x86_64-linux-gnu/libssl.so",
+		"/lib/x86_64-linux-gnu/libnspr4.so",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("parseLdconfig = %q, want %q", got, want)

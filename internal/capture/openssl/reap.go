@@ -44,5 +44,35 @@ func (s *Source) reap(exit capture.Chunk, dst []capture.Chunk) []capture.Chunk {
 			s.log.Warn("reaping connections of an exited process", "pid", exit.PID, "err", err)
 		}
 	}
+	if len(dead) > 0 {
+		s.reapFDs(exit.PID)
+	}
 	return dst
+}
+
+// reapFDs forgets the fd-to-connection entries of an exited process: its
+// fds were closed by the kernel, which no close(2) tracepoint sees.
+func (s *Source) reapFDs(pid uint32) {
+	var (
+		k    fdKey
+		v    uint64
+		dead []fdKey
+	)
+	it := s.objs.TlstapFdConns.Iterate()
+	for it.Next(&k, &v) {
+		if k.PID == pid {
+			dead = append(dead, k)
+		}
+	}
+	for i := range dead {
+		if err := s.objs.TlstapFdConns.Delete(&dead[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			s.log.Warn("reaping fds of an exited process", "pid", pid, "err", err)
+		}
+	}
+}
+
+// fdKey mirrors struct fd_key in bpf/tlstap.bpf.c.
+type fdKey struct {
+	PID uint32
+	FD  int32
 }

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type tlstapBioLearn struct {
+	_   structs.HostLayout
+	Ssl uint64
+	Fd  int32
+	Pad uint32
+}
+
 type tlstapCall struct {
 	_      structs.HostLayout
 	Ssl    uint64
@@ -25,7 +32,7 @@ type tlstapCall struct {
 	Ex     uint8
 	Early  uint8
 	Lib    uint8
-	Pad    [4]uint8
+	Fd1    uint32
 }
 
 type tlstapCommKey struct {
@@ -145,6 +152,7 @@ type tlstapRecord struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	tlstapMapTlstapActive                = "tlstap_active"
+	tlstapMapTlstapBioLearn              = "tlstap_bio_learn"
 	tlstapMapTlstapCalls                 = "tlstap_calls"
 	tlstapMapTlstapConfigs               = "tlstap_configs"
 	tlstapMapTlstapConns                 = "tlstap_conns"
@@ -156,6 +164,7 @@ const (
 	tlstapMapTlstapGoLearn               = "tlstap_go_learn"
 	tlstapMapTlstapGoPids                = "tlstap_go_pids"
 	tlstapMapTlstapGoReads               = "tlstap_go_reads"
+	tlstapMapTlstapNssIds                = "tlstap_nss_ids"
 	tlstapMapTlstapProcs                 = "tlstap_procs"
 	tlstapMapTlstapScratch               = "tlstap_scratch"
 	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
@@ -168,6 +177,12 @@ const (
 	tlstapProgTlstapGoReadEnter          = "tlstap_go_read_enter"
 	tlstapProgTlstapGoReadReturn         = "tlstap_go_read_return"
 	tlstapProgTlstapGoWriteEnter         = "tlstap_go_write_enter"
+	tlstapProgTlstapNssImportReturn      = "tlstap_nss_import_return"
+	tlstapProgTlstapNssReadEnter         = "tlstap_nss_read_enter"
+	tlstapProgTlstapNssRecvEnter         = "tlstap_nss_recv_enter"
+	tlstapProgTlstapNssWriteEnter        = "tlstap_nss_write_enter"
+	tlstapProgTlstapNssWritevEnter       = "tlstap_nss_writev_enter"
+	tlstapProgTlstapNssWritevReturn      = "tlstap_nss_writev_return"
 	tlstapProgTlstapSchedProcessExit     = "tlstap_sched_process_exit"
 	tlstapProgTlstapSockRecvLength       = "tlstap_sock_recv_length"
 	tlstapProgTlstapSockSendLength       = "tlstap_sock_send_length"
@@ -240,6 +255,12 @@ type tlstapProgramSpecs struct {
 	TlstapGoReadEnter          *ebpf.ProgramSpec `ebpf:"tlstap_go_read_enter"`
 	TlstapGoReadReturn         *ebpf.ProgramSpec `ebpf:"tlstap_go_read_return"`
 	TlstapGoWriteEnter         *ebpf.ProgramSpec `ebpf:"tlstap_go_write_enter"`
+	TlstapNssImportReturn      *ebpf.ProgramSpec `ebpf:"tlstap_nss_import_return"`
+	TlstapNssReadEnter         *ebpf.ProgramSpec `ebpf:"tlstap_nss_read_enter"`
+	TlstapNssRecvEnter         *ebpf.ProgramSpec `ebpf:"tlstap_nss_recv_enter"`
+	TlstapNssWriteEnter        *ebpf.ProgramSpec `ebpf:"tlstap_nss_write_enter"`
+	TlstapNssWritevEnter       *ebpf.ProgramSpec `ebpf:"tlstap_nss_writev_enter"`
+	TlstapNssWritevReturn      *ebpf.ProgramSpec `ebpf:"tlstap_nss_writev_return"`
 	TlstapSchedProcessExit     *ebpf.ProgramSpec `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_send_length"`
@@ -267,6 +288,7 @@ type tlstapProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapMapSpecs struct {
 	TlstapActive        *ebpf.MapSpec `ebpf:"tlstap_active"`
+	TlstapBioLearn      *ebpf.MapSpec `ebpf:"tlstap_bio_learn"`
 	TlstapCalls         *ebpf.MapSpec `ebpf:"tlstap_calls"`
 	TlstapConfigs       *ebpf.MapSpec `ebpf:"tlstap_configs"`
 	TlstapConns         *ebpf.MapSpec `ebpf:"tlstap_conns"`
@@ -278,6 +300,7 @@ type tlstapMapSpecs struct {
 	TlstapGoLearn       *ebpf.MapSpec `ebpf:"tlstap_go_learn"`
 	TlstapGoPids        *ebpf.MapSpec `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.MapSpec `ebpf:"tlstap_go_reads"`
+	TlstapNssIds        *ebpf.MapSpec `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.MapSpec `ebpf:"tlstap_procs"`
 	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
@@ -311,6 +334,7 @@ func (o *tlstapObjects) Close() error {
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapMaps struct {
 	TlstapActive        *ebpf.Map `ebpf:"tlstap_active"`
+	TlstapBioLearn      *ebpf.Map `ebpf:"tlstap_bio_learn"`
 	TlstapCalls         *ebpf.Map `ebpf:"tlstap_calls"`
 	TlstapConfigs       *ebpf.Map `ebpf:"tlstap_configs"`
 	TlstapConns         *ebpf.Map `ebpf:"tlstap_conns"`
@@ -322,6 +346,7 @@ type tlstapMaps struct {
 	TlstapGoLearn       *ebpf.Map `ebpf:"tlstap_go_learn"`
 	TlstapGoPids        *ebpf.Map `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.Map `ebpf:"tlstap_go_reads"`
+	TlstapNssIds        *ebpf.Map `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.Map `ebpf:"tlstap_procs"`
 	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
@@ -331,6 +356,7 @@ type tlstapMaps struct {
 func (m *tlstapMaps) Close() error {
 	return _TlstapClose(
 		m.TlstapActive,
+		m.TlstapBioLearn,
 		m.TlstapCalls,
 		m.TlstapConfigs,
 		m.TlstapConns,
@@ -342,6 +368,7 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapGoLearn,
 		m.TlstapGoPids,
 		m.TlstapGoReads,
+		m.TlstapNssIds,
 		m.TlstapProcs,
 		m.TlstapScratch,
 		m.TlstapSelfEndpoints,
@@ -367,6 +394,12 @@ type tlstapPrograms struct {
 	TlstapGoReadEnter          *ebpf.Program `ebpf:"tlstap_go_read_enter"`
 	TlstapGoReadReturn         *ebpf.Program `ebpf:"tlstap_go_read_return"`
 	TlstapGoWriteEnter         *ebpf.Program `ebpf:"tlstap_go_write_enter"`
+	TlstapNssImportReturn      *ebpf.Program `ebpf:"tlstap_nss_import_return"`
+	TlstapNssReadEnter         *ebpf.Program `ebpf:"tlstap_nss_read_enter"`
+	TlstapNssRecvEnter         *ebpf.Program `ebpf:"tlstap_nss_recv_enter"`
+	TlstapNssWriteEnter        *ebpf.Program `ebpf:"tlstap_nss_write_enter"`
+	TlstapNssWritevEnter       *ebpf.Program `ebpf:"tlstap_nss_writev_enter"`
+	TlstapNssWritevReturn      *ebpf.Program `ebpf:"tlstap_nss_writev_return"`
 	TlstapSchedProcessExit     *ebpf.Program `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.Program `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.Program `ebpf:"tlstap_sock_send_length"`
@@ -399,6 +432,12 @@ func (p *tlstapPrograms) Close() error {
 		p.TlstapGoReadEnter,
 		p.TlstapGoReadReturn,
 		p.TlstapGoWriteEnter,
+		p.TlstapNssImportReturn,
+		p.TlstapNssReadEnter,
+		p.TlstapNssRecvEnter,
+		p.TlstapNssWriteEnter,
+		p.TlstapNssWritevEnter,
+		p.TlstapNssWritevReturn,
 		p.TlstapSchedProcessExit,
 		p.TlstapSockRecvLength,
 		p.TlstapSockSendLength,

@@ -247,7 +247,7 @@ func copyTo(tb testing.TB, src, dir string) string {
 
 // TestWatchNode: node carries OpenSSL statically and exports SSL_*; it is
 // attached when it starts, without Options.Libs. node runs TLS over memory
-// BIOs, so its chunks have no fd or addresses (not done: see doc.go).
+// BIOs; its chunks still carry fd and addresses (see doc.go).
 func TestWatchNode(t *testing.T) {
 	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	node, err := exec.LookPath("node")
@@ -306,6 +306,15 @@ https.createServer({cert: fs.readFileSync(process.argv[1]), key: fs.readFileSync
 			}
 		}
 	}
+	// Memory BIOs: fd and tuple come from the event loop's socket I/O
+	// right after a handshake step or a write (see doc.go).
+	local := data(cs, capture.Write)[0].Local
+	if !local.Addr().IsLoopback() {
+		t.Fatalf("node client's local address %s, want loopback:\n%s", local, summary(cs))
+	}
+	srvAddr := netip.MustParseAddrPort("127.0.0.1:" + port)
+	checkMeta(t, cs, p.PID(), "node", local, srvAddr, 0x0304)
+	checkMeta(t, ss, srv.PID(), "node", srvAddr, local, 0x0304)
 }
 
 // attachedFile reports whether the file at path (by inode) is attached.

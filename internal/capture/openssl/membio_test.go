@@ -1,0 +1,61 @@
+package openssl
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/testenv"
+)
+
+// TestMemoryBIOAsyncio: a Python asyncio client and server (TLS over
+// memory BIOs: no socket call inside their SSL calls) both have the fd
+// and both ends of the 4-tuple, learned from the socket operation the
+// event loop makes right after a handshake step or a write.
+func TestMemoryBIOAsyncio(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	cert := testenv.NewCert(t, t.TempDir())
+	c := startCapture(t, Options{NoWatch: true})
+	py := testenv.Python(t)
+
+	srv := testenv.StartCmd(t, exec.Command(py, "testdata/asyncio/pair.py", "server", cert.CertFile, cert.KeyFile))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := srv.WaitOutput(ctx, "\n"); err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(srv.Output()))
+	if err != nil {
+		t.Fatalf("server printed %q, want its port", srv.Output())
+	}
+	srvAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	cl := runGnuTLSProgram(t, exec.Command(py, "testdata/asyncio/pair.py", "client", strconv.Itoa(port)))
+	if !strings.HasSuffix(cl.Output(), "asyncio body\n") {
+		t.Fatalf("client printed %q, want the response", cl.Output())
+	}
+
+	const req = "GET /asyncio HTTP/1.1\r\nHost: tlstap\r\n\r\n"
+	client := c.waitFor("the client's response", cl.PID(), func(cs []capture.Chunk) bool {
+		return bytes.HasSuffix(concat(cs, capture.Read), []byte("asyncio body\n"))
+	})
+	server := c.waitFor("the server's response", srv.PID(), func(cs []capture.Chunk) bool {
+		return bytes.HasSuffix(concat(cs, capture.Write), []byte("asyncio body\n"))
+	})
+	if got := string(concat(client, capture.Write)); got != req {
+		t.Errorf("client wrote %q, want %q", got, req)
+	}
+	if got := string(concat(server, capture.Read)); got != req {
+		t.Errorf("server read %q, want %q", got, req)
+	}
+	local := data(client, capture.Write)[0].Local
+	if !local.Addr().IsLoopback() {
+		t.Fatalf("client's local address %s, want loopback:\n%s", local, summary(client))
+	}
+	checkMeta(t, client, cl.PID(), "python3", local, srvAddr, 0x0304)
+	checkMeta(t, server, srv.PID(), "python3", srvAddr, local, 0x0304)
+}
