@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -124,7 +123,7 @@ func (f *tlsFlags) run(cmd *cobra.Command) error {
 		e.Log.Warn("--capture-self: tlstap's own connections through other processes are captured")
 	}
 	e.Self.SetExcluder(src)
-	e.WatchSelfExclusion(src, time.Second)
+	e.WatchSelfExclusion(src)
 	var names []string
 	for _, l := range src.Libraries() {
 		names = append(names, l.Path)
