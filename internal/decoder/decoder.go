@@ -108,6 +108,16 @@ type Decoder interface {
 	Gap(n uint64)
 }
 
+// PartStarter is implemented by decoders that stream messages (see Part).
+// StartParts emits, at once, the head of every message whose header section
+// is complete but whose body is not, as Limits.StreamParts asks; without it
+// the head waits for one of the events Part lists. The pipeline calls it
+// when it has decoded everything captured so far, so a message whose body
+// arrives right behind its head stays one Whole event.
+type PartStarter interface {
+	StartParts(ts int64, emit Emit)
+}
+
 // Limits bound a decoder's memory whatever its input.
 type Limits struct {
 	// MaxHeaderBytes caps one message's header block (HTTP/1 header

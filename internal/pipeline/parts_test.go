@@ -1,9 +1,11 @@
 package pipeline_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -143,5 +145,59 @@ func checkUpstream(t *testing.T, ev *eventpb.Event) {
 	}
 	if typ != uint64(ev.GetType()) || typ < 1 || typ > 4 || length != uint64(len(payload)) || string(payload) != string(ev.GetPayload()) {
 		t.Errorf("upstream view of #%d: type %d length %d payload %q", ev.GetSeq(), typ, length, payload)
+	}
+}
+
+// TestHeadAtOnce runs the pipeline live with an idle window of an hour, so
+// nothing but catching up with the input can emit a head: a message whose
+// headers are complete and whose body is not has its head emitted without
+// any further traffic (issue 18), and a message whose body arrives in the
+// same chunk as its head stays one whole event.
+func TestHeadAtOnce(t *testing.T) {
+	h1 := []capture.Chunk{
+		chunk(0, 1, capture.Write, "GET /whole HTTP/1.1\r\nHost: s.test\r\n\r\n"),
+		chunk(1*ms, 1, capture.Read, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+		chunk(2*ms, 1, capture.Write, "GET /big HTTP/1.1\r\nHost: s.test\r\n\r\n"),
+		chunk(3*ms, 1, capture.Read, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"),
+	}
+	cl, sv := newH2(), newH2()
+	cl.preface().headers(1, true, ":method", "GET", ":scheme", "https", ":authority", "g.test", ":path", "/dl")
+	h2req := cl.take()
+	sv.settings().headers(1, false, ":status", "200", "content-type", "application/octet-stream").data(1, false, "part")
+	h2resp := sv.take()
+	for _, tc := range []struct {
+		name   string
+		chunks []capture.Chunk
+		want   []string // summaries, in order, once the pipeline caught up
+	}{
+		{"http1", h1, []string{"#1 t1 WHOLE", "#2 t3 WHOLE req#1 lat=1ms", "#3 t1 WHOLE", "#4 t3 HEAD of#4 req#3 lat=1ms"}},
+		{"http2", []capture.Chunk{chunk(0, 2, capture.Write, h2req), chunk(1*ms, 2, capture.Read, h2resp)},
+			[]string{"#1 t2 WHOLE", "#2 t4 HEAD of#2 req#1 lat=1ms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &collect{t: t}
+			p := pipeline.New(pipeline.Options{StreamParts: true, IdleFlush: time.Hour}, sink)
+			in := make(chan capture.Chunk)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx, in) }()
+			defer func() { cancel(); <-done }()
+			for _, c := range tc.chunks {
+				in <- c // unbuffered: the pipeline catches up after each one
+			}
+			var got []string
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				got = got[:0]
+				for _, ev := range sink.all() {
+					got = append(got, summarize(ev))
+				}
+				if len(got) >= len(tc.want) {
+					break
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }

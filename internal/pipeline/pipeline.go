@@ -96,6 +96,7 @@ type Pipeline struct {
 	procs  map[uint32]*Process
 
 	conns    map[connKey]*conn
+	fed      []*conn // data arrived since Run last caught up with its input
 	lru      list.List // front: most recently active
 	nextConn uint64
 	seq      uint64
@@ -173,17 +174,18 @@ func (p *Pipeline) Connections() int { return int(p.nconns.Load()) }
 // Run consumes chunks until in is closed or ctx is done, then flushes every
 // connection and returns. It must be called once.
 func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
-	// The clock ticks fast only while some connection has data waiting
-	// for its idle flush; otherwise just often enough to free idle
-	// connections, so an idle tlstap does not wake every few ms.
+	// The clock runs fast only while some connection has data waiting
+	// for its idle flush; otherwise it fires when the least recently
+	// active connection becomes idle, and not at all while none is
+	// tracked: an idle tlstap has no timer waking it.
 	var (
-		t    *time.Ticker
-		tick <-chan time.Time
-		slow bool
+		t     *time.Timer
+		tick  <-chan time.Time
+		armed bool // t fires at the fast sweep rate
 	)
 	if !p.opts.VirtualClock {
-		t = time.NewTicker(p.sweepEvery())
-		defer t.Stop()
+		t = time.NewTimer(time.Hour)
+		t.Stop()
 		tick = t.C
 	}
 	defer p.flushAll()
@@ -194,15 +196,25 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 				return nil
 			}
 			p.Handle(&c)
-			if slow {
+			if len(in) == 0 {
+				p.caughtUp()
+			}
+			if t != nil && !armed {
 				t.Reset(p.sweepEvery())
-				slow = false
+				armed = true
 			}
 		case now := <-tick:
 			p.advance(now.UnixNano())
-			if !slow && !p.pendingFlush() {
-				t.Reset(slowSweep)
-				slow = true
+			armed = p.pendingFlush()
+			switch {
+			case armed:
+				t.Reset(p.sweepEvery())
+			case p.lru.Len() > 0:
+				// The next connection to free; a second's slack
+				// groups neighbours into one wake-up.
+				oldest := p.lru.Back().Value.(*conn)
+				due := time.Duration(oldest.last + int64(p.opts.ConnIdle) - now.UnixNano())
+				t.Reset(max(due, 0) + slowSweep)
 			}
 		case <-ctx.Done():
 			// Drain what the source already handed over, so a SIGINT
@@ -222,8 +234,8 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 	}
 }
 
-// slowSweep is the clock's period while no data waits for an idle flush:
-// the granularity of freeing idle connections (ConnIdle, minutes).
+// slowSweep is the slack of freeing idle connections (ConnIdle, minutes)
+// while no data waits for an idle flush.
 const slowSweep = time.Second
 
 // pendingFlush reports whether a connection has data its idle flush has
@@ -272,12 +284,40 @@ func (p *Pipeline) Handle(c *capture.Chunk) {
 		}
 		cn.dirty = true
 		cn.sess.Feed(c.Dir, c.Time, c.Data, cn.emit)
+		if p.live() && !cn.fed {
+			cn.fed = true
+			p.fed = append(p.fed, cn)
+		}
+		cn.fedAt = c.Time
 	case capture.Lost:
 		p.c.lost.Add(c.LostBytes)
 		cn.sess.Gap(c.Dir, c.LostBytes)
 	case capture.Close:
 		p.close(cn, c.Time)
 	}
+}
+
+// live reports whether heads are emitted as soon as the pipeline catches up
+// (caughtUp). A recording played on the virtual clock keeps the idle
+// window instead: how far a live capture had got when its reader caught
+// up is not recorded, and a replay must split messages the same way on
+// every run.
+func (p *Pipeline) live() bool { return !p.opts.VirtualClock }
+
+// caughtUp is called when Run has decoded everything captured so far: a
+// message whose headers are complete but whose body is still to come then
+// has its head emitted at once (issue 18), rather than after the idle
+// window. Only connections fed since the last call are looked at.
+func (p *Pipeline) caughtUp() {
+	for i, cn := range p.fed {
+		p.fed[i] = nil
+		if !cn.fed {
+			continue // closed since
+		}
+		cn.fed = false
+		cn.sess.StartParts(cn.fedAt, cn.emit)
+	}
+	p.fed = p.fed[:0]
 }
 
 // Close flushes and forgets every connection. Run does it on return.
@@ -319,6 +359,7 @@ func (p *Pipeline) open(c *capture.Chunk) *conn {
 }
 
 func (p *Pipeline) close(cn *conn, ts int64) {
+	cn.fed = false
 	cn.sess.Flush(ts, decoder.Close, cn.emit)
 	p.lru.Remove(cn.lru)
 	delete(p.conns, cn.key)

@@ -120,6 +120,13 @@ func (s *stream) Feed(ts int64, data []byte, emit decoder.Emit) {
 	s.shrink()
 }
 
+// StartParts implements decoder.PartStarter.
+func (s *stream) StartParts(_ int64, emit decoder.Emit) {
+	if s.st != stDetached {
+		s.startStream(emit)
+	}
+}
+
 // Flush emits what a closed connection leaves; on Idle only pending garbage.
 func (s *stream) Flush(ts int64, reason decoder.FlushReason, emit decoder.Emit) {
 	s.flushPending(emit)

@@ -267,6 +267,16 @@ func (d *Decoder) Feed(ts int64, data []byte, emit decoder.Emit) {
 	d.emit = nil
 }
 
+// StartParts implements decoder.PartStarter.
+func (d *Decoder) StartParts(ts int64, emit decoder.Emit) {
+	if d.mode == modeRaw || d.waiting == 0 {
+		return
+	}
+	d.emit, d.now = emit, ts
+	defer func() { d.emit = nil }()
+	d.startStreams()
+}
+
 // Flush emits nothing on Idle: HTTP/2 messages end with END_STREAM, not with
 // silence. On Close every stream in flight is emitted Incomplete and bytes
 // still waiting for a frame boundary are emitted raw.
