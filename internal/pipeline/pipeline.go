@@ -96,7 +96,7 @@ type Pipeline struct {
 	procs  map[uint32]*Process
 
 	conns    map[connKey]*conn
-	fed      []*conn // data arrived since Run last caught up with its input
+	fed      []*conn   // data arrived since Run last caught up with its input
 	lru      list.List // front: most recently active
 	nextConn uint64
 	seq      uint64
