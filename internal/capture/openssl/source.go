@@ -239,6 +239,12 @@ func (s *Source) Detect(f watch.File) (bool, error) {
 // 1 MiB slab with neighbouring records, so a consumer that keeps a small
 // piece for long should copy it.
 func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
+	return s.RunKeep(ctx, out, nil)
+}
+
+// RunKeep implements capture.KeepRunner: Run, passing on only the chunks
+// keep (nil: every chunk) returns true for.
+func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep func(*capture.Chunk) bool) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("openssl: Run called twice")
 	}
@@ -328,6 +334,9 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 			}
 		}
 		for i := range chunks {
+			if keep != nil && !keep(&chunks[i]) {
+				continue
+			}
 			select {
 			case out <- chunks[i]:
 			case <-ctx.Done():
