@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,8 +33,9 @@ import (
 // ring after the poller's readiness was reset, so a wake-up between the
 // last read and the park is never lost.
 type Waiter struct {
-	f  *os.File
-	rc syscall.RawConn
+	f      *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
 }
 
 // ErrNotPollable means the poller refused the ring's descriptor; the
@@ -82,9 +84,17 @@ func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
 	if err := w.f.SetReadDeadline(deadline); err != nil {
 		return err
 	}
-	return w.rc.Read(func(uintptr) bool { return rd.AvailableBytes() > 0 })
+	err := w.rc.Read(func(uintptr) bool { return rd.AvailableBytes() > 0 })
+	if err != nil && w.closed.Load() {
+		// The poller's own "use of closed file" is not os.ErrClosed.
+		return fmt.Errorf("ring wait: %w", os.ErrClosed)
+	}
+	return err
 }
 
 // Close ends a Wait in progress and every later one; it is safe to call
 // more than once and from any goroutine.
-func (w *Waiter) Close() { w.f.Close() }
+func (w *Waiter) Close() {
+	w.closed.Store(true)
+	w.f.Close()
+}
