@@ -110,10 +110,13 @@ type Decoder interface {
 
 // PartStarter is implemented by decoders that stream messages (see Part).
 // StartParts emits, at once, the head of every message whose header section
-// is complete but whose body is not, as Limits.StreamParts asks; without it
-// the head waits for one of the events Part lists. The pipeline calls it
-// when it has decoded everything captured so far, so a message whose body
-// arrives right behind its head stays one Whole event.
+// is complete, whose body is not, and whose body has protocol boundaries to
+// cut parts at (Server-Sent Events, gRPC, NDJSON, JSON-seq): such a body is
+// a stream by its content type, so its head waits for nothing. Other bodies
+// keep the rule Part describes. The pipeline calls it after every chunk, so
+// the decision depends on the captured bytes alone and a recording replays
+// to the same parts; a body that completes in the chunk that completed its
+// head is still one Whole event.
 type PartStarter interface {
 	StartParts(ts int64, emit Emit)
 }

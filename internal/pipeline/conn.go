@@ -34,11 +34,6 @@ type conn struct {
 	last int64
 	// dirty: data arrived since the last idle flush.
 	dirty bool
-	// fed: data arrived since the pipeline last caught up with its
-	// input (see Pipeline.caughtUp); the conn is in Pipeline.fed.
-	fed bool
-	// fedAt is the capture time of that data's last chunk.
-	fedAt int64
 	lru   *list.Element
 
 	// Pairing state: HTTP/1 requests in order, HTTP/2 requests by stream.

@@ -96,7 +96,6 @@ type Pipeline struct {
 	procs  map[uint32]*Process
 
 	conns    map[connKey]*conn
-	fed      []*conn   // data arrived since Run last caught up with its input
 	lru      list.List // front: most recently active
 	nextConn uint64
 	seq      uint64
@@ -196,9 +195,6 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 				return nil
 			}
 			p.Handle(&c)
-			if len(in) == 0 {
-				p.caughtUp()
-			}
 			if t != nil && !armed {
 				t.Reset(p.sweepEvery())
 				armed = true
@@ -284,40 +280,15 @@ func (p *Pipeline) Handle(c *capture.Chunk) {
 		}
 		cn.dirty = true
 		cn.sess.Feed(c.Dir, c.Time, c.Data, cn.emit)
-		if p.live() && !cn.fed {
-			cn.fed = true
-			p.fed = append(p.fed, cn)
-		}
-		cn.fedAt = c.Time
+		// Streams by content type have their head emitted at once
+		// (issue 18), decided per chunk so that replays match.
+		cn.sess.StartParts(c.Time, cn.emit)
 	case capture.Lost:
 		p.c.lost.Add(c.LostBytes)
 		cn.sess.Gap(c.Dir, c.LostBytes)
 	case capture.Close:
 		p.close(cn, c.Time)
 	}
-}
-
-// live reports whether heads are emitted as soon as the pipeline catches up
-// (caughtUp). A recording played on the virtual clock keeps the idle
-// window instead: how far a live capture had got when its reader caught
-// up is not recorded, and a replay must split messages the same way on
-// every run.
-func (p *Pipeline) live() bool { return !p.opts.VirtualClock }
-
-// caughtUp is called when Run has decoded everything captured so far: a
-// message whose headers are complete but whose body is still to come then
-// has its head emitted at once (issue 18), rather than after the idle
-// window. Only connections fed since the last call are looked at.
-func (p *Pipeline) caughtUp() {
-	for i, cn := range p.fed {
-		p.fed[i] = nil
-		if !cn.fed {
-			continue // closed since
-		}
-		cn.fed = false
-		cn.sess.StartParts(cn.fedAt, cn.emit)
-	}
-	p.fed = p.fed[:0]
 }
 
 // Close flushes and forgets every connection. Run does it on return.
@@ -359,7 +330,6 @@ func (p *Pipeline) open(c *capture.Chunk) *conn {
 }
 
 func (p *Pipeline) close(cn *conn, ts int64) {
-	cn.fed = false
 	cn.sess.Flush(ts, decoder.Close, cn.emit)
 	p.lru.Remove(cn.lru)
 	delete(p.conns, cn.key)

@@ -274,7 +274,16 @@ func (d *Decoder) StartParts(ts int64, emit decoder.Emit) {
 	}
 	d.emit, d.now = emit, ts
 	defer func() { d.emit = nil }()
-	d.startStreams()
+	d.waiting = 0
+	for _, s := range d.open {
+		switch {
+		case !s.streamable || s.split != nil:
+		case s != d.block && framed(s):
+			d.startStream(s)
+		default:
+			d.waiting++
+		}
+	}
 }
 
 // Flush emits nothing on Idle: HTTP/2 messages end with END_STREAM, not with
