@@ -29,9 +29,9 @@ import (
 //
 // The kernel wakes a ring's waiters when a record is committed while the
 // reader had caught up (default flags, see bpf/tlstap.bpf.c), which is
-// exactly when the reader is about to park or parked: ready re-checks the
-// ring after the poller's readiness was reset, so a wake-up between the
-// last read and the park is never lost.
+// exactly when the reader is about to park or parked: Wait re-checks the
+// ring after the poller's readiness was reset, so a record committed
+// between the last read and the park is never missed.
 type Waiter struct {
 	f      *os.File
 	rc     syscall.RawConn
