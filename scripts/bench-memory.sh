@@ -12,7 +12,10 @@
 # run as nobody, downloading one file over HTTP/1.1 and then over HTTP/2.
 # For each download it prints the tool's peak RSS (VmHWM, exact), its
 # peak Go heap in use (go_memstats_heap_inuse_bytes from /metrics,
-# sampled every 100 ms) and the events it emitted, then the medians.
+# sampled every 100 ms), the events it emitted and the plaintext bytes the
+# kernel could not hand over (ring full: a loaded machine starves the
+# reader; lost bytes become gaps, and the decoders resynchronise), then
+# the medians.
 #
 # Needs root, go, nginx, curl (with HTTP/2), openssl.
 set -euo pipefail
@@ -59,7 +62,7 @@ metric() { # metric API NAME: sum of a /metrics series
 	curl -s "http://$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%.0f", s }'
 }
 
-# one FILE PROTO: prints "file proto rss_kib heap_kib events"
+# one FILE PROTO: prints "file proto rss_kib heap_kib events lost_bytes"
 one() {
 	local api tl sampler peak=0 h
 	api=127.0.0.1:$(port)
@@ -78,17 +81,18 @@ one() {
 	sampler=$!
 	setpriv --reuid=65534 --regid=65534 --clear-groups curl -sSk "$2" -o /dev/null "https://127.0.0.1:$NGX_PORT/$1"
 	sleep 1 # the last parts reach the output
-	local events rss
+	local events rss lost
 	events=$(metric "$api" tlstap_events_total)
+	lost=$(curl -s "http://$api/metrics" | awk 'index($1, "tlstap_drops_total{") == 1 && index($1, "capture_lost_bytes") { s += $2 } END { printf "%.0f", s }')
 	rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$tl/status")
 	kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
 	kill -INT "$tl"; wait "$tl" || true
-	echo "$1 $2 $rss $(($(cat "$WORK/heap" 2>/dev/null || echo 0) / 1024)) $events"
+	echo "$1 $2 $rss $(($(cat "$WORK/heap" 2>/dev/null || echo 0) / 1024)) $events $lost"
 	rm -f "$WORK/heap"
 }
 
 echo "machine: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "file proto peak_rss_kib peak_heap_kib events"
+echo "file proto peak_rss_kib peak_heap_kib events lost_bytes"
 for _ in $(seq "$RUNS"); do
 	for f in small.bin big.bin; do
 		for p in --http1.1 --http2; do
@@ -99,11 +103,11 @@ done | tee "$WORK/results"
 echo
 echo "medians of $RUNS runs:"
 sort -k1,2 "$WORK/results" | awk -v runs="$RUNS" '
-	{ k = $1 " " $2; n[k]++; rss[k, n[k]] = $3; heap[k, n[k]] = $4; ev[k, n[k]] = $5 }
+	{ k = $1 " " $2; n[k]++; rss[k, n[k]] = $3; heap[k, n[k]] = $4; ev[k, n[k]] = $5; lost[k, n[k]] = $6 }
 	function med(a, k, c,   i, j, t, v) {
 		for (i = 1; i <= c; i++) v[i] = a[k, i]
 		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		return v[int((c + 1) / 2)]
 	}
-	END { for (k in n) printf "%s peak RSS %.1f MiB, peak heap %.1f MiB, events %d\n", k, med(rss, k, n[k]) / 1024, med(heap, k, n[k]) / 1024, med(ev, k, n[k]) }' | sort
+	END { for (k in n) printf "%s peak RSS %.1f MiB, peak heap %.1f MiB, events %d, lost bytes %d\n", k, med(rss, k, n[k]) / 1024, med(heap, k, n[k]) / 1024, med(ev, k, n[k]), med(lost, k, n[k]) }' | sort
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
