@@ -166,7 +166,7 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 		e.Log.Warn("--capture-self: tlstap's own connections through other processes are captured")
 	}
 	e.Self.SetExcluder(src)
-	e.WatchSelfExclusion(src, time.Second)
+	e.WatchSelfExclusion(src)
 	var names []string
 	for _, l := range src.Libraries() {
 		names = append(names, l.Path)

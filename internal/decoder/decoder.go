@@ -108,6 +108,19 @@ type Decoder interface {
 	Gap(n uint64)
 }
 
+// PartStarter is implemented by decoders that stream messages (see Part).
+// StartParts emits, at once, the head of every message whose header section
+// is complete, whose body is not, and whose body has protocol boundaries to
+// cut parts at (Server-Sent Events, gRPC, NDJSON, JSON-seq): such a body is
+// a stream by its content type, so its head waits for nothing. Other bodies
+// keep the rule Part describes. The pipeline calls it after every chunk, so
+// the decision depends on the captured bytes alone and a recording replays
+// to the same parts; a body that completes in the chunk that completed its
+// head is still one Whole event.
+type PartStarter interface {
+	StartParts(ts int64, emit Emit)
+}
+
 // Limits bound a decoder's memory whatever its input.
 type Limits struct {
 	// MaxHeaderBytes caps one message's header block (HTTP/1 header

@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"context"
-	"time"
-
 	"github.com/tlstap/tlstap/internal/capture/openssl"
 )
 
@@ -18,33 +15,21 @@ const (
 type StatsSource interface{ Stats() openssl.Stats }
 
 // WatchSelfExclusion copies src's self-exclusion counters into the run's
-// stats (hence /metrics and /api/v1/status) every interval while the
-// engine runs, and once more when it stops.
-func (e *Engine) WatchSelfExclusion(src StatsSource, interval time.Duration) {
+// stats (hence /metrics and /api/v1/status) whenever the stats are read,
+// rather than on a timer that would wake an idle tlstap.
+func (e *Engine) WatchSelfExclusion(src StatsSource) {
 	conns := e.Stats.Counter(ExcludedConnsTotal, "Connections not captured because one end is tlstap's own (listeners, forwarders, sinks).")
 	recs := e.Stats.Counter(ExcludedRecordsTotal, "Data records of self-excluded connections dropped in the kernel.")
 	bytes := e.Stats.Counter(ExcludedBytesTotal, "Plaintext bytes of self-excluded connections dropped in the kernel.")
-	var last openssl.Stats
-	update := func() {
+	var last openssl.Stats // read hooks run one at a time
+	e.Stats.OnRead(func() {
 		st := src.Stats()
 		// The kernel counters only grow; the differences keep the
-		// registry's counters monotonic too.
+		// registry's counters monotonic too. A closed source keeps its
+		// final counters.
 		conns.Add(st.ExcludedConns - last.ExcludedConns)
 		recs.Add(st.ExcludedRecords - last.ExcludedRecords)
 		bytes.Add(st.ExcludedBytes - last.ExcludedBytes)
 		last = st
-	}
-	e.Add(ServiceFunc(func(ctx context.Context) error {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		defer update()
-		for {
-			select {
-			case <-t.C:
-				update()
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	}))
+	})
 }

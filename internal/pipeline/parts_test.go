@@ -145,3 +145,52 @@ func checkUpstream(t *testing.T, ev *eventpb.Event) {
 		t.Errorf("upstream view of #%d: type %d length %d payload %q", ev.GetSeq(), typ, length, payload)
 	}
 }
+
+// TestHeadAtOnce: a message whose body is a stream by its content type
+// (SSE, gRPC, NDJSON) has its head, and the parts already complete,
+// emitted by the chunk that completed its head, with no flush, idle
+// window or further traffic (issue 18); a message whose body completes in
+// the same chunk stays one whole event, and a plain body that is still
+// arriving keeps waiting for the idle window.
+func TestHeadAtOnce(t *testing.T) {
+	h1 := []capture.Chunk{
+		chunk(0, 1, capture.Write, "GET /whole HTTP/1.1\r\nHost: s.test\r\n\r\n"),
+		chunk(1*ms, 1, capture.Read, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 9\r\n\r\ndata: 0\n\n"),
+		chunk(2*ms, 1, capture.Write, "GET /events HTTP/1.1\r\nHost: s.test\r\n\r\n"),
+		chunk(3*ms, 1, capture.Read, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n"),
+		chunk(4*ms, 2, capture.Write, "GET /plain HTTP/1.1\r\nHost: s.test\r\n\r\n"),
+		chunk(5*ms, 2, capture.Read, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nhello"),
+	}
+	cl, sv := newH2(), newH2()
+	cl.preface().headers(1, true, ":method", "POST", ":scheme", "https", ":authority", "g.test", ":path", "/svc/Watch", "content-type", "application/grpc")
+	h2req := cl.take()
+	sv.settings().headers(1, false, ":status", "200", "content-type", "application/grpc").data(1, false, "\x00\x00\x00\x00\x02\x08\x07")
+	h2resp := sv.take()
+	for _, tc := range []struct {
+		name   string
+		chunks []capture.Chunk
+		want   []string
+	}{
+		{"http1", h1, []string{"#1 t1 WHOLE", "#2 t3 WHOLE req#1 lat=1ms", "#3 t1 WHOLE",
+			"#4 t3 HEAD of#4 req#3 lat=1ms", "#5 t3 PART of#4 req#3 lat=1ms sse=1", "#6 t1 WHOLE"}},
+		{"http2", []capture.Chunk{chunk(0, 3, capture.Write, h2req), chunk(1*ms, 3, capture.Read, h2resp)},
+			[]string{"#1 t2 WHOLE", "#2 t4 HEAD of#2 req#1 lat=1ms", "#3 t4 PART of#2 req#1 lat=1ms grpc=2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &collect{t: t}
+			// Virtual clock, chunks handed over directly, never flushed:
+			// nothing but the chunks themselves can emit a head.
+			p := pipeline.New(pipeline.Options{StreamParts: true, VirtualClock: true}, sink)
+			for _, c := range tc.chunks {
+				p.Handle(&c)
+			}
+			var got []string
+			for _, ev := range sink.all() {
+				got = append(got, summarize(ev))
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}

@@ -187,17 +187,18 @@ func (p *Pipeline) Connections() int { return int(p.nconns.Load()) }
 // Run consumes chunks until in is closed or ctx is done, then flushes every
 // connection and returns. It must be called once.
 func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
-	// The clock ticks fast only while some connection has data waiting
-	// for its idle flush; otherwise just often enough to free idle
-	// connections, so an idle tlstap does not wake every few ms.
+	// The clock runs fast only while some connection has data waiting
+	// for its idle flush; otherwise it fires when the least recently
+	// active connection becomes idle, and not at all while none is
+	// tracked: an idle tlstap has no timer waking it.
 	var (
-		t    *time.Ticker
-		tick <-chan time.Time
-		slow bool
+		t     *time.Timer
+		tick  <-chan time.Time
+		armed bool // t fires at the fast sweep rate
 	)
 	if !p.opts.VirtualClock {
-		t = time.NewTicker(p.sweepEvery())
-		defer t.Stop()
+		t = time.NewTimer(time.Hour)
+		t.Stop()
 		tick = t.C
 	}
 	defer p.flushAll()
@@ -208,15 +209,22 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 				return nil
 			}
 			p.Handle(&c)
-			if slow {
+			if t != nil && !armed {
 				t.Reset(p.sweepEvery())
-				slow = false
+				armed = true
 			}
 		case now := <-tick:
 			p.advance(now.UnixNano())
-			if !slow && !p.pendingFlush() {
-				t.Reset(slowSweep)
-				slow = true
+			armed = p.pendingFlush()
+			switch {
+			case armed:
+				t.Reset(p.sweepEvery())
+			case p.lru.Len() > 0:
+				// The next connection to free; a second's slack
+				// groups neighbours into one wake-up.
+				oldest := p.lru.Back().Value.(*conn)
+				due := time.Duration(oldest.last + int64(p.opts.ConnIdle) - now.UnixNano())
+				t.Reset(max(due, 0) + slowSweep)
 			}
 		case <-ctx.Done():
 			// Drain what the source already handed over, so a SIGINT
@@ -236,8 +244,8 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 	}
 }
 
-// slowSweep is the clock's period while no data waits for an idle flush:
-// the granularity of freeing idle connections (ConnIdle, minutes).
+// slowSweep is the slack of freeing idle connections (ConnIdle, minutes)
+// while no data waits for an idle flush.
 const slowSweep = time.Second
 
 // pendingFlush reports whether a connection has data its idle flush has
@@ -286,6 +294,9 @@ func (p *Pipeline) Handle(c *capture.Chunk) {
 		}
 		cn.dirty = true
 		cn.sess.Feed(c.Dir, c.Time, c.Data, cn.emit)
+		// Streams by content type have their head emitted at once
+		// (issue 18), decided per chunk so that replays match.
+		cn.sess.StartParts(c.Time, cn.emit)
 	case capture.Lost:
 		p.c.lost.Add(c.LostBytes)
 		cn.sess.Gap(c.Dir, c.LostBytes)

@@ -58,6 +58,27 @@ type Set struct {
 	mu     sync.Mutex
 	series map[string]*series
 	hists  map[string]*Histogram
+
+	readMu sync.Mutex // serialises the read hooks
+	onRead []func()
+}
+
+// OnRead registers f to run before every Snapshot and Value, so a value
+// kept elsewhere (kernel map counters, say) is copied in when someone
+// looks rather than by a timer that wakes an idle process. Hooks run one
+// at a time and must not read s.
+func (s *Set) OnRead(f func()) {
+	s.readMu.Lock()
+	s.onRead = append(s.onRead, f)
+	s.readMu.Unlock()
+}
+
+func (s *Set) runHooks() {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	for _, f := range s.onRead {
+		f()
+	}
 }
 
 // NewSet returns an empty registry.
@@ -125,6 +146,7 @@ func (s *Set) Gauge(name, help string, kv ...string) *Gauge {
 
 // Snapshot returns every series, sorted by name and labels.
 func (s *Set) Snapshot() []Sample {
+	s.runHooks()
 	s.mu.Lock()
 	out := make([]Sample, 0, len(s.series))
 	for _, sr := range s.series {
@@ -146,6 +168,7 @@ func (s *Set) Snapshot() []Sample {
 
 // Value returns the current value of name{labels}, or 0 if it was never registered.
 func (s *Set) Value(name string, kv ...string) float64 {
+	s.runHooks()
 	k := key(name, labelPairs(kv))
 	s.mu.Lock()
 	sr, ok := s.series[k]

@@ -97,3 +97,21 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("gauge %v, want 8000", got)
 	}
 }
+
+// A value kept outside the set is copied in when the set is read, by
+// Snapshot and by Value alike.
+func TestOnReadRunsBeforeEveryRead(t *testing.T) {
+	s := stats.NewSet()
+	c := s.Counter("outside_total", "")
+	var outside uint64
+	s.OnRead(func() { c.Add(outside - c.Load()) })
+	for i, read := range []func() float64{
+		func() float64 { return s.Value("outside_total") },
+		func() float64 { return s.Snapshot()[0].Value },
+	} {
+		outside += 5
+		if got := read(); got != float64(outside) {
+			t.Errorf("read %d: got %v, want %d", i, got, outside)
+		}
+	}
+}

@@ -155,6 +155,9 @@ func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, 
 	}
 
 	if idle > 0 {
+		// Start-up and the load phases' after-effects (GC, the scavenger
+		// returning memory) are not idleness: let them settle first.
+		time.Sleep(5 * time.Second)
 		cpu0 := tl.cpu()
 		time.Sleep(idle)
 		res.idle = tl.cpu() - cpu0

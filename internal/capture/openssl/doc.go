@@ -130,7 +130,11 @@
 // The reader has no poll timer: the kernel wakes it whenever it had caught
 // up with the ring (the ring buffer's default notification), so an event
 // is delivered as soon as the reader runs, an idle reader sleeps, and
-// under load records are drained in batches without a wake-up each.
+// under load records are drained in batches without a wake-up each. It
+// waits parked in Go's network poller (internal/capture/ringpoll), not in
+// a blocking epoll_wait, and applies the engine's chunk filters itself
+// (capture.KeepRunner), so a record reaches the pipeline with one
+// goroutine hand-off.
 //
 // # Self-exclusion
 //

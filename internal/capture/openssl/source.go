@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/capture/ringpoll"
 	"github.com/tlstap/tlstap/internal/capture/watch"
 )
 
@@ -238,6 +239,12 @@ func (s *Source) Detect(f watch.File) (bool, error) {
 // 1 MiB slab with neighbouring records, so a consumer that keeps a small
 // piece for long should copy it.
 func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
+	return s.RunKeep(ctx, out, nil)
+}
+
+// RunKeep implements capture.KeepRunner: Run, passing on only the chunks
+// keep (nil: every chunk) returns true for.
+func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep func(*capture.Chunk) bool) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("openssl: Run called twice")
 	}
@@ -248,8 +255,21 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 	if closed {
 		return ErrClosed
 	}
-	// Closing the reader is the only way to interrupt a blocked read.
-	stop := context.AfterFunc(ctx, func() { s.rd.Close() })
+	// Reads never block in the kernel when the poller takes the ring
+	// (internal/capture/ringpoll); then closing the waiter ends a parked wait, as
+	// closing the reader ends a blocked read otherwise.
+	wait, err := ringpoll.New(s.objs.TlstapEvents)
+	if err != nil {
+		s.log.Debug("ring reads block a thread", "err", err)
+	} else {
+		s.rd.SetDeadline(time.Unix(1, 0)) // ReadInto returns os.ErrDeadlineExceeded once the ring is empty
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if wait != nil {
+			wait.Close()
+		}
+		s.rd.Close()
+	})
 	defer stop()
 	if s.watcher != nil {
 		wctx, cancel := context.WithCancel(ctx)
@@ -276,10 +296,20 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 			slab = make([]byte, 0, slabBytes)
 		}
 		rec.RawSample = slab[len(slab):] // empty, with the free space as capacity
-		// No deadline: the kernel wakes the reader whenever it had caught
-		// up with the ring (see the emission contract in bpf/tlstap.bpf.c),
-		// so a record never waits for a poll and an idle reader sleeps.
+		// No timed poll: the kernel wakes the reader whenever it had
+		// caught up with the ring (see the emission contract in
+		// bpf/tlstap.bpf.c), so a record never waits for a tick and an idle
+		// reader sleeps.
 		if err := s.rd.ReadInto(&rec); err != nil {
+			if wait != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				if err := wait.Wait(s.rd, time.Time{}); err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return fmt.Errorf("wait for ring buffer: %w", err)
+				}
+				continue
+			}
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -304,6 +334,9 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 			}
 		}
 		for i := range chunks {
+			if keep != nil && !keep(&chunks[i]) {
+				continue
+			}
 			select {
 			case out <- chunks[i]:
 			case <-ctx.Done():

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tlstap/tlstap/internal/capture/procfs"
+	"github.com/tlstap/tlstap/internal/capture/ringpoll"
 )
 
 // How a file was found.
@@ -177,7 +178,18 @@ func (w *Watcher) Stats() Stats {
 // them until ctx is cancelled. It closes the watcher when it returns.
 func (w *Watcher) Run(ctx context.Context) error {
 	defer w.Close()
-	stop := context.AfterFunc(ctx, func() { w.rd.Close() })
+	// Parked in Go's poller rather than blocked in epoll_wait when the
+	// poller takes the ring (see internal/capture/ringpoll).
+	wait, err := ringpoll.New(w.objs.TlstapNotices)
+	if err != nil {
+		w.opts.Logger.Debug("watcher ring reads block a thread", "err", err)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if wait != nil {
+			wait.Close()
+		}
+		w.rd.Close()
+	})
 	defer stop()
 
 	w.scanAll()
@@ -187,8 +199,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		// Drain what is queued, then look at each process once: a process
 		// start maps many libraries in a row.
-		w.rd.SetDeadline(time.Now().Add(2 * time.Millisecond))
-		err := w.rd.ReadInto(&rec)
+		var err error
+		if wait != nil {
+			err = w.readPolled(wait, &rec, len(pending) > 0)
+		} else {
+			w.rd.SetDeadline(time.Now().Add(2 * time.Millisecond))
+			err = w.rd.ReadInto(&rec)
+		}
 		switch {
 		case err == nil:
 			n, ok := decodeNotice(rec.RawSample)
@@ -203,7 +220,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 				continue
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if len(pending) == 0 {
+			if len(pending) == 0 && wait == nil {
 				w.rd.SetDeadline(time.Time{})
 				if err := w.rd.ReadInto(&rec); err != nil {
 					if ctx.Err() != nil {
@@ -230,6 +247,27 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			w.scan(pid, how, w.boot.Add(time.Duration(n.ts)))
 			delete(pending, pid)
+		}
+	}
+}
+
+// readPolled reads the next notice without blocking a thread. With
+// batching set (notices wait to be handled) it gives up with
+// os.ErrDeadlineExceeded after 2 ms without a new one, as the blocking
+// read's deadline does; otherwise it waits as long as it takes.
+func (w *Watcher) readPolled(wait *ringpoll.Waiter, rec *ringbuf.Record, batching bool) error {
+	w.rd.SetDeadline(time.Unix(1, 0)) // never block in the kernel
+	for {
+		err := w.rd.ReadInto(rec)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		var until time.Time
+		if batching {
+			until = time.Now().Add(2 * time.Millisecond)
+		}
+		if err := wait.Wait(w.rd, until); err != nil {
+			return err
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/tlstap/tlstap/internal/decoder"
+	"github.com/tlstap/tlstap/internal/decoder/internal/split"
 )
 
 // state is where a stream is in its input.
@@ -118,6 +119,13 @@ func (s *stream) Feed(ts int64, data []byte, emit decoder.Emit) {
 	}
 	s.flushPending(emit)
 	s.shrink()
+}
+
+// StartParts implements decoder.PartStarter.
+func (s *stream) StartParts(_ int64, emit decoder.Emit) {
+	if s.st == stBody && s.m.split == nil && s.m.streamable && split.For(s.m.ctype, s.m.ce) != split.Window {
+		s.startStream(emit)
+	}
 }
 
 // Flush emits what a closed connection leaves; on Idle only pending garbage.

@@ -267,6 +267,25 @@ func (d *Decoder) Feed(ts int64, data []byte, emit decoder.Emit) {
 	d.emit = nil
 }
 
+// StartParts implements decoder.PartStarter.
+func (d *Decoder) StartParts(ts int64, emit decoder.Emit) {
+	if d.mode == modeRaw || d.waiting == 0 {
+		return
+	}
+	d.emit, d.now = emit, ts
+	defer func() { d.emit = nil }()
+	d.waiting = 0
+	for _, s := range d.open {
+		switch {
+		case !s.streamable || s.split != nil:
+		case s != d.block && framed(s):
+			d.startStream(s)
+		default:
+			d.waiting++
+		}
+	}
+}
+
 // Flush emits nothing on Idle: HTTP/2 messages end with END_STREAM, not with
 // silence. On Close every stream in flight is emitted Incomplete and bytes
 // still waiting for a frame boundary are emitted raw.

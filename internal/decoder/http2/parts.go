@@ -45,6 +45,15 @@ func (d *Decoder) startStreams() {
 	}
 }
 
+// framed reports whether s's body has protocol boundaries to cut parts at.
+func framed(s *stream) bool {
+	h := scanHead(s.block(s.headBlocks - 1))
+	if s.typ == decoder.HTTP2Request {
+		h = scanHead(s.block(0))
+	}
+	return bodysplit.For(h.contentType, h.contentEncoding) != bodysplit.Window
+}
+
 func (d *Decoder) startStream(s *stream) {
 	h := scanHead(s.block(s.headBlocks - 1))
 	if s.typ == decoder.HTTP2Request {

@@ -157,6 +157,19 @@ func (s *Session) Flush(ts int64, reason decoder.FlushReason, emit Emit) {
 	}
 }
 
+// StartParts lets each direction's decoder emit the heads of messages whose
+// body is still arriving (decoder.PartStarter); the pipeline calls it once it
+// has decoded everything captured so far.
+func (s *Session) StartParts(ts int64, emit Emit) {
+	s.out = emit
+	defer func() { s.out = nil }()
+	for i := range s.dirs {
+		if ps, ok := s.dirs[i].dec.(decoder.PartStarter); ok {
+			ps.StartParts(ts, s.dirs[i].emit)
+		}
+	}
+}
+
 // Gap tells dir's decoder that n bytes were lost.
 func (s *Session) Gap(dir capture.Direction, n uint64) {
 	d := &s.dirs[dir&1]
