@@ -39,10 +39,15 @@ func TestHPACKTableLimit(t *testing.T) {
 			f.enc.SetMaxDynamicTableSizeLimit(size)
 			f.enc.SetMaxDynamicTableSize(size)
 			f.headers(1, true, reqFields...)
-			ms, _ := decodeAll(Client, Limits{MaxHPACKTable: 8192}, [][]byte{f.chunk()}, chunkIndex)
+			var counts decoder.Counts
+			ms, _ := decodeAll(Client, Limits{MaxHPACKTable: 8192, Errors: &counts}, [][]byte{f.chunk()}, chunkIndex)
 			last := ms[len(ms)-1]
-			if wantRaw := size > 8192; (last.Type == decoder.Raw) != wantRaw || ms[0].Incomplete != wantRaw {
+			wantRaw := size > 8192
+			if (last.Type == decoder.Raw) != wantRaw || ms[0].Incomplete != wantRaw {
 				t.Errorf("size %d:\n%s", size, describe("got", ms))
+			}
+			if got := counts.Get(decoder.HTTP2HPACKTableTooLarge); (got == 1) != wantRaw || len(counts.Counted()) != int(got) {
+				t.Errorf("size %d: counted %v", size, counts.Counted())
 			}
 		})
 	}
@@ -58,7 +63,8 @@ func TestEviction(t *testing.T) {
 	}
 	f.ok(f.fr.WriteData(5, true, []byte("five")))
 	f.ok(f.fr.WriteData(1, true, []byte("one, evicted")))
-	ms, d := decodeAll(Client, Limits{MaxStreams: 2}, [][]byte{f.chunk()}, chunkIndex)
+	var counts decoder.Counts
+	ms, d := decodeAll(Client, Limits{MaxStreams: 2, Errors: &counts}, [][]byte{f.chunk()}, chunkIndex)
 	want := []struct {
 		id         uint32
 		incomplete bool
@@ -74,6 +80,9 @@ func TestEviction(t *testing.T) {
 	}
 	if d.Stats().Evicted != 1 {
 		t.Errorf("Evicted = %d", d.Stats().Evicted)
+	}
+	if got := counts.Counted(); len(got) != 1 || counts.Get(decoder.HTTP2StreamEvicted) != 1 {
+		t.Errorf("counted %v, want stream_evicted once", got)
 	}
 }
 
@@ -199,7 +208,8 @@ func TestGapHPACK(t *testing.T) {
 	// body only, leaving it in flight.
 	for _, cut := range []int{0, 5, headersLen + 3} {
 		t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) {
-			d := newDecoder(Client, Limits{})
+			var counts decoder.Counts
+			d := newDecoder(Client, Limits{Errors: &counts})
 			var ms []*Message
 			emit := func(m *Message) { ms = append(ms, m) }
 			d.Feed(1, before, emit)
@@ -240,6 +250,9 @@ func TestGapHPACK(t *testing.T) {
 			}
 			if d.Stats().HPACKFailures != 1 || d.Stats().Gaps != 1 || d.Stats().Resyncs != 1 {
 				t.Errorf("stats %+v", d.Stats())
+			}
+			if got := counts.Counted(); len(got) != 1 || counts.Get(decoder.HTTP2HPACKLostEntry) != 1 {
+				t.Errorf("counted %v, want hpack_lost_entry once", got)
 			}
 		})
 	}
