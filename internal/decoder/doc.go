@@ -19,7 +19,7 @@
 // any bytes and has none.
 //
 //	decoder    reason                             what happened, and what the decoder did
-//	http1      start_line_invalid                 a line that began like a request or status line is not one; its bytes are emitted raw while the decoder looks for the next start line
+//	http1      start_line_invalid                 where a message should start, or at a line that began like one, the bytes are not a request or status line; they are emitted raw while the decoder looks for the next start line
 //	http1      start_line_too_long                no line end within Limits.MaxHeaderBytes of a candidate start line; raw, resynchronising
 //	http1      header_field_invalid               a header line without a colon, with a name that is not a token, a value with control characters, or an obs-fold before any field; the message's bytes are emitted raw, resynchronising
 //	http1      content_length_invalid             Content-Length is not digits, or several differ; raw, resynchronising

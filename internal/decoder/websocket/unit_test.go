@@ -3,6 +3,7 @@ package websocket_test
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,6 +48,8 @@ func TestFraming(t *testing.T) {
 		ext        string
 		in         []byte
 		want       []out
+		// reason is the failure counted, once, if any.
+		reason decoder.Reason
 	}{
 		{
 			name: "control frames between fragments",
@@ -94,72 +97,85 @@ func TestFraming(t *testing.T) {
 			},
 		},
 		{
-			name: "rsv1 without permessage-deflate",
-			in:   cat(frame(true, false, 1, nil, []byte("ok")), frame(true, true, 1, nil, []byte("zz"))),
-			want: []out{ws(1, "ok"), {payload: "\xc1\x02zz", inc: false}},
+			name:   "rsv1 without permessage-deflate",
+			in:     cat(frame(true, false, 1, nil, []byte("ok")), frame(true, true, 1, nil, []byte("zz"))),
+			want:   []out{ws(1, "ok"), {payload: "\xc1\x02zz", inc: false}},
+			reason: decoder.WebSocketFrameDataUnexpected,
 		},
 		{
-			name: "reserved opcode",
-			in:   cat(frame(true, false, 3, nil, []byte("??"))),
-			want: []out{{payload: "\x83\x02??"}},
+			name:   "reserved opcode",
+			in:     cat(frame(true, false, 3, nil, []byte("??"))),
+			want:   []out{{payload: "\x83\x02??"}},
+			reason: decoder.WebSocketFrameOpcodeUnknown,
 		},
 		{
-			name: "rsv2",
-			in:   []byte{0xa1, 0x00},
-			want: []out{{payload: "\xa1\x00"}},
+			name:   "rsv2",
+			in:     []byte{0xa1, 0x00},
+			want:   []out{{payload: "\xa1\x00"}},
+			reason: decoder.WebSocketFrameRSVBits,
 		},
 		{
 			name:       "unmasked client frame",
 			fromClient: true,
 			in:         frame(true, false, 1, nil, []byte("x")),
 			want:       []out{{payload: "\x81\x01x"}},
+			reason:     decoder.WebSocketFrameMask,
 		},
 		{
-			name: "masked server frame",
-			in:   frame(true, false, 1, key, []byte("x")),
-			want: []out{{payload: string(frame(true, false, 1, key, []byte("x")))}},
+			name:   "masked server frame",
+			in:     frame(true, false, 1, key, []byte("x")),
+			want:   []out{{payload: string(frame(true, false, 1, key, []byte("x")))}},
+			reason: decoder.WebSocketFrameMask,
 		},
 		{
-			name: "fragmented control frame",
-			in:   frame(false, false, 9, nil, []byte("x")),
-			want: []out{{payload: "\x09\x01x"}},
+			name:   "fragmented control frame",
+			in:     frame(false, false, 9, nil, []byte("x")),
+			want:   []out{{payload: "\x09\x01x"}},
+			reason: decoder.WebSocketFrameControlInvalid,
 		},
 		{
-			name: "oversized control frame",
-			in:   frame(true, false, 9, nil, []byte(mid)),
-			want: []out{{payload: string(frame(true, false, 9, nil, []byte(mid)))}},
+			name:   "oversized control frame",
+			in:     frame(true, false, 9, nil, []byte(mid)),
+			want:   []out{{payload: string(frame(true, false, 9, nil, []byte(mid)))}},
+			reason: decoder.WebSocketFrameControlInvalid,
 		},
 		{
-			name: "continuation without a message",
-			in:   frame(true, false, 0, nil, []byte("x")),
-			want: []out{{payload: "\x80\x01x"}},
+			name:   "continuation without a message",
+			in:     frame(true, false, 0, nil, []byte("x")),
+			want:   []out{{payload: "\x80\x01x"}},
+			reason: decoder.WebSocketFrameContinuationUnexpected,
 		},
 		{
-			name: "data frame inside a fragmented message",
-			in:   cat(frame(false, false, 1, nil, []byte("part")), frame(true, false, 2, nil, []byte("new"))),
-			want: []out{{typ: decoder.WebSocket, op: 1, payload: "part", inc: true}, {payload: "\x82\x03new"}},
+			name:   "data frame inside a fragmented message",
+			in:     cat(frame(false, false, 1, nil, []byte("part")), frame(true, false, 2, nil, []byte("new"))),
+			want:   []out{{typ: decoder.WebSocket, op: 1, payload: "part", inc: true}, {payload: "\x82\x03new"}},
+			reason: decoder.WebSocketFrameDataUnexpected,
 		},
 		{
-			name: "64-bit length with the top bit set",
-			in:   []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 'x'},
-			want: []out{{payload: "\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x01x"}},
+			name:   "64-bit length with the top bit set",
+			in:     []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 'x'},
+			want:   []out{{payload: "\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x01x"}},
+			reason: decoder.WebSocketFrameLengthInvalid,
 		},
 		{
-			name: "HTTP is not WebSocket",
-			in:   []byte("GET / HTTP/1.1\r\n\r\n"),
-			want: []out{{payload: "GET / HTTP/1.1\r\n\r\n"}},
+			name:   "HTTP is not WebSocket",
+			in:     []byte("GET / HTTP/1.1\r\n\r\n"),
+			want:   []out{{payload: "GET / HTTP/1.1\r\n\r\n"}},
+			reason: decoder.WebSocketFrameOpcodeUnknown,
 		},
 		{
-			name: "rsv1 on a continuation frame",
-			ext:  "permessage-deflate",
-			in:   cat(frame(false, false, 1, nil, []byte("a")), frame(true, true, 0, nil, []byte("b"))),
-			want: []out{{typ: decoder.WebSocket, op: 1, payload: "a", inc: true}, {payload: "\xc0\x01b"}},
+			name:   "rsv1 on a continuation frame",
+			ext:    "permessage-deflate",
+			in:     cat(frame(false, false, 1, nil, []byte("a")), frame(true, true, 0, nil, []byte("b"))),
+			want:   []out{{typ: decoder.WebSocket, op: 1, payload: "a", inc: true}, {payload: "\xc0\x01b"}},
+			reason: decoder.WebSocketFrameContinuationUnexpected,
 		},
 		{
-			name: "rsv1 on a control frame",
-			ext:  "permessage-deflate",
-			in:   frame(true, true, 9, nil, nil),
-			want: []out{{payload: "\xc9\x00"}},
+			name:   "rsv1 on a control frame",
+			ext:    "permessage-deflate",
+			in:     frame(true, true, 9, nil, nil),
+			want:   []out{{payload: "\xc9\x00"}},
+			reason: decoder.WebSocketFrameControlInvalid,
 		},
 		{
 			name: "close mid-message",
@@ -181,9 +197,19 @@ func TestFraming(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := websocket.Options{FromClient: tt.fromClient, Extensions: tt.ext}
 			for cut := range len(tt.in) + 1 {
-				got := outs(decodeChunks(opts, decoder.DefaultLimits(), [][]byte{tt.in[:cut], tt.in[cut:]}))
+				var counts decoder.Counts
+				lim := decoder.DefaultLimits()
+				lim.Errors = &counts
+				got := outs(decodeChunks(opts, lim, [][]byte{tt.in[:cut], tt.in[cut:]}))
 				if !equalOuts(got, tt.want) {
 					t.Fatalf("cut at %d:\n got %+v\nwant %+v", cut, got, tt.want)
+				}
+				var want []decoder.Reason
+				if tt.reason != decoder.NoReason {
+					want = []decoder.Reason{tt.reason}
+				}
+				if c := counts.Counted(); !slices.Equal(c, want) || (tt.reason != decoder.NoReason && counts.Get(tt.reason) != 1) {
+					t.Fatalf("cut at %d: counted %v, want %v once", cut, c, want)
 				}
 				if len(tt.in) > 1000 {
 					break // long inputs are split by TestRandomChunking
@@ -278,6 +304,8 @@ func TestLimits(t *testing.T) {
 		ext  string
 		in   func() []byte
 		want []out
+		// reason is the failure counted, once, if any.
+		reason decoder.Reason
 	}{
 		{
 			name: "long message truncated, next one intact",
@@ -315,6 +343,7 @@ func TestLimits(t *testing.T) {
 				{typ: decoder.WebSocket, op: 2, payload: zeros[:100], orig: 0, trunc: true},
 				{payload: "tail"},
 			},
+			reason: decoder.WebSocketDeflateTooLarge,
 		},
 		{
 			name: "decompression bomb without context takeover: next message intact",
@@ -328,6 +357,7 @@ func TestLimits(t *testing.T) {
 				{typ: decoder.WebSocket, op: 2, payload: zeros[:100], orig: 0, trunc: true},
 				ws(1, "fine"),
 			},
+			reason: decoder.WebSocketDeflateTooLarge,
 		},
 		{
 			name: "compressed message beyond the buffer, context takeover: raw after",
@@ -340,6 +370,7 @@ func TestLimits(t *testing.T) {
 				{typ: decoder.WebSocket, op: 2, payload: random[:100], orig: 0, trunc: true},
 				{payload: "tail"},
 			},
+			reason: decoder.WebSocketDeflateTooLarge,
 		},
 		{
 			name: "corrupt deflate data",
@@ -351,12 +382,23 @@ func TestLimits(t *testing.T) {
 				{typ: decoder.WebSocket, op: 1, payload: "", inc: true},
 				{payload: "tail"},
 			},
+			reason: decoder.WebSocketDeflateCorrupt,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := tt.in()
-			got := decodeChunks(websocket.Options{Extensions: tt.ext}, small, [][]byte{in})
+			var counts decoder.Counts
+			lim := small
+			lim.Errors = &counts
+			got := decodeChunks(websocket.Options{Extensions: tt.ext}, lim, [][]byte{in})
+			var want []decoder.Reason
+			if tt.reason != decoder.NoReason {
+				want = []decoder.Reason{tt.reason}
+			}
+			if c := counts.Counted(); !slices.Equal(c, want) || (tt.reason != decoder.NoReason && counts.Get(tt.reason) != 1) {
+				t.Errorf("counted %v, want %v once", c, want)
+			}
 			o := outs(got)
 			// The bombs' OriginalLength is a lower bound that depends on
 			// the inflate cap; check its range and compare the rest.
