@@ -5,8 +5,9 @@
 # root; extra arguments go to go test (e.g. -run, -p 1).
 #
 # The user (TLSTAP_TEST_USER, default tlstaptest) is created if missing. It
-# gets a copy of this tree (tracked and untracked files, not ignored ones)
-# and of root's module cache, and runs offline (GOPROXY=off) with its own
+# gets a copy of this tree (tracked and untracked files and the npm packages
+# install-deps.sh installed, not other ignored files) and of root's module
+# cache, and runs offline (GOPROXY=off) with its own
 # build cache, so nothing of root's is written to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ src=$home/tlstap
 rm -rf "$src"
 mkdir -p "$src"
 git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$src"
+# What install-deps.sh put into the tree (git ignores it): npm packages.
+find . -name node_modules -type d -prune -print0 | tar --null -T - -cf - | tar -xf - -C "$src"
 chown -R "$user": "$src"
 
 # Root's module cache, updated in place: the user cannot read /root.
