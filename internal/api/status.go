@@ -67,14 +67,19 @@ type Status struct {
 
 // Counters summarise the stats registry; Series has every series.
 type Counters struct {
-	Chunks       uint64            `json:"chunks"`
-	Bytes        uint64            `json:"bytes"`
-	Events       map[string]uint64 `json:"events_by_type"`
-	Drops        map[string]uint64 `json:"drops_by_reason"`
-	Truncations  map[string]uint64 `json:"truncations_by_reason"`
-	Clients      map[string]int64  `json:"clients_by_listener"`
-	ClientsTotal int64             `json:"clients"`
-	Series       []Series          `json:"series"`
+	Chunks      uint64            `json:"chunks"`
+	Bytes       uint64            `json:"bytes"`
+	Events      map[string]uint64 `json:"events_by_type"`
+	Drops       map[string]uint64 `json:"drops_by_reason"`
+	Truncations map[string]uint64 `json:"truncations_by_reason"`
+	// DecoderErrors totals tlstap_decoder_errors_total per decoder;
+	// DecoderErrorReasons has the reasons that occurred, as
+	// "decoder/reason" (internal/decoder/doc.go explains each).
+	DecoderErrors       map[string]uint64 `json:"decoder_errors_by_decoder"`
+	DecoderErrorReasons map[string]uint64 `json:"decoder_errors_by_reason"`
+	Clients             map[string]int64  `json:"clients_by_listener"`
+	ClientsTotal        int64             `json:"clients"`
+	Series              []Series          `json:"series"`
 }
 
 // Series is one counter or gauge.
@@ -111,7 +116,10 @@ func summarise(samples []stats.Sample) Counters {
 		Drops:       map[string]uint64{},
 		Truncations: map[string]uint64{},
 		Clients:     map[string]int64{},
-		Series:      make([]Series, 0, len(samples)),
+
+		DecoderErrors:       map[string]uint64{},
+		DecoderErrorReasons: map[string]uint64{},
+		Series:              make([]Series, 0, len(samples)),
 	}
 	for _, s := range samples {
 		labels := map[string]string{}
@@ -129,6 +137,11 @@ func summarise(samples []stats.Sample) Counters {
 			c.Drops[labels["reason"]] += uint64(s.Value)
 		case stats.TruncationsTotal:
 			c.Truncations[labels["reason"]] += uint64(s.Value)
+		case stats.DecoderErrorsTotal:
+			c.DecoderErrors[labels["decoder"]] += uint64(s.Value)
+			if s.Value > 0 {
+				c.DecoderErrorReasons[labels["decoder"]+"/"+labels["reason"]] += uint64(s.Value)
+			}
 		case stats.Clients:
 			c.Clients[labels["listener"]] += int64(s.Value)
 			c.ClientsTotal += int64(s.Value)

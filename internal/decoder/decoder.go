@@ -149,6 +149,9 @@ type Limits struct {
 	// StreamAfter is how long a body may keep arriving before its message
 	// is streamed; the pipeline sets it to its idle timeout.
 	StreamAfter time.Duration
+	// Errors, if set, counts every failure by Reason (see CountError).
+	// It is no limit, but Limits is what reaches every decoder.
+	Errors ErrorCounter
 }
 
 // DefaultLimits are generous enough for ordinary traffic and small enough

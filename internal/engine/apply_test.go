@@ -284,6 +284,11 @@ func TestApplyReplay(t *testing.T) {
 	if rt := r.e.Pipeline.Runtime(); rt.StreamParts || rt.IdleFlush != time.Second {
 		t.Errorf("after stream_parts=false: %+v", rt)
 	}
+	// Running turns true once Run has started the applier, on its own
+	// goroutine: on a loaded machine that may be after the patches above.
+	for deadline := time.Now().Add(30 * time.Second); !r.ap.RunStatus().Running && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if st := r.ap.RunStatus(); st.Source != "replay" || !st.Running {
 		t.Errorf("status %+v", st)
 	}

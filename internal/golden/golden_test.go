@@ -1,8 +1,10 @@
 package golden
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -60,5 +62,35 @@ func TestFuzzSeed(t *testing.T) {
 		if got := string(FuzzSeed(tt.args...)); got != tt.want {
 			t.Errorf("FuzzSeed(%v) = %q, want %q", tt.args, got, tt.want)
 		}
+	}
+}
+
+// TestOneUpdateFlag: no other package defines its own -update flag (every
+// test binary that imports golden would then fail with "flag redefined",
+// and one that does not would ignore `go test ./... -update`).
+func TestOneUpdateFlag(t *testing.T) {
+	def := regexp.MustCompile(`flag\.[A-Za-z]+\(\s*"update"`)
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || filepath.Base(path) == "golden.go" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if def.Match(b) {
+			t.Errorf("%s defines its own -update flag; use golden.Update", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -39,7 +39,8 @@ type Options struct {
 	// StreamParts emits HTTP messages whose body is still arriving in
 	// parts (decoder.Limits.StreamParts); Limits.StreamParts is ignored.
 	StreamParts bool
-	// Limits bound every decoder.
+	// Limits bound every decoder. Limits.Errors, if nil, counts decoder
+	// failures in Stats as tlstap_decoder_errors_total.
 	Limits decoder.Limits
 	// RawOnly disables protocol decoding.
 	RawOnly bool
@@ -85,6 +86,32 @@ func (o *Options) defaults() {
 	}
 	if o.Stats == nil {
 		o.Stats = stats.NewSet()
+	}
+	if o.Limits.Errors == nil {
+		o.Limits.Errors = newDecoderErrors(o.Stats)
+	}
+}
+
+// decoderErrors counts decoder failures into the stats registry: one
+// counter per reason, registered at zero so that /metrics names every
+// reason before it happens, and indexed by Reason so that counting costs
+// no lookup.
+type decoderErrors []*stats.Counter
+
+func newDecoderErrors(st *stats.Set) *decoderErrors {
+	rs := decoder.Reasons()
+	e := make(decoderErrors, len(rs)+1)
+	for _, r := range rs {
+		e[r] = st.Counter(stats.DecoderErrorsTotal, "Input the decoders could not decode, by decoder and reason (internal/decoder/doc.go explains each).",
+			"decoder", r.Decoder(), "reason", r.String())
+	}
+	return &e
+}
+
+// CountError implements decoder.ErrorCounter.
+func (e *decoderErrors) CountError(r decoder.Reason) {
+	if int(r) < len(*e) && (*e)[r] != nil {
+		(*e)[r].Inc()
 	}
 }
 

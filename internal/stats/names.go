@@ -10,6 +10,9 @@ const (
 	TruncationsTotal = "tlstap_truncations_total" // label reason
 	Connections      = "tlstap_connections"       // gauge
 	Clients          = "tlstap_clients"           // gauge, label listener
+	// DecoderErrorsTotal counts input a decoder could not decode, labels
+	// decoder and reason (decoder.Reason; docs in internal/decoder).
+	DecoderErrorsTotal = "tlstap_decoder_errors_total"
 	// PublishLatency is a histogram: from the capture timestamp of the byte
 	// that completed a message to the event's publication.
 	PublishLatency = "tlstap_publish_latency_seconds"

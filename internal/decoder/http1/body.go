@@ -41,7 +41,7 @@ func (s *stream) chunked(b []byte, emit decoder.Emit) int {
 		case chunkSize:
 			if h := unhex(c); h >= 0 {
 				if m.digits == maxChunkDigits {
-					return s.framingError(i, emit)
+					return s.framingError(i, decoder.HTTP1ChunkSizeInvalid, emit)
 				}
 				m.remain = m.remain<<4 | uint64(h)
 				m.digits++
@@ -50,7 +50,7 @@ func (s *stream) chunked(b []byte, emit decoder.Emit) int {
 				continue
 			}
 			if m.digits == 0 {
-				return s.framingError(i, emit)
+				return s.framingError(i, decoder.HTTP1ChunkSizeInvalid, emit)
 			}
 			switch c {
 			case ';', ' ', '\t':
@@ -60,7 +60,7 @@ func (s *stream) chunked(b []byte, emit decoder.Emit) int {
 			case '\n':
 				s.sizeDone()
 			default:
-				return s.framingError(i, emit)
+				return s.framingError(i, decoder.HTTP1ChunkSizeInvalid, emit)
 			}
 			i++
 		case chunkExt:
@@ -69,7 +69,7 @@ func (s *stream) chunked(b []byte, emit decoder.Emit) int {
 				k = len(b) - i
 			}
 			if m.lineLen += k; m.lineLen > s.lim.header {
-				return s.framingError(i, emit)
+				return s.framingError(i, decoder.HTTP1ChunkLineTooLong, emit)
 			}
 			i += k
 			if i < len(b) {
@@ -78,7 +78,7 @@ func (s *stream) chunked(b []byte, emit decoder.Emit) int {
 			}
 		case chunkSizeLF:
 			if c != '\n' {
-				return s.framingError(i, emit)
+				return s.framingError(i, decoder.HTTP1ChunkSizeInvalid, emit)
 			}
 			i++
 			s.sizeDone()
@@ -97,7 +97,7 @@ func (s *stream) chunked(b []byte, emit decoder.Emit) int {
 			case c == '\n':
 				m.chunk, m.digits, m.lineLen = chunkSize, 0, 0
 			default:
-				return s.framingError(i, emit)
+				return s.framingError(i, decoder.HTTP1ChunkDataNoCRLF, emit)
 			}
 			i++
 		case chunkTrailer:
@@ -157,9 +157,10 @@ func (s *stream) keepTrailer(p []byte) {
 	m.trailer = append(m.trailer, p...)
 }
 
-// framingError ends the message at a chunked framing error at b[i] and
-// resynchronises from there.
-func (s *stream) framingError(i int, emit decoder.Emit) int {
+// framingError ends the message at a chunked framing error at b[i],
+// counted as why, and resynchronises from there.
+func (s *stream) framingError(i int, why decoder.Reason, emit decoder.Emit) int {
+	s.lim.count(why)
 	s.m.incomplete = true
 	s.finish(emit)
 	if s.st < stWait {

@@ -104,6 +104,14 @@ type limits struct {
 	stream bool
 	part   int
 	after  int64
+	errs   decoder.ErrorCounter
+}
+
+// count reports a failure (see decoder.Reason).
+func (l limits) count(r decoder.Reason) {
+	if l.errs != nil {
+		l.errs.CountError(r)
+	}
 }
 
 func normalize(l decoder.Limits) limits {
@@ -122,6 +130,7 @@ func normalize(l decoder.Limits) limits {
 		stream: l.StreamParts,
 		part:   pick(l.MaxPartBytes, d.MaxPartBytes),
 		after:  int64(cmp.Or(l.StreamAfter, d.StreamAfter)),
+		errs:   l.Errors,
 	}
 	// A header section waits in the input buffer until it is complete.
 	lim.header = min(lim.header, lim.buffer)

@@ -120,7 +120,7 @@ func expectTS(golden result, flushByte int64, plan feedPlan) result {
 }
 
 // TestGolden decodes the checked-in recordings byte by byte, compares
-// every message with testdata/golden, then checks that every way of cutting
+// every message with its testdata/NAME.golden, then checks that every way of cutting
 // the input (whole, and in two at every offset; sampled for big
 // recordings) yields the same messages.
 func TestGolden(t *testing.T) {
@@ -130,7 +130,7 @@ func TestGolden(t *testing.T) {
 			bf := byteFeed(rec)
 			whole := decodeRecording(rec, bf, decoder.Limits{})
 			checkWant(t, sc, whole)
-			golden.Check(t, filepath.Join("testdata", "golden", sc.name+".golden"), renderResult(whole))
+			golden.Check(t, filepath.Join("testdata", sc.name+".golden"), renderResult(whole))
 
 			check := func(name string, plan feedPlan) {
 				t.Helper()
@@ -188,7 +188,7 @@ var recorded = map[string]recording{}
 
 func loadRecording(t *testing.T, sc scenario) recording {
 	t.Helper()
-	base := filepath.Join("testdata", "capture", sc.name)
+	base := filepath.Join("testdata", sc.name)
 	if rec, ok := recorded[sc.name]; ok {
 		return rec
 	}

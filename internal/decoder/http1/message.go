@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 
 	"github.com/tlstap/tlstap/internal/decoder"
@@ -93,15 +94,19 @@ func (s *stream) header(ts int64, b []byte, emit decoder.Emit) int {
 		k := bytes.IndexByte(b[s.scan:], '\n')
 		if k < 0 {
 			if len(b) >= s.lim.header {
-				s.notStart()
+				s.notStart(decoder.HTTP1StartLineTooLong)
 				return 0
 			}
 			s.scan = len(b)
 			return 0
 		}
 		k += s.scan
-		if ok, _ := isStart(s.resp, b[:k+1]); !ok || k >= s.lim.header {
-			s.notStart()
+		if k >= s.lim.header {
+			s.notStart(decoder.HTTP1StartLineTooLong)
+			return 0
+		}
+		if ok, _ := isStart(s.resp, b[:k+1]); !ok {
+			s.notStart(decoder.HTTP1StartLineInvalid)
 			return 0
 		}
 		m.lineOK = true
@@ -119,7 +124,11 @@ func (s *stream) header(ts int64, b []byte, emit decoder.Emit) int {
 		return s.truncatedHeader(b, emit)
 	}
 	if err := s.parseHeader(b[:end]); err != nil {
-		s.notStart()
+		why := decoder.HTTP1HeaderFieldInvalid
+		if errors.Is(err, errContentLength) {
+			why = decoder.HTTP1ContentLengthInvalid
+		}
+		s.notStart(why)
 		return 0
 	}
 	s.startBody()
@@ -131,8 +140,10 @@ func (s *stream) header(ts int64, b []byte, emit decoder.Emit) int {
 	return end
 }
 
-// notStart turns a candidate that proved not to be a message into garbage.
-func (s *stream) notStart() {
+// notStart turns a candidate that proved not to be a message into garbage,
+// counting why.
+func (s *stream) notStart(why decoder.Reason) {
+	s.lim.count(why)
 	s.toGarbage(s.m.start)
 }
 

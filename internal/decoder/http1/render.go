@@ -2,9 +2,11 @@ package http1
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 
 	"github.com/tlstap/tlstap/internal/decoder"
+	"github.com/tlstap/tlstap/internal/decoder/internal/content"
 )
 
 // finish emits the message being decoded and prepares for the next one.
@@ -42,9 +44,23 @@ func (s *stream) build() *decoder.Message {
 	total, known := m.wire, true
 	capped := wireCut
 	decoded := false
-	if hasBody && len(m.codings) > 0 && m.decodable && len(m.body) > 0 {
+	switch {
+	case !hasBody || len(m.body) == 0:
+	case !m.decodable:
+		// An unknown coding, or more of them than real traffic stacks.
+		why := decoder.ContentCodingUnknown
+		if len(m.codings) > maxCodings {
+			why = decoder.ContentTooManyCodings
+		}
+		s.lim.count(why)
+	case len(m.codings) > 0:
 		d, err := decodeBody(s.dec[:0], m.codings, m.body, s.lim.body, wireCut || m.incomplete)
-		if err == nil {
+		switch {
+		case errors.Is(err, errTooManyCodings):
+			s.lim.count(decoder.ContentTooManyCodings)
+		case err != nil:
+			s.lim.count(content.Reason(err))
+		default:
 			decoded = true
 			body, total, known = d.body, d.total, d.known
 			capped = wireCut || d.capped
@@ -153,6 +169,7 @@ func appendLength(p, name []byte, n int) []byte {
 // truncatedHeader emits a header section longer than lim.header, cut
 // there, and resynchronises after it.
 func (s *stream) truncatedHeader(b []byte, emit decoder.Emit) int {
+	s.lim.count(decoder.HTTP1HeaderTooLarge)
 	n := s.lim.header
 	s.partial(b[:n], true, emit)
 	s.st, s.candAt0 = stGarbage, b[n-1] == '\n'

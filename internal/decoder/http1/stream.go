@@ -250,6 +250,7 @@ func (s *stream) process(ts int64, in []byte, emit decoder.Emit) int {
 			if maybeStart(s.resp, b) {
 				s.begin(ts)
 			} else {
+				s.lim.count(decoder.HTTP1StartLineInvalid)
 				s.toGarbage(ts)
 			}
 		case stHeader:

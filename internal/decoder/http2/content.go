@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tlstap/tlstap/internal/decoder"
 	"github.com/tlstap/tlstap/internal/decoder/internal/content"
 )
 
@@ -25,13 +26,14 @@ type decoded struct {
 // decodeContent undoes the codings of a Content-Encoding value, last
 // applied first. Output beyond limit is dropped (truncated). cut says the
 // input itself is incomplete, so running out of it is no error. ok is false
-// when a coding is unknown or the data is corrupt; the caller then keeps
-// the body as it was on the wire.
-func decodeContent(enc string, in []byte, limit int, cut bool) (r decoded, ok bool) {
+// when there is nothing to decode, or, with why saying which, when a
+// coding is unknown or the data is corrupt; the caller then keeps the body
+// as it was on the wire.
+func decodeContent(enc string, in []byte, limit int, cut bool) (r decoded, ok bool, why decoder.Reason) {
 	if len(in) == 0 {
 		// HEAD, 304, or nothing arrived: nothing to decode, and the
 		// field still tells what the body would be.
-		return decoded{}, false
+		return decoded{}, false, decoder.NoReason
 	}
 	codings := strings.Split(enc, ",")
 	r = decoded{out: in, total: uint64(len(in))}
@@ -42,12 +44,12 @@ func decodeContent(enc string, in []byte, limit int, cut bool) (r decoded, ok bo
 		}
 		next, err := inflate(c, r.out, limit, cut || r.truncated)
 		if err != nil {
-			return decoded{}, false
+			return decoded{}, false, content.Reason(err)
 		}
 		next.truncated = next.truncated || r.truncated
 		r = next
 	}
-	return r, true
+	return r, true, decoder.NoReason
 }
 
 func inflate(coding string, in []byte, limit int, cut bool) (decoded, error) {

@@ -352,8 +352,8 @@ func (d *Decoder) frames(ts int64, p []byte) {
 					// for a failure after it.
 					copy(d.hdr[:], p)
 					d.fh = parseFrameHeader(p)
-					if !d.beginFrame(ts) {
-						d.fail(ts, nil, p)
+					if why := d.beginFrame(ts); why != decoder.NoReason {
+						d.fail(ts, why, nil, p)
 						return
 					}
 					p = p[frameHeaderLen:]
@@ -368,8 +368,8 @@ func (d *Decoder) frames(ts int64, p []byte) {
 			}
 			d.hdrN = 0
 			d.fh = parseFrameHeader(d.hdr[:])
-			if !d.beginFrame(ts) {
-				d.fail(ts, d.hdr[:], p)
+			if why := d.beginFrame(ts); why != decoder.NoReason {
+				d.fail(ts, why, d.hdr[:], p)
 				return
 			}
 		case phasePrefix:
@@ -379,14 +379,14 @@ func (d *Decoder) frames(ts int64, p []byte) {
 			if d.preN < d.preLen {
 				return
 			}
-			if !d.afterPrefix(ts) {
-				d.fail(ts, append(d.hdr[:], d.pre[:d.preLen]...), p)
+			if why := d.afterPrefix(ts); why != decoder.NoReason {
+				d.fail(ts, why, append(d.hdr[:], d.pre[:d.preLen]...), p)
 				return
 			}
 		case phaseContent:
 			n := min(int(d.content), len(p))
-			if !d.onContent(p[:n]) {
-				d.fail(ts, nil, p)
+			if why := d.onContent(p[:n]); why != decoder.NoReason {
+				d.fail(ts, why, nil, p)
 				return
 			}
 			d.content -= uint32(n)
@@ -396,8 +396,8 @@ func (d *Decoder) frames(ts int64, p []byte) {
 			d.pad -= uint32(n)
 			p = p[n:]
 		}
-		if !d.advance(ts) {
-			d.fail(ts, nil, p)
+		if why := d.advance(ts); why != decoder.NoReason {
+			d.fail(ts, why, nil, p)
 			return
 		}
 	}
@@ -405,19 +405,19 @@ func (d *Decoder) frames(ts int64, p []byte) {
 
 // advance moves past finished phases and ends the frame when nothing of it
 // is left to read.
-func (d *Decoder) advance(ts int64) bool {
+func (d *Decoder) advance(ts int64) decoder.Reason {
 	switch d.phase {
 	case phaseHeader, phasePrefix:
-		return true
+		return decoder.NoReason
 	case phaseContent:
 		if d.content > 0 {
-			return true
+			return decoder.NoReason
 		}
 		d.phase = phasePad
 		fallthrough
 	case phasePad:
 		if d.pad > 0 {
-			return true
+			return decoder.NoReason
 		}
 	}
 	d.phase = phaseHeader
@@ -425,15 +425,23 @@ func (d *Decoder) advance(ts int64) bool {
 }
 
 // beginFrame checks the frame header in d.fh and sets up its prefix.
-func (d *Decoder) beginFrame(ts int64) bool {
+func (d *Decoder) beginFrame(ts int64) decoder.Reason {
 	h := d.fh
-	if h.typ <= frameContinuation && (!streamOK(h.typ, h.stream) || !lengthOK(h)) {
-		return false
+	if h.typ <= frameContinuation {
+		if !streamOK(h.typ, h.stream) {
+			return streamReasons[h.typ]
+		}
+		if !lengthOK(h) {
+			return lengthReasons[h.typ]
+		}
 	}
 	// Only CONTINUATION of the same stream may follow a header block
 	// fragment without END_HEADERS (RFC 9113 §6.10).
-	if d.blockOpen != (h.typ == frameContinuation) || (d.blockOpen && h.stream != d.blockStream) {
-		return false
+	switch {
+	case d.blockOpen && (h.typ != frameContinuation || h.stream != d.blockStream):
+		return decoder.HTTP2FrameContinuationExpected
+	case !d.blockOpen && h.typ == frameContinuation:
+		return decoder.HTTP2FrameContinuationUnexpected
 	}
 	d.preN, d.preLen, d.pad, d.setN = 0, 0, 0, 0
 	switch h.typ {
@@ -446,7 +454,7 @@ func (d *Decoder) beginFrame(ts int64) bool {
 		}
 		if h.typ == framePushPromise {
 			if d.side == Client {
-				return false
+				return decoder.HTTP2FramePushPromiseFromClient
 			}
 			d.preLen += 4
 		}
@@ -459,28 +467,28 @@ func (d *Decoder) beginFrame(ts int64) bool {
 	d.phase = phaseContent
 	if d.preLen > 0 {
 		d.phase = phasePrefix
-		return true
+		return decoder.NoReason
 	}
 	return d.afterPrefix(ts)
 }
 
 // afterPrefix acts on the fixed fields once they are in d.pre and starts the
 // frame's content.
-func (d *Decoder) afterPrefix(ts int64) bool {
+func (d *Decoder) afterPrefix(ts int64) decoder.Reason {
 	h := d.fh
 	d.phase = phaseContent
 	switch h.typ {
 	case frameData:
 		if !d.padding() {
-			return false
+			return decoder.HTTP2FramePadTooLong
 		}
 		d.cur = d.find(h.stream)
 	case frameHeaders:
 		if !d.padding() {
-			return false
+			return decoder.HTTP2FramePadTooLong
 		}
 		if d.side == Client && h.stream%2 == 0 {
-			return false
+			return decoder.HTTP2FrameHeadersStreamEven
 		}
 		s := d.find(h.stream)
 		if s == nil {
@@ -489,18 +497,18 @@ func (d *Decoder) afterPrefix(ts int64) bool {
 		d.beginBlock(s, h.stream, h.has(flagEndStream))
 	case framePushPromise:
 		if !d.padding() {
-			return false
+			return decoder.HTTP2FramePadTooLong
 		}
 		off := d.preLen - 4
 		id := uint32(d.pre[off]&0x7f)<<24 | uint32(d.pre[off+1])<<16 | uint32(d.pre[off+2])<<8 | uint32(d.pre[off+3])
 		if id == 0 || id%2 != 0 {
-			return false
+			return decoder.HTTP2FramePushPromiseStreamInvalid
 		}
 		s := d.alloc()
 		s.id, s.typ, s.start, s.promise = id, decoder.HTTP2Request, d.frameTs, true
 		d.beginBlock(s, h.stream, false)
 	}
-	return true
+	return decoder.NoReason
 }
 
 // padding takes the pad length from the prefix of a PADDED frame.
@@ -518,7 +526,7 @@ func (d *Decoder) padding() bool {
 }
 
 // onContent consumes content bytes of the current frame.
-func (d *Decoder) onContent(p []byte) bool {
+func (d *Decoder) onContent(p []byte) decoder.Reason {
 	switch d.fh.typ {
 	case frameData:
 		switch s := d.cur; {
@@ -545,15 +553,15 @@ func (d *Decoder) onContent(p []byte) bool {
 			d.setN = 0
 			b := d.set
 			if !validSetting(uint16(b[0])<<8|uint16(b[1]), uint32(b[2])<<24|uint32(b[3])<<16|uint32(b[4])<<8|uint32(b[5])) {
-				return false
+				return decoder.HTTP2FrameSettingsValue
 			}
 		}
 	}
-	return true
+	return decoder.NoReason
 }
 
 // endFrame acts on a frame once all of it has been read.
-func (d *Decoder) endFrame(ts int64) bool {
+func (d *Decoder) endFrame(ts int64) decoder.Reason {
 	h := d.fh
 	switch h.typ {
 	case frameData:
@@ -575,13 +583,15 @@ func (d *Decoder) endFrame(ts int64) bool {
 			d.peer.peerReset(h.stream, ts)
 		}
 	}
-	return true
+	return decoder.NoReason
 }
 
-// fail switches the direction to raw for good after a framing error: the
-// streams in flight are emitted Incomplete and hdr (what of the failing
-// frame was consumed already, if kept) and rest go to the raw decoder.
-func (d *Decoder) fail(ts int64, hdr, rest []byte) {
+// fail switches the direction to raw for good after a framing error,
+// counted as why: the streams in flight are emitted Incomplete and hdr
+// (what of the failing frame was consumed already, if kept) and rest go to
+// the raw decoder.
+func (d *Decoder) fail(ts int64, why decoder.Reason, hdr, rest []byte) {
+	d.lim.CountError(why)
 	d.closeAll(ts)
 	d.mode = modeRaw
 	d.raw = raw.New(d.lim.RawFlushBytes)

@@ -1,5 +1,7 @@
 package http2
 
+import "github.com/tlstap/tlstap/internal/decoder"
+
 // Frame types (RFC 9113 §6).
 const (
 	frameData         = 0x0
@@ -87,6 +89,33 @@ func streamOK(typ uint8, stream uint32) bool {
 		return stream != 0
 	}
 }
+
+// streamReasons and lengthReasons name the failures of streamOK and
+// lengthOK by frame type.
+var (
+	streamReasons = [...]decoder.Reason{
+		frameData:         decoder.HTTP2FrameDataStream0,
+		frameHeaders:      decoder.HTTP2FrameHeadersStream0,
+		framePriority:     decoder.HTTP2FramePriorityStream0,
+		frameRSTStream:    decoder.HTTP2FrameRSTStreamStream0,
+		frameSettings:     decoder.HTTP2FrameSettingsStreamNonzero,
+		framePushPromise:  decoder.HTTP2FramePushPromiseStream0,
+		framePing:         decoder.HTTP2FramePingStreamNonzero,
+		frameGoAway:       decoder.HTTP2FrameGoAwayStreamNonzero,
+		frameContinuation: decoder.HTTP2FrameContinuationStream0,
+	}
+	lengthReasons = [...]decoder.Reason{
+		frameData:         decoder.HTTP2FrameDataLength,
+		frameHeaders:      decoder.HTTP2FrameHeadersLength,
+		framePriority:     decoder.HTTP2FramePriorityLength,
+		frameRSTStream:    decoder.HTTP2FrameRSTStreamLength,
+		frameSettings:     decoder.HTTP2FrameSettingsLength,
+		framePushPromise:  decoder.HTTP2FramePushPromiseLength,
+		framePing:         decoder.HTTP2FramePingLength,
+		frameGoAway:       decoder.HTTP2FrameGoAwayLength,
+		frameWindowUpdate: decoder.HTTP2FrameWindowUpdateLength,
+	}
+)
 
 // lengthOK checks the payload length rules RFC 9113 sets per frame type,
 // which are connection errors (FRAME_SIZE_ERROR or PROTOCOL_ERROR).

@@ -41,7 +41,7 @@ func recordAll(t *testing.T) {
 	}
 	all["nghttp-push"], _ = recordTool(t, func(base string) []string { return []string{"nghttp", "-n", base + "/page"} })
 	for name, cp := range all {
-		if err := writeCapture(filepath.Join("testdata", "captures", name+".h2c"), cp); err != nil {
+		if err := writeCapture(filepath.Join("testdata", name+".h2c"), cp); err != nil {
 			t.Fatal(err)
 		}
 		for _, side := range []Side{Client, Server} {
@@ -63,7 +63,7 @@ func captures(t *testing.T) map[string]*capture {
 	if *golden.Update {
 		recordOnce.Do(func() { recordAll(t) })
 	}
-	files, err := filepath.Glob(filepath.Join("testdata", "captures", "*.h2c"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*.h2c"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no captures (%v); run go test -run TestGolden -update", err)
 	}
@@ -79,13 +79,13 @@ func captures(t *testing.T) map[string]*capture {
 }
 
 // TestGolden decodes each capture as it was chunked and compares every
-// field of every message with testdata/golden.
+// field of every message with its testdata/NAME.golden.
 func TestGolden(t *testing.T) {
 	for name, cp := range captures(t) {
 		t.Run(name, func(t *testing.T) {
 			cl, _ := decodeAll(Client, Limits{}, cp.Client, chunkIndex)
 			sv, _ := decodeAll(Server, Limits{}, cp.Server, chunkIndex)
-			golden.Check(t, filepath.Join("testdata", "golden", name+".txt"), []byte(describe("client", cl)+describe("server", sv)))
+			golden.Check(t, filepath.Join("testdata", name+".golden"), []byte(describe("client", cl)+describe("server", sv)))
 		})
 	}
 }

@@ -1,5 +1,7 @@
 package http2
 
+import "github.com/tlstap/tlstap/internal/decoder"
+
 // pending buffers bytes while the decoder cannot parse frames yet: at the
 // start, until the preface or first SETTINGS is seen, and after a gap,
 // until frame boundaries are found again.
@@ -147,7 +149,7 @@ func (d *Decoder) buffer(ts int64, data []byte) {
 		return
 	}
 	if len(d.pend.buf) > d.lim.MaxBufferBytes {
-		d.fail(ts, nil, d.pend.buf)
+		d.fail(ts, decoder.HTTP2ResyncBufferFull, nil, d.pend.buf)
 	}
 }
 

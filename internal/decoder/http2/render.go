@@ -78,7 +78,9 @@ func (d *Decoder) render(s *stream) *decoder.Message {
 	body, bodyLen := s.body, s.bodyLen
 	dropEncoding := false
 	if h.contentEncoding != "" {
-		if r, ok := decodeContent(h.contentEncoding, s.body, d.lim.MaxBodyBytes, s.bodyCut || s.incomplete); ok {
+		r, ok, why := decodeContent(h.contentEncoding, s.body, d.lim.MaxBodyBytes, s.bodyCut || s.incomplete)
+		d.lim.CountError(why)
+		if ok {
 			body, bodyLen, dropEncoding = r.out, r.total, true
 			m.ContentEncoding = h.contentEncoding
 			truncated = truncated || r.truncated

@@ -118,6 +118,7 @@ func (d *Decoder) find(id uint32) *stream {
 func (d *Decoder) newStream(id uint32, start, ts int64) *stream {
 	if len(d.open) >= d.lim.MaxStreams {
 		d.stats.Evicted++
+		d.lim.CountError(decoder.HTTP2StreamEvicted)
 		old := d.open[0]
 		old.incomplete = true
 		d.finish(old, ts)
@@ -183,30 +184,34 @@ func (d *Decoder) beginBlock(s *stream, frameStream uint32, endStream bool) {
 
 // fragment feeds header block bytes to HPACK. The decoder keeps partial
 // fields between calls, so fragments need not end on field boundaries.
-func (d *Decoder) fragment(p []byte) bool {
+func (d *Decoder) fragment(p []byte) decoder.Reason {
 	if d.blockFailed || len(p) == 0 {
-		return true
+		return decoder.NoReason
 	}
 	if _, err := d.hpack.Write(p); err != nil {
 		return d.hpackError(err)
 	}
-	return true
+	return decoder.NoReason
 }
 
 // hpackError decides what a decoding error means. With a table known to be
 // complete it means the bytes are not what they seemed: a connection error.
 // After lost bytes it means the block used entries never seen: the stream
 // is Incomplete and HPACK restarts at the end of the block.
-func (d *Decoder) hpackError(err error) bool {
-	if !d.tainted || strings.Contains(err.Error(), "size update too large") {
-		return false
+func (d *Decoder) hpackError(err error) decoder.Reason {
+	if strings.Contains(err.Error(), "size update too large") {
+		return decoder.HTTP2HPACKTableTooLarge
+	}
+	if !d.tainted {
+		return decoder.HTTP2HPACKInvalid
 	}
 	d.blockFailed = true
 	d.stats.HPACKFailures++
+	d.lim.CountError(decoder.HTTP2HPACKLostEntry)
 	if d.block != nil {
 		d.block.incomplete = true
 	}
-	return true
+	return decoder.NoReason
 }
 
 func (d *Decoder) onField(f hpack.HeaderField) {
@@ -233,15 +238,18 @@ func (d *Decoder) onField(f hpack.HeaderField) {
 }
 
 // endBlock completes the header block at END_HEADERS.
-func (d *Decoder) endBlock(ts int64) bool {
+func (d *Decoder) endBlock(ts int64) decoder.Reason {
 	if !d.blockFailed {
-		if err := d.hpack.Close(); err != nil && !d.hpackError(err) {
-			return false
+		if err := d.hpack.Close(); err != nil {
+			if why := d.hpackError(err); why != decoder.NoReason {
+				return why
+			}
 		}
 	}
 	s, failed, endStream := d.block, d.blockFailed, d.blockEndStream
 	if d.blockLost && !failed {
 		d.stats.HPACKFailures++
+		d.lim.CountError(decoder.HTTP2HPACKLostEntry)
 	}
 	d.endBlockState()
 	if failed {
@@ -260,7 +268,7 @@ func (d *Decoder) endBlock(ts int64) bool {
 	default:
 		d.headDone(s)
 	}
-	return true
+	return decoder.NoReason
 }
 
 func (d *Decoder) endBlockState() {

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 
+	"github.com/tlstap/tlstap/internal/decoder"
 	"github.com/tlstap/tlstap/internal/decoder/http1"
 	"github.com/tlstap/tlstap/internal/decoder/http2"
 )
@@ -37,6 +38,15 @@ func (s *Session) test(d *direction) (proto, side, bool) {
 	return p, sd, ok
 }
 
+// whyRaw names why the detection tests say d is raw: every test rejected its
+// bytes, or the buffer filled while one still wanted more.
+func (s *Session) whyRaw(d *direction) decoder.Reason {
+	if _, _, ok := classify(d.pend[:min(len(d.pend), s.limit)], d.h1only); !ok {
+		return decoder.SessionBufferFull
+	}
+	return decoder.SessionNoProtocol
+}
+
 // settle decides direction i if the bytes it holds already do.
 func (s *Session) settle(i int) {
 	d := &s.dirs[i]
@@ -45,7 +55,11 @@ func (s *Session) settle(i int) {
 	}
 	d.tested = len(d.pend)
 	if p, sd, ok := s.test(d); ok {
-		s.decide(i, p, sd)
+		why := decoder.NoReason
+		if p == protoRaw {
+			why = s.whyRaw(d)
+		}
+		s.decide(i, p, sd, why)
 	}
 }
 
@@ -55,9 +69,9 @@ func (s *Session) detect(i int, ts int64, data []byte) {
 	d, peer := &s.dirs[i], &s.dirs[1-i]
 	switch {
 	case s.opts.RawOnly:
-		s.decide(i, protoRaw, 0)
+		s.decide(i, protoRaw, 0, decoder.NoReason)
 	case peer.proto == protoHTTP1 || peer.proto == protoHTTP2:
-		s.decide(i, peer.proto, 1-peer.side)
+		s.decide(i, peer.proto, 1-peer.side, decoder.NoReason)
 	case len(d.pend) == 0:
 		// The common case: the first read decides, nothing is copied.
 		p, sd, ok := classify(data[:min(len(data), s.limit)], d.h1only)
@@ -67,10 +81,11 @@ func (s *Session) detect(i int, ts int64, data []byte) {
 			d.tested = len(d.pend)
 			return
 		}
+		why := decoder.SessionNoProtocol
 		if !ok {
-			p = protoRaw
+			p, why = protoRaw, decoder.SessionBufferFull
 		}
-		s.decide(i, p, sd)
+		s.decide(i, p, sd, why)
 	default:
 		if last := d.marks[len(d.marks)-1]; last.ts != ts && len(d.marks) < maxMarks {
 			d.marks = append(d.marks, mark{ts, len(d.pend)})

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +278,76 @@ func TestRandomNeverHTTP(t *testing.T) {
 		if p := s.Protocol(capture.Read); p != "raw" {
 			t.Fatalf("%x classified %q", b, p)
 		}
+	}
+}
+
+// TestDetectReasons: a direction detection decides raw is counted under
+// why, once, and only then: not again when the raw direction is re-tested,
+// not under --raw, not for a protocol switch tlstap follows.
+func TestDetectReasons(t *testing.T) {
+	tlsRecord := []byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+	type call func(s *session.Session, emit session.Emit)
+	feed := func(dir capture.Direction, b []byte) call {
+		return func(s *session.Session, emit session.Emit) { s.Feed(dir, 1, b, emit) }
+	}
+	flush := func(r decoder.FlushReason) call {
+		return func(s *session.Session, emit session.Emit) { s.Flush(2, r, emit) }
+	}
+	gap := func(dir capture.Direction) call {
+		return func(s *session.Session, _ session.Emit) { s.Gap(dir, 10) }
+	}
+	tests := []struct {
+		name    string
+		rawOnly bool
+		calls   []call
+		want    decoder.Reason
+	}{
+		{"TLS inside TLS", false, []call{feed(capture.Write, tlsRecord)}, decoder.SessionNoProtocol},
+		{"no protocol, re-tested after idle", false, []call{
+			feed(capture.Write, tlsRecord), flush(decoder.Idle), feed(capture.Write, tlsRecord), flush(decoder.Idle), feed(capture.Write, []byte("more")),
+		}, decoder.SessionNoProtocol},
+		{"start line longer than the buffer", false, []call{
+			feed(capture.Write, []byte("GET /")), feed(capture.Write, bytes.Repeat([]byte("a"), 2000)),
+		}, decoder.SessionBufferFull},
+		{"idle before a decision", false, []call{feed(capture.Write, []byte("GET /")), flush(decoder.Idle)}, decoder.SessionUndecidedFlush},
+		{"closed before a decision", false, []call{feed(capture.Write, []byte("HTTP/1.")), flush(decoder.Close)}, decoder.SessionUndecidedFlush},
+		{"bytes lost before a decision", false, []call{
+			feed(capture.Write, []byte("GET /")), gap(capture.Write), feed(capture.Write, []byte("x HTTP/1.1\r\n\r\n")),
+		}, decoder.SessionUndecidedGap},
+		{"upgrade to an unknown protocol", false, []call{
+			feed(capture.Write, []byte("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n")),
+			feed(capture.Read, []byte("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\nfoo bytes")),
+			feed(capture.Write, []byte("more foo")),
+		}, decoder.SessionUpgradeUnknown},
+		{"upgrade to websocket", false, []call{
+			feed(capture.Write, []byte("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")),
+			feed(capture.Read, []byte("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x02hi")),
+		}, decoder.NoReason},
+		{"CONNECT tunnel", false, []call{
+			feed(capture.Write, []byte("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n")),
+			feed(capture.Read, []byte("HTTP/1.1 200 OK\r\n\r\n")),
+			feed(capture.Write, tlsRecord),
+		}, decoder.NoReason},
+		{"--raw", true, []call{feed(capture.Write, tlsRecord), flush(decoder.Close)}, decoder.NoReason},
+		{"HTTP/1 both ways", false, []call{
+			feed(capture.Write, []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")), feed(capture.Read, []byte("HTTP/1.1 204 No Content\r\n\r\n")), flush(decoder.Close),
+		}, decoder.NoReason},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var counts decoder.Counts
+			s := session.New(session.Options{Limits: decoder.Limits{MaxHeaderBytes: 1024, Errors: &counts}, RawOnly: tt.rawOnly})
+			emit := func(capture.Direction, *decoder.Message) {}
+			for _, c := range tt.calls {
+				c(s, emit)
+			}
+			var want []decoder.Reason
+			if tt.want != decoder.NoReason {
+				want = []decoder.Reason{tt.want}
+			}
+			if got := counts.Counted(); !slices.Equal(got, want) || (tt.want != decoder.NoReason && counts.Get(tt.want) != 1) {
+				t.Errorf("counted %v, want %v once", got, want)
+			}
+		})
 	}
 }

@@ -143,7 +143,7 @@ func (s *Session) Flush(ts int64, reason decoder.FlushReason, emit Emit) {
 		}
 		if d.proto == protoNone && len(d.pend) > 0 {
 			if s.settle(i); d.proto == protoNone {
-				s.decide(i, protoRaw, 0)
+				s.decide(i, protoRaw, 0, decoder.SessionUndecidedFlush)
 			}
 		}
 		if d.dec == nil {
@@ -193,7 +193,7 @@ func (s *Session) afterGap(i int) {
 	n := d.gapN
 	d.gap, d.gapN = false, 0
 	if s.settle(i); d.proto == protoNone {
-		s.decide(i, protoRaw, 0)
+		s.decide(i, protoRaw, 0, decoder.SessionUndecidedGap)
 		return
 	}
 	d.dec.Gap(n)

@@ -9,9 +9,14 @@ import (
 )
 
 // decide sets direction i's protocol, gives an undecided or raw peer the
-// counterpart decoder, and hands both the bytes held during detection.
-func (s *Session) decide(i int, p proto, sd side) {
+// counterpart decoder, and hands both the bytes held during detection. why
+// says why a direction is raw; it is counted when detection, not
+// re-detection or --raw, decided so.
+func (s *Session) decide(i int, p proto, sd side, why decoder.Reason) {
 	d := &s.dirs[i]
+	if p == protoRaw && !d.h1only {
+		s.opts.Limits.CountError(why)
+	}
 	d.gap, d.gapN = false, 0
 	own := held{d.pend, d.marks}
 	d.pend, d.marks = nil, nil
@@ -74,7 +79,7 @@ func (s *Session) adoptPeer(j int, p proto, sd side) held {
 	}
 	if d.proto == protoNone && len(d.pend) > 0 {
 		if q, _, ok := s.test(d); ok && q == protoRaw {
-			s.decide(j, protoRaw, 0)
+			s.decide(j, protoRaw, 0, s.whyRaw(d))
 		}
 	}
 	switch d.proto {
@@ -124,6 +129,12 @@ func (s *Session) switchIfUpgraded(ts int64) {
 	held[req] = s.h1.Detach(0)
 	held[resp] = s.h1.Detach(1)
 	s.h1 = nil
+	switch up.Protocol {
+	case "websocket", "h2c", "tunnel":
+		// A CONNECT tunnel carries TLS, raw by nature.
+	default:
+		s.opts.Limits.CountError(decoder.SessionUpgradeUnknown)
+	}
 	for i := range s.dirs {
 		d := &s.dirs[i]
 		d.h1only, d.recheck = false, false

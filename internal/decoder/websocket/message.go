@@ -66,12 +66,15 @@ func (d *Decoder) finish(incomplete bool, emit decoder.Emit) {
 		}
 		switch {
 		case errors.Is(err, errBomb):
+			d.lim.CountError(decoder.WebSocketDeflateTooLarge)
 			lost = d.deflate.takeover
 		case err != nil:
 			// Corrupt deflate data: this is not the stream we think it is.
+			d.lim.CountError(decoder.WebSocketDeflateCorrupt)
 			out.Incomplete = true
 			lost = true
 		case m.over:
+			d.lim.CountError(decoder.WebSocketDeflateTooLarge)
 			lost = d.deflate.takeover
 		}
 		if cap(m.z) > prealloc {
@@ -118,9 +121,11 @@ func (d *Decoder) abort(emit decoder.Emit) {
 	}
 }
 
-// fail switches to raw at a frame header that is not valid WebSocket: the
-// partial message is emitted Incomplete, and the header bytes go to raw.
-func (d *Decoder) fail(emit decoder.Emit) {
+// fail switches to raw at a frame header that is not valid WebSocket,
+// counted as why: the partial message is emitted Incomplete, and the header
+// bytes go to raw.
+func (d *Decoder) fail(why decoder.Reason, emit decoder.Emit) {
+	d.lim.CountError(why)
 	if d.msg.active {
 		d.finish(true, emit)
 	}

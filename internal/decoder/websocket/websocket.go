@@ -141,14 +141,16 @@ func (d *Decoder) readHeader(ts int64, data []byte, emit decoder.Emit) []byte {
 		n := copy(d.hdr[d.nhdr:need], data)
 		d.nhdr += n
 		data = data[n:]
-		if d.nhdr == 2 && !d.validStart() {
-			d.fail(emit)
-			return data
+		if d.nhdr == 2 {
+			if why := d.validStart(); why != decoder.NoReason {
+				d.fail(why, emit)
+				return data
+			}
 		}
 	}
 	h, ok := parseHeader(d.hdr[:d.nhdr])
 	if !ok {
-		d.fail(emit)
+		d.fail(decoder.WebSocketFrameLengthInvalid, emit)
 		return data
 	}
 	d.nhdr = 0
@@ -179,24 +181,30 @@ func (d *Decoder) readHeader(ts int64, data []byte, emit decoder.Emit) []byte {
 }
 
 // validStart checks what the first two header bytes allow to check
-// (RFC 6455 section 5.2, RFC 7692 section 6). Failing early keeps a
-// non-WebSocket stream from waiting for a 14-byte header.
-func (d *Decoder) validStart() bool {
+// (RFC 6455 section 5.2, RFC 7692 section 6), naming what is wrong. Failing
+// early keeps a non-WebSocket stream from waiting for a 14-byte header.
+func (d *Decoder) validStart() decoder.Reason {
 	b0, b1 := d.hdr[0], d.hdr[1]
 	op := b0 & 0x0f
-	if b0&rsv23 != 0 || !knownOpcode(op) {
-		return false
+	switch {
+	case b0&rsv23 != 0:
+		return decoder.WebSocketFrameRSVBits
+	case !knownOpcode(op):
+		return decoder.WebSocketFrameOpcodeUnknown
+	case (b1&maskBit != 0) != d.fromClient:
+		return decoder.WebSocketFrameMask
+	case isControl(op):
+		if b0&finBit == 0 || b0&rsv1Bit != 0 || b1&0x7f > maxControlPayload {
+			return decoder.WebSocketFrameControlInvalid
+		}
+	case op == opContinuation:
+		if !d.msg.active || b0&rsv1Bit != 0 {
+			return decoder.WebSocketFrameContinuationUnexpected
+		}
+	case d.msg.active || (b0&rsv1Bit != 0 && !d.deflate.enabled):
+		return decoder.WebSocketFrameDataUnexpected
 	}
-	if (b1&maskBit != 0) != d.fromClient {
-		return false
-	}
-	if isControl(op) {
-		return b0&finBit != 0 && b0&rsv1Bit == 0 && b1&0x7f <= maxControlPayload
-	}
-	if op == opContinuation {
-		return d.msg.active && b0&rsv1Bit == 0
-	}
-	return !d.msg.active && (b0&rsv1Bit == 0 || d.deflate.enabled)
+	return decoder.NoReason
 }
 
 // readPayload consumes payload bytes of the current frame.

@@ -14,6 +14,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/tlstap/tlstap/internal/decoder"
 )
 
 // ErrUnknown is returned for a coding this package cannot undo.
@@ -52,4 +54,14 @@ func NewReader(coding string, r io.Reader, limit int) (io.ReadCloser, error) {
 		return z.IOReadCloser(), nil
 	}
 	return nil, ErrUnknown
+}
+
+// Reason names a decoding failure for counting: an unknown coding, or
+// anything else that stopped the output (corrupt data, a window or memory
+// bound a hostile stream exceeds).
+func Reason(err error) decoder.Reason {
+	if errors.Is(err, ErrUnknown) {
+		return decoder.ContentCodingUnknown
+	}
+	return decoder.ContentCorrupt
 }

@@ -422,3 +422,61 @@ func TestDecoder(t *testing.T) {
 		})
 	}
 }
+
+// TestFailureReasons: malformed HTTP/1 is counted under the reason that
+// names what is wrong with it, once, whatever else the decoder does with
+// the bytes (TestDecoder checks that).
+func TestFailureReasons(t *testing.T) {
+	const req = "GET / HTTP/1.1\r\n\r\n"
+	long := strings.Repeat("a", 40) // past the quick check of a start line
+	tests := []struct {
+		name string
+		dir  int
+		in   string
+		want decoder.Reason
+	}{
+		{"request with a bad version", 0, "GET /x HTTQ/1.1\r\n\r\n", decoder.HTTP1StartLineInvalid},
+		{"bad version past the quick check", 0, req + "GET /" + long + " HTTQ/1.1\r\n\r\n", decoder.HTTP1StartLineInvalid},
+		{"status code of four digits", 1, "HTTP/1.1 2000 OK\r\n\r\n", decoder.HTTP1StartLineInvalid},
+		{"NUL in a reason phrase", 1, "HTTP/1.1 200 " + long + "\x00\r\n\r\n", decoder.HTTP1StartLineInvalid},
+		{"endless request line", 0, "GET /" + strings.Repeat("a", 5000), decoder.HTTP1StartLineTooLong},
+		{"space in a field name", 0, "GET / HTTP/1.1\r\nBad Field: x\r\n\r\n", decoder.HTTP1HeaderFieldInvalid},
+		{"fold before any field", 0, "GET / HTTP/1.1\r\n folded\r\n\r\n", decoder.HTTP1HeaderFieldInvalid},
+		{"content-length not a number", 0, "POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", decoder.HTTP1ContentLengthInvalid},
+		{"content-lengths differ", 1, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", decoder.HTTP1ContentLengthInvalid},
+		{"header section too large", 0, "GET / HTTP/1.1\r\nX: " + strings.Repeat("a", 5000) + "\r\n\r\n", decoder.HTTP1HeaderTooLarge},
+		{"chunk size not hex", 1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", decoder.HTTP1ChunkSizeInvalid},
+		{"chunk size of 17 digits", 1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + strings.Repeat("0", 17) + "1\r\n", decoder.HTTP1ChunkSizeInvalid},
+		{"chunk size CR without LF", 1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\rx", decoder.HTTP1ChunkSizeInvalid},
+		{"endless chunk extension", 1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + strings.Repeat("e", 5000) + "\r\n", decoder.HTTP1ChunkLineTooLong},
+		{"chunk longer than its size", 1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n", decoder.HTTP1ChunkDataNoCRLF},
+		{"gzip body that is not gzip", 1, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc", decoder.ContentCorrupt},
+		{"unknown content coding", 1, "HTTP/1.1 200 OK\r\nContent-Encoding: compress\r\nContent-Length: 3\r\n\r\nabc", decoder.ContentCodingUnknown},
+		{"unknown transfer coding", 1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: foo\r\n\r\nabc", decoder.ContentCodingUnknown},
+		{"five codings stacked", 1, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip, gzip, gzip, gzip, gzip\r\nContent-Length: 3\r\n\r\nabc", decoder.ContentTooManyCodings},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var counts decoder.Counts
+			var steps []step
+			if tt.dir == 1 {
+				steps = append(steps, feed(0, req))
+			}
+			steps = append(steps, feed(tt.dir, tt.in), closeAll)
+			got := run(decoder.Limits{MaxHeaderBytes: 4096, Errors: &counts}, steps)
+			if c := counts.Counted(); len(c) != 1 || c[0] != tt.want || counts.Get(tt.want) != 1 {
+				t.Errorf("counted %v, want %s once; messages: %v", c, tt.want, got)
+			}
+		})
+	}
+	// Well-formed traffic counts nothing.
+	var counts decoder.Counts
+	run(decoder.Limits{Errors: &counts}, []step{
+		feed(0, "POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+		feed(1, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "+fmt.Sprint(len(gz("hello")))+"\r\n\r\n"+gz("hello")),
+		closeAll,
+	})
+	if c := counts.Counted(); len(c) != 0 {
+		t.Errorf("well-formed traffic counted %v", c)
+	}
+}

@@ -39,10 +39,15 @@ func TestHPACKTableLimit(t *testing.T) {
 			f.enc.SetMaxDynamicTableSizeLimit(size)
 			f.enc.SetMaxDynamicTableSize(size)
 			f.headers(1, true, reqFields...)
-			ms, _ := decodeAll(Client, Limits{MaxHPACKTable: 8192}, [][]byte{f.chunk()}, chunkIndex)
+			var counts decoder.Counts
+			ms, _ := decodeAll(Client, Limits{MaxHPACKTable: 8192, Errors: &counts}, [][]byte{f.chunk()}, chunkIndex)
 			last := ms[len(ms)-1]
-			if wantRaw := size > 8192; (last.Type == decoder.Raw) != wantRaw || ms[0].Incomplete != wantRaw {
+			wantRaw := size > 8192
+			if (last.Type == decoder.Raw) != wantRaw || ms[0].Incomplete != wantRaw {
 				t.Errorf("size %d:\n%s", size, describe("got", ms))
+			}
+			if got := counts.Get(decoder.HTTP2HPACKTableTooLarge); (got == 1) != wantRaw || len(counts.Counted()) != int(got) {
+				t.Errorf("size %d: counted %v", size, counts.Counted())
 			}
 		})
 	}
@@ -58,7 +63,8 @@ func TestEviction(t *testing.T) {
 	}
 	f.ok(f.fr.WriteData(5, true, []byte("five")))
 	f.ok(f.fr.WriteData(1, true, []byte("one, evicted")))
-	ms, d := decodeAll(Client, Limits{MaxStreams: 2}, [][]byte{f.chunk()}, chunkIndex)
+	var counts decoder.Counts
+	ms, d := decodeAll(Client, Limits{MaxStreams: 2, Errors: &counts}, [][]byte{f.chunk()}, chunkIndex)
 	want := []struct {
 		id         uint32
 		incomplete bool
@@ -74,6 +80,9 @@ func TestEviction(t *testing.T) {
 	}
 	if d.Stats().Evicted != 1 {
 		t.Errorf("Evicted = %d", d.Stats().Evicted)
+	}
+	if got := counts.Counted(); len(got) != 1 || counts.Get(decoder.HTTP2StreamEvicted) != 1 {
+		t.Errorf("counted %v, want stream_evicted once", got)
 	}
 }
 
@@ -199,7 +208,8 @@ func TestGapHPACK(t *testing.T) {
 	// body only, leaving it in flight.
 	for _, cut := range []int{0, 5, headersLen + 3} {
 		t.Run(fmt.Sprint("cut ", cut), func(t *testing.T) {
-			d := newDecoder(Client, Limits{})
+			var counts decoder.Counts
+			d := newDecoder(Client, Limits{Errors: &counts})
 			var ms []*Message
 			emit := func(m *Message) { ms = append(ms, m) }
 			d.Feed(1, before, emit)
@@ -240,6 +250,9 @@ func TestGapHPACK(t *testing.T) {
 			}
 			if d.Stats().HPACKFailures != 1 || d.Stats().Gaps != 1 || d.Stats().Resyncs != 1 {
 				t.Errorf("stats %+v", d.Stats())
+			}
+			if got := counts.Counted(); len(got) != 1 || counts.Get(decoder.HTTP2HPACKLostEntry) != 1 {
+				t.Errorf("counted %v, want hpack_lost_entry once", got)
 			}
 		})
 	}
@@ -460,5 +473,50 @@ func TestPair(t *testing.T) {
 		if m.Type != w.typ || m.StreamID != w.id || m.End != w.end || m.Incomplete != w.incomplete || string(body(m)) != w.body {
 			t.Errorf("message %d: got\n%s want %+v", i, describe("got", got[i:i+1]), w)
 		}
+	}
+}
+
+// TestFailureReasons: failures TestFramingError (client side) does not
+// reach are counted under their names: a server's bad PUSH_PROMISE, a
+// resynchronisation that never finds a frame boundary, a body whose
+// content coding does not decode.
+func TestFailureReasons(t *testing.T) {
+	tests := []struct {
+		name   string
+		side   Side
+		lim    Limits
+		chunks func(f *frames) [][]byte
+		want   decoder.Reason
+	}{
+		{"push promise of odd stream", Server, Limits{}, func(f *frames) [][]byte {
+			f.ok(f.fr.WriteSettings())
+			f.ok(f.fr.WritePushPromise(http2.PushPromiseParam{StreamID: 1, PromiseID: 3, EndHeaders: true, BlockFragment: f.block(reqFields...)}))
+			return [][]byte{f.chunk()}
+		}, decoder.HTTP2FramePushPromiseStreamInvalid},
+		{"no frame boundary mid-connection", Client, Limits{MaxBufferBytes: 4096}, func(f *frames) [][]byte {
+			return [][]byte{bytes.Repeat([]byte{0xff}, 3000), bytes.Repeat([]byte{0xff}, 3000)}
+		}, decoder.HTTP2ResyncBufferFull},
+		{"corrupt gzip body", Server, Limits{}, func(f *frames) [][]byte {
+			f.ok(f.fr.WriteSettings())
+			f.headers(1, false, ":status", "200", "content-encoding", "gzip")
+			f.ok(f.fr.WriteData(1, true, []byte("not gzip at all")))
+			return [][]byte{f.chunk()}
+		}, decoder.ContentCorrupt},
+		{"unknown content coding", Server, Limits{}, func(f *frames) [][]byte {
+			f.ok(f.fr.WriteSettings())
+			f.headers(1, false, ":status", "200", "content-encoding", "compress")
+			f.ok(f.fr.WriteData(1, true, []byte("LZW")))
+			return [][]byte{f.chunk()}
+		}, decoder.ContentCodingUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var counts decoder.Counts
+			tt.lim.Errors = &counts
+			ms, _ := decodeAll(tt.side, tt.lim, tt.chunks(newFrames(t)), chunkIndex)
+			if got := counts.Counted(); len(got) != 1 || got[0] != tt.want || counts.Get(tt.want) != 1 {
+				t.Errorf("counted %v, want %s once; messages:\n%s", got, tt.want, describe("got", ms))
+			}
+		})
 	}
 }
