@@ -55,11 +55,11 @@ func TestDemoExitDeliversToWebhook(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr)
 	}
-	if got := n.Load(); got != 44 {
-		t.Errorf("webhook received %d of the demo's 44 events", got)
+	if got := n.Load(); got != 48 {
+		t.Errorf("webhook received %d of the demo's 48 events", got)
 	}
-	want := fmt.Sprintf("forward webhook %s/hook: 44 delivered, 0 failed, 0 dropped", hook.URL)
-	if !strings.Contains(stderr, "delivered at exit: 44 delivered, 0 failed, 0 dropped") || !strings.Contains(stderr, want) {
+	want := fmt.Sprintf("forward webhook %s/hook: 48 delivered, 0 failed, 0 dropped", hook.URL)
+	if !strings.Contains(stderr, "delivered at exit: 48 delivered, 0 failed, 0 dropped") || !strings.Contains(stderr, want) {
 		t.Errorf("summary missing or wrong, want %q:\n%s", want, stderr)
 	}
 }

@@ -24,7 +24,7 @@ func TestFleetDemoToWatch(t *testing.T) {
 			t.Fatalf("demo --node %s: exit code %d: %s", node, code, stderr)
 		}
 	}
-	const perNode = 44 // events in the demo (testdata/demo.jsonl)
+	const perNode = 48 // events in the demo (testdata/demo.jsonl)
 
 	code, stdout, stderr := runMain(t, "watch", url, "--since", "0", "--json", "--count", strconv.Itoa(perNode*len(nodes)))
 	if code != 0 {

@@ -24,7 +24,7 @@ import (
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
-const demoEvents = 44 // events in the demo (testdata/demo.jsonl)
+const demoEvents = 48 // events in the demo (testdata/demo.jsonl)
 
 // publishDemo plays the demo as node into the fleet stream at url.
 func publishDemo(t *testing.T, url, node string) {

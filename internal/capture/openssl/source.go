@@ -263,10 +263,17 @@ func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep fun
 		s.log.Debug("ring reads block a thread", "err", err)
 	} else {
 		s.rd.SetDeadline(time.Unix(1, 0)) // ReadInto returns os.ErrDeadlineExceeded once the ring is empty
+		defer wait.Close()
 	}
+	// Cancelling ends a parked wait by closing the waiter; the reader is
+	// closed by Close, after the loop left it. Closing the reader here
+	// would race with the loop's AvailableBytes and ReadInto, which
+	// ringbuf does not guard. Without a waiter, closing the reader is what
+	// ends a blocked read.
 	stop := context.AfterFunc(ctx, func() {
 		if wait != nil {
 			wait.Close()
+			return
 		}
 		s.rd.Close()
 	})
@@ -289,6 +296,11 @@ func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep fun
 		slab   []byte
 	)
 	for {
+		// With a waiter the loop never blocks in the reader, so it looks
+		// at ctx itself: a ring that never runs dry must not keep it.
+		if wait != nil && ctx.Err() != nil {
+			return nil
+		}
 		// Records are read straight into a shared slab, which chunks then
 		// alias: one copy out of the ring, one allocation per slab rather
 		// than per record, and a chunk stays valid after the next send.

@@ -183,10 +183,16 @@ func (w *Watcher) Run(ctx context.Context) error {
 	wait, err := ringpoll.New(w.objs.TlstapNotices)
 	if err != nil {
 		w.opts.Logger.Debug("watcher ring reads block a thread", "err", err)
+	} else {
+		defer wait.Close()
 	}
+	// With a waiter, cancelling closes only the waiter (the loop checks
+	// ctx); the reader is closed by Close once the loop left it, as
+	// ringbuf does not guard a reader closed under a running read.
 	stop := context.AfterFunc(ctx, func() {
 		if wait != nil {
 			wait.Close()
+			return
 		}
 		w.rd.Close()
 	})
@@ -197,6 +203,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	var rec ringbuf.Record
 	pending := map[int]notice{}
 	for {
+		if wait != nil && ctx.Err() != nil {
+			return nil
+		}
 		// Drain what is queued, then look at each process once: a process
 		// start maps many libraries in a row.
 		var err error

@@ -261,3 +261,65 @@ func TestEmpty(t *testing.T) {
 		t.Errorf("%s", out)
 	}
 }
+
+// A message shown while it flowed (head, parts, end) is one HAR entry with
+// the whole body; one cut off by the export's end is written as far as it
+// got, marked incomplete.
+func TestStreamedParts(t *testing.T) {
+	head := func(seq, reqSeq uint64, typ uint32, payload string) *eventpb.Event {
+		return &eventpb.Event{Seq: seq, MessageSeq: seq, RequestSeq: reqSeq, Type: typ, Part: eventpb.PartKind_PART_KIND_HEAD,
+			Timestamp: int64(seq) * 1e6, SrcIp: "127.0.0.1", SrcPort: 443, DstIp: "127.0.0.1", DstPort: 40000, Host: "sse.test", Payload: []byte(payload)}
+	}
+	part := func(seq, msg uint64, kind eventpb.PartKind, payload string) *eventpb.Event {
+		return &eventpb.Event{Seq: seq, MessageSeq: msg, Type: 3, Part: kind, Payload: []byte(payload)}
+	}
+	req := func(seq uint64, path string) *eventpb.Event {
+		return &eventpb.Event{Seq: seq, Type: 1, Timestamp: int64(seq) * 1e6, SrcIp: "127.0.0.1", SrcPort: 40000, DstIp: "127.0.0.1", DstPort: 443,
+			Host: "sse.test", Method: "GET", Path: path, Payload: []byte("GET " + path + " HTTP/1.1\r\nHost: sse.test\r\n\r\n")}
+	}
+	var buf bytes.Buffer
+	w := NewWriter(&buf, Options{})
+	for _, ev := range []*eventpb.Event{
+		req(1, "/events"),
+		head(2, 1, 3, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"),
+		part(3, 2, eventpb.PartKind_PART_KIND_PART, "data: 1\n\n"),
+		part(4, 2, eventpb.PartKind_PART_KIND_PART, "data: 2\n\n"),
+		part(5, 2, eventpb.PartKind_PART_KIND_END, ""),
+		req(6, "/forever"),
+		head(7, 6, 3, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"),
+		part(8, 7, eventpb.PartKind_PART_KIND_PART, "data: x\n\n"),
+		part(9, 99, eventpb.PartKind_PART_KIND_PART, "head never seen"),
+	} {
+		if err := w.Add(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Log struct {
+			Entries []struct {
+				Request  struct{ URL string }
+				Response struct {
+					Status  int
+					Content struct{ Text string }
+				}
+				Incomplete bool `json:"_incomplete"`
+			}
+		}
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, buf.Bytes())
+	}
+	got := doc.Log.Entries
+	if len(got) != 2 {
+		t.Fatalf("%d entries, want 2:\n%s", len(got), buf.Bytes())
+	}
+	if got[0].Response.Content.Text != "data: 1\n\ndata: 2\n\n" || got[0].Response.Status != 200 {
+		t.Errorf("entry 0: %+v", got[0])
+	}
+	if got[1].Response.Content.Text != "data: x\n\n" {
+		t.Errorf("entry 1 (cut off): %+v", got[1])
+	}
+}

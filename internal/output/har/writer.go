@@ -72,13 +72,17 @@ type Writer struct {
 	// ws holds open WebSocket sessions by connection id, in arrival order.
 	ws      map[uint64]*entry
 	wsOrder []uint64
+	// streamed holds messages being put together from parts, by head seq
+	// (parts.go).
+	streamed    map[uint64]*streamed
+	streamOrder []uint64
 }
 
 // NewWriter returns a Writer to w. Nothing is written before the first
 // Add or Close.
 func NewWriter(w io.Writer, opts Options) *Writer {
 	opts.defaults()
-	hw := &Writer{opts: opts, w: bufio.NewWriterSize(w, 32<<10), pending: map[uint64]*entry{}, ws: map[uint64]*entry{}}
+	hw := &Writer{opts: opts, w: bufio.NewWriterSize(w, 32<<10), pending: map[uint64]*entry{}, ws: map[uint64]*entry{}, streamed: map[uint64]*streamed{}}
 	hw.enc = json.NewEncoder(&hw.scratch)
 	hw.enc.SetEscapeHTML(false)
 	return hw
@@ -95,6 +99,14 @@ func (w *Writer) Flush() error { return w.w.Flush() }
 func (w *Writer) Add(ev *eventpb.Event) error {
 	if w.closed {
 		return ErrClosed
+	}
+	if ev.GetPart() != eventpb.PartKind_PART_KIND_WHOLE {
+		for _, whole := range w.assemble(ev) {
+			if err := w.Add(whole); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	switch decoder.Type(ev.GetType()) {
 	case decoder.HTTP1Request, decoder.HTTP2Request:
@@ -114,6 +126,16 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return ErrClosed
 	}
+	// Messages still streaming when the export ends are written as far as
+	// they got.
+	for _, seq := range w.streamOrder {
+		if s := w.streamed[seq]; s != nil {
+			if err := w.Add(s.whole(nil)); err != nil {
+				return err
+			}
+		}
+	}
+	w.streamed, w.streamOrder = nil, nil
 	for _, seq := range w.order {
 		if e := w.pending[seq]; e != nil {
 			if err := w.write(e); err != nil {
