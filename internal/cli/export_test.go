@@ -34,6 +34,8 @@ func jsonEvents(t *testing.T, out string) []*eventpb.Event {
 			DstPort             uint32 `json:"dst_port"`
 			Payload             string
 			PayloadEncoding     string `json:"payload_encoding"`
+			Part                string
+			MessageSeq          uint64 `json:"message_seq"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
 			t.Fatalf("%v: %s", err, sc.Bytes())
@@ -47,7 +49,8 @@ func jsonEvents(t *testing.T, out string) []*eventpb.Event {
 		}
 		evs = append(evs, &eventpb.Event{Timestamp: j.Timestamp, Seq: j.Seq, RequestSeq: j.RequestSeq, ConnId: j.ConnID,
 			Type: j.Type, Status: j.Status, WsOpcode: j.WSOpcode, Pid: j.Pid, Pname: j.Pname, Method: j.Method, Path: j.Path,
-			SrcIp: j.SrcIP, DstIp: j.DstIP, SrcPort: j.SrcPort, DstPort: j.DstPort, Payload: payload})
+			SrcIp: j.SrcIP, DstIp: j.DstIP, SrcPort: j.SrcPort, DstPort: j.DstPort, Payload: payload,
+			Part: eventpb.PartKind(eventpb.PartKind_value["PART_KIND_"+strings.ToUpper(j.Part)]), MessageSeq: j.MessageSeq})
 	}
 	return evs
 }

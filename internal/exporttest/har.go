@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"google.golang.org/protobuf/proto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,6 +105,7 @@ func Body(ev *eventpb.Event) []byte {
 // a session in its entry, in order.
 func CheckHAR(t testing.TB, h HAR, evs []*eventpb.Event) {
 	t.Helper()
+	evs = Whole(evs)
 	if h.Log.Version != "1.2" {
 		t.Errorf("log.version %q", h.Log.Version)
 	}
@@ -197,4 +199,30 @@ func CheckHAR(t testing.TB, h HAR, evs []*eventpb.Event) {
 	if sessions != len(wsByConn) {
 		t.Errorf("%d WebSocket entries for %d sessions", sessions, len(wsByConn))
 	}
+}
+
+// Whole folds messages shown while they flowed (head, body parts, end)
+// back into one event each, at the head's place: the head's event with
+// the parts' bytes after its header block. Exports show whole messages,
+// so their checks compare against these.
+func Whole(evs []*eventpb.Event) []*eventpb.Event {
+	out := make([]*eventpb.Event, 0, len(evs))
+	heads := map[uint64]*eventpb.Event{}
+	for _, ev := range evs {
+		switch ev.GetPart() {
+		case eventpb.PartKind_PART_KIND_HEAD:
+			h := proto.Clone(ev).(*eventpb.Event)
+			h.Part = eventpb.PartKind_PART_KIND_WHOLE
+			heads[ev.GetSeq()] = h
+			out = append(out, h)
+		case eventpb.PartKind_PART_KIND_PART, eventpb.PartKind_PART_KIND_END:
+			if h := heads[ev.GetMessageSeq()]; h != nil {
+				h.Payload = append(h.Payload, ev.GetPayload()...)
+				h.Length = uint32(len(h.Payload))
+			}
+		default:
+			out = append(out, ev)
+		}
+	}
+	return out
 }

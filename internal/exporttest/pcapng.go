@@ -95,6 +95,7 @@ func DecodeAs(evs []*eventpb.Event) []string {
 // process, and wall-clock timestamps spanning the events'.
 func CheckPcapng(t testing.TB, path string, evs []*eventpb.Event, want PcapngWant) {
 	t.Helper()
+	evs = Whole(evs) // a streamed message is still one HTTP message on the wire
 	var h1Req, h1Resp, h2Headers, ws int
 	var first, last int64
 	for _, ev := range evs {
