@@ -17,6 +17,10 @@
 # reader; lost bytes become gaps, and the decoders resynchronise), then
 # the medians.
 #
+# BASE=<git revision> also builds that revision of tlstap and runs it
+# interleaved with the working tree's (column "tree": base or work), for a
+# baseline measured in the same run.
+#
 # Needs root, go, nginx, curl (with HTTP/2), openssl.
 set -euo pipefail
 
@@ -32,7 +36,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && go build -o "$WORK/tlstap" ./cmd/tlstap)
+(cd "$ROOT" && go build -o "$WORK/tlstap-work" ./cmd/tlstap)
+TREES=work
+if [ -n "${BASE:-}" ]; then
+	mkdir "$WORK/base"
+	(cd "$ROOT" && git archive "$BASE" | tar -x -C "$WORK/base")
+	(cd "$WORK/base" && go build -o "$WORK/tlstap-base" ./cmd/tlstap)
+	TREES="base work"
+fi
 chmod 755 "$WORK"
 mkdir -p "$WORK/www" "$WORK/tmp"
 chmod 777 "$WORK/www" "$WORK/tmp"
@@ -62,11 +73,12 @@ metric() { # metric API NAME: sum of a /metrics series
 	curl -s "http://$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%.0f", s }'
 }
 
-# one FILE PROTO: prints "file proto rss_kib heap_kib events lost_bytes"
+# one TREE FILE PROTO: prints "tree file proto rss_kib heap_kib events lost_bytes"
 one() {
-	local api tl sampler peak=0 h
+	local api tl sampler peak=0 h tree=$1
+	shift
 	api=127.0.0.1:$(port)
-	"$WORK/tlstap" tls --uid 65534 -o json --listen "$api" --tls=false --auth none \
+	"$WORK/tlstap-$tree" tls --uid 65534 -o json --listen "$api" --tls=false --auth none \
 		--state-dir "$WORK/state" --log-level warn >/dev/null 2>"$WORK/tlstap.err" &
 	tl=$!
 	for _ in $(seq 300); do curl -s -o /dev/null "http://$api/api/v1/status" && break; sleep 0.1; done
@@ -87,23 +99,25 @@ one() {
 	rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$tl/status")
 	kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
 	kill -INT "$tl"; wait "$tl" || true
-	echo "$1 $2 $rss $(($(cat "$WORK/heap" 2>/dev/null || echo 0) / 1024)) $events $lost"
+	echo "$tree $1 $2 $rss $(($(cat "$WORK/heap" 2>/dev/null || echo 0) / 1024)) $events $lost"
 	rm -f "$WORK/heap"
 }
 
 echo "machine: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "file proto peak_rss_kib peak_heap_kib events lost_bytes"
+echo "tree file proto peak_rss_kib peak_heap_kib events lost_bytes"
 for _ in $(seq "$RUNS"); do
 	for f in small.bin big.bin; do
 		for p in --http1.1 --http2; do
-			one "$f" "$p"
+			for t in $TREES; do
+				one "$t" "$f" "$p"
+			done
 		done
 	done
 done | tee "$WORK/results"
 echo
 echo "medians of $RUNS runs:"
-sort -k1,2 "$WORK/results" | awk -v runs="$RUNS" '
-	{ k = $1 " " $2; n[k]++; rss[k, n[k]] = $3; heap[k, n[k]] = $4; ev[k, n[k]] = $5; lost[k, n[k]] = $6 }
+sort -k1,3 "$WORK/results" | awk -v runs="$RUNS" '
+	{ k = $1 " " $2 " " $3; n[k]++; rss[k, n[k]] = $4; heap[k, n[k]] = $5; ev[k, n[k]] = $6; lost[k, n[k]] = $7 }
 	function med(a, k, c,   i, j, t, v) {
 		for (i = 1; i <= c; i++) v[i] = a[k, i]
 		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sync"
@@ -16,8 +17,42 @@ type Entry struct {
 	Msg *eventpb.LogEntry
 	// Seq is the event's sequence number; 0 for process logs and notices.
 	Seq uint64
-	// Bytes is Msg marshaled. Subscribers must not modify it.
+	// Bytes is Msg marshaled. Subscribers must not modify it (Publish
+	// points the event's payload into it).
 	Bytes []byte
+	// size is what the entry holds in memory, as Size counts it; set by
+	// Publish, 0 for entries built elsewhere.
+	size int
+}
+
+// entryOverhead is a conservative count of the heap an entry holds besides
+// its byte slices: the Entry, the LogEntry and its oneof wrapper, the Event
+// struct and its short strings (addresses, uuid, names, path). The broker
+// tests check it against the measured heap.
+const entryOverhead = 1536
+
+// aliasMin is the payload size from which Publish shares the payload's
+// bytes with the marshaled copy rather than keep both.
+const aliasMin = 256
+
+// Size returns the bytes the entry keeps alive: the marshaled copy, the
+// event's payload unless it lies inside that copy, and the structs. The
+// broker's retention and the subscribers' queues are bounded in it.
+func (e *Entry) Size() int {
+	if e.size > 0 {
+		return e.size
+	}
+	return entryOverhead + heapSize(cap(e.Bytes)) + heapSize(cap(e.Event().GetPayload()))
+}
+
+// heapSize is what the allocator takes for n bytes: objects above 32 KiB
+// in whole 8 KiB pages (a 64 KiB part, marshaled with its header, takes
+// 72 KiB), smaller ones in size classes at most 12.5% apart.
+func heapSize(n int) int {
+	if n > 32<<10 {
+		return (n + 8<<10 - 1) &^ (8<<10 - 1)
+	}
+	return n + n/8
 }
 
 // Event returns the entry's event, or nil.
@@ -27,6 +62,8 @@ func (e *Entry) Event() *eventpb.Event { return e.Msg.GetEventPayload() }
 type Options struct {
 	// RetainEvents and RetainBytes bound the resume ring; the older bound
 	// wins. Zero values take the defaults (10,000 events, 64 MiB).
+	// RetainBytes counts what the entries hold in memory (Entry.Size), not
+	// only their wire size, so it bounds the heap the ring keeps.
 	RetainEvents int
 	RetainBytes  int
 	// LogBacklog is how many recent process-log entries late joiners get
@@ -34,12 +71,15 @@ type Options struct {
 	LogBacklog int
 }
 
+// DefaultRetainBytes is the resume window's default memory bound.
+const DefaultRetainBytes = 64 << 20
+
 func (o *Options) defaults() {
 	if o.RetainEvents <= 0 {
 		o.RetainEvents = 10000
 	}
 	if o.RetainBytes <= 0 {
-		o.RetainBytes = 64 << 20
+		o.RetainBytes = DefaultRetainBytes
 	}
 	if o.LogBacklog <= 0 {
 		o.LogBacklog = 1000
@@ -68,11 +108,14 @@ func New(opts Options, st *stats.Set) *Broker {
 	if st == nil {
 		st = stats.NewSet()
 	}
-	return &Broker{
+	b := &Broker{
 		opts:      opts,
 		stats:     st,
 		published: st.Counter("tlstap_broker_published_total", "LogEntry messages published to subscribers."),
 	}
+	retained := st.Gauge("tlstap_broker_retained_bytes", "Bytes of memory the resume window's events hold (bounded by the retention).")
+	st.OnRead(func() { retained.Set(int64(b.RetainedBytes())) })
+	return b
 }
 
 // LastSeq returns the sequence number of the newest published event.
@@ -93,8 +136,23 @@ func (b *Broker) Publish(m *eventpb.LogEntry) {
 		return
 	}
 	e := &Entry{Msg: m, Bytes: buf}
+	e.size = entryOverhead + heapSize(cap(buf))
 	if ev := m.GetEventPayload(); ev != nil {
 		e.Seq = ev.GetSeq()
+		if p := ev.GetPayload(); len(p) >= aliasMin {
+			// A bytes field is marshaled verbatim, so the payload is in
+			// buf: point the event at it and let the decoder's copy go.
+			// Without this every retained or queued event holds its
+			// payload twice. (Should Index find an equal run elsewhere,
+			// the bytes are the same, which is all that matters.)
+			if i := bytes.Index(buf, p); i >= 0 {
+				ev.Payload = buf[i : i+len(p) : i+len(p)]
+			} else {
+				e.size += heapSize(cap(p))
+			}
+		} else {
+			e.size += heapSize(cap(p))
+		}
 	}
 
 	b.mu.Lock()
@@ -183,5 +241,13 @@ func Notice(msg string) *Entry {
 		Payload: &eventpb.LogEntry_RunLog{RunLog: msg},
 	}
 	buf, _ := proto.Marshal(m)
-	return &Entry{Msg: m, Bytes: buf}
+	return &Entry{Msg: m, Bytes: buf, size: entryOverhead + heapSize(cap(buf))}
+}
+
+// RetainedBytes returns what the resume ring holds, as Entry.Size counts
+// it; at most Options.RetainBytes unless one entry alone is larger.
+func (b *Broker) RetainedBytes() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.events.bytes
 }

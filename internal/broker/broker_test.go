@@ -280,10 +280,12 @@ func TestResume(t *testing.T) {
 	}
 }
 
-// entrySize is the marshaled size of event(n, "0123456789") for one-byte n.
+// entrySize is what the retention counts for event(n, "0123456789") with
+// a one-byte n (Entry.Size).
 var entrySize = func() int {
-	b, _ := proto.Marshal(event(1, "0123456789"))
-	return len(b)
+	b := broker.New(broker.Options{}, nil)
+	b.Publish(event(1, "0123456789"))
+	return b.RetainedBytes()
 }()
 
 // TestResumeWhilePublishing checks that a subscriber joining during a

@@ -1,6 +1,6 @@
 package broker
 
-// ring is a FIFO of entries bounded by count and bytes. It grows by
+// ring is a FIFO of entries bounded by count and bytes (Entry.Size). It grows by
 // doubling and never shrinks; trim drops from the front.
 type ring struct {
 	buf   []*Entry
@@ -19,7 +19,7 @@ func (r *ring) push(e *Entry) {
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = e
 	r.n++
-	r.bytes += len(e.Bytes)
+	r.bytes += e.Size()
 }
 
 func (r *ring) pop() *Entry {
@@ -30,7 +30,7 @@ func (r *ring) pop() *Entry {
 	r.buf[r.head] = nil
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
-	r.bytes -= len(e.Bytes)
+	r.bytes -= e.Size()
 	return e
 }
 

@@ -30,8 +30,13 @@ type SubOptions struct {
 	// Name labels the subscriber's drop counter (e.g. "ws", "stdout").
 	Name string
 	// Queue is the queue length (default 4096 entries).
-	Queue  int
-	Policy Policy
+	Queue int
+	// QueueBytes, if positive, also bounds the queue in memory
+	// (Entry.Size): a subscriber that falls behind on large events (the
+	// parts of a download) holds at most this much, not Queue of them.
+	// One entry is always let in, however large.
+	QueueBytes int
+	Policy     Policy
 	// Filter, if set, selects the entries delivered. It runs on the
 	// publisher's goroutine and must be cheap.
 	Filter func(*Entry) bool
@@ -98,7 +103,7 @@ func (s *Subscription) offer(e *Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.opts.Policy == Block {
-		for !s.ended && s.q.n >= s.opts.Queue {
+		for !s.ended && s.full(e, s.opts.Queue) {
 			s.space.Wait()
 		}
 	}
@@ -109,13 +114,15 @@ func (s *Subscription) offer(e *Entry) {
 	// gap at the point in the stream where it happened. It does not take
 	// the entry's place: with room for only one (Queue 1), requiring room
 	// for both would deliver the notice after newer entries.
+	// In bytes, the notice goes in only with the entry: notices alone
+	// must not fill a queue bounded in bytes.
 	limit := s.opts.Queue
-	if s.missed > 0 && s.q.n < limit {
+	if s.missed > 0 && s.q.n < limit && !s.overBytes(noticeSize+e.Size()) {
 		s.q.push(Notice(fmt.Sprintf("slow client: %d entries were dropped because this client's queue was full", s.missed)))
 		s.missed = 0
 		limit++
 	}
-	if s.q.n >= limit {
+	if s.full(e, limit) {
 		s.missed++
 		s.total++
 		s.drops.Inc()
@@ -123,6 +130,28 @@ func (s *Subscription) offer(e *Entry) {
 	}
 	s.q.push(e)
 	s.wake()
+}
+
+// full reports whether e finds no room in a queue of limit entries.
+func (s *Subscription) full(e *Entry, limit int) bool {
+	return s.q.n >= limit || s.overBytes(e.Size())
+}
+
+// overBytes reports whether n more bytes exceed QueueBytes; an empty
+// queue takes anything.
+func (s *Subscription) overBytes(n int) bool {
+	return s.opts.QueueBytes > 0 && s.q.n > 0 && s.q.bytes+n > s.opts.QueueBytes
+}
+
+// noticeSize is about what a drop notice holds.
+const noticeSize = entryOverhead + 128
+
+// QueuedBytes returns what the queued entries hold (Entry.Size), at most
+// QueueBytes unless one entry alone is larger.
+func (s *Subscription) QueuedBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.q.bytes
 }
 
 // Next returns the next entry, waiting until one is available, the

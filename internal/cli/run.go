@@ -80,6 +80,10 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 		Node:            r.Node,
 	})
 
+	if src.live {
+		engine.SetMemoryLimit()
+	}
+
 	// 4. The HAR export, subscribed before anything is published.
 	if r.HAR != "" {
 		if err := addHAR(e, r.HAR); err != nil {
@@ -248,7 +252,7 @@ func addHAR(e *engine.Engine, path string) error {
 	}
 	// A file gets every event: block the pipeline rather than drop, as
 	// standard output does.
-	sub := e.Broker.Subscribe(broker.SubOptions{Name: "har", Policy: broker.Block, Queue: 8192,
+	sub := e.Broker.Subscribe(broker.SubOptions{Name: "har", Policy: broker.Block, Queue: 8192, QueueBytes: engine.StdoutQueueBytes,
 		Filter: func(en *broker.Entry) bool { return en.Seq != 0 }})
 	w := har.NewWriter(fh, har.Options{Creator: "tlstap", Version: versionString()})
 	e.Add(engine.ServiceFunc(func(ctx context.Context) error {

@@ -139,6 +139,10 @@ func New(opts Options) *Engine {
 	return e
 }
 
+// StdoutQueueBytes bounds in memory the events waiting for standard output
+// (and other local writers that block the pipeline rather than drop).
+const StdoutQueueBytes = 16 << 20
+
 func (e *Engine) drainTimeout() time.Duration {
 	if e.Opts.DrainTimeout > 0 {
 		return e.Opts.DrainTimeout
@@ -196,7 +200,10 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 		Name:   "stdout",
 		Policy: broker.Block,
 		Queue:  8192,
-		Filter: func(en *broker.Entry) bool { return en.Seq != 0 },
+		// 8192 parts of a download would be 512 MiB waiting for a slow
+		// writer; the bytes bound keeps the wait short and the heap flat.
+		QueueBytes: StdoutQueueBytes,
+		Filter:     func(en *broker.Entry) bool { return en.Seq != 0 },
 	})
 	outWG.Add(1)
 	go func() {

@@ -148,13 +148,14 @@ func (s *Server) serveConn(ws *websocket.Conn, q *Query) string {
 		}
 	}
 	sub := s.b.Subscribe(broker.SubOptions{
-		Name:    "ws",
-		Queue:   s.opts.ClientQueue,
-		Policy:  broker.Drop,
-		Filter:  q.Match,
-		Backlog: q.Logs,
-		Resume:  true,
-		Since:   since,
+		Name:       "ws",
+		Queue:      s.opts.ClientQueue,
+		QueueBytes: s.opts.ClientQueueBytes,
+		Policy:     broker.Drop,
+		Filter:     q.Match,
+		Backlog:    q.Logs,
+		Resume:     true,
+		Since:      since,
 	})
 	defer sub.Close()
 

@@ -66,6 +66,10 @@ type Options struct {
 	// 4096). A client that falls further behind loses entries, and is
 	// told how many.
 	ClientQueue int
+	// ClientQueueBytes also bounds that queue in memory (default 16 MiB):
+	// behind on a download's parts, a client holds this much, not
+	// ClientQueue parts.
+	ClientQueueBytes int
 	// ReadLimit caps a message a client may send; clients have nothing to
 	// say, so their messages are read and discarded (default 4 KiB).
 	ReadLimit int64
@@ -88,6 +92,9 @@ func (o *Options) defaults() {
 	}
 	if o.ClientQueue <= 0 {
 		o.ClientQueue = 4096
+	}
+	if o.ClientQueueBytes <= 0 {
+		o.ClientQueueBytes = 16 << 20
 	}
 	if o.ReadLimit <= 0 {
 		o.ReadLimit = 4 << 10
