@@ -65,8 +65,8 @@ func TestDemo(t *testing.T) {
 	}
 	// HTTP/2 responses came back out of order; each still joins its stream.
 	for _, r := range rows {
-		if r.Path == "/v1/users/4" && (r.Req != 13 || r.Resp != 22) {
-			t.Errorf("/v1/users/4 paired as %d -> %d, want 13 -> 22", r.Req, r.Resp)
+		if r.Path == "/v1/users/4" && (r.Req != 17 || r.Resp != 26) {
+			t.Errorf("/v1/users/4 paired as %d -> %d, want 17 -> 26", r.Req, r.Resp)
 		}
 		if r.Path == "/missing" && r.Status != 404 {
 			t.Errorf("/missing has status %d", r.Status)
