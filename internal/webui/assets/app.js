@@ -7,7 +7,7 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const { Model, headEnd } = window.TlstapModel;
-  const { compile } = window.TlstapFilter;
+  const { compile, prepare } = window.TlstapFilter;
   const { decodeEntry } = window.TlstapProto;
 
   const ROW_H = 22;
@@ -350,6 +350,8 @@
     state.lastIngestAt = performance.now();
     const r = state.model.add(ev);
     if (!r) return;
+    // Headers are split once, here, not on every filter pass.
+    prepare(ev);
     if (r.added && state.model.rows.length > state.model.maxRows) evictOldest();
     if (r.added) {
       if (!state.filter || state.filter(r.row)) { r.row.vis = true; state.visible.push(r.row.id); }
