@@ -164,3 +164,48 @@ func TestRowCap(t *testing.T) {
 		t.Errorf("after the reload: %+v, want 190 events read back and since=300", r)
 	}
 }
+
+// TestResumeAfterRestart: tlstap restarts on the same address (sequence
+// numbers start again). The reconnecting page sees a first heartbeat
+// behind its resume point: it drops the last run's rows, says so, and
+// lists the new run's; a reload then restores the new run's rows only.
+func TestResumeAfterRestart(t *testing.T) {
+	srv, stop := startBenchServerAt(t, "127.0.0.1:0")
+	for seq := uint64(1); seq < 21; seq += 2 {
+		srv.publishPair(seq)
+	}
+	ctx := browser(t)
+	art := artifacts(t)
+	run(t, ctx, "open the page", chromedp.Navigate(srv.page))
+	waitRows(t, ctx, "10 rows", func(r []pageRow) bool { return len(r) == 10 })
+	get := func() (r resumeState) { eval(t, ctx, `tlstapUI.resume()`, &r); return r }
+	waitResumePoint(t, get, 20)
+
+	stop()
+	srv2, _ := startBenchServerAt(t, srv.addr)
+	srv2.publishPair(1)
+	srv2.publishPair(3)
+	rows := waitRows(t, ctx, "the new run's 2 rows", func(r []pageRow) bool { return len(r) == 2 })
+	checkPaired(t, rows)
+	if rows[0].Path != "/items/0" || rows[1].Path != "/items/1" {
+		t.Errorf("rows %+v, want the new run's /items/0 and /items/1", rows)
+	}
+	if n := text(t, ctx, "#filter-error"); !strings.Contains(n, "tlstap restarted") {
+		t.Errorf("notice %q, want one that says tlstap restarted", n)
+	}
+	screenshot(t, ctx, art, "restarted")
+	waitResumePoint(t, get, 4)
+	time.Sleep(time.Second)
+
+	run(t, ctx, "reload", chromedp.Reload())
+	waitConn(t, ctx, "live")
+	rows = waitRows(t, ctx, "2 rows back", func(r []pageRow) bool { return len(r) >= 2 })
+	time.Sleep(time.Second)
+	rows = waitRows(t, ctx, "2 rows back", func([]pageRow) bool { return true })
+	if len(rows) != 2 {
+		t.Errorf("after the reload: %d rows, want the new run's 2", len(rows))
+	}
+	if r := get(); r.Restored != 4 || r.ResumedFrom != 4 {
+		t.Errorf("after the reload: %+v, want the new run's 4 events read back and since=4", r)
+	}
+}

@@ -37,7 +37,7 @@
     serverFilter: "",  // what the stream was asked for
     serverFilterMode: "unknown", // "filter", "legacy" or "none"
     lastStatus: null,
-    stats: { frames: 0, received: 0 },
+    stats: { frames: 0, received: 0, batches: 0 },
   };
 
   // ---- token ----
@@ -130,54 +130,101 @@
   }
 
   // ---- stream ----
+  // The stream runs in a Web Worker (worker.js: socket, decoding,
+  // batches of at most 16 ms), so that 2,000 events a second cost the
+  // page one task per batch, not one per event; ?worker=0 in the page URL
+  // (or a browser without workers) keeps it on the page.
+  const useWorker = typeof Worker !== "undefined" && new URL(location.href).searchParams.get("worker") !== "0";
+  let worker = null;
+  function streamWorker() {
+    if (worker) return worker;
+    worker = new Worker("/ui/worker.js");
+    worker.onmessage = (m) => {
+      const d = m.data;
+      const c = state.conn;
+      if (!c || d.gen !== c.gen || d.gen !== state.wsGen) return;
+      switch (d.op) {
+        case "open": c.onopen(); break;
+        case "batch":
+          state.stats.batches++;
+          if (d.bad) console.warn(d.bad + " bad messages");
+          for (const e of d.entries) c.onentry(e);
+          break;
+        case "closed": c.onclose(d.opened); break;
+      }
+    };
+    worker.onerror = (e) => console.warn("stream worker", e.message || e);
+    return worker;
+  }
+
   function connect(since) {
     const gen = ++state.wsGen;
-    if (state.ws) { state.ws.onclose = null; state.ws.close(); }
+    if (state.ws) state.ws.detach();
     const p = streamParams(since);
     streamFrom(since, gen);
     p.set("token", state.token);
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(scheme + "//" + location.host + "/ws?" + p.toString());
-    ws.binaryType = "arraybuffer";
-    state.ws = ws;
+    const url = scheme + "//" + location.host + "/ws?" + p.toString();
     // What this connection delivered (seq and host), for tests: it shows
     // what the server's filter let through.
     state.connEvents = [];
-    let opened = false;
-    ws.onopen = () => {
-      opened = true; state.retry = 0; setConn("live");
-      if (!state.liveAt) state.liveAt = performance.now();
+    const c = {
+      gen,
+      onopen() {
+        state.retry = 0; setConn("live");
+        if (!state.liveAt) state.liveAt = performance.now();
+      },
+      onentry(e) {
+        if (e.event) {
+          state.stats.received++;
+          persist(e.event, gen);
+          if (state.connEvents.length < 100000) state.connEvents.push([e.event.seq, e.event.host || "", e.event.type || 0]);
+          if (!state.paused) ingest(e.event);
+          else if (state.pending.length < MAX_PENDING) state.pending.push(e.event);
+          else state.pendingDropped++; // counted, and shown on the button
+          if (state.paused) schedule();
+        } else if (e.heartbeat && e.heartbeat.count === 1 && since > e.heartbeat.last_seq) {
+          // The server's newest event is behind the resume point: it
+          // restarted, its sequence numbers started again, and it
+          // replays this run from the start. What the page holds is of
+          // the last run.
+          restarted("tlstap restarted (its newest event is " + e.heartbeat.last_seq + ", this page had seen " + since + "): the list starts again with this run.");
+        } else if (e.heartbeat && !state.model.lastSeq && e.heartbeat.last_seq && since !== 0) {
+          state.model.lastSeq = e.heartbeat.last_seq;
+        }
+      },
+      onclose(opened) {
+        if (!opened) {
+          // A refused upgrade looks like this to a page; ask the API why:
+          // a refused token waits for a new one, anything else (tlstap
+          // restarting, say) is tried again.
+          api("/api/v1/status").then(() => retryLater(), (err) => { if (!/^401/.test(err.message)) retryLater(); });
+          return;
+        }
+        retryLater();
+      },
     };
+    state.conn = c;
+    if (useWorker) {
+      const w = streamWorker();
+      w.postMessage({ op: "connect", url, gen });
+      // close() drops the connection as the network would (tests use it);
+      // detach() replaces it without a word.
+      state.ws = { close: () => w.postMessage({ op: "drop" }), detach: () => {} };
+      return;
+    }
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    let opened = false;
+    ws.onopen = () => { opened = true; c.onopen(); };
     ws.onmessage = (m) => {
       if (gen !== state.wsGen) return;
       let e;
       try { e = decodeEntry(m.data); } catch (err) { console.warn("bad message", err); return; }
-      if (e.event) {
-        state.stats.received++;
-        persist(e.event, gen);
-        if (state.connEvents.length < 100000) state.connEvents.push([e.event.seq, e.event.host || "", e.event.type || 0]);
-        if (!state.paused) ingest(e.event);
-        else if (state.pending.length < MAX_PENDING) state.pending.push(e.event);
-        else state.pendingDropped++; // counted, and shown on the button
-        if (state.paused) schedule();
-      } else if (e.heartbeat && e.heartbeat.count === 1 && since > e.heartbeat.last_seq) {
-        // The server's newest event is behind the resume point: it
-        // restarted, its sequence numbers started again, and it replays
-        // this run from the start. What the page holds is of the last run.
-        restarted("tlstap restarted (its newest event is " + e.heartbeat.last_seq + ", this page had seen " + since + "): the list starts again with this run.");
-      } else if (e.heartbeat && !state.model.lastSeq && e.heartbeat.last_seq && since !== 0) {
-        state.model.lastSeq = e.heartbeat.last_seq;
-      }
+      c.onentry(e);
     };
-    ws.onclose = () => {
-      if (gen !== state.wsGen) return;
-      if (!opened) {
-        // A refused upgrade looks like this to a page; ask the API why.
-        api("/api/v1/status").then(() => retryLater(), () => {});
-        return;
-      }
-      retryLater();
-    };
+    ws.onclose = () => { if (gen === state.wsGen) c.onclose(opened); };
+    state.ws = { close: () => ws.close(), detach: () => { ws.onclose = null; ws.onmessage = null; ws.close(); } };
   }
 
   function retryLater() {
@@ -341,6 +388,8 @@
     state.selected = -1;
     $("detail").hidden = true;
     clearStored(true);
+    // The stored events are of the new run from now on.
+    api("/api/v1/status").then((r) => r.json()).then((st) => { store.run = String((st && st.started) || ""); flushSoon(); }, () => {});
     $("filter-error").hidden = false;
     $("filter-error").textContent = msg;
     schedule(true);
@@ -1037,6 +1086,8 @@
     }),
     serverFilter: () => state.serverFilter,
     connEvents: () => state.connEvents,
+    // "worker" when the stream runs in worker.js, "page" otherwise.
+    streamMode: () => (useWorker ? "worker" : "page"),
     // The reload resume point written, the events a reload read back and
     // the since= it asked for.
     resume: () => ({ since: store.since, restored: state.restored || 0, resumedFrom: state.resumedFrom || 0, stored: !!store.db }),
