@@ -415,8 +415,8 @@
   // selection and the events kept for a reload.
   function evictOldest() {
     const m = state.model;
-    const gone = m.rows.slice(0, m.rows.length - m.maxRows + Math.floor(m.maxRows / 10));
-    if (!m.evict()) return;
+    const gone = m.evict();
+    if (!gone.length) return;
     const v = state.visible;
     let lo = 0, hi = v.length;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (v[mid] < m.base) lo = mid + 1; else hi = mid; }

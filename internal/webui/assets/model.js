@@ -103,9 +103,9 @@
     }
     // evict drops the oldest rows while more than maxRows are held, a
     // tenth of the cap at once so that the cost of rebuilding the maps is
-    // spread over many rows. It returns the number of rows dropped.
+    // spread over many rows. It returns the rows dropped.
     evict() {
-      if (this.rows.length <= this.maxRows) return 0;
+      if (this.rows.length <= this.maxRows) return [];
       const n = this.rows.length - this.maxRows + Math.floor(this.maxRows / 10);
       const gone = this.rows.splice(0, Math.min(n, this.rows.length));
       this.base += gone.length;
@@ -122,7 +122,7 @@
       keep(this.heads); keep(this.upgrades); keep(this.wsRows);
       this.evicted += gone.length;
       this.evictedEvents += events;
-      return gone.length;
+      return gone;
     }
     // add files ev into a row and returns {row, added} (added: the row is
     // new), or null for a duplicate.
