@@ -134,12 +134,13 @@
   // batches of at most 16 ms), so that 2,000 events a second cost the
   // page one task per batch, not one per event; ?worker=0 in the page URL
   // (or a browser without workers) keeps it on the page.
-  const useWorker = typeof Worker !== "undefined" && new URL(location.href).searchParams.get("worker") !== "0";
-  let worker = null;
+  let useWorker = typeof Worker !== "undefined" && new URL(location.href).searchParams.get("worker") !== "0";
+  let worker = null, workerHeard = false;
   function streamWorker() {
     if (worker) return worker;
     worker = new Worker("/ui/worker.js");
     worker.onmessage = (m) => {
+      workerHeard = true;
       const d = m.data;
       const c = state.conn;
       if (!c || d.gen !== c.gen || d.gen !== state.wsGen) return;
@@ -153,7 +154,16 @@
         case "closed": c.onclose(d.opened); break;
       }
     };
-    worker.onerror = (e) => console.warn("stream worker", e.message || e);
+    worker.onerror = (e) => {
+      console.warn("stream worker", e.message || e);
+      if (workerHeard) return;
+      // The worker never started (a browser that refuses it): stream on
+      // the page instead.
+      worker.terminate();
+      worker = null;
+      useWorker = false;
+      connect(state.model.lastSeq);
+    };
     return worker;
   }
 
