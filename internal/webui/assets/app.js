@@ -162,7 +162,7 @@
       worker.terminate();
       worker = null;
       useWorker = false;
-      connect(state.model.lastSeq);
+      connect(store.since); // the point this connection started from, at least
     };
     return worker;
   }
