@@ -73,7 +73,7 @@ func TestReloadResumes(t *testing.T) {
 	for seq := uint64(21); seq < 31; seq += 2 {
 		srv.publishPair(seq)
 	}
-	rows = waitRows(t, ctx, "15 rows", func(r []pageRow) bool { return len(r) >= 15 })
+	waitRows(t, ctx, "15 rows", func(r []pageRow) bool { return len(r) >= 15 })
 	time.Sleep(time.Second)
 	rows = waitRows(t, ctx, "15 rows", func([]pageRow) bool { return true })
 	if len(rows) != 15 {
@@ -104,7 +104,7 @@ func TestReloadResumes(t *testing.T) {
 	run(t, ctx, "reload", chromedp.Reload())
 	waitConn(t, ctx, "live")
 	srv.publishPair(31)
-	rows = waitRows(t, ctx, "the new row", func(r []pageRow) bool { return len(r) >= 1 })
+	waitRows(t, ctx, "the new row", func(r []pageRow) bool { return len(r) >= 1 })
 	time.Sleep(time.Second)
 	rows = waitRows(t, ctx, "the new row", func([]pageRow) bool { return true })
 	if len(rows) != 1 || rows[0].Req != 31 {
@@ -199,7 +199,7 @@ func TestResumeAfterRestart(t *testing.T) {
 
 	run(t, ctx, "reload", chromedp.Reload())
 	waitConn(t, ctx, "live")
-	rows = waitRows(t, ctx, "2 rows back", func(r []pageRow) bool { return len(r) >= 2 })
+	waitRows(t, ctx, "2 rows back", func(r []pageRow) bool { return len(r) >= 2 })
 	time.Sleep(time.Second)
 	rows = waitRows(t, ctx, "2 rows back", func([]pageRow) bool { return true })
 	if len(rows) != 2 {
