@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,14 +26,23 @@ const benchToken = "bench-token-0123456789abcdef"
 // by the test through its broker.
 type benchServer struct {
 	b    *broker.Broker
+	addr string // HOST:PORT
 	page string
 }
 
 func startBenchServer(tb testing.TB) *benchServer {
 	tb.Helper()
+	s, _ := startBenchServerAt(tb, "127.0.0.1:0")
+	return s
+}
+
+// startBenchServerAt is startBenchServer on listen; stop ends the server
+// before the test does (a restart on the same address).
+func startBenchServerAt(tb testing.TB, listen string) (s *benchServer, stop func()) {
+	tb.Helper()
 	st := stats.NewSet()
 	b := broker.New(broker.Options{}, st)
-	srv, err := server.New(server.Options{Listen: "127.0.0.1:0", StateDir: tb.TempDir(), Token: benchToken, ClientQueue: 1 << 16}, b, st, nil)
+	srv, err := server.New(server.Options{Listen: listen, StateDir: tb.TempDir(), Token: benchToken, ClientQueue: 1 << 16}, b, st, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,14 +51,19 @@ func startBenchServer(tb testing.TB) *benchServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Error(err)
-		}
-		b.Close()
-	})
-	return &benchServer{b: b, page: "https://" + srv.Addr().(*net.TCPAddr).String() + "/#token=" + benchToken}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Error(err)
+			}
+			b.Close()
+		})
+	}
+	tb.Cleanup(stop)
+	addr := srv.Addr().(*net.TCPAddr).String()
+	return &benchServer{b: b, addr: addr, page: "https://" + addr + "/#token=" + benchToken}, stop
 }
 
 // publishPair publishes request seq and its response seq+1.
@@ -173,8 +189,9 @@ const filterScript = `(async () => {
 //   - first-rows: navigation to the first row drawn, and to all rows in,
 //     with 10,000 retained events (5,000 rows); baseline: navigation to
 //     the stream being live on an empty server;
-//   - frame time while 2,000 events/s stream in; baseline: the same page
-//     idle;
+//   - frame time while 2,000 events/s stream in, the stream in worker.js
+//     and, as the same-run baseline, on the page (?worker=0); and the
+//     same page idle;
 //   - scroll (jump to a position, until drawn) and filter (the pass over
 //     the rows, and until drawn) with 100,000 rows; baseline: 1,000 rows.
 //
@@ -211,45 +228,62 @@ func BenchmarkWebUI(b *testing.B) {
 		b.Logf("10,000 retained events: stream live on an empty server %.0f ms (baseline); first row %.0f ms, all 10,000 events in %.0f ms (medians of %d)",
 			median(live), median(first), median(all), reps)
 
-		// Frame time while streaming, interleaved with idle.
-		stream := startBenchServer(b)
-		ctx, cancel := tab(b, bctx, stream.page)
-		var idleF, busyF []float64
-		seq := uint64(1)
+		// Frame time while streaming, interleaved with idle, the stream
+		// in worker.js and (the earlier design, ?worker=0) on the page.
+		idleF, busyF := map[string][]float64{}, map[string][]float64{}
+		delivered := map[string]uint64{}
+		modes := []string{"page", "worker"}
 		for range 3 {
-			var f []float64
-			eval(b, ctx, fmt.Sprintf(frameScript, 3000), &f)
-			idleF = append(idleF, f...)
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				t := time.NewTicker(20 * time.Millisecond)
-				defer t.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-t.C:
-						for range 20 { // 40 events per 20 ms: 2,000 events/s
-							stream.publishPair(seq)
-							seq += 2
+			for _, mode := range modes {
+				stream := startBenchServer(b)
+				url := stream.page
+				if mode == "page" {
+					url = strings.Replace(url, "/#", "/?worker=0#", 1)
+				}
+				ctx, cancel := tab(b, bctx, url)
+				var got string
+				eval(b, ctx, `tlstapUI.streamMode()`, &got)
+				if got != mode {
+					b.Fatalf("stream mode %q, want %q", got, mode)
+				}
+				var f []float64
+				eval(b, ctx, fmt.Sprintf(frameScript, 3000), &f)
+				idleF[mode] = append(idleF[mode], f...)
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				seq := uint64(1)
+				go func() {
+					defer close(done)
+					t := time.NewTicker(20 * time.Millisecond)
+					defer t.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-t.C:
+							for range 20 { // 40 events per 20 ms: 2,000 events/s
+								stream.publishPair(seq)
+								seq += 2
+							}
 						}
 					}
-				}
-			}()
-			time.Sleep(500 * time.Millisecond)
-			eval(b, ctx, fmt.Sprintf(frameScript, 3000), &f)
-			busyF = append(busyF, f...)
-			close(stop)
-			<-done
+				}()
+				time.Sleep(500 * time.Millisecond)
+				eval(b, ctx, fmt.Sprintf(frameScript, 3000), &f)
+				busyF[mode] = append(busyF[mode], f...)
+				close(stop)
+				<-done
+				waitEvents(b, ctx, int(seq-1))
+				delivered[mode] += seq - 1
+				cancel()
+			}
 		}
-		waitEvents(b, ctx, int(seq-1))
-		cancel()
-		b.ReportMetric(median(idleF), "ms-frame-idle")
-		b.ReportMetric(median(busyF), "ms-frame-2000eps")
-		b.Logf("frame time: idle median %.1f ms p95 %.1f ms; at 2,000 events/s median %.1f ms p95 %.1f ms (%d and %d frames; %d events delivered)",
-			median(idleF), pct(idleF, .95), median(busyF), pct(busyF, .95), len(idleF), len(busyF), seq-1)
+		for _, mode := range modes {
+			b.ReportMetric(median(idleF[mode]), "ms-frame-idle-"+mode)
+			b.ReportMetric(median(busyF[mode]), "ms-frame-2000eps-"+mode)
+			b.Logf("frame time, stream on the %s: idle median %.1f ms p95 %.1f ms; at 2,000 events/s median %.1f ms p95 %.1f ms (%d and %d frames; %d events delivered)",
+				mode, median(idleF[mode]), pct(idleF[mode], .95), median(busyF[mode]), pct(busyF[mode], .95), len(idleF[mode]), len(busyF[mode]), delivered[mode])
+		}
 
 		// Scroll and filter: 1,000 rows (baseline) and 100,000 rows.
 		res := map[int][5][]float64{}

@@ -11,7 +11,8 @@ import (
 // TestPauseAndResume: paused, new events are held and counted, not
 // listed; resumed, they are listed. A dropped stream reconnects with
 // since= the last seq seen: the events published meanwhile arrive once,
-// and the new connection carries nothing seen before.
+// and the new connection carries nothing seen before. The stream runs in
+// worker.js (the page's CSP allows it).
 func TestPauseAndResume(t *testing.T) {
 	srv := startBenchServer(t)
 	for seq := uint64(1); seq < 20; seq += 2 {
@@ -21,6 +22,13 @@ func TestPauseAndResume(t *testing.T) {
 	art := artifacts(t)
 	run(t, ctx, "open the page", chromedp.Navigate(srv.page))
 	waitRows(t, ctx, "10 rows", func(r []pageRow) bool { return len(r) == 10 })
+	var mode string
+	var batches int
+	eval(t, ctx, `tlstapUI.streamMode()`, &mode)
+	eval(t, ctx, `tlstapUI.state.stats.batches`, &batches)
+	if mode != "worker" || batches == 0 {
+		t.Errorf("stream mode %q, %d batches from the worker; want the stream in worker.js", mode, batches)
+	}
 
 	run(t, ctx, "pause", chromedp.Click("#pause", chromedp.ByQuery))
 	for seq := uint64(21); seq < 41; seq += 2 {

@@ -37,6 +37,7 @@ func TestHandler(t *testing.T) {
 		{"/", 200, "text/html"},
 		{"/ui/app.js", 200, "text/javascript"},
 		{"/ui/filter.js", 200, "text/javascript"},
+		{"/ui/worker.js", 200, "text/javascript"},
 		{"/ui/style.css", 200, "text/css"},
 		{"/ui/", 404, ""},
 		{"/ui/nope.js", 404, ""},

@@ -7,7 +7,7 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const { Model, headEnd } = window.TlstapModel;
-  const { compile } = window.TlstapFilter;
+  const { compile, prepare } = window.TlstapFilter;
   const { decodeEntry } = window.TlstapProto;
 
   const ROW_H = 22;
@@ -16,9 +16,12 @@
   // a changed filter or a reload).
   const MAX_PENDING = 200000;
   const TOKEN_KEY = "tlstap.token";
+  // The rows kept (?maxrows=N in the page URL; default 200,000): past it
+  // the oldest are evicted, and the status bar counts them.
+  const maxRows = Math.max(100, Number(new URL(location.href).searchParams.get("maxrows")) || 200000);
   const state = {
     token: "",
-    model: new Model(),
+    model: new Model(maxRows),
     filterSrc: "",
     filter: null,      // predicate or null
     highlight: null,
@@ -34,7 +37,7 @@
     serverFilter: "",  // what the stream was asked for
     serverFilterMode: "unknown", // "filter", "legacy" or "none"
     lastStatus: null,
-    stats: { frames: 0, received: 0 },
+    stats: { frames: 0, received: 0, batches: 0 },
   };
 
   // ---- token ----
@@ -127,47 +130,111 @@
   }
 
   // ---- stream ----
+  // The stream runs in a Web Worker (worker.js: socket, decoding,
+  // batches of at most 16 ms), so that 2,000 events a second cost the
+  // page one task per batch, not one per event; ?worker=0 in the page URL
+  // (or a browser without workers) keeps it on the page.
+  let useWorker = typeof Worker !== "undefined" && new URL(location.href).searchParams.get("worker") !== "0";
+  let worker = null, workerHeard = false;
+  function streamWorker() {
+    if (worker) return worker;
+    worker = new Worker("/ui/worker.js");
+    worker.onmessage = (m) => {
+      workerHeard = true;
+      const d = m.data;
+      const c = state.conn;
+      if (!c || d.gen !== c.gen || d.gen !== state.wsGen) return;
+      switch (d.op) {
+        case "open": c.onopen(); break;
+        case "batch":
+          state.stats.batches++;
+          if (d.bad) console.warn(d.bad + " bad messages");
+          for (const e of d.entries) c.onentry(e);
+          break;
+        case "closed": c.onclose(d.opened); break;
+      }
+    };
+    worker.onerror = (e) => {
+      console.warn("stream worker", e.message || e);
+      if (workerHeard) return;
+      // The worker never started (a browser that refuses it): stream on
+      // the page instead.
+      worker.terminate();
+      worker = null;
+      useWorker = false;
+      connect(store.since); // the point this connection started from, at least
+    };
+    return worker;
+  }
+
   function connect(since) {
     const gen = ++state.wsGen;
-    if (state.ws) { state.ws.onclose = null; state.ws.close(); }
+    if (state.ws) state.ws.detach();
     const p = streamParams(since);
+    streamFrom(since, gen);
     p.set("token", state.token);
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(scheme + "//" + location.host + "/ws?" + p.toString());
-    ws.binaryType = "arraybuffer";
-    state.ws = ws;
+    const url = scheme + "//" + location.host + "/ws?" + p.toString();
     // What this connection delivered (seq and host), for tests: it shows
     // what the server's filter let through.
     state.connEvents = [];
-    let opened = false;
-    ws.onopen = () => {
-      opened = true; state.retry = 0; setConn("live");
-      if (!state.liveAt) state.liveAt = performance.now();
+    const c = {
+      gen,
+      onopen() {
+        state.retry = 0; setConn("live");
+        if (!state.liveAt) state.liveAt = performance.now();
+      },
+      onentry(e) {
+        if (e.event) {
+          state.stats.received++;
+          persist(e.event, gen);
+          if (state.connEvents.length < 100000) state.connEvents.push([e.event.seq, e.event.host || "", e.event.type || 0]);
+          if (!state.paused) ingest(e.event);
+          else if (state.pending.length < MAX_PENDING) state.pending.push(e.event);
+          else state.pendingDropped++; // counted, and shown on the button
+          if (state.paused) schedule();
+        } else if (e.heartbeat && e.heartbeat.count === 1 && since > e.heartbeat.last_seq) {
+          // The server's newest event is behind the resume point: it
+          // restarted, its sequence numbers started again, and it
+          // replays this run from the start. What the page holds is of
+          // the last run.
+          restarted("tlstap restarted (its newest event is " + e.heartbeat.last_seq + ", this page had seen " + since + "): the list starts again with this run.");
+        } else if (e.heartbeat && !state.model.lastSeq && e.heartbeat.last_seq && since !== 0) {
+          state.model.lastSeq = e.heartbeat.last_seq;
+        }
+      },
+      onclose(opened) {
+        if (!opened) {
+          // A refused upgrade looks like this to a page; ask the API why:
+          // a refused token waits for a new one, anything else (tlstap
+          // restarting, say) is tried again.
+          api("/api/v1/status").then(() => retryLater(), (err) => { if (!/^401/.test(err.message)) retryLater(); });
+          return;
+        }
+        retryLater();
+      },
     };
+    state.conn = c;
+    if (useWorker) {
+      const w = streamWorker();
+      w.postMessage({ op: "connect", url, gen });
+      // close() drops the connection as the network would (tests use it);
+      // detach() replaces it without a word.
+      state.ws = { close: () => w.postMessage({ op: "drop" }), detach: () => {} };
+      return;
+    }
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    let opened = false;
+    ws.onopen = () => { opened = true; c.onopen(); };
     ws.onmessage = (m) => {
       if (gen !== state.wsGen) return;
       let e;
       try { e = decodeEntry(m.data); } catch (err) { console.warn("bad message", err); return; }
-      if (e.event) {
-        state.stats.received++;
-        if (state.connEvents.length < 100000) state.connEvents.push([e.event.seq, e.event.host || "", e.event.type || 0]);
-        if (!state.paused) ingest(e.event);
-        else if (state.pending.length < MAX_PENDING) state.pending.push(e.event);
-        else state.pendingDropped++; // counted, and shown on the button
-        if (state.paused) schedule();
-      } else if (e.heartbeat && !state.model.lastSeq && e.heartbeat.last_seq && since !== 0) {
-        state.model.lastSeq = e.heartbeat.last_seq;
-      }
+      c.onentry(e);
     };
-    ws.onclose = () => {
-      if (gen !== state.wsGen) return;
-      if (!opened) {
-        // A refused upgrade looks like this to a page; ask the API why.
-        api("/api/v1/status").then(() => retryLater(), () => {});
-        return;
-      }
-      retryLater();
-    };
+    ws.onclose = () => { if (gen === state.wsGen) c.onclose(opened); };
+    state.ws = { close: () => ws.close(), detach: () => { ws.onclose = null; ws.onmessage = null; ws.close(); } };
   }
 
   function retryLater() {
@@ -179,10 +246,172 @@
 
   function setConn(s) { $("st-conn").textContent = s; document.body.dataset.conn = s; }
 
+  // ---- reload: resume after the last event seen ----
+  // A reload keeps the list and resumes the stream right after the last
+  // event the tab received: no row twice, none missing. The events this
+  // tab received are written, in batches, to an IndexedDB database of the
+  // tab's own (named by an id in sessionStorage, which a reload keeps and
+  // a new tab does not). A reload reads them back into the model and asks
+  // for since= the resume point stored with them: the highest seq of the
+  // stream written, so events received but not yet written when the page
+  // went away come again from the server, and are deduplicated. The
+  // resume point belongs to one run of tlstap (its start time) and one
+  // stream filter; with another, the stored rows are kept (another
+  // filter) or dropped (another run) and the stream starts from what the
+  // server retains.
+  const TAB_KEY = "tlstap.tab";
+  const DB_PREFIX = "tlstap-ui-";
+  const FLUSH_MS = 300;
+  // Databases of closed tabs are removed by the next page that starts,
+  // once untouched for this long.
+  const STALE_MS = 24 * 3600 * 1000;
+  const store = {
+    db: null,
+    queue: [],        // [event, connection generation]
+    deletes: [],      // seqs of evicted events
+    timer: 0,
+    gen: 0,           // the connection whose events advance the point
+    since: 0,         // resume point: every event of the stream filter up to it is stored
+    filter: "",       // the stream filter the point is for
+    run: "",          // the server run (its start time)
+    clear: false,
+  };
+
+  function tabID() {
+    let id = sessionStorage.getItem(TAB_KEY);
+    if (!id) {
+      id = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2) + Date.now());
+      sessionStorage.setItem(TAB_KEY, id);
+    }
+    return id;
+  }
+
+  const req2p = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+
+  // openStore opens the tab's database; null when IndexedDB is not there
+  // (then a reload starts from what the server retains).
+  async function openStore() {
+    if (!window.indexedDB) return null;
+    try {
+      const r = indexedDB.open(DB_PREFIX + tabID(), 1);
+      r.onupgradeneeded = () => {
+        r.result.createObjectStore("events", { keyPath: "seq" });
+        r.result.createObjectStore("meta");
+      };
+      return await req2p(r);
+    } catch (e) {
+      console.warn("reload resume off: IndexedDB", e);
+      return null;
+    }
+  }
+
+  // loadStored returns the stored events and the resume point for run,
+  // or null.
+  async function loadStored(run) {
+    const db = store.db;
+    if (!db) return null;
+    const tx = db.transaction(["events", "meta"], "readonly");
+    const meta = await req2p(tx.objectStore("meta").get("resume"));
+    if (!meta) return null;
+    if (meta.run !== run) { clearStored(true); return null; }
+    const events = await req2p(tx.objectStore("events").getAll());
+    return { events, since: meta.since || 0, filter: meta.filter || "" };
+  }
+
+  function persist(ev, gen) {
+    if (!store.db || !ev.seq) return;
+    store.queue.push([ev, gen]);
+    flushSoon();
+  }
+  function unpersist(rows) {
+    if (!store.db) return;
+    for (const r of rows) for (const ev of r.events) if (ev.seq) store.deletes.push(ev.seq);
+    flushSoon();
+  }
+  function flushSoon() { if (!store.timer) store.timer = setTimeout(flush, FLUSH_MS); }
+
+  // streamFrom notes that the connection gen streams everything after
+  // since: its events advance the resume point from there.
+  function streamFrom(since, gen) {
+    store.gen = gen;
+    store.since = since;
+    store.filter = state.serverFilter;
+    if (store.db) flushSoon();
+  }
+
+  // clearStored drops the stored events (Clear, a restarted server); all
+  // also forgets the resume point.
+  function clearStored(all) {
+    for (const [ev, gen] of store.queue.splice(0)) if (!all && gen === store.gen && ev.seq > store.since) store.since = ev.seq;
+    if (all) store.since = 0;
+    store.clear = true;
+    if (store.db) flushSoon();
+  }
+
+  function flush() {
+    store.timer = 0;
+    const db = store.db;
+    if (!db) return;
+    const tx = db.transaction(["events", "meta"], "readwrite");
+    const evs = tx.objectStore("events");
+    if (store.clear) { evs.clear(); store.clear = false; }
+    for (const [ev, gen] of store.queue.splice(0)) {
+      // What filter.js caches on an event (_text, _hl) is not kept.
+      const o = {};
+      for (const k in ev) if (k[0] !== "_") o[k] = ev[k];
+      evs.put(o);
+      // The stream delivers in seq order, so all of it up to here is in.
+      if (gen === store.gen && ev.seq > store.since) store.since = ev.seq;
+    }
+    for (const seq of store.deletes.splice(0)) evs.delete(seq);
+    tx.objectStore("meta").put({ run: store.run, since: store.since, filter: store.filter, touched: Date.now() }, "resume");
+    tx.onerror = () => console.warn("reload resume: writing failed", tx.error);
+  }
+  // A reload right after an event: write what is queued now.
+  window.addEventListener("pagehide", () => { if (store.timer) { clearTimeout(store.timer); flush(); } });
+
+  // removeStale deletes the databases of tabs closed long ago.
+  async function removeStale() {
+    if (!indexedDB.databases) return;
+    const mine = DB_PREFIX + tabID();
+    for (const d of await indexedDB.databases()) {
+      if (!d.name || !d.name.startsWith(DB_PREFIX) || d.name === mine) continue;
+      try {
+        const db = await req2p(indexedDB.open(d.name));
+        let touched = 0;
+        if (db.objectStoreNames.contains("meta")) {
+          const m = await req2p(db.transaction("meta").objectStore("meta").get("resume"));
+          touched = (m && m.touched) || 0;
+        }
+        db.close();
+        if (Date.now() - touched > STALE_MS) indexedDB.deleteDatabase(d.name);
+      } catch (e) { /* another tab's business */ }
+    }
+  }
+
+  function restarted(msg) {
+    const m = state.model;
+    const next = m.nextId; // ids are never reused: the renderer caches by id
+    m.reset();
+    m.base = m.nextId = next;
+    state.visible = [];
+    state.selected = -1;
+    $("detail").hidden = true;
+    clearStored(true);
+    // The stored events are of the new run from now on.
+    api("/api/v1/status").then((r) => r.json()).then((st) => { store.run = String((st && st.started) || ""); flushSoon(); }, () => {});
+    $("filter-error").hidden = false;
+    $("filter-error").textContent = msg;
+    schedule(true);
+  }
+
   function ingest(ev) {
     state.lastIngestAt = performance.now();
     const r = state.model.add(ev);
     if (!r) return;
+    // Headers are split once, here, not on every filter pass.
+    prepare(ev);
+    if (r.added && state.model.rows.length > state.model.maxRows) evictOldest();
     if (r.added) {
       if (!state.filter || state.filter(r.row)) { r.row.vis = true; state.visible.push(r.row.id); }
     } else if (state.filter && !r.row.vis && state.filter(r.row)) {
@@ -192,12 +421,30 @@
     schedule();
   }
 
+  // evictOldest drops the oldest rows past the cap, from the list, the
+  // selection and the events kept for a reload.
+  function evictOldest() {
+    const m = state.model;
+    const gone = m.evict();
+    if (!gone.length) return;
+    const v = state.visible;
+    let lo = 0, hi = v.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (v[mid] < m.base) lo = mid + 1; else hi = mid; }
+    if (lo) state.visible = v.slice(lo);
+    if (state.selected >= 0 && state.selected < m.base) { state.selected = -1; $("detail").hidden = true; }
+    unpersist(gone);
+    const ev = $("st-evicted");
+    ev.hidden = false;
+    ev.textContent = m.evicted + " oldest rows (" + m.evictedEvents + " events) evicted: the page keeps " + m.maxRows + " rows";
+    schedule(true);
+  }
+
   function insertVisible(id) {
     const v = state.visible;
     let lo = 0, hi = v.length;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (v[mid] < id) lo = mid + 1; else hi = mid; }
     if (v[lo] !== id) v.splice(lo, 0, id);
-    state.model.rows[id].vis = true;
+    state.model.row(id).vis = true;
   }
 
   // ---- filtering ----
@@ -241,7 +488,7 @@
     for (let i = 0; i < rows.length; i++) {
       const ok = !f || f(rows[i]);
       rows[i].vis = ok;
-      if (ok) v.push(i);
+      if (ok) v.push(rows[i].id);
     }
     state.visible = v;
     state.lastFilterMs = performance.now() - t0;
@@ -353,7 +600,7 @@
       const el = pool[i];
       if (i >= count) { el.hidden = true; continue; }
       el.hidden = false;
-      const row = state.model.rows[state.visible[start + i]];
+      const row = state.model.row(state.visible[start + i]);
       const stamp = row.id + ":" + row.ver + ":" + (row.id === state.selected) + ":" + (state.highlightVer || 0);
       if (el._stamp === stamp) continue;
       el._stamp = stamp;
@@ -368,7 +615,8 @@
     $("st-rows").textContent = n + " / " + state.model.rows.length + " rows, " + state.model.events + " events";
     state.stats.frames++;
     state.renderMs = performance.now() - t0;
-    if (state.selected >= 0 && state.detailVer !== state.model.rows[state.selected].ver) showDetail(state.selected);
+    const sel = state.selected >= 0 ? state.model.row(state.selected) : null;
+    if (sel && state.detailVer !== sel.ver) showDetail(state.selected);
   }
   vp.addEventListener("scroll", () => {
     // Scrolling up means reading: stop following new rows.
@@ -385,7 +633,7 @@
       // Alt-click a cell: filter by its value.
       const idx = Array.prototype.indexOf.call(el.children, e.target);
       const key = KEYS[idx];
-      const row = state.model.rows[id];
+      const row = state.model.row(id);
       const val = key === "pid" ? row.pid : key === "method" ? row.method : key === "host" ? row.host : key === "status" ? row.status : key === "protocol" ? row.protocol : "";
       if (key && val !== "") {
         const term = key + "=" + quote(String(val));
@@ -534,7 +782,7 @@
   const OPCODES = { 0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong" };
 
   function showDetail(id) {
-    const row = state.model.rows[id];
+    const row = state.model.row(id);
     if (!row) return;
     state.detailVer = row.ver;
     for (const u of blobs.splice(0)) URL.revokeObjectURL(u);
@@ -629,16 +877,16 @@
   }
 
   $("copy-curl").addEventListener("click", () => {
-    const row = state.model.rows[state.selected];
+    const row = state.model.row(state.selected);
     const c = row && curlFor(row);
     showCopy(c ? "cURL command (copied to the clipboard if allowed):" : "This row has no request.", c || "");
   });
   $("copy-raw").addEventListener("click", () => {
-    const row = state.model.rows[state.selected];
+    const row = state.model.row(state.selected);
     if (row) showCopy("Raw payloads:", rawFor(row));
   });
   $("download-body").addEventListener("click", () => {
-    const row = state.model.rows[state.selected];
+    const row = state.model.row(state.selected);
     if (!row) return;
     const m = message(row.resp, row.respParts) || message(row.req, row.reqParts);
     if (!m) return;
@@ -653,7 +901,7 @@
   // Send to proxy: only after the dialog said that the request is
   // repeated against the real server, and the user confirmed.
   $("resend").addEventListener("click", () => {
-    const row = state.model.rows[state.selected];
+    const row = state.model.row(state.selected);
     $("resend-result").textContent = "";
     if (!row || !row.req || (row.req.part || 0) !== 0) {
       $("resend-what").textContent = "This row has no whole request to send.";
@@ -666,7 +914,7 @@
   });
   $("resend-confirm").addEventListener("click", async (e) => {
     e.preventDefault();
-    const row = state.model.rows[state.selected];
+    const row = state.model.row(state.selected);
     if (!row || !row.req) return;
     $("resend-confirm").disabled = true;
     $("resend-result").textContent = "sending…";
@@ -719,7 +967,11 @@
     schedule(true);
   });
   $("clear").addEventListener("click", () => {
+    // Cleared rows stay cleared after a reload: the stored events go, the
+    // resume point stays.
+    clearStored(false);
     state.model.rows = [];
+    state.model.base = state.model.nextId;
     state.model.heads.clear();
     state.model.upgrades.clear();
     state.model.wsRows.clear();
@@ -800,15 +1052,35 @@
   // ---- start ----
   async function start() {
     if (!state.token) { askToken(); return; }
+    let status;
     try {
       await probeFilterParam();
-      await api("/api/v1/status");
+      status = await (await api("/api/v1/status")).json();
     } catch (e) { return; }
     if ($("token-dialog").open) $("token-dialog").close();
     const f = new URL(location.href).searchParams.get("filter") || "";
     $("filter").value = f;
     if (!applyFilter(f, false)) applyFilter("", false);
-    connect(0);
+    let since = 0;
+    if (!state.storeOpened) {
+      state.storeOpened = true;
+      store.db = await openStore();
+      store.run = String((status && status.started) || "");
+      let saved = null;
+      try { saved = await loadStored(store.run); } catch (e) { console.warn("reload resume: reading failed", e); }
+      if (saved) {
+        for (const ev of saved.events) ingest(ev);
+        state.restored = saved.events.length;
+        // The stored point holds for the stream filter it was written
+        // with; another filter starts from what the server retains (rows
+        // held are not repeated).
+        streamParams(0);
+        if (saved.filter === state.serverFilter) since = saved.since;
+      }
+      removeStale().catch(() => {});
+    }
+    state.resumedFrom = since;
+    connect(since);
     pollStatus();
     if (!state.statusTimer) state.statusTimer = setInterval(pollStatus, 2000);
   }
@@ -816,14 +1088,19 @@
   window.tlstapUI = {
     state,
     harText,
-    curlFor: (id) => curlFor(state.model.rows[id]),
+    curlFor: (id) => curlFor(state.model.row(id)),
     rows: () => state.visible.map((i) => {
-      const r = state.model.rows[i];
+      const r = state.model.row(i);
       return { id: r.id, kind: r.kind, method: r.method, host: r.host, path: r.path, status: r.status, protocol: r.protocol,
         pid: r.pid, comm: r.comm, req: r.req ? r.req.seq : 0, resp: r.resp ? r.resp.seq : 0, requestSeq: r.resp ? r.resp.request_seq || 0 : 0, ws: r.ws.length };
     }),
     serverFilter: () => state.serverFilter,
     connEvents: () => state.connEvents,
+    // "worker" when the stream runs in worker.js, "page" otherwise.
+    streamMode: () => (useWorker ? "worker" : "page"),
+    // The reload resume point written, the events a reload read back and
+    // the since= it asked for.
+    resume: () => ({ since: store.since, restored: state.restored || 0, resumedFrom: state.resumedFrom || 0, stored: !!store.db }),
     connState: () => document.body.dataset.conn || "",
     applyFilter: (s) => applyFilter(s, true),
     refilterMs: (s) => { applyFilter(s, false); return state.lastFilterMs; },

@@ -69,9 +69,23 @@
     }
   }
 
+  // Rows kept by default: past this many the oldest are evicted (a page
+  // must not grow without bound while a capture runs for days).
+  const MAX_ROWS = 200000;
+
   class Model {
-    constructor() { this.reset(); }
+    constructor(maxRows) { this.maxRows = maxRows > 0 ? maxRows : MAX_ROWS; this.reset(); }
     reset() {
+      // Row ids only grow; rows[i] has id base+i, so evicting the oldest
+      // rows shifts base and keeps every id held elsewhere meaningful.
+      this.base = 0;
+      this.nextId = 0;
+      this.evicted = 0;       // rows evicted so far
+      this.evictedEvents = 0; // and their events
+      // floor is the highest seq an evicted row held: a replay (since=0
+      // after a filter change) must not bring evicted events back as new
+      // rows, so unseen events at or below it are left out.
+      this.floor = 0;
       this.rows = [];
       this.heads = new Map();  // seq of a request or response head -> row
       this.upgrades = new Map(); // conn_id/pid -> row of its 101 exchange
@@ -80,17 +94,42 @@
       this.lastSeq = 0;
       this.events = 0;
     }
+    // row returns the row with id, or undefined once evicted.
+    row(id) { return id >= this.base ? this.rows[id - this.base] : undefined; }
     newRow(ev) {
-      const r = new Row(this.rows.length, ev);
+      const r = new Row(this.nextId++, ev);
       this.rows.push(r);
       return r;
+    }
+    // evict drops the oldest rows while more than maxRows are held, a
+    // tenth of the cap at once so that the cost of rebuilding the maps is
+    // spread over many rows. It returns the rows dropped.
+    evict() {
+      if (this.rows.length <= this.maxRows) return [];
+      const n = this.rows.length - this.maxRows + Math.floor(this.maxRows / 10);
+      const gone = this.rows.splice(0, Math.min(n, this.rows.length));
+      this.base += gone.length;
+      let events = 0;
+      for (const r of gone) {
+        events += r.events.length;
+        for (const ev of r.events) {
+          if (!ev.seq) continue;
+          this.seen.delete(ev.seq);
+          if (ev.seq > this.floor) this.floor = ev.seq;
+        }
+      }
+      const keep = (m) => { for (const [k, r] of m) if (r.id < this.base) m.delete(k); };
+      keep(this.heads); keep(this.upgrades); keep(this.wsRows);
+      this.evicted += gone.length;
+      this.evictedEvents += events;
+      return gone;
     }
     // add files ev into a row and returns {row, added} (added: the row is
     // new), or null for a duplicate.
     add(ev) {
       const seq = ev.seq || 0;
       if (seq) {
-        if (this.seen.has(seq)) return null;
+        if (this.seen.has(seq) || seq <= this.floor) return null;
         this.seen.add(seq);
         if (seq > this.lastSeq) this.lastSeq = seq;
       }

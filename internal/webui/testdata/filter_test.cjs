@@ -113,3 +113,38 @@ test("model pairs requests and responses", () => {
   assert.strictEqual(m.rows[0].protocol, "http2");
   assert.strictEqual(m.lastSeq, 12);
 });
+
+test("model evicts the oldest rows past its cap", () => {
+  const cases = [
+    // cap, pairs added: rows kept, evicted, first row's request seq
+    { cap: 100, pairs: 100, rows: 100, evicted: 0, first: 1 },
+    { cap: 100, pairs: 101, rows: 90, evicted: 11, first: 23 },
+    { cap: 100, pairs: 150, rows: 95, evicted: 55, first: 111 },
+    { cap: 10, pairs: 1000, rows: 10, evicted: 990, first: 1981 },
+  ];
+  for (const c of cases) {
+    const m = new M.Model(c.cap);
+    for (let i = 0; i < c.pairs; i++) {
+      const seq = 2 * i + 1;
+      const r = m.add({ seq, type: 1, method: "GET", path: "/" + i });
+      if (r.added && m.rows.length > m.maxRows) m.evict();
+      m.add({ seq: seq + 1, type: 3, request_seq: seq, status: 200 });
+    }
+    const name = `cap ${c.cap}, ${c.pairs} pairs`;
+    assert.strictEqual(m.rows.length, c.rows, name + ": rows");
+    assert.strictEqual(m.evicted, c.evicted, name + ": evicted");
+    assert.strictEqual(m.evictedEvents, 2 * c.evicted, name + ": evicted events");
+    assert.strictEqual(m.rows[0].req.seq, c.first, name + ": first row");
+    assert.strictEqual(m.row(m.base), m.rows[0], name + ": row(base)");
+    assert.strictEqual(m.row(m.base - 1), undefined, name + ": an evicted id");
+    for (const r of m.rows) assert.ok(r.resp && r.resp.request_seq === r.req.seq, name + ": paired");
+    assert.ok(m.heads.size <= 2 * m.rows.length, name + ": heads bounded");
+    assert.ok(m.seen.size === 2 * m.rows.length, name + ": seen bounded");
+    // A replay (since=0 after a filter change) does not bring evicted
+    // events back, nor repeat kept ones.
+    if (c.evicted) {
+      assert.strictEqual(m.add({ seq: 1, type: 1 }), null, name + ": evicted event replayed");
+      assert.strictEqual(m.add({ seq: c.first, type: 1 }), null, name + ": kept event replayed");
+    }
+  }
+});
