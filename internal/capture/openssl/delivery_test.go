@@ -16,16 +16,7 @@ import (
 // to push it out (no close, no more traffic).
 func TestDeliveredWithoutFurtherTraffic(t *testing.T) {
 	testenv.RequireRoot(t, "loading tlstap's BPF programs")
-	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
-	cli := testenv.StartOpenSSLClient(t, srv.Addr)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if _, err := cli.Stdin.Write([]byte("hello before capture\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.WaitOutput(ctx, "hello before capture\n"); err != nil {
-		t.Fatal(err)
-	}
+	srv, cli := connectedOpenSSL(t, "hello before capture\n")
 
 	c := startCapture(t, Options{})
 	if _, err := cli.Stdin.Write([]byte("lonely line\n")); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/testenv"
 )
 
 // waitTimeout bounds how long a test waits for chunks that must come; it is
@@ -198,4 +199,22 @@ func checkMeta(t *testing.T, cs []capture.Chunk, pid int, comm string, local, re
 			t.Errorf("chunk time %v is not now", time.Unix(0, c.Time))
 		}
 	}
+}
+
+// connectedOpenSSL starts an openssl s_server and s_client on loopback and
+// returns once line, sent by the client, has reached the server: the
+// connection is established before any capture starts.
+func connectedOpenSSL(t *testing.T, line string) (*testenv.Server, *testenv.Proc) {
+	t.Helper()
+	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
+	cli := testenv.StartOpenSSLClient(t, srv.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := cli.Stdin.Write([]byte(line)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitOutput(ctx, line); err != nil {
+		t.Fatal(err)
+	}
+	return srv, cli
 }

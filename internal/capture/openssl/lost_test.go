@@ -16,16 +16,9 @@ import (
 // reported lost in a Lost chunk of the right connection and direction.
 func TestLostWhenRingFull(t *testing.T) {
 	testenv.RequireRoot(t, "loading tlstap's BPF programs")
-	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
-	cli := testenv.StartOpenSSLClient(t, srv.Addr)
+	srv, cli := connectedOpenSSL(t, "hello\n")
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if _, err := cli.Stdin.Write([]byte("hello\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.WaitOutput(ctx, "hello\n"); err != nil {
-		t.Fatal(err)
-	}
 
 	c := newCapturer(t, Options{RingBytes: 64 << 10, Filter: Filter{PIDs: []uint32{uint32(cli.PID())}}})
 	line := strings.Repeat("x", 1023) + "\n"
