@@ -78,7 +78,7 @@ func FromCapture(c Capture) *Filter {
 			// The kernel compares names, it has no globs.
 			t.pats[i].wild, t.pats[i].shape, t.pats[i].lit = false, shapeExact, t.pats[i].s
 		}
-		fs = append(fs, &Filter{root: t})
+		fs = append(fs, newFilter(t))
 	}
 	return And(fs...)
 }

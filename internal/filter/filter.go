@@ -32,11 +32,22 @@ const (
 // Filter is a parsed filter. The zero value and nil match everything.
 type Filter struct {
 	root node // nil: everything
+	// steps is root flattened (flat.go); nil when root is not a
+	// conjunction of terms.
+	steps []step
 }
 
 // Match reports whether ev is selected. A nil event (a heartbeat or a log
 // entry) is never selected: callers decide what non-events get.
 func (f *Filter) Match(ev *eventpb.Event) bool {
+	// Small enough to inline: a flattened filter is one call.
+	if f != nil && f.steps != nil && ev != nil {
+		return matchSteps(f.steps, ev)
+	}
+	return f.matchTree(ev)
+}
+
+func (f *Filter) matchTree(ev *eventpb.Event) bool {
 	if ev == nil {
 		return false
 	}
@@ -89,7 +100,7 @@ func Term(key string, op Op, values ...string) (*Filter, error) {
 	if msg != "" {
 		return nil, fmt.Errorf("filter: %s", msg)
 	}
-	return &Filter{root: t}, nil
+	return newFilter(t), nil
 }
 
 // And is the conjunction of fs; nil and empty filters are left out.
@@ -109,9 +120,9 @@ func Or(fs ...*Filter) *Filter {
 // Not negates f. The negation of the empty filter matches no event.
 func Not(f *Filter) *Filter {
 	if f.Empty() {
-		return &Filter{root: noneNode{}}
+		return newFilter(noneNode{})
 	}
-	return &Filter{root: notNode{f.root}}
+	return newFilter(notNode{f.root})
 }
 
 func combine(fs []*Filter, mk func([]node) node) *Filter {
@@ -125,9 +136,9 @@ func combine(fs []*Filter, mk func([]node) node) *Filter {
 	case 0:
 		return &Filter{}
 	case 1:
-		return &Filter{root: ns[0]}
+		return newFilter(ns[0])
 	}
-	return &Filter{root: mk(ns)}
+	return newFilter(mk(ns))
 }
 
 // node is an expression tree node.

@@ -146,6 +146,14 @@ func hasPrefix[S text](s S, p string, fold bool) bool {
 	if len(p) > len(s) {
 		return false
 	}
+	// Most text is already lower case: one memequal settles it, and the
+	// byte loop runs only on a mismatch that folding may excuse.
+	if string(s[:len(p)]) == p {
+		return true
+	}
+	if !fold {
+		return false
+	}
 	for i := 0; i < len(p); i++ {
 		if c := s[i]; c != p[i] && (!fold || lower(c) != p[i]) {
 			return false

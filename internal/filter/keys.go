@@ -145,19 +145,28 @@ type pattern struct {
 	lit   string
 }
 
-// match is glob(p.s, s, fold), faster for the common shapes.
+// match is glob(p.s, s, fold), faster for the common shapes: the part of
+// s the literal must equal is compared with one memequal (most text is
+// already lower case), and folded byte by byte only if that fails.
 func (p *pattern) match(s string, fold bool) bool {
-	if !fold {
-		switch p.shape {
-		case shapeExact:
-			return s == p.lit
-		case shapePrefix:
-			return strings.HasPrefix(s, p.lit)
-		case shapeSuffix:
-			return strings.HasSuffix(s, p.lit)
+	var part string
+	switch p.shape {
+	case shapeExact:
+		part = s
+	case shapePrefix:
+		if len(s) < len(p.lit) {
+			return false
 		}
+		part = s[:len(p.lit)]
+	case shapeSuffix:
+		if len(s) < len(p.lit) {
+			return false
+		}
+		part = s[len(s)-len(p.lit):]
+	default:
+		return matchShape(p.shape, p.lit, p.s, s, fold)
 	}
-	return matchShape(p.shape, p.lit, p.s, s, fold)
+	return part == p.lit || fold && len(part) == len(p.lit) && hasPrefix(part, p.lit, true)
 }
 
 // newTerm checks and compiles a term; msg says what is wrong, with the
@@ -448,13 +457,17 @@ func (t *term) textEq(ev *eventpb.Event) bool {
 	return false
 }
 
-func (t *term) hostEq(ev *eventpb.Event) bool {
-	s := ev.GetHost()
+func (t *term) hostEq(ev *eventpb.Event) bool { return hostHit(t.pats, ev.GetHost()) }
+
+// hostHit: one of pats matches the event's host s.
+func hostHit(pats []pattern, s string) bool {
 	if s == "" {
 		return false
 	}
-	for i := range t.pats {
-		if hostMatch(&t.pats[i], s) {
+	name := hostName(s) // for patterns without a port
+	for i := range pats {
+		p := &pats[i]
+		if p.port && p.match(s, true) || !p.port && p.match(name, true) {
 			return true
 		}
 	}
@@ -657,13 +670,21 @@ func mediaType(ct string) string {
 // carry a port: without a port in the pattern, any port matches.
 func hostMatch(p *pattern, host string) bool {
 	if !p.port {
-		if h, _, ok := cutPort(host); ok {
-			host = h
-		} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-			host = host[1 : len(host)-1]
-		}
+		host = hostName(host)
 	}
 	return p.match(host, true)
+}
+
+// hostName is host without its port, and without the brackets of an
+// IPv6 address.
+func hostName(host string) string {
+	if h, _, ok := cutPort(host); ok {
+		return h
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		return host[1 : len(host)-1]
+	}
+	return host
 }
 
 // cutPort splits "host:port" and "[v6]:port"; a bare IPv6 address has no

@@ -65,7 +65,7 @@ func Parse(s string) (*Filter, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	return &Filter{root: n}, nil
+	return newFilter(n), nil
 }
 
 type parser struct {
