@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,9 +20,8 @@ import (
 )
 
 // settings is what the flags of a run command set: the configuration
-// (config.Config, its Run part included), the templates that every
-// --forward-url and --eventaddr gets, and the stream server's options,
-// which the server judges itself (server.New).
+// (config.Config, its Run part, the stream server's settings, included)
+// and the templates that every --forward-url and --eventaddr gets.
 type settings struct {
 	configFile string
 	cfg        config.Config
@@ -28,9 +30,6 @@ type settings struct {
 	forward     config.Forward // mode, method, filter, format of every --forward-url
 	sinkAddrs   []string
 	sink        config.Sink // format and rotation of every --eventaddr
-
-	server server.Options
-	tls    bool
 }
 
 // defaultSettings are the flags' defaults, which --help prints.
@@ -39,13 +38,12 @@ func defaultSettings() settings {
 	cfg.Run.Node, _ = os.Hostname()
 	cfg.Run.LogLevel = "info"
 	cfg.Run.DrainTimeout = config.Duration(engine.DefaultDrainTimeout)
+	cfg.Run.Server = config.Server{Listen: server.DefaultListen, TLS: true, Auth: config.AuthToken,
+		Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second, ClientQueue: 4096}
 	return settings{
 		cfg:     cfg,
 		forward: config.Forward{Mode: "webhook", Method: "POST", Format: "json"},
 		sink:    config.Sink{Format: "protobuf"},
-		server: server.Options{Listen: server.DefaultListen, Auth: "token", Heartbeat: 15 * time.Second,
-			WriteTimeout: 10 * time.Second, ClientQueue: 4096},
-		tls: true,
 	}
 }
 
@@ -66,8 +64,7 @@ type flagDef struct {
 	// field is the config field the flag sets, as config.Validate names
 	// it ("pipeline.tsize", "run.speed"): an error on that field is
 	// reported by the flag's name. A flag that adds to a list names the
-	// list's field ("forward[].url"); the server's flags have none, as
-	// server.New judges its own options.
+	// list's field ("forward[].url").
 	field string
 	usage string
 	// ptr returns the flag's storage within s: a *string, *bool, *int,
@@ -162,33 +159,33 @@ var flagTable = []flagDef{
 	{name: "eventaddr-rotate-age", on: onRun, field: "sinks[].rotate_age", usage: "start a new --eventaddr file after this long (0: never)",
 		ptr: func(s *settings) any { return &s.sink.RotateAge }},
 
-	// The stream server (server.Options).
-	{name: "listen", on: onRun | onView, usage: "main listener `host:port` for the WebSocket stream (/ws) and the API; \"\" disables it",
-		ptr: func(s *settings) any { return &s.server.Listen }},
-	{name: "ecaptureq", on: onRun | onView, usage: "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path; only the GUI's Origin http://localhost/, native clients and --allow-origin; a non-loopback address needs ?token)",
-		ptr: func(s *settings) any { return &s.server.ECaptureQ }},
-	{name: "tls", on: onRun | onView, usage: "serve the main listener over TLS (--tls=false is only allowed on loopback)",
-		ptr: func(s *settings) any { return &s.tls }},
-	{name: "tls-cert", on: onRun | onView, usage: "PEM certificate `file` for the main listener (default: a self-signed one kept in the state directory)",
-		ptr: func(s *settings) any { return &s.server.TLSCert }},
-	{name: "tls-key", on: onRun | onView, usage: "PEM private key `file` for --tls-cert",
-		ptr: func(s *settings) any { return &s.server.TLSKey }},
-	{name: "client-ca", on: onRun | onView, usage: "PEM CA `file`: require client certificates signed by it (mutual TLS)",
-		ptr: func(s *settings) any { return &s.server.ClientCA }},
-	{name: "state-dir", on: onRun | onView, usage: "`directory` for the generated certificate and token (default /var/lib/tlstap as root, else the user config directory)",
-		ptr: func(s *settings) any { return &s.server.StateDir }},
-	{name: "auth", on: onRun | onView, usage: "client authentication: token, or none (only on loopback listeners)",
-		ptr: func(s *settings) any { return &s.server.Auth }},
-	{name: "token", on: onRun | onView, usage: "use this access `token` instead of the generated one (at least 16 characters)",
-		ptr: func(s *settings) any { return &s.server.Token }},
-	{name: "allow-origin", on: onRun | onView, usage: "allow WebSocket upgrades from this browser `origin` pattern, on the main and eCaptureQ listeners (repeatable; e.g. 'https://*.example.com')",
-		ptr: func(s *settings) any { return &s.server.AllowOrigins }},
-	{name: "heartbeat", on: onRun | onView, usage: "interval between heartbeats sent to stream clients",
-		ptr: func(s *settings) any { return &s.server.Heartbeat }},
-	{name: "write-timeout", on: onRun | onView, usage: "disconnect a stream client that accepted nothing for this long",
-		ptr: func(s *settings) any { return &s.server.WriteTimeout }},
-	{name: "client-queue", on: onRun | onView, usage: "entries queued per stream client before it starts missing entries (it is told how many)",
-		ptr: func(s *settings) any { return &s.server.ClientQueue }},
+	// The stream server (config.Server).
+	{name: "listen", on: onRun | onView, field: "run.server.listen", usage: "main listener `host:port` for the WebSocket stream (/ws) and the API; \"\" disables it",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.Listen }},
+	{name: "ecaptureq", on: onRun | onView, field: "run.server.ecaptureq", usage: "also serve the eCaptureQ GUI on this plain WebSocket `URL`, e.g. ws://127.0.0.1:28257 (any path; only the GUI's Origin http://localhost/, native clients and --allow-origin; a non-loopback address needs ?token)",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.ECaptureQ }},
+	{name: "tls", on: onRun | onView, field: "run.server.tls", usage: "serve the main listener over TLS (--tls=false is only allowed on loopback)",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.TLS }},
+	{name: "tls-cert", on: onRun | onView, field: "run.server.tls_cert", usage: "PEM certificate `file` for the main listener (default: a self-signed one kept in the state directory)",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.TLSCert }},
+	{name: "tls-key", on: onRun | onView, field: "run.server.tls_key", usage: "PEM private key `file` for --tls-cert",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.TLSKey }},
+	{name: "client-ca", on: onRun | onView, field: "run.server.client_ca", usage: "PEM CA `file`: require client certificates signed by it (mutual TLS)",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.ClientCA }},
+	{name: "state-dir", on: onRun | onView, field: "run.server.state_dir", usage: "`directory` for the generated certificate and token (default /var/lib/tlstap as root, else the user config directory)",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.StateDir }},
+	{name: "auth", on: onRun | onView, field: "run.server.auth", usage: "client authentication: token, or none (only on loopback listeners)",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.Auth }},
+	{name: "token", on: onRun | onView, field: "run.server.token", usage: "use this access `token` instead of the generated one (at least 16 characters)",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.Token }},
+	{name: "allow-origin", on: onRun | onView, field: "run.server.allow_origins", usage: "allow WebSocket upgrades from this browser `origin` pattern, on the main and eCaptureQ listeners (repeatable; e.g. 'https://*.example.com')",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.AllowOrigins }},
+	{name: "heartbeat", on: onRun | onView, field: "run.server.heartbeat", usage: "interval between heartbeats sent to stream clients",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.Heartbeat }},
+	{name: "write-timeout", on: onRun | onView, field: "run.server.write_timeout", usage: "disconnect a stream client that accepted nothing for this long",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.WriteTimeout }},
+	{name: "client-queue", on: onRun | onView, field: "run.server.client_queue", usage: "entries queued per stream client before it starts missing entries (it is told how many)",
+		ptr: func(s *settings) any { return &s.cfg.Run.Server.ClientQueue }},
 }
 
 // registerFlags adds the flags of the commands on to fs, their values
@@ -265,7 +262,7 @@ func resolve(fs *pflag.FlagSet, given *settings) (settings, error) {
 // space where the reason continues the sentence ("--tsize must be ...",
 // `--log-level "loud": want ...`), a colon where it is one of its own.
 func joiner(reason string) string {
-	for _, p := range []string{"must ", "and ", "at most ", `"`} {
+	for _, p := range []string{"must ", "and ", "with ", "at most ", `"`} {
 		if strings.HasPrefix(reason, p) {
 			return " "
 		}
@@ -288,12 +285,15 @@ func fieldErrors(fs *pflag.FlagSet, errs []config.FieldError) error {
 			byFlag[d.field] = "--" + d.name
 		}
 	}
+	// Longest first: run.server.tls is a prefix of run.server.tls_key.
+	fields := slices.Collect(maps.Keys(byFlag))
+	slices.SortFunc(fields, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
 	var flagged, pathed []string
 	for _, fe := range errs {
 		reason := fe.Reason
-		for field, flag := range byFlag {
+		for _, field := range fields {
 			if strings.HasPrefix(field, "run.") {
-				reason = strings.ReplaceAll(reason, field, flag)
+				reason = strings.ReplaceAll(reason, field, byFlag[field])
 			}
 		}
 		if flag, ok := byFlag[fe.Field]; ok && !pathIndex.MatchString(fe.Field) {

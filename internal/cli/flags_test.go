@@ -57,6 +57,7 @@ func TestFlagTableFields(t *testing.T) {
 	for i := range run.NumField() {
 		paths["run."+snake(run.Field(i).Name)] = true
 	}
+	walk("run.server.", reflect.TypeFor[config.Server]())
 	seen := map[string]bool{}
 	for _, d := range flagTable {
 		if seen[d.name] {
@@ -196,6 +197,17 @@ func TestSettingsErrors(t *testing.T) {
 		{onTLS, []string{"--tsize", "-1", "--comm", ""}, "--tsize must be >= 0, got -1 (0: no limit); invalid settings: capture.comms[0]: empty process name"},
 		{onPlay, []string{"--forward-url", "127.0.0.1:8080"}, `invalid settings: forward[0].url: "127.0.0.1:8080" has no scheme: did you mean http://127.0.0.1:8080 ?`},
 		{onPlay, []string{"--eventaddr", "tcp://h:1", "--eventaddr-format", "xml"}, `invalid settings: sinks[0].format: unknown event format "xml" (want protobuf, json or text)`},
+		// The stream server's settings (config.Server).
+		{onTLS, []string{"--listen", "0.0.0.0:1", "--tls=false"}, "--tls: TLS can only be turned off on loopback, not on 0.0.0.0:1 (--listen)"},
+		{onView, []string{"--listen", "[::]:1", "--auth", "none"}, `--auth "none" is refused on the non-loopback address [::]:1 (--listen): loopback only`},
+		{onPlay, []string{"--auth", "maybe"}, `--auth "maybe": want "token" or "none"`},
+		{onPlay, []string{"--token", "abc"}, "--token must be at least 16 characters, got 3"},
+		{onPlay, []string{"--listen", "localhost"}, `--listen "localhost": want host:port (missing port in address)`},
+		{onPlay, []string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{onPlay, []string{"--allow-origin", "["}, `--allow-origin "[": syntax error in pattern`},
+		{onPlay, []string{"--ecaptureq", "wss://127.0.0.1:1/"}, `--ecaptureq "wss://127.0.0.1:1/": scheme must be ws:// (the eCaptureQ GUI speaks plain WebSocket)`},
+		{onPlay, []string{"--listen", "", "--ecaptureq", "ws://0.0.0.0:2/"}, `--ecaptureq: non-loopback address 0.0.0.0:2 needs a token: use ws://0.0.0.0:2/?token (clients then append ?token=...) or auth "none"`},
+		{onPlay, []string{"--heartbeat", "-1s", "--client-queue", "-1"}, "--heartbeat must be >= 0 (0: the default), got -1s; --client-queue must be >= 0 (0: the default), got -1"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

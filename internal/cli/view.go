@@ -69,7 +69,7 @@ func (fs *fleetSource) check(s *settings) error {
 	if !fleet.IsURL(fs.nats) {
 		return usageError{fmt.Errorf("--nats %q: want nats://HOST:PORT or tls://HOST:PORT", fs.nats)}
 	}
-	if s.server.Listen == "" && s.server.ECaptureQ == "" {
+	if srv := s.cfg.Run.Server; srv.Listen == "" && srv.ECaptureQ == "" {
 		return usageError{fmt.Errorf("a viewer with neither --listen nor --ecaptureq serves nobody")}
 	}
 	return nil

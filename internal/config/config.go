@@ -45,6 +45,8 @@ type Run struct {
 	// DrainTimeout bounds the delivery of what forwarders and sinks hold
 	// at exit; 0 or less is the engine's default.
 	DrainTimeout Duration
+	// Server is the stream server's ("run.server.<field>").
+	Server Server
 }
 
 // Capture selects what is captured. Empty lists mean "everything".

@@ -38,6 +38,7 @@ func (ck *checker) run(r Run) {
 	if r.PCAPNGRotateBytes < 0 {
 		ck.add("run.pcapng_rotate_bytes", "must be >= 0, got %d", r.PCAPNGRotateBytes)
 	}
+	ck.server(r.Server)
 }
 
 // Level returns the run's log level; an invalid one (Validate reports

@@ -68,7 +68,7 @@ func (s *Server) originCheck(listener string, r *http.Request) (bool, string) {
 	if listener == listenerMain {
 		ok, reason = originAllowed(r, s.opts.AllowOrigins)
 	} else {
-		ok, reason, badHost = ecqAllowed(r, s.opts.AllowOrigins, s.ecq.addr)
+		ok, reason, badHost = ecqAllowed(r, s.opts.AllowOrigins, s.ecq.Addr)
 	}
 	if ok {
 		return true, ""

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
-	"net/url"
-	"path"
-	"strings"
 	"time"
+
+	"github.com/tlstap/tlstap/internal/config"
 )
 
 // DefaultListen is the main listener's address unless configured.
@@ -16,8 +14,8 @@ const DefaultListen = "127.0.0.1:28256"
 
 // Auth modes.
 const (
-	AuthToken = "token" // the default: a bearer token is required
-	AuthNone  = "none"  // no token; only allowed on loopback listeners
+	AuthToken = config.AuthToken // the default: a bearer token is required
+	AuthNone  = config.AuthNone  // no token; only allowed on loopback listeners
 )
 
 // Options configure a Server. The zero value of a field takes its default,
@@ -107,111 +105,39 @@ func (o *Options) defaults() {
 	}
 }
 
-// ecqTokenMode says which token the eCaptureQ listener requires.
-type ecqTokenMode int
-
-const (
-	ecqNoToken     ecqTokenMode = iota
-	ecqServerToken              // ?token: the server's token
-	ecqOwnToken                 // ?token=SECRET
-)
-
-// ecqConfig is the parsed ECaptureQ option.
-type ecqConfig struct {
-	addr      string
-	tokenMode ecqTokenMode
-	token     string
-}
-
-func parseECaptureQ(s string) (ecqConfig, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return ecqConfig{}, fmt.Errorf("ecaptureq %q: %w", s, err)
-	}
-	if u.Scheme != "ws" {
-		return ecqConfig{}, fmt.Errorf("ecaptureq %q: scheme must be ws:// (the eCaptureQ GUI speaks plain WebSocket)", s)
-	}
-	if u.Port() == "" {
-		return ecqConfig{}, fmt.Errorf("ecaptureq %q: missing port", s)
-	}
-	c := ecqConfig{addr: u.Host}
-	qv := u.Query()
-	for k := range qv {
-		if k != "token" {
-			return ecqConfig{}, fmt.Errorf("ecaptureq %q: unknown parameter %q", s, k)
-		}
-	}
-	if qv.Has("token") {
-		c.tokenMode = ecqServerToken
-		if t := qv.Get("token"); t != "" {
-			if len(t) < 16 {
-				return ecqConfig{}, fmt.Errorf("ecaptureq: token shorter than 16 characters")
-			}
-			c.tokenMode, c.token = ecqOwnToken, t
-		}
-	}
-	return c, nil
-}
-
-// isLoopback reports whether a listen address binds only loopback
-// interfaces. An empty host binds every interface.
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
-}
-
-// validate checks the security rules that do not need the filesystem.
-func (o *Options) validate() (ecq ecqConfig, err error) {
+// validate is New's guard: the settings must pass config.Validate's
+// rules for the server (the command line judges them there first, before
+// anything starts), and there must be a listener to start.
+func (o *Options) validate() (ecq config.ECaptureQ, err error) {
 	if o.Listen == "" && o.ECaptureQ == "" {
 		return ecq, errors.New("server: no listener configured")
 	}
-	if o.Auth != AuthToken && o.Auth != AuthNone {
-		return ecq, fmt.Errorf("server: auth %q: want %q or %q", o.Auth, AuthToken, AuthNone)
-	}
-	if o.Token != "" && len(o.Token) < 16 {
-		return ecq, errors.New("server: token shorter than 16 characters")
-	}
-	if o.Listen != "" {
-		if _, _, err := net.SplitHostPort(o.Listen); err != nil {
-			return ecq, fmt.Errorf("server: listen %q: %w", o.Listen, err)
-		}
-		if !isLoopback(o.Listen) {
-			if o.NoTLS {
-				return ecq, fmt.Errorf("server: refusing plain HTTP on non-loopback address %s: TLS can only be turned off on loopback", o.Listen)
-			}
-			if o.Auth == AuthNone {
-				return ecq, fmt.Errorf("server: refusing auth %q on non-loopback address %s", AuthNone, o.Listen)
-			}
-		}
-	}
-	if (o.TLSCert == "") != (o.TLSKey == "") {
-		return ecq, errors.New("server: TLSCert and TLSKey go together")
-	}
-	for _, p := range o.AllowOrigins {
-		if _, err := path.Match(p, ""); err != nil {
-			return ecq, fmt.Errorf("server: allow-origin %q: %w", p, err)
-		}
+	if errs := config.ValidateServer(o.settings()); len(errs) > 0 {
+		return ecq, fmt.Errorf("server: %w", config.FieldErrors(errs))
 	}
 	if o.ECaptureQ != "" {
-		if ecq, err = parseECaptureQ(o.ECaptureQ); err != nil {
-			return ecq, fmt.Errorf("server: %w", err)
+		if ecq, err = config.ParseECaptureQ(o.ECaptureQ); err != nil {
+			return ecq, fmt.Errorf("server: ecaptureq %w", err) // checked above; kept for safety
 		}
-		if !isLoopback(ecq.addr) && ecq.tokenMode == ecqNoToken && o.Auth != AuthNone {
-			return ecq, fmt.Errorf("server: eCaptureQ listener on non-loopback address %s needs a token: use ws://%s/?token (clients then append ?token=...) or auth %q", ecq.addr, ecq.addr, AuthNone)
-		}
-		if o.Auth == AuthNone && ecq.tokenMode == ecqServerToken {
-			ecq.tokenMode = ecqNoToken // there is no server token to require
+		if o.Auth == AuthNone && ecq.Token == config.ECQServerToken {
+			ecq.Token = config.ECQNoToken // there is no server token to require
 		}
 	}
 	return ecq, nil
 }
+
+// settings is o as config.Server, which config.ValidateServer judges.
+func (o *Options) settings() config.Server {
+	return config.Server{
+		Listen: o.Listen, ECaptureQ: o.ECaptureQ, TLS: !o.NoTLS,
+		TLSCert: o.TLSCert, TLSKey: o.TLSKey, ClientCA: o.ClientCA, StateDir: o.StateDir,
+		Auth: o.Auth, Token: o.Token, AllowOrigins: o.AllowOrigins,
+		Heartbeat: o.Heartbeat, WriteTimeout: o.WriteTimeout, ClientQueue: o.ClientQueue,
+	}
+}
+
+// isLoopback is config.IsLoopback: one rule for what is loopback.
+func isLoopback(hostport string) bool { return config.IsLoopback(hostport) }
 
 func (o *Options) wrap(ln net.Listener) net.Listener {
 	if o.WrapListener == nil {

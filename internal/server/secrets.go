@@ -5,7 +5,7 @@ package server
 // if a client's request carrying one is captured.
 func (s *Server) Secrets() []string {
 	var out []string
-	for _, t := range []string{s.token, s.ecq.token} {
+	for _, t := range []string{s.token, s.ecq.Secret} {
 		if t != "" {
 			out = append(out, t)
 		}

@@ -252,8 +252,8 @@ func TestNewRefuses(t *testing.T) {
 		{"no listener", server.Options{}, "no listener"},
 		{"bad auth", server.Options{Listen: "127.0.0.1:0", Auth: "maybe"}, "auth"},
 		{"short token", server.Options{Listen: "127.0.0.1:0", Token: "abc"}, "token"},
-		{"bad origin pattern", server.Options{Listen: "127.0.0.1:0", AllowOrigins: []string{"["}}, "allow-origin"},
-		{"cert without key", server.Options{Listen: "127.0.0.1:0", TLSCert: "x.pem"}, "TLSKey"},
+		{"bad origin pattern", server.Options{Listen: "127.0.0.1:0", AllowOrigins: []string{"["}}, "allow_origins"},
+		{"cert without key", server.Options{Listen: "127.0.0.1:0", TLSCert: "x.pem"}, "tls_key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

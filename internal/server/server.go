@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
 	"github.com/tlstap/tlstap/internal/stats"
 )
@@ -44,7 +45,7 @@ type Server struct {
 	b       *broker.Broker
 	stats   *stats.Set
 	log     *slog.Logger
-	ecq     ecqConfig
+	ecq     config.ECaptureQ
 	token   string
 	checker *tlsauth.Checker // nil with auth none
 	ecqAuth *tlsauth.Checker // nil: the eCaptureQ listener needs no token
@@ -98,7 +99,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 	if stateDir == "" {
 		stateDir = tlsauth.DefaultStateDir()
 	}
-	needToken := opts.Auth == AuthToken && (opts.Listen != "" || ecq.tokenMode == ecqServerToken)
+	needToken := opts.Auth == AuthToken && (opts.Listen != "" || ecq.Token == config.ECQServerToken)
 	if needToken {
 		s.token = opts.Token
 		if s.token == "" {
@@ -108,11 +109,11 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		}
 		s.checker = tlsauth.NewChecker(s.token)
 	}
-	switch ecq.tokenMode {
-	case ecqServerToken:
+	switch ecq.Token {
+	case config.ECQServerToken:
 		s.ecqAuth = s.checker
-	case ecqOwnToken:
-		s.ecqAuth = tlsauth.NewChecker(ecq.token)
+	case config.ECQOwnToken:
+		s.ecqAuth = tlsauth.NewChecker(ecq.Secret)
 	}
 
 	var tlsConf *tls.Config
@@ -136,15 +137,15 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		s.mainLn = ln
 	}
 	if opts.ECaptureQ != "" {
-		ln, err := net.Listen("tcp", ecq.addr)
+		ln, err := net.Listen("tcp", ecq.Addr)
 		if err != nil {
 			s.Close()
-			return nil, &ListenError{Listener: listenerECaptureQ, Addr: ecq.addr, Err: err}
+			return nil, &ListenError{Listener: listenerECaptureQ, Addr: ecq.Addr, Err: err}
 		}
 		ln = opts.wrap(ln)
 		s.ecqLn = ln
-		if !isLoopback(ecq.addr) && s.ecqAuth == nil {
-			log.Warn("!!! eCaptureQ listener is on a non-loopback address WITHOUT authentication: anyone who can reach it reads all captured plaintext", "addr", ecq.addr)
+		if !isLoopback(ecq.Addr) && s.ecqAuth == nil {
+			log.Warn("!!! eCaptureQ listener is on a non-loopback address WITHOUT authentication: anyone who can reach it reads all captured plaintext", "addr", ecq.Addr)
 		}
 		if s.ecqAuth == nil {
 			// Web pages are shut out by the Origin and Host checks; local
@@ -258,11 +259,11 @@ func (s *Server) URLs() []string {
 	}
 	if s.ecqLn != nil {
 		u := "ws://" + printable(s.ecqLn.Addr()) + "/"
-		switch s.ecq.tokenMode {
-		case ecqServerToken:
+		switch s.ecq.Token {
+		case config.ECQServerToken:
 			u += "?token=" + s.token
-		case ecqOwnToken:
-			u += "?token=" + s.ecq.token
+		case config.ECQOwnToken:
+			u += "?token=" + s.ecq.Secret
 		}
 		urls = append(urls, u)
 	}
