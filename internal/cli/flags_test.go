@@ -268,3 +268,22 @@ func TestHelpGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamPartsFlag: with an idle timeout short enough for the demo's
+// event stream not to complete at once, it is streamed in parts, unless
+// --stream-parts=false.
+func TestStreamPartsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		flag  string
+		parts bool
+	}{{"--stream-parts=true", true}, {"--stream-parts=false", false}} {
+		args := append([]string{"demo", "--exit", "--speed", "0", "-o", "json", "--idle-timeout", "1us", tc.flag}, noListen...)
+		code, stdout, stderr := runMain(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		if got := strings.Contains(stdout, `"part":"head"`) && strings.Contains(stdout, `"sse_data":`); got != tc.parts {
+			t.Errorf("%s: streamed parts in the output: %v, want %v", tc.flag, got, tc.parts)
+		}
+	}
+}

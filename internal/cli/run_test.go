@@ -1,8 +1,10 @@
 package cli
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,39 +13,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tlstap/tlstap/internal/exporttest"
 	"github.com/tlstap/tlstap/internal/testenv"
+	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
-
-// tlstapCmd runs this test binary as tlstap (see TestMain).
-func tlstapCmd(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "TLSTAP_TEST_MAIN=1")
-	return cmd
-}
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDemoExitDeliversToWebhook: 'demo --exit' delivers every event to a
 // webhook before exiting, and its summary says so.
@@ -95,27 +73,6 @@ func TestInterruptSaysShuttingDown(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, out)
 		}
-	}
-}
-
-// TestReplayTornTail: a recording cut mid-record (what kill -9 of the
-// recorder leaves) replays every complete record and says its tail was
-// cut.
-func TestReplayTornTail(t *testing.T) {
-	good, err := os.ReadFile(filepath.Join("..", "engine", "testdata", "http1.rec"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := writeFile(t, "cut.rec", good[:len(good)-4])
-	code, stdout, stderr := runMain(t, append([]string{"replay", path, "--exit", "--speed", "0", "-o", "text"}, noListen...)...)
-	if code != 0 {
-		t.Fatalf("exit code %d: %s", code, stderr)
-	}
-	if !strings.Contains(stderr, "tail was cut") || strings.Contains(stderr, "not a tlstap recording") {
-		t.Errorf("stderr %q, want a word about the cut tail", stderr)
-	}
-	if !strings.Contains(stdout, "GET /api/items") {
-		t.Errorf("complete records were not replayed:\n%s", stdout)
 	}
 }
 
@@ -223,4 +180,127 @@ func TestRecordSurvivesKill9(t *testing.T) {
 		t.Fatal("no request completed more than a second before the kill")
 	}
 	t.Logf("%d requests checked; replay said: %s", checked, strings.TrimSpace(rstderr))
+}
+
+// jsonEvents reads the events of -o json output back.
+func jsonEvents(t *testing.T, out string) []*eventpb.Event {
+	t.Helper()
+	var evs []*eventpb.Event
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var j struct {
+			Timestamp           int64
+			Seq                 uint64
+			RequestSeq          uint64 `json:"request_seq"`
+			ConnID              uint64 `json:"conn_id"`
+			Type, Status        uint32
+			WSOpcode            uint32 `json:"ws_opcode"`
+			Pid                 int64
+			Pname, Method, Path string
+			SrcIP               string `json:"src_ip"`
+			DstIP               string `json:"dst_ip"`
+			SrcPort             uint32 `json:"src_port"`
+			DstPort             uint32 `json:"dst_port"`
+			Payload             string
+			PayloadEncoding     string `json:"payload_encoding"`
+			Part                string
+			MessageSeq          uint64 `json:"message_seq"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
+			t.Fatalf("%v: %s", err, sc.Bytes())
+		}
+		payload := []byte(j.Payload)
+		if j.PayloadEncoding == "base64" {
+			var err error
+			if payload, err = base64.StdEncoding.DecodeString(j.Payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs = append(evs, &eventpb.Event{Timestamp: j.Timestamp, Seq: j.Seq, RequestSeq: j.RequestSeq, ConnId: j.ConnID,
+			Type: j.Type, Status: j.Status, WsOpcode: j.WSOpcode, Pid: j.Pid, Pname: j.Pname, Method: j.Method, Path: j.Path,
+			SrcIp: j.SrcIP, DstIp: j.DstIP, SrcPort: j.SrcPort, DstPort: j.DstPort, Payload: payload,
+			Part: eventpb.PartKind(eventpb.PartKind_value["PART_KIND_"+strings.ToUpper(j.Part)]), MessageSeq: j.MessageSeq})
+	}
+	return evs
+}
+
+// The demo exported as pcapng dissects in tshark and as HAR validates,
+// both matching the events of the same run.
+func TestDemoExports(t *testing.T) {
+	dir := t.TempDir()
+	pcap, har := filepath.Join(dir, "demo.pcapng"), filepath.Join(dir, "demo.har")
+	code, stdout, stderr := runMain(t, "demo", "--exit", "--speed", "0", "-o", "json", "--listen", "", "--pcapng", pcap, "--har", har)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	evs := jsonEvents(t, stdout)
+	if len(evs) == 0 {
+		t.Fatal("no events")
+	}
+	exporttest.CheckPcapng(t, pcap, evs, exporttest.PcapngWant{})
+	exporttest.ValidateHAR(t, har)
+	exporttest.CheckHAR(t, exporttest.ReadHAR(t, har), evs)
+}
+
+// A recording rebuilds the HAR of its capture, as docs/export.md tells
+// users to do after a crash.
+func TestReplayRebuildsHAR(t *testing.T) {
+	har := filepath.Join(t.TempDir(), "out.har")
+	rec := filepath.Join("..", "engine", "testdata", "http1.rec")
+	code, stdout, stderr := runMain(t, "replay", rec, "--speed", "0", "--exit", "-o", "json", "--listen", "", "--har", har)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	evs := jsonEvents(t, stdout)
+	exporttest.ValidateHAR(t, har)
+	h := exporttest.ReadHAR(t, har)
+	if len(h.Log.Entries) == 0 {
+		t.Fatal("no entries")
+	}
+	exporttest.CheckHAR(t, h, evs)
+}
+
+func TestExportUsageErrors(t *testing.T) {
+	code, _, stderr := runMain(t, "demo", "--exit", "--listen", "", "--pcapng", filepath.Join(t.TempDir(), "x.pcapng"), "--pcapng-rotate-size", "-1")
+	if code != 2 || !strings.Contains(stderr, "--pcapng-rotate-size must be >= 0") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runMain(t, "demo", "--exit", "--listen", "", "--pcapng", filepath.Join(t.TempDir(), "no", "such", "dir.pcapng"))
+	if code == 0 || !strings.Contains(stderr, "pcapng") {
+		t.Errorf("unwritable --pcapng: exit %d: %s", code, stderr)
+	}
+}
+
+// TestServerFlagsJudgedFirst: a bad stream-server setting is a usage
+// error from config.Validate (step 1 of run), before the recording is
+// created, the capture attaches or anything listens; it used to surface
+// from server.New, after the capture had started.
+func TestServerFlagsJudgedFirst(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen", "0.0.0.0:28999", "--tls=false"}, "--tls: TLS can only be turned off on loopback, not on 0.0.0.0:28999 (--listen)"},
+		{[]string{"--token", "short"}, "--token must be at least 16 characters"},
+		{[]string{"--listen", "", "--ecaptureq", "ws://0.0.0.0:28998/"}, "--ecaptureq: non-loopback address 0.0.0.0:28998 needs a token"},
+		{[]string{"--tls-cert", filepath.Join(t.TempDir(), "none.pem"), "--tls-key", filepath.Join(t.TempDir(), "none.pem")}, "--tls-cert with --tls-key: "},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			rec := filepath.Join(t.TempDir(), "x.rec")
+			args := append([]string{"tls", "--record", rec}, tt.args...)
+			code, _, stderr := runMain(t, args...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("code %d, stderr %q; want 2 and %q", code, stderr, tt.want)
+			}
+			if _, err := os.Stat(rec); !os.IsNotExist(err) {
+				t.Errorf("the recording was created before the settings were judged (stat: %v)", err)
+			}
+			for _, early := range []string{"capturing", "serving events", "attach"} {
+				if strings.Contains(stderr, early) {
+					t.Errorf("reported after %q:\n%s", early, stderr)
+				}
+			}
+		})
+	}
 }

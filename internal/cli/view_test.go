@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -279,44 +277,5 @@ func TestViewFleet(t *testing.T) {
 		if n[node] != demoEvents {
 			t.Errorf("after the restart: node %s has %d events, want %d", node, n[node], demoEvents)
 		}
-	}
-}
-
-// TestWatchNATSNoReconnect: 'tlstap watch nats://... --no-reconnect' exits
-// with an error when the server goes away, instead of waiting for it; and
-// its text output names each event's node.
-func TestWatchNATSNoReconnect(t *testing.T) {
-	s := fleettest.Server(t, 0, t.TempDir())
-	url := fleettest.URL(s, "")
-	publishDemo(t, url, "node-a")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := tlstapCmd(ctx, "watch", url, "--since", "0", "--no-reconnect")
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() {
-		t.Fatalf("no output: %s", stderr.String())
-	}
-	if !strings.Contains(sc.Text(), " node=node-a") {
-		t.Errorf("text header without the node: %q", sc.Text())
-	}
-	go io.Copy(io.Discard, out)
-	s.Shutdown()
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("watch --no-reconnect after the server went: %v (want exit code 1)\n%s", err, stderr.String())
-	}
-	if ctx.Err() != nil {
-		t.Fatal("watch --no-reconnect did not exit when the server went away")
 	}
 }
