@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/capture/replay"
 	"github.com/tlstap/tlstap/internal/recording"
 )
 
@@ -188,5 +190,38 @@ func writeRecording(t *testing.T, name string, chunks []capture.Chunk) {
 	}
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func fileSource(t *testing.T, path string) capture.Source {
+	t.Helper()
+	src, err := replay.New(replay.Options{Open: func() (io.ReadCloser, error) { return os.Open(path) }, Name: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func readChunks(t *testing.T, path string) []capture.Chunk {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := recording.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []capture.Chunk
+	for {
+		c, err := r.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-
 	"io"
 	"net"
 	"net/http"
@@ -19,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlstap/tlstap/internal/broker"
-	"github.com/tlstap/tlstap/internal/stats"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
@@ -222,77 +219,4 @@ func TestProxyModeThroughMitmproxy(t *testing.T) {
 	waitFor(t, "4 responses counted as 2xx", func() bool {
 		return st.Value("tlstap_forward_responses_total", "mode", "proxy", "class", "2xx") == 4
 	})
-}
-
-// A proxy that is not there must cost capture nothing: Publish returns at
-// once, and what the queue cannot hold is dropped and counted.
-func TestProxyModeDeadProxy(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
-
-	b, st := newBroker()
-	const queue, n = 16, 1000
-	f, err := New(Options{Mode: Proxy, URLs: []string{"http://" + dead}, Queue: queue, Workers: 2,
-		Retries: 1, BackoffMin: time.Millisecond, BackoffMax: time.Millisecond}, b, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := start(t, f)
-	defer stop()
-	for seq := uint64(1); seq <= n; seq++ {
-		b.Publish(entry(httpRequest(seq, "GET", "127.0.0.1:1", "/", "", nil, "")))
-	}
-	if f.Dropped() == 0 {
-		t.Errorf("nothing dropped: %d requests through a dead proxy fitted a queue of %d?", n, queue)
-	}
-	if got := st.Value(stats.DropsTotal, "reason", "queue_full_forward_proxy"); got != float64(f.Dropped()) {
-		t.Errorf("drop counter %v != Dropped() %d", got, f.Dropped())
-	}
-	// Every event is accounted for: dropped, or tried and given up on.
-	waitFor(t, "every event dropped or abandoned", func() bool {
-		return st.Value("tlstap_forward_failed_total", "mode", "proxy")+float64(f.Dropped()) == n
-	})
-	if got := st.Value("tlstap_forward_retries_total", "mode", "proxy"); got == 0 {
-		t.Error("connection errors to the proxy were not retried")
-	}
-}
-
-func TestProxyModeDefaultsToSafeMethods(t *testing.T) {
-	tests := []struct {
-		filter string
-		method string
-		typ    uint32
-		want   bool
-	}{
-		{"", "GET", 1, true},
-		{"", "HEAD", 2, true},
-		{"", "OPTIONS", 1, true},
-		{"", "POST", 1, false},
-		{"", "DELETE", 2, false},
-		{"", "GET", 3, false}, // responses are never replayed
-		{"", "GET", 0, false},
-		{"method=*", "POST", 1, true},
-		{"method=POST", "GET", 1, false},
-		{"path=/x", "GET", 1, true},
-		{"path=/x", "PUT", 1, false},
-	}
-	b, _ := newBroker()
-	for _, tt := range tests {
-		f, err := New(Options{Mode: Proxy, URLs: []string{"http://127.0.0.1:8080"}, Filter: tt.filter}, b, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev := httpRequest(1, tt.method, "a.example.test", "/x", "", nil, "")
-		ev.Type = tt.typ
-		if got := f.wants(&broker.Entry{Msg: entry(ev)}); got != tt.want {
-			t.Errorf("filter %q: %s type %d forwarded=%v, want %v", tt.filter, tt.method, tt.typ, got, tt.want)
-		}
-		for _, d := range f.dests {
-			d.sub.Close()
-		}
-	}
 }

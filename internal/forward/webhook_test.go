@@ -200,20 +200,3 @@ func TestWebhookConnectionErrorsRetry(t *testing.T) {
 		t.Errorf("error responses = %v, want 3 (1 + 2 retries)", got)
 	}
 }
-
-func TestNewRejects(t *testing.T) {
-	b, _ := newBroker()
-	for _, o := range []Options{
-		{},
-		{URLs: []string{"ftp://x"}},
-		{URLs: []string{"http://"}},
-		{URLs: []string{"http://x"}, Mode: "mirror"},
-		{URLs: []string{"http://x"}, Format: "xml"},
-		{URLs: []string{"http://x"}, Scheme: "gopher"},
-		{URLs: []string{"http://x"}, Filter: "colour=red"},
-	} {
-		if _, err := New(o, b, nil, nil); err == nil {
-			t.Errorf("New(%+v) accepted", o)
-		}
-	}
-}
