@@ -5,9 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,4 +220,44 @@ func connectedOpenSSL(t *testing.T, line string) (*testenv.Server, *testenv.Proc
 		t.Fatal(err)
 	}
 	return srv, cli
+}
+
+// body returns n deterministic pseudo-random bytes.
+func body(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// curl runs curl and returns its pid; args come before the URL.
+func curl(t *testing.T, url string, args ...string) (pid int, out string) {
+	t.Helper()
+	return curlAs(t, nil, url, args...)
+}
+
+// curlAs is curl run with the given credentials (nil: tlstap's).
+func curlAs(t *testing.T, cred *syscall.Credential, url string, args ...string) (pid int, out string) {
+	t.Helper()
+	cmd := exec.Command("curl", append([]string{"-sS", "-k", "-A", "tlstap-test", "-o", "/dev/null", "-w", "%{local_port} %{http_version} %{size_download}"}, append(args, url)...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	p := testenv.StartCmd(t, cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("curl %s: %v\n%s", url, err, p.Output())
+	}
+	return p.PID(), p.Output()
+}
+
+// clientPort parses the local port curl's -w printed first.
+func clientPort(t *testing.T, out string) uint16 {
+	t.Helper()
+	var port uint16
+	if _, err := fmt.Sscan(out, &port); err != nil {
+		t.Fatalf("curl -w output %q: %v", out, err)
+	}
+	return port
 }

@@ -3,59 +3,14 @@ package openssl
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
 	"net/netip"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tlstap/tlstap/internal/capture"
 	"github.com/tlstap/tlstap/internal/testenv"
 )
-
-// body returns n deterministic pseudo-random bytes.
-func body(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-// curl runs curl and returns its pid; args come before the URL.
-func curl(t *testing.T, url string, args ...string) (pid int, out string) {
-	t.Helper()
-	return curlAs(t, nil, url, args...)
-}
-
-// curlAs is curl run with the given credentials (nil: tlstap's).
-func curlAs(t *testing.T, cred *syscall.Credential, url string, args ...string) (pid int, out string) {
-	t.Helper()
-	cmd := exec.Command("curl", append([]string{"-sS", "-k", "-A", "tlstap-test", "-o", "/dev/null", "-w", "%{local_port} %{http_version} %{size_download}"}, append(args, url)...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	p := testenv.StartCmd(t, cmd)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := p.Wait(ctx); err != nil {
-		t.Fatalf("curl %s: %v\n%s", url, err, p.Output())
-	}
-	return p.PID(), p.Output()
-}
-
-// clientPort parses the local port curl's -w printed first.
-func clientPort(t *testing.T, out string) uint16 {
-	t.Helper()
-	var port uint16
-	if _, err := fmt.Sscan(out, &port); err != nil {
-		t.Fatalf("curl -w output %q: %v", out, err)
-	}
-	return port
-}
 
 func TestCurlHTTP1(t *testing.T) {
 	testenv.RequireRoot(t, "loading tlstap's BPF programs")
@@ -136,57 +91,6 @@ func TestCurlIPv6(t *testing.T) {
 		return bytes.HasSuffix(concat(cs, capture.Write), payload)
 	})
 	checkMeta(t, ss, srv.PID(), "nginx", srv.Addr, client, 0x0304)
-}
-
-// Python's ssl module uses SSL_read_ex/SSL_write_ex, so this covers the
-// length out-parameter on both sides.
-func TestPythonUrllib(t *testing.T) {
-	testenv.RequireRoot(t, "loading tlstap's BPF programs")
-	payload := body(5000, 2)
-	srv := testenv.StartPythonHTTPS(t, testenv.IPv4, map[string][]byte{"py.bin": payload})
-	c := startCapture(t, Options{})
-
-	const script = `
-import ssl, sys, urllib.request
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-body = urllib.request.urlopen(sys.argv[1], context=ctx).read()
-sys.stdout.write(str(len(body)))
-`
-	p := testenv.Start(t, testenv.Python(t), "-c", script, srv.URL("/py.bin"), srv.Cert.CertFile)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := p.Wait(ctx); err != nil || p.Output() != fmt.Sprint(len(payload)) {
-		t.Fatalf("urllib client: %v %q", err, p.Output())
-	}
-	cs := c.waitClosed(p.PID())
-	ss := c.waitFor("server reply", srv.PID(), func(cs []capture.Chunk) bool {
-		return bytes.HasSuffix(concat(cs, capture.Write), payload)
-	})
-
-	req := concat(cs, capture.Write)
-	if !bytes.HasPrefix(req, []byte("GET /py.bin HTTP/1.1\r\n")) || !bytes.Contains(req, []byte("\r\nHost: "+srv.Addr.String()+"\r\n")) {
-		t.Errorf("client wrote %q", req)
-	}
-	if got := concat(ss, capture.Read); !bytes.Equal(got, req) {
-		t.Errorf("server read %q, client wrote %q", got, req)
-	}
-	resp := concat(cs, capture.Read)
-	if !bytes.HasPrefix(resp, []byte("HTTP/1.0 200 OK\r\n")) || !bytes.HasSuffix(resp, payload) {
-		t.Errorf("client read %d bytes, want a 200 response ending in the body", len(resp))
-	}
-	if got := concat(ss, capture.Write); !bytes.Equal(got, resp) {
-		t.Errorf("server wrote %d bytes, client read %d; they differ", len(got), len(resp))
-	}
-	comm := cs[0].Comm
-	if !strings.HasPrefix(comm, "python") {
-		t.Errorf("comm %q, want python*", comm)
-	}
-	local := data(cs, capture.Write)[0].Local
-	if local.Addr() != testenv.IPv4 {
-		t.Errorf("client local address %s", local)
-	}
-	checkMeta(t, cs, p.PID(), comm, local, srv.Addr, 0x0304)
-	checkMeta(t, ss, srv.PID(), comm, srv.Addr, local, 0x0304)
 }
 
 // openssl s_client drives SSL through its own socket BIO and never calls
@@ -321,32 +225,4 @@ while tls.recv(65536):
 		t.Errorf("client read %q", concat(cs, capture.Read))
 	}
 	checkMeta(t, cs, p.PID(), cs[0].Comm, client, srv.Addr, 0x0304)
-}
-
-// Cancelling Run detaches everything; the counters survive for reporting.
-func TestRunCancel(t *testing.T) {
-	testenv.RequireRoot(t, "loading tlstap's BPF programs")
-	src, err := New(Options{Libs: []string{systemLibssl(t)}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, make(chan capture.Chunk)) }()
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run after cancel: %v", err)
-	}
-	if libs := src.Libraries(); len(libs) != 0 {
-		t.Errorf("still attached to %+v", libs)
-	}
-	if _, err := src.AttachLib(systemLibssl(t)); !errors.Is(err, ErrClosed) {
-		t.Errorf("AttachLib after Run ended: %v, want ErrClosed", err)
-	}
-	if err := src.Run(context.Background(), nil); err == nil {
-		t.Error("second Run succeeded")
-	}
-	if err := src.Close(); err != nil {
-		t.Errorf("Close after Run: %v", err)
-	}
 }

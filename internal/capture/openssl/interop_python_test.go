@@ -3,6 +3,7 @@ package openssl
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"strconv"
@@ -58,4 +59,55 @@ func TestMemoryBIOAsyncio(t *testing.T) {
 	}
 	checkMeta(t, client, cl.PID(), "python3", local, srvAddr, 0x0304)
 	checkMeta(t, server, srv.PID(), "python3", srvAddr, local, 0x0304)
+}
+
+// Python's ssl module uses SSL_read_ex/SSL_write_ex, so this covers the
+// length out-parameter on both sides.
+func TestPythonUrllib(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	payload := body(5000, 2)
+	srv := testenv.StartPythonHTTPS(t, testenv.IPv4, map[string][]byte{"py.bin": payload})
+	c := startCapture(t, Options{})
+
+	const script = `
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+body = urllib.request.urlopen(sys.argv[1], context=ctx).read()
+sys.stdout.write(str(len(body)))
+`
+	p := testenv.Start(t, testenv.Python(t), "-c", script, srv.URL("/py.bin"), srv.Cert.CertFile)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil || p.Output() != fmt.Sprint(len(payload)) {
+		t.Fatalf("urllib client: %v %q", err, p.Output())
+	}
+	cs := c.waitClosed(p.PID())
+	ss := c.waitFor("server reply", srv.PID(), func(cs []capture.Chunk) bool {
+		return bytes.HasSuffix(concat(cs, capture.Write), payload)
+	})
+
+	req := concat(cs, capture.Write)
+	if !bytes.HasPrefix(req, []byte("GET /py.bin HTTP/1.1\r\n")) || !bytes.Contains(req, []byte("\r\nHost: "+srv.Addr.String()+"\r\n")) {
+		t.Errorf("client wrote %q", req)
+	}
+	if got := concat(ss, capture.Read); !bytes.Equal(got, req) {
+		t.Errorf("server read %q, client wrote %q", got, req)
+	}
+	resp := concat(cs, capture.Read)
+	if !bytes.HasPrefix(resp, []byte("HTTP/1.0 200 OK\r\n")) || !bytes.HasSuffix(resp, payload) {
+		t.Errorf("client read %d bytes, want a 200 response ending in the body", len(resp))
+	}
+	if got := concat(ss, capture.Write); !bytes.Equal(got, resp) {
+		t.Errorf("server wrote %d bytes, client read %d; they differ", len(got), len(resp))
+	}
+	comm := cs[0].Comm
+	if !strings.HasPrefix(comm, "python") {
+		t.Errorf("comm %q, want python*", comm)
+	}
+	local := data(cs, capture.Write)[0].Local
+	if local.Addr() != testenv.IPv4 {
+		t.Errorf("client local address %s", local)
+	}
+	checkMeta(t, cs, p.PID(), comm, local, srv.Addr, 0x0304)
+	checkMeta(t, ss, srv.PID(), comm, srv.Addr, local, 0x0304)
 }

@@ -3,13 +3,12 @@ package openssl
 import (
 	"bytes"
 	"context"
-	"errors"
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tlstap/tlstap/internal/capture"
@@ -128,117 +127,6 @@ func TestVersionFromSymbols(t *testing.T) {
 	}
 }
 
-func TestNewErrors(t *testing.T) {
-	testenv.RequireRoot(t, "loading tlstap's BPF programs")
-	for _, tt := range []struct {
-		name string
-		opts Options
-		want string
-		is   error
-	}{
-		{"missing lib", Options{Libs: []string{"/nonexistent/libssl.so.3"}}, "", os.ErrNotExist},
-		{"not openssl", Options{Libs: []string{"/bin/true"}}, "no OpenSSL SSL_write", nil},
-		{"ring not a power of two", Options{RingBytes: 100000}, "power of two", nil},
-		{"ring too small", Options{RingBytes: 1024}, "power of two", nil},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(tt.opts)
-			if err == nil {
-				s.Close()
-				t.Fatal("New succeeded")
-			}
-			if tt.is != nil && !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q, want one containing %q (is %v)", err, tt.want, tt.is)
-			}
-		})
-	}
-}
-
-func TestAttachDetach(t *testing.T) {
-	testenv.RequireRoot(t, "loading tlstap's BPF programs")
-	lib := systemLibssl(t)
-	payload := []byte("attach detach\n")
-	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"a.txt": payload}})
-	c := startCapture(t, Options{Libs: []string{lib}})
-	if got := c.src.Libraries(); len(got) != 1 || got[0].Path != lib {
-		t.Fatalf("Libraries() = %+v, want just %s", got, lib)
-	}
-
-	// Another name for the same file is not attached twice: that would
-	// report every call twice.
-	alias := filepath.Join(t.TempDir(), "libssl-alias.so")
-	if err := os.Symlink(lib, alias); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.src.AttachLib(alias); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(c.src.Libraries()); n != 1 {
-		t.Errorf("%d libraries after attaching an alias, want 1", n)
-	}
-
-	if err := c.src.DetachLib(lib); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.src.DetachLib(lib); err == nil {
-		t.Error("detaching twice succeeded")
-	}
-	unseen, _ := curl(t, srv.URL("/a.txt"))
-
-	if _, err := c.src.AttachLib(lib); err != nil {
-		t.Fatal(err)
-	}
-	seen, _ := curl(t, srv.URL("/a.txt"))
-	cs := c.waitClosed(seen)
-	if !bytes.HasSuffix(concat(cs, capture.Read), payload) {
-		t.Errorf("after re-attaching, curl read %q", concat(cs, capture.Read))
-	}
-	// The ring is in order: the detached curl's chunks would be here by now.
-	if n := len(ofPID(c.snapshot(), unseen)); n != 0 {
-		t.Errorf("%d chunks from a curl run while detached", n)
-	}
-}
-
-// Without privileges New must say what is missing rather than pass on a
-// bare EPERM. The check runs in a child process of this test binary with
-// the nobody user's credentials.
-func TestNewNotRoot(t *testing.T) {
-	if os.Getenv("TLSTAP_TEST_NOT_ROOT") == "1" {
-		_, err := New(Options{Libs: []string{os.Getenv("TLSTAP_TEST_LIB")}})
-		if err == nil {
-			os.Exit(3)
-		}
-		os.Stdout.WriteString(err.Error())
-		os.Exit(0)
-	}
-	testenv.RequireRoot(t, "switching to an unprivileged user")
-	// The go build cache is private to root; nobody needs its own copy.
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "openssl.test")
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command(bin, "-test.run=^TestNewNotRoot$")
-	cmd.Env = append(os.Environ(), "TLSTAP_TEST_NOT_ROOT=1", "TLSTAP_TEST_LIB="+systemLibssl(t))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("child: %v (%s)", err, out)
-	}
-	if !strings.Contains(string(out), "needs root") {
-		t.Errorf("error %q does not say root is needed", out)
-	}
-}
-
 func FuzzParseLdconfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, p := range parseLdconfig(bytes.NewReader(in)) {
@@ -306,4 +194,58 @@ func TestReplaceLib(t *testing.T) {
 	if n := len(ofPID(c.snapshot(), srv.PID())); n != 0 {
 		t.Errorf("%d chunks from nginx, which does not use the attached file", n)
 	}
+}
+
+// A program with OpenSSL linked in statically is attached by its own path.
+func TestStaticBinary(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sslpair")
+	testenv.Run(t, "gcc", "-O2", "-o", bin, "../../../scripts/bench/ssl_bench.c",
+		"-Wl,-Bstatic", "-lssl", "-lcrypto", "-Wl,-Bdynamic", "-ldl", "-pthread")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needed, _ := f.ImportedLibraries()
+	f.Close()
+	if slices.ContainsFunc(needed, func(l string) bool { return strings.HasPrefix(l, "libssl") }) {
+		t.Fatalf("test binary links libssl dynamically: %v", needed)
+	}
+
+	c := startCapture(t, Options{Libs: []string{bin}})
+	libs := c.src.Libraries()
+	if len(libs) != 1 || libs[0].Path != bin || !slices.Contains(libs[0].Symbols, "SSL_write") {
+		t.Fatalf("Libraries() = %+v", libs)
+	}
+
+	cert := testenv.NewCert(t, dir)
+	// The binary forks a server and its client writes 10 calls of 100 bytes.
+	p := testenv.Start(t, bin, cert.CertFile, cert.KeyFile, "write", "10", "100")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("%v: %s", err, p.Output())
+	}
+	want := bytes.Repeat([]byte("w"), 1000)
+	cs := c.waitFor("the client's writes", p.PID(), func(cs []capture.Chunk) bool {
+		return bytes.Equal(concat(cs, capture.Write), want)
+	})
+	if n := len(data(cs, capture.Write)); n != 10 {
+		t.Errorf("%d write chunks, want one per SSL_write (10)", n)
+	}
+	forked := func(all []capture.Chunk) []capture.Chunk {
+		var server []capture.Chunk
+		for _, ch := range all {
+			if ch.Comm == "sslpair" && int(ch.PID) != p.PID() {
+				server = append(server, ch)
+			}
+		}
+		return server
+	}
+	server := forked(c.waitFor("the forked server's reads", -1, func(all []capture.Chunk) bool {
+		return bytes.Equal(concat(forked(all), capture.Read), want)
+	}))
+	local := data(cs, capture.Write)[0].Local
+	checkMeta(t, cs, p.PID(), "sslpair", local, data(server, capture.Read)[0].Local, 0x0304)
 }

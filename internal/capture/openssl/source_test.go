@@ -3,6 +3,8 @@ package openssl
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -329,4 +332,328 @@ func attachedFile(c *capturer, path string) (Library, bool) {
 		}
 	}
 	return Library{}, false
+}
+
+// Cancelling Run detaches everything; the counters survive for reporting.
+func TestRunCancel(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	src, err := New(Options{Libs: []string{systemLibssl(t)}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, make(chan capture.Chunk)) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel: %v", err)
+	}
+	if libs := src.Libraries(); len(libs) != 0 {
+		t.Errorf("still attached to %+v", libs)
+	}
+	if _, err := src.AttachLib(systemLibssl(t)); !errors.Is(err, ErrClosed) {
+		t.Errorf("AttachLib after Run ended: %v, want ErrClosed", err)
+	}
+	if err := src.Run(context.Background(), nil); err == nil {
+		t.Error("second Run succeeded")
+	}
+	if err := src.Close(); err != nil {
+		t.Errorf("Close after Run: %v", err)
+	}
+}
+
+// The reader has no poll timer: a record must wake it. One line each way
+// over an otherwise silent connection is delivered, with nothing after it
+// to push it out (no close, no more traffic).
+func TestDeliveredWithoutFurtherTraffic(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	srv, cli := connectedOpenSSL(t, "hello before capture\n")
+
+	c := startCapture(t, Options{})
+	if _, err := cli.Stdin.Write([]byte("lonely line\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("the server's read of the line", srv.PID(), func(cs []capture.Chunk) bool {
+		return string(concat(cs, capture.Read)) == "lonely line\n"
+	})
+	c.waitFor("the client's write of the line", cli.PID(), func(cs []capture.Chunk) bool {
+		return string(concat(cs, capture.Write)) == "lonely line\n"
+	})
+}
+
+// A burst is delivered whole: the records committed while the reader was
+// busy (which do not wake it) are drained with the rest, the last ones
+// included, though nothing follows them.
+func TestBurstDeliveredWhole(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
+	cli := testenv.StartOpenSSLClient(t, srv.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := cli.Stdin.Write([]byte("warm up\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitOutput(ctx, "warm up\n"); err != nil {
+		t.Fatal(err)
+	}
+
+	c := startCapture(t, Options{})
+	var burst strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&burst, "burst line %04d %s\n", i, strings.Repeat("x", i%97))
+	}
+	if _, err := cli.Stdin.Write([]byte(burst.String())); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitOutput(ctx, "burst line 2999"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("the whole burst read by the server", srv.PID(), func(cs []capture.Chunk) bool {
+		return len(concat(cs, capture.Read)) >= burst.Len()
+	})
+	cs := c.waitFor("the whole burst written by the client", cli.PID(), func(cs []capture.Chunk) bool {
+		return len(concat(cs, capture.Write)) >= burst.Len()
+	})
+	if got := concat(cs, capture.Write); string(got) != burst.String() {
+		t.Errorf("client wrote %d bytes, want the %d of the burst, in order", len(got), burst.Len())
+	}
+	if got := concat(ofPID(c.snapshot(), srv.PID()), capture.Read); string(got) != burst.String() {
+		t.Errorf("server read %d bytes, want the %d of the burst, in order", len(got), burst.Len())
+	}
+}
+
+// Writes are emitted at SSL_write's entry, before OpenSSL accepted them.
+// A non-blocking writer whose peer does not read gets WANT_WRITE and must
+// retry with the same bytes: each byte is still captured exactly once.
+func TestWriteRetriedAfterWantWrite(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	cert := testenv.NewCert(t, t.TempDir())
+	const script = `
+import select, socket, ssl, sys, threading
+cert, key = sys.argv[1], sys.argv[2]
+payload = (bytes(range(251)) * ((8 << 20) // 251 + 1))[:8 << 20]
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+sctx.load_cert_chain(cert, key)
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+cctx.check_hostname, cctx.verify_mode = False, ssl.CERT_NONE
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+got, go = bytearray(), threading.Event()
+def serve():
+    s = sctx.wrap_socket(ls.accept()[0], server_side=True)
+    go.wait()
+    while len(got) < len(payload):
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        got.extend(b)
+    s.close()
+t = threading.Thread(target=serve)
+t.start()
+c = cctx.wrap_socket(socket.create_connection(ls.getsockname()))
+c.setblocking(False)
+view, sent, retries = memoryview(payload), 0, 0
+while sent < len(payload):
+    try:
+        sent += c.send(view[sent:sent + (1 << 20)])
+    except ssl.SSLWantWriteError:
+        retries += 1
+        go.set()
+        select.select([], [c], [])
+go.set()
+t.join()
+c.close()
+assert got == payload, "server got %d bytes" % len(got)
+print(retries)
+`
+	c := startCapture(t, Options{})
+	p := testenv.Start(t, testenv.Python(t), "-c", script, cert.CertFile, cert.KeyFile)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("python: %v\n%s", err, p.Output())
+	}
+	t.Logf("WANT_WRITE retries: %s", strings.TrimSpace(p.Output()))
+	if strings.TrimSpace(p.Output()) == "0" {
+		t.Fatal("the writer never got WANT_WRITE: the test proves nothing")
+	}
+	want := make([]byte, 8<<20)
+	for i := range want {
+		want[i] = byte(i % 251)
+	}
+	cs := c.waitFor("every byte written and read", p.PID(), func(cs []capture.Chunk) bool {
+		return len(concat(cs, capture.Read)) >= len(want) && len(concat(cs, capture.Write)) >= len(want)
+	})
+	for _, ch := range cs {
+		if ch.Kind == capture.Lost {
+			t.Errorf("lost %d bytes (dir %s)", ch.LostBytes, ch.Dir)
+		}
+	}
+	if got := concat(cs, capture.Write); !bytes.Equal(got, want) {
+		t.Errorf("written: %d bytes captured for %d sent (retries: %s)", len(got), len(want), strings.TrimSpace(p.Output()))
+	}
+	if got := concat(cs, capture.Read); !bytes.Equal(got, want) {
+		t.Errorf("read: %d bytes captured for %d received", len(got), len(want))
+	}
+}
+
+// With a small ring and nobody reading it, most of a 1 MiB transfer cannot
+// be delivered. Every byte must still be accounted for: delivered, or
+// reported lost in a Lost chunk of the right connection and direction.
+func TestLostWhenRingFull(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	srv, cli := connectedOpenSSL(t, "hello\n")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+
+	c := newCapturer(t, Options{RingBytes: 64 << 10, Filter: Filter{PIDs: []uint32{uint32(cli.PID())}}})
+	line := strings.Repeat("x", 1023) + "\n"
+	bulk := strings.Repeat(line, 1024)
+	if _, err := srv.Stdin.Write([]byte(bulk)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.WaitOutput(ctx, bulk); err != nil {
+		t.Fatal(err)
+	}
+
+	c.run()
+	const marker = "marker after the loss\n"
+	if _, err := srv.Stdin.Write([]byte(marker)); err != nil {
+		t.Fatal(err)
+	}
+	cs := c.waitFor("the marker", cli.PID(), func(cs []capture.Chunk) bool {
+		return bytes.HasSuffix(concat(cs, capture.Read), []byte(marker))
+	})
+
+	var delivered, lost uint64
+	for _, ch := range cs {
+		switch {
+		case ch.Kind == capture.Lost && ch.Dir == capture.Read:
+			lost += ch.LostBytes
+		case ch.Kind == capture.Data && ch.Dir == capture.Read:
+			delivered += uint64(len(ch.Data))
+		case ch.Kind == capture.Lost:
+			t.Errorf("loss reported on the write side: %+v", ch)
+		}
+	}
+	if want := uint64(len(bulk) + len(marker)); delivered+lost != want {
+		t.Errorf("delivered %d + lost %d = %d bytes, want %d", delivered, lost, delivered+lost, want)
+	}
+	if lost == 0 {
+		t.Error("nothing reported lost though the ring could not hold the transfer")
+	}
+	if st := c.src.Stats(); st.LostRingBytes != lost || st.LostRingRecords == 0 {
+		t.Errorf("stats %+v, want LostRingBytes %d", st, lost)
+	}
+}
+
+// One SSL_write larger than MaxCallBytes is captured up to the cap; the
+// rest is reported lost, not dropped silently.
+func TestCallCap(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	srv := testenv.StartOpenSSLServer(t, testenv.IPv4)
+	c := startCapture(t, Options{})
+	const total = MaxCallBytes + 1<<20
+	// Python's sendall hands the whole buffer to one SSL_write_ex.
+	const script = `
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+tls.sendall(b"c" * int(sys.argv[3]))
+tls.close()
+`
+	p := testenv.Start(t, testenv.Python(t), "-c", script, fmt.Sprint(srv.Addr.Port()), srv.Cert.CertFile, fmt.Sprint(total))
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("%v: %s", err, p.Output())
+	}
+	cs := c.waitClosed(p.PID())
+	var lost uint64
+	for _, ch := range cs {
+		if ch.Kind == capture.Lost {
+			if ch.Dir != capture.Write {
+				t.Errorf("loss on the %s side", ch.Dir)
+			}
+			lost += ch.LostBytes
+		}
+	}
+	w := concat(cs, capture.Write)
+	if len(w) != MaxCallBytes || lost != total-MaxCallBytes {
+		t.Errorf("captured %d and lost %d bytes of a %d-byte call, want %d and %d", len(w), lost, total, MaxCallBytes, total-MaxCallBytes)
+	}
+	if strings.Trim(string(w), "c") != "" {
+		t.Error("captured bytes are not the written ones")
+	}
+	if st := c.src.Stats(); st.LostCapBytes != total-MaxCallBytes {
+		t.Errorf("Stats().LostCapBytes = %d, want %d", st.LostCapBytes, total-MaxCallBytes)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	for _, tt := range []struct {
+		name string
+		opts Options
+		want string
+		is   error
+	}{
+		{"missing lib", Options{Libs: []string{"/nonexistent/libssl.so.3"}}, "", os.ErrNotExist},
+		{"not openssl", Options{Libs: []string{"/bin/true"}}, "no OpenSSL SSL_write", nil},
+		{"ring not a power of two", Options{RingBytes: 100000}, "power of two", nil},
+		{"ring too small", Options{RingBytes: 1024}, "power of two", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(tt.opts)
+			if err == nil {
+				s.Close()
+				t.Fatal("New succeeded")
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want one containing %q (is %v)", err, tt.want, tt.is)
+			}
+		})
+	}
+}
+
+// Without privileges New must say what is missing rather than pass on a
+// bare EPERM. The check runs in a child process of this test binary with
+// the nobody user's credentials.
+func TestNewNotRoot(t *testing.T) {
+	if os.Getenv("TLSTAP_TEST_NOT_ROOT") == "1" {
+		_, err := New(Options{Libs: []string{os.Getenv("TLSTAP_TEST_LIB")}})
+		if err == nil {
+			os.Exit(3)
+		}
+		os.Stdout.WriteString(err.Error())
+		os.Exit(0)
+	}
+	testenv.RequireRoot(t, "switching to an unprivileged user")
+	// The go build cache is private to root; nobody needs its own copy.
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "openssl.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "-test.run=^TestNewNotRoot$")
+	cmd.Env = append(os.Environ(), "TLSTAP_TEST_NOT_ROOT=1", "TLSTAP_TEST_LIB="+systemLibssl(t))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v (%s)", err, out)
+	}
+	if !strings.Contains(string(out), "needs root") {
+		t.Errorf("error %q does not say root is needed", out)
+	}
 }
