@@ -32,29 +32,23 @@ const (
 // Filter is a parsed filter. The zero value and nil match everything.
 type Filter struct {
 	root node // nil: everything
-	// steps is root flattened (flat.go); nil when root is not a
-	// conjunction of terms.
+	// steps is root flattened (flat.go), or one step that walks root
+	// when it is not a conjunction of terms; nil when root is. Match
+	// judges them as pre and rest (flat.go).
 	steps []step
+	pre   prefix
+	rest  []step
 }
 
 // Match reports whether ev is selected. A nil event (a heartbeat or a log
 // entry) is never selected: callers decide what non-events get.
 func (f *Filter) Match(ev *eventpb.Event) bool {
-	// Small enough to inline: a flattened filter is one call.
-	if f != nil && f.steps != nil && ev != nil {
-		return matchSteps(f.steps, ev)
+	// Small enough to inline: every filter is its steps (flat.go); the
+	// empty one has none.
+	if f == nil || ev == nil {
+		return ev != nil
 	}
-	return f.matchTree(ev)
-}
-
-func (f *Filter) matchTree(ev *eventpb.Event) bool {
-	if ev == nil {
-		return false
-	}
-	if f == nil || f.root == nil {
-		return true
-	}
-	return f.root.match(ev)
+	return matchSteps(&f.pre, f.rest, ev)
 }
 
 // Empty reports whether f matches every event.

@@ -28,6 +28,7 @@ const (
 	opText  // textEq over a plain string field
 	opHost
 	opFunc // anything else: the term's matcher
+	opTree // not a conjunction of terms: the expression tree
 )
 
 // step is one term of a flattened conjunction; neg inverts it. It
@@ -42,12 +43,57 @@ type step struct {
 	pats []pattern  // opText, opHost
 	lits []string   // opExact
 	t    *term      // opFunc
+	n    node       // opTree
 }
 
 // newFilter is the filter with root n, flattened when n is a conjunction
-// of (possibly negated) terms.
+// of (possibly negated) terms, else one step that walks the tree.
 func newFilter(n node) *Filter {
-	return &Filter{root: n, steps: flatten(n)}
+	steps := flatten(n)
+	if steps == nil && n != nil {
+		steps = []step{{op: opTree, n: n}}
+	}
+	f := &Filter{root: n, steps: steps}
+	f.pre, f.rest = prefixOf(steps)
+	return f
+}
+
+// prefix is the cheapest steps of a conjunction folded into fields that
+// matchSteps judges before its loop: every type step as one mask, and the
+// first "=" step of pid and of port. Most filtered stream queries name
+// some of these, and they reject most events.
+type prefix struct {
+	typed   bool   // there are type steps: ...
+	types   uint64 // ... the event's type must be one of these,
+	typePos bool   // ... and known (< 64) if any of them is not negated
+	pids    []numRange
+	ports   []numRange
+}
+
+// prefixOf splits steps into the prefix and the rest.
+func prefixOf(steps []step) (h prefix, rest []step) {
+	h.types = ^uint64(0)
+	for _, s := range steps {
+		switch {
+		case s.op == opType:
+			h.typed = true
+			if s.neg {
+				h.types &^= s.bits
+			} else {
+				h.types &= s.bits
+				h.typePos = true
+			}
+			continue
+		case s.op == opPID && !s.neg && h.pids == nil:
+			h.pids = s.nums
+			continue
+		case s.op == opPort && !s.neg && h.ports == nil:
+			h.ports = s.nums
+			continue
+		}
+		rest = append(rest, s)
+	}
+	return h, rest
 }
 
 // flatten returns n's steps, cheapest first, or nil if n is not a
@@ -117,8 +163,20 @@ func opOf(t *term) op {
 	return opFunc
 }
 
-// matchSteps is the conjunction of steps on ev, which is not nil.
-func matchSteps(steps []step, ev *eventpb.Event) bool {
+// matchSteps is the conjunction of h (if not nil) and steps on ev, which
+// is not nil.
+func matchSteps(h *prefix, steps []step, ev *eventpb.Event) bool {
+	if h != nil {
+		switch {
+		case h.typed && (ev.Type >= 64 && h.typePos || ev.Type < 64 && h.types&(1<<ev.Type) == 0):
+			return false
+		case h.pids != nil && (ev.Pid < 0 || !inRanges(h.pids, uint64(ev.Pid))):
+			return false
+		case h.ports != nil && !(ev.SrcPort != 0 && inRanges(h.ports, uint64(ev.SrcPort)) ||
+			ev.DstPort != 0 && inRanges(h.ports, uint64(ev.DstPort))):
+			return false
+		}
+	}
 	for i := range steps {
 		s := &steps[i]
 		var hit bool
@@ -140,8 +198,10 @@ func matchSteps(steps []step, ev *eventpb.Event) bool {
 			hit = textHit(s.pats, textField(s.key, ev), s.fold)
 		case opHost:
 			hit = hostHit(s.pats, ev.Host)
-		default:
+		case opFunc:
 			hit = s.t.fn(s.t, ev)
+		default:
+			hit = s.n.match(ev)
 		}
 		if hit == s.neg {
 			return false

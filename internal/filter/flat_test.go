@@ -16,13 +16,17 @@ func TestFlatMeansTheTree(t *testing.T) {
 			t.Fatalf("Parse(%q): %v", c.Filter, err)
 		}
 		for _, g := range []*Filter{f, Not(f), And(f, f)} {
-			if g.steps == nil {
+			if !flattened(g) {
 				continue
 			}
 			flat++
 			for _, n := range names(evs) {
-				if got, want := matchSteps(g.steps, evs[n]), g.root.match(evs[n]); got != want {
+				want := g.root.match(evs[n])
+				if got := matchSteps(nil, g.steps, evs[n]); got != want {
 					t.Errorf("%q on %s: steps say %v, tree says %v", g.String(), n, got, want)
+				}
+				if got := g.Match(evs[n]); got != want {
+					t.Errorf("%q on %s: prefix and rest say %v, tree says %v", g.String(), n, got, want)
 				}
 			}
 		}
@@ -34,22 +38,26 @@ func TestFlatMeansTheTree(t *testing.T) {
 	}
 }
 
+// flattened: f's steps are its terms, not one walk of the tree.
+func flattened(f *Filter) bool { return len(f.steps) > 0 && f.steps[0].op != opTree }
+
 // TestFlatten: which shapes get steps, and in which order.
 func TestFlatten(t *testing.T) {
 	for _, c := range []struct {
 		filter string
-		ops    []op // nil: not flattened
+		ops    []op
 	}{
 		{"pid=41,42 & comm=curl & type=request & host=*.example.com & port=8443",
 			[]op{opType, opPID, opPort, opExact, opHost}},
 		{"host=a.com & !(status=404) & ~b x", []op{opStatus, opHost, opFunc}},
-		{"!(host=a.com | port=1)", nil},
-		{"!(host=a.com & port=1)", nil},
-		{"host=a.com | port=1", nil},
+		{"!(host=a.com | port=1)", []op{opTree}},
+		{"!(host=a.com & port=1)", []op{opTree}},
+		{"host=a.com | port=1", []op{opTree}},
 		{"pid>10 & method!=GET", []op{opText, opFunc}},
 		{"~d example", []op{opHost}},
 		{"host~=example", []op{opFunc}},
 		{"!!port=443", []op{opPort}},
+		{"", nil},
 	} {
 		f, err := Parse(c.filter)
 		if err != nil {
@@ -84,12 +92,16 @@ func TestFlatNegation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", s, err)
 		}
-		if f.steps == nil {
+		if !flattened(f) {
 			t.Fatalf("%q: not flattened", s)
 		}
 		for _, n := range names(evs) {
-			if got, want := matchSteps(f.steps, evs[n]), f.root.match(evs[n]); got != want {
+			want := f.root.match(evs[n])
+			if got := matchSteps(nil, f.steps, evs[n]); got != want {
 				t.Errorf("%q on %s: steps say %v, tree says %v", s, n, got, want)
+			}
+			if got := f.Match(evs[n]); got != want {
+				t.Errorf("%q on %s: prefix and rest say %v, tree says %v", s, n, got, want)
 			}
 		}
 	}

@@ -676,15 +676,19 @@ func hostMatch(p *pattern, host string) bool {
 }
 
 // hostName is host without its port, and without the brackets of an
-// IPv6 address.
+// IPv6 address: what cutPort and the bracket rule give, written out so
+// that matching a host calls nothing but the pattern's match.
 func hostName(host string) string {
-	if h, _, ok := cutPort(host); ok {
-		return h
-	}
-	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+	i := strings.LastIndexByte(host, ':')
+	switch {
+	case i >= 0 && host[0] == '[' && host[i-1] == ']': // "[v6]:port"
+		return host[1 : i-1]
+	case i >= 0 && host[0] != '[' && strings.IndexByte(host[:i], ':') < 0: // "host:port"
+		return host[:i]
+	case len(host) >= 2 && host[0] == '[' && host[len(host)-1] == ']': // "[v6]"
 		return host[1 : len(host)-1]
 	}
-	return host
+	return host // a bare IPv6 address, or no port
 }
 
 // cutPort splits "host:port" and "[v6]:port"; a bare IPv6 address has no
