@@ -12,14 +12,15 @@ import (
 // steps. Matching it is one loop over a switch the compiler turns into
 // direct, mostly inlined code, instead of an interface call and a
 // function-value call per term; the cheap keys (numbers, types) are judged
-// first, so a miss costs the fewest field reads. Other shapes keep the
-// tree. Terms are pure, so their order does not change what matches.
+// first, the cheapest of them before the loop (prefix), so a miss costs
+// the fewest field reads. Any other shape is one step that walks the tree.
+// Terms are pure, so their order does not change what matches.
 
 // op says how a step judges its term.
 type op uint8
 
 const (
-	opType op = iota // cheapest first: see cost
+	opType op = iota // in order of cost, cheapest first
 	opPID
 	opUID
 	opPort
@@ -32,7 +33,8 @@ const (
 )
 
 // step is one term of a flattened conjunction; neg inverts it. It
-// carries copies of what its op reads, so judging it reads one cache line.
+// carries copies of what its op reads, so judging it does not go through
+// the term.
 type step struct {
 	op   op
 	neg  bool
