@@ -183,17 +183,11 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 // mountAPI mount the API on it. Errors here are the user's (a port in
 // use, a bad certificate) and are reported before capture starts.
 func serve(e *engine.Engine, s settings, mountAPI func(srv *server.Server, stateDir string)) error {
-	c := s.cfg.Run.Server // judged by config.Validate in resolve
-	if c.Listen == "" && c.ECaptureQ == "" {
+	opts := server.OptionsOf(s.cfg.Run.Server) // judged by config.Validate in resolve
+	if opts.Listen == "" && opts.ECaptureQ == "" {
 		return nil
 	}
-	opts := server.Options{
-		Listen: c.Listen, ECaptureQ: c.ECaptureQ, NoTLS: !c.TLS,
-		TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA, StateDir: c.StateDir,
-		Auth: c.Auth, Token: c.Token, AllowOrigins: c.AllowOrigins,
-		Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, ClientQueue: c.ClientQueue,
-		WrapListener: e.Self.Listener,
-	}
+	opts.WrapListener = e.Self.Listener
 	srv, err := server.New(opts, e.Broker, e.Stats, e.Log)
 	if err != nil {
 		return serverHint(err)

@@ -126,6 +126,17 @@ func (o *Options) validate() (ecq config.ECaptureQ, err error) {
 	return ecq, nil
 }
 
+// OptionsOf is the Options the settings c describe, for the command line
+// (settings maps them back for the guard).
+func OptionsOf(c config.Server) Options {
+	return Options{
+		Listen: c.Listen, ECaptureQ: c.ECaptureQ, NoTLS: !c.TLS,
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA, StateDir: c.StateDir,
+		Auth: c.Auth, Token: c.Token, AllowOrigins: c.AllowOrigins,
+		Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout, ClientQueue: c.ClientQueue,
+	}
+}
+
 // settings is o as config.Server, which config.ValidateServer judges.
 func (o *Options) settings() config.Server {
 	return config.Server{

@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/server"
 )
 
@@ -55,5 +58,35 @@ func TestNewRefuses(t *testing.T) {
 			continue
 		}
 		s.Close()
+	}
+}
+
+// TestOptionsOf: every setting of config.Server reaches Options (TLS as
+// its negation, NoTLS), so a flag cannot be judged and then dropped.
+func TestOptionsOf(t *testing.T) {
+	c := config.Server{
+		Listen: "127.0.0.1:1", ECaptureQ: "ws://127.0.0.1:2/", TLS: true,
+		TLSCert: "c.pem", TLSKey: "k.pem", ClientCA: "ca.pem", StateDir: "/state",
+		Auth: config.AuthNone, Token: "0123456789abcdef", AllowOrigins: []string{"https://x"},
+		Heartbeat: time.Second, WriteTimeout: 2 * time.Second, ClientQueue: 3,
+	}
+	o := reflect.ValueOf(server.OptionsOf(c))
+	cv := reflect.ValueOf(c)
+	for i := range cv.NumField() {
+		name := cv.Type().Field(i).Name
+		if name == "TLS" {
+			if o.FieldByName("NoTLS").Bool() != !c.TLS {
+				t.Errorf("NoTLS = %v for TLS %v", o.FieldByName("NoTLS").Bool(), c.TLS)
+			}
+			continue
+		}
+		f := o.FieldByName(name)
+		if !f.IsValid() {
+			t.Errorf("Options has no field %s", name)
+			continue
+		}
+		if !reflect.DeepEqual(f.Interface(), cv.Field(i).Interface()) {
+			t.Errorf("%s = %v, want %v", name, f.Interface(), cv.Field(i).Interface())
+		}
 	}
 }
