@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -272,4 +273,71 @@ func FuzzParse(f *testing.F) {
 		}
 		flt.Capture()
 	})
+}
+
+func TestCases(t *testing.T) {
+	tb, evs := loadTable(t)
+	for _, c := range tb.Cases {
+		t.Run(c.Filter, func(t *testing.T) {
+			f, err := Parse(c.Filter)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			// The canonical text must mean the same.
+			g, err := Parse(f.String())
+			if err != nil {
+				t.Fatalf("Parse(String() = %q): %v", f.String(), err)
+			}
+			var got, again []string
+			for _, n := range names(evs) {
+				if f.Match(evs[n]) {
+					got = append(got, n)
+				}
+				if g.Match(evs[n]) {
+					again = append(again, n)
+				}
+			}
+			want := slices.Clone(c.Match)
+			sort.Strings(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("selects %v, want %v", got, want)
+			}
+			if !slices.Equal(again, got) {
+				t.Errorf("canonical %q selects %v, the original %v", f.String(), again, got)
+			}
+		})
+	}
+}
+
+// TestTableCoversLanguage: every key, spelling, alias and operator occurs
+// in the table, so the JavaScript implementation is held to all of it.
+func TestTableCoversLanguage(t *testing.T) {
+	tb, _ := loadTable(t)
+	var all strings.Builder
+	for _, c := range tb.Cases {
+		all.WriteString(strings.ToLower(c.Filter) + "\n")
+	}
+	text := all.String()
+	for _, k := range Keys() {
+		for _, n := range []string{k.Name, k.Other} {
+			if n != "" && !strings.Contains(text, n+"=") && !strings.Contains(text, n+"!=") && !strings.Contains(text, n+"~=") && !strings.Contains(text, n+">") {
+				t.Errorf("key %q has no case", n)
+			}
+		}
+	}
+	for a := range aliases {
+		if !strings.Contains(text, "~"+a) {
+			t.Errorf("alias ~%s has no case", a)
+		}
+	}
+	for _, op := range []Op{Eq, Ne, Contains, Gt, Ge, Lt, Le} {
+		if !strings.Contains(text, string(op)) {
+			t.Errorf("operator %s has no case", op)
+		}
+	}
+	for _, w := range []string{" and ", " or ", "not ", "&", "|", "!", "(", "\""} {
+		if !strings.Contains(text, w) {
+			t.Errorf("%q has no case", w)
+		}
+	}
 }
