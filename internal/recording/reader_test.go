@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/golden"
 	"github.com/tlstap/tlstap/internal/recording"
 	recordingpb "github.com/tlstap/tlstap/proto/gen/go/recording"
 )
@@ -233,16 +236,6 @@ func TestOffsetAdvances(t *testing.T) {
 	}
 }
 
-func TestWriterRefusesHugeRecord(t *testing.T) {
-	w, err := recording.NewWriter(io.Discard, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(&capture.Chunk{Data: make([]byte, recording.MaxRecord)}); err == nil {
-		t.Error("a record over MaxRecord was written")
-	}
-}
-
 // TestTornTail: a recording cut anywhere after its header — what kill -9
 // of the writer leaves — yields every record that is wholly before the
 // cut, then a CorruptError marked Torn at the cut record's offset.
@@ -292,4 +285,58 @@ func TestCorruptIsNotTorn(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Torn {
 		t.Fatalf("error %v, want corruption that is not a torn tail", err)
 	}
+}
+
+// TestWriteFuzzSeeds keeps the checked-in seed corpus in step with the
+// writer: with -update it rewrites the seeds from real recordings.
+func TestWriteFuzzSeeds(t *testing.T) {
+	good := write(t, sampleChunks())
+	seeds := map[string][]byte{
+		"good":           good,
+		"truncated":      good[:len(good)-5],
+		"bad-magic":      append([]byte("TLSTAPR0"), good[8:]...),
+		"bad-version":    cat([]byte(recording.Magic), header(2)),
+		"corrupt-length": cat(good[:len(recording.Magic)], []byte{0xff, 0xff, 0xff, 0xff, 0x0f}, good[len(recording.Magic)+1:]),
+		"magic-only":     []byte(recording.Magic),
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzReader")
+	for name, data := range seeds {
+		// The header holds the time the recording was made, so a seed is
+		// only rewritten with -update, never compared.
+		path := filepath.Join(dir, name)
+		if *golden.Update {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, golden.FuzzSeed(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("seed %s missing (run go test -run TestWriteFuzzSeeds -update): %v", name, err)
+		}
+	}
+}
+
+// FuzzReader: no input may panic or hang the reader; every failure is a
+// CorruptError naming an offset inside the file.
+func FuzzReader(f *testing.F) {
+	f.Add(write(f, sampleChunks()))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := recording.NewReader(bytes.NewReader(data))
+		for err == nil {
+			_, err = r.Next()
+		}
+		if err == io.EOF {
+			return
+		}
+		var ce *recording.CorruptError
+		if !errors.As(err, &ce) {
+			t.Fatalf("error %v (%T) is not a CorruptError", err, err)
+		}
+		if ce.Offset < 0 || ce.Offset > int64(len(data)) {
+			t.Fatalf("offset %d outside a %d-byte file", ce.Offset, len(data))
+		}
+	})
 }

@@ -3,7 +3,6 @@ package tlsauth
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,48 +118,21 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 }
 
-func TestRequestToken(t *testing.T) {
-	for _, tt := range []struct {
-		auth, url, want string
-	}{
-		{"Bearer abc", "/ws", "abc"},
-		{"bearer  abc ", "/ws", "abc"},
-		{"", "/ws?token=q", "q"},
-		{"Bearer h", "/ws?token=q", "h"},
-		{"Basic abc", "/ws?token=q", "q"},
-		{"Basic abc", "/ws", ""},
-		{"", "/ws", ""},
-	} {
-		r, _ := http.NewRequest("GET", tt.url, nil)
-		if tt.auth != "" {
-			r.Header.Set("Authorization", tt.auth)
+// FuzzParseFingerprint: user-supplied pins never panic, and whatever
+// parses formats back to something that parses to the same value.
+func FuzzParseFingerprint(f *testing.F) {
+	f.Add("4F:73:F4:3E:0C:7C:95:8C:EE:3C:B0:14:AD:A4:C8:DD:C5:C0:99:62:8E:E1:54:2D:26:2D:99:6D:BE:C5:7B:3D")
+	f.Fuzz(func(t *testing.T, s string) {
+		fp, err := ParseFingerprint(s)
+		if err != nil {
+			return
 		}
-		if got := RequestToken(r); got != tt.want {
-			t.Errorf("RequestToken(%q, %q) = %q, want %q", tt.auth, tt.url, got, tt.want)
+		again, err := ParseFingerprint(fp.String())
+		if err != nil || again != fp {
+			t.Fatalf("%q -> %s does not round-trip: %v", s, fp, err)
 		}
-	}
-	c := NewChecker("secret-token-123456")
-	for in, want := range map[string]bool{"secret-token-123456": true, "secret-token-12345": false, "": false, "secret-token-1234567": false} {
-		if c.Valid(in) != want {
-			t.Errorf("Valid(%q) = %v", in, !want)
+		if again, err := ParseFingerprint(strings.ToLower(strings.ReplaceAll(fp.String(), ":", ""))); err != nil || again != fp {
+			t.Fatalf("plain form of %s: %v", fp, err)
 		}
-	}
-}
-
-func TestDefaultStateDir(t *testing.T) {
-	want := "/var/lib/tlstap"
-	if os.Geteuid() != 0 {
-		d, _ := os.UserConfigDir()
-		want = filepath.Join(d, "tlstap")
-	}
-	if got := DefaultStateDir(); got != want {
-		t.Errorf("DefaultStateDir() = %q, want %q", got, want)
-	}
-}
-
-func TestNewToken(t *testing.T) {
-	a, b := NewToken(), NewToken()
-	if len(a) != 43 || a == b || strings.ContainsAny(a, "+/=") {
-		t.Errorf("NewToken: %q %q", a, b)
-	}
+	})
 }
