@@ -2,11 +2,7 @@ package testenv
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"testing"
 	"time"
@@ -45,43 +41,4 @@ func TestWaitListening(t *testing.T) {
 	if err := WaitListening(ctx, a); err != nil {
 		t.Errorf("WaitListening with a listener: %v", err)
 	}
-}
-
-// The certificate must verify for every loopback name tests use.
-func TestNewCert(t *testing.T) {
-	c := NewCert(t, t.TempDir())
-	pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(c.PEM) {
-		t.Fatal("PEM does not parse")
-	}
-	for _, name := range []string{"localhost", "127.0.0.1", "::1"} {
-		if err := pair.Leaf.VerifyHostname(name); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-		if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: name}); err != nil {
-			t.Errorf("verify for %s: %v", name, err)
-		}
-	}
-}
-
-// StartPythonHTTPS serves its files over TLS with the generated certificate.
-func TestStartPythonHTTPS(t *testing.T) {
-	srv := StartPythonHTTPS(t, IPv6, map[string][]byte{"dir/f.txt": []byte("served")})
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(srv.Cert.PEM)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	resp, err := client.Get(srv.URL("/dir/f.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || string(body) != "served" {
-		t.Errorf("got %d %q", resp.StatusCode, body)
-	}
-	client.CloseIdleConnections()
 }
