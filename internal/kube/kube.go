@@ -209,6 +209,12 @@ func (w *Watcher) Lookup(containerID string) (Pod, bool) {
 	return p, ok
 }
 
+// Pod is Lookup for the pipeline (pipeline.Pods).
+func (w *Watcher) Pod(containerID string) (namespace, name string, ok bool) {
+	p, ok := w.Lookup(containerID)
+	return p.Namespace, p.Name, ok
+}
+
 // Run lists and watches until ctx ends; it returns nil then. Failures
 // are logged, counted and retried with backoff; a watch that ends or
 // breaks resumes at the last resource version seen, and one the server
