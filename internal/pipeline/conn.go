@@ -33,9 +33,9 @@ type conn struct {
 	// podKnown is set (Options.Pods).
 	podName, podNamespace string
 	podKnown              bool
-	local     netip.AddrPort
-	remote    netip.AddrPort
-	uuid      [2]string
+	local                 netip.AddrPort
+	remote                netip.AddrPort
+	uuid                  [2]string
 
 	sess *session.Session
 	emit session.Emit
