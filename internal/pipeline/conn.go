@@ -29,13 +29,15 @@ type conn struct {
 	cgroup    uint64
 	container string
 	resolved  bool
+
 	// podName and podNamespace are the container's pod, settled once
 	// podKnown is set (Options.Pods).
 	podName, podNamespace string
 	podKnown              bool
-	local                 netip.AddrPort
-	remote                netip.AddrPort
-	uuid                  [2]string
+
+	local  netip.AddrPort
+	remote netip.AddrPort
+	uuid   [2]string
 
 	sess *session.Session
 	emit session.Emit
