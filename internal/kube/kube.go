@@ -233,7 +233,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			rv = v
 		}
+		start := time.Now()
 		v, progressed, err := w.watch(ctx, rv)
+		if err == nil && !progressed && time.Since(start) < time.Second {
+			// A server that ends every watch at once would have us spin.
+			err = errors.New("watch ended at once without an event")
+		}
 		if v != "" {
 			rv = v
 		}
