@@ -127,7 +127,7 @@ var flagTable = []flagDef{
 		ptr: func(s *settings) any { return &s.cfg.Run.RingBytes }, value: func(p any) pflag.Value { return (*byteSize)(p.(*int)) }},
 	{name: "capture-self", on: onTLS, field: "run.capture_self", usage: "debugging tlstap: also capture connections to and from its own listeners, forwarders and sinks (by default they are excluded in the kernel; its tokens are masked either way)",
 		ptr: func(s *settings) any { return &s.cfg.Run.CaptureSelf }},
-	{name: "pods", on: onTLS, field: "run.pods", usage: "name each container's Kubernetes pod and namespace from the API (`api`): in-cluster (this pod's service account; needs get/list/watch on pods) or https://HOST:PORT; events a connection emits before its pod is known go out without it",
+	{name: "pods", on: onTLS, field: "run.pods", usage: "name each container's Kubernetes pod and namespace (`source`): from the API, in-cluster (this pod's service account; needs get/list/watch on pods) or https://HOST:PORT; or from a runtime's container labels, docker:SOCKET or crio:SOCKET; events a connection emits before its pod is known go out without it",
 		ptr: func(s *settings) any { return &s.cfg.Run.Pods }},
 	{name: "pods-token", on: onTLS, field: "run.pods_token_file", usage: "bearer token `file` for --pods (default with in-cluster: the service account's; read again for every request)",
 		ptr: func(s *settings) any { return &s.cfg.Run.PodsTokenFile }},

@@ -18,7 +18,8 @@ import (
 )
 
 // TestPodsLive: a live 'tlstap tls --pods URL' pointed at a fake
-// Kubernetes API (TLS, bearer token, list + watch) names the pod of curl
+// Kubernetes API (TLS, bearer token, list + watch), and one pointed at a
+// fake docker socket (the kubelet's labels), names the pod of curl
 // run in a cgroup named like a docker container's, whose id the fake API
 // lists as a pod's container on this node: curl's events carry the pod
 // and namespace, nginx's (outside) none; the pod is learned from the
@@ -31,19 +32,67 @@ import (
 // probed either.)
 func TestPodsLive(t *testing.T) {
 	testenv.RequireRoot(t, "live capture with eBPF and creating cgroups")
-	api := kubetest.New(t)
+	t.Run("api", func(t *testing.T) {
+		api := kubetest.New(t)
+		api.AddPod("kube-system", "coredns-5d78c9869d-x7k2p", "node-a", "containerd://"+hexOf('0'))
+		api.AddPod("shop", "elsewhere", "node-b", "containerd://"+hexOf('1'))
+		podsLive(t, podSource{
+			args:  []string{"--pods", api.URL, "--pods-token", api.TokenFile, "--pods-ca", api.CAFile, "--pods-node", "node-a"},
+			ready: func() bool { _, watches := api.Counts(); return watches > 0 },
+			add:   func(id string) { api.AddPod("shop", "web-7d9f8b6c5-abcde", "node-a", "containerd://"+id) },
+			// API traffic while the capture surely runs (curl's events
+			// are out): the watch breaks, tlstap connects again and reads
+			// a new pod.
+			churn: func(ctx context.Context) {
+				_, watches := api.Counts()
+				api.Break()
+				api.AddPod("shop", "later", "node-a", "containerd://"+hexOf('2'))
+				for _, w := api.Counts(); w <= watches && ctx.Err() == nil; _, w = api.Counts() {
+					time.Sleep(50 * time.Millisecond)
+				}
+			},
+			check: func(t *testing.T) {
+				if lists, watches := api.Counts(); lists < 1 || watches < 2 {
+					t.Errorf("the fake API served %d lists and %d watches, want a resumed watch", lists, watches)
+				}
+			},
+		})
+	})
+	t.Run("docker socket", func(t *testing.T) {
+		rt := kubetest.NewRuntime(t, "docker")
+		podsLive(t, podSource{
+			args:  []string{"--pods", rt.Spec},
+			ready: func() bool { return true },
+			add:   func(id string) { rt.Add(id, "shop", "web-7d9f8b6c5-abcde") },
+			churn: func(context.Context) {},
+			check: func(t *testing.T) {
+				if rt.Requests() < 1 {
+					t.Error("the fake runtime was never asked")
+				}
+			},
+		})
+	})
+}
+
+// podSource is where TestPodsLive's tlstap learns pods from.
+type podSource struct {
+	args  []string
+	ready func() bool           // tlstap is connected to the source
+	add   func(id string)       // the curl container's pod appears
+	churn func(context.Context) // source traffic while capture runs
+	check func(t *testing.T)    // what the source saw
+}
+
+func podsLive(t *testing.T, source podSource) {
 	cg := testenv.NewContainerCgroup(t)
-	api.AddPod("kube-system", "coredns-5d78c9869d-x7k2p", "node-a", "containerd://"+hexOf('0'))
-	api.AddPod("shop", "elsewhere", "node-b", "containerd://"+hexOf('1'))
 	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"pod.txt": []byte("from a pod\n")}})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	self := filepath.Base(os.Args[0])
 	var stderr lockedBuffer
-	cmd := tlstapCmd(ctx, "tls", "--comm", "curl", "--comm", "nginx", "--comm", self[:min(len(self), 15)],
-		"--listen", "", "-o", "json", "--node", "host-1",
-		"--pods", api.URL, "--pods-token", api.TokenFile, "--pods-ca", api.CAFile, "--pods-node", "node-a")
+	cmd := tlstapCmd(ctx, append([]string{"tls", "--comm", "curl", "--comm", "nginx", "--comm", self[:min(len(self), 15)],
+		"--listen", "", "-o", "json", "--node", "host-1"}, source.args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -88,14 +137,15 @@ func TestPodsLive(t *testing.T) {
 		wg.Wait()
 	}()
 
-	// The curl pod starts once tlstap watches: it is learned from the watch.
-	for lists, watches := api.Counts(); watches == 0; lists, watches = api.Counts() {
+	// The curl pod starts once tlstap is connected: with the API, it is
+	// learned from the watch.
+	for !source.ready() {
 		if ctx.Err() != nil {
-			t.Fatalf("tlstap listed %d times and never watched\n%s", lists, stderr.String())
+			t.Fatalf("tlstap never connected to the pod source\n%s", stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	api.AddPod("shop", "web-7d9f8b6c5-abcde", "node-a", "containerd://"+cg.Container)
+	source.add(cg.Container)
 
 	// Until a request and its response from curl in the cgroup carry the
 	// pod: the first curls may run before the probes attach or before the
@@ -129,14 +179,7 @@ func TestPodsLive(t *testing.T) {
 			t.Fatalf("no curl event with its pod\n%s", stderr.String())
 		}
 	}
-	// API traffic while the capture surely runs (curl's events are out):
-	// the watch breaks, tlstap connects again and reads a new pod.
-	_, watches := api.Counts()
-	api.Break()
-	api.AddPod("shop", "later", "node-a", "containerd://"+hexOf('2'))
-	for _, w := api.Counts(); w <= watches && ctx.Err() == nil; _, w = api.Counts() {
-		time.Sleep(50 * time.Millisecond)
-	}
+	source.churn(ctx)
 
 	// Once more, now that the pod is known: every event of this curl has it.
 	last := exec.CommandContext(ctx, "curl", "-sS", "-k", "--http1.1", "-o", "/dev/null", srv.URL(path+"&last"))
@@ -197,9 +240,7 @@ func TestPodsLive(t *testing.T) {
 	if inPod < 2 || lastN < 2 || host < 2 {
 		t.Errorf("%d curl events with the pod (%d of the last curl), %d nginx events; want 2 or more each\n%s", inPod, lastN, host, stderr.String())
 	}
-	if lists, watches := api.Counts(); lists < 1 || watches < 1 {
-		t.Errorf("the fake API served %d lists and %d watches", lists, watches)
-	}
+	source.check(t)
 	t.Logf("%d curls; %d events with the pod; %d nginx events; %d others; none of tlstap's (pid %d)",
 		len(curls)+1, inPod, host, fromAPI, cmd.Process.Pid)
 }

@@ -69,7 +69,11 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 	var pods kube.Options
 	if src.live && r.Pods != "" {
 		pods = kube.Options{API: r.Pods, TokenFile: r.PodsTokenFile, CAFile: r.PodsCAFile, Node: cmp.Or(r.PodsNode, r.Node)}
-		if _, err := kube.New(pods); err != nil {
+		if _, socket, ok := kube.ParseRuntime(r.Pods); ok {
+			if st, err := os.Stat(socket); err != nil || st.Mode()&os.ModeSocket == 0 {
+				return fmt.Errorf("--pods: %s is not a socket", socket)
+			}
+		} else if _, err := kube.New(pods); err != nil {
 			return fmt.Errorf("--pods: %w", err)
 		}
 	}

@@ -58,10 +58,22 @@ func (ck *checker) pods(r Run) {
 		}
 		return
 	}
+	if kind, socket, ok := strings.Cut(r.Pods, ":"); ok && (kind == "docker" || kind == "crio") && !strings.HasPrefix(socket, "//") {
+		// A container runtime's socket: its labels name the pod.
+		if !strings.HasPrefix(socket, "/") {
+			ck.add("run.pods", "%q: want an absolute socket path after %s:", r.Pods, kind)
+		}
+		for _, f := range []struct{ path, v string }{{"run.pods_token_file", r.PodsTokenFile}, {"run.pods_ca_file", r.PodsCAFile}} {
+			if f.v != "" {
+				ck.add(f.path, "must go with a Kubernetes API in run.pods, not a runtime socket")
+			}
+		}
+		return
+	}
 	if r.Pods != PodsInCluster {
 		u, err := url.Parse(r.Pods)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-			ck.add("run.pods", "%q: want %s or the API server's https://HOST[:PORT] (no user or query)", r.Pods, PodsInCluster)
+			ck.add("run.pods", "%q: want %s, the API server's https://HOST[:PORT] (no user or query), docker:SOCKET or crio:SOCKET", r.Pods, PodsInCluster)
 		}
 	}
 	switch node := cmp.Or(r.PodsNode, r.Node); {

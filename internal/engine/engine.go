@@ -70,7 +70,9 @@ type Options struct {
 	// means this host's cgroup v2 hierarchy (container.NewResolver).
 	Containers pipeline.Containers
 	// Pods, with API set and Live, names each container's Kubernetes pod
-	// (see package kube); New fills in the dialer (tlstap's own
+	// (see package kube): API is a Kubernetes API (kube.InCluster or a
+	// URL) or a container runtime's socket (docker:PATH, crio:PATH). New
+	// fills in the dialer (tlstap's own
 	// connections are not captured), the counters and the log, and the
 	// run keeps the watch going.
 	Pods kube.Options
@@ -137,19 +139,25 @@ func New(opts Options) *Engine {
 			"Seconds from the capture of the byte that completed a message to the event's publication.", stats.LatencyBuckets)
 	}
 	self := selfnet.New(log)
-	var pods *kube.Watcher
-	if opts.Live && opts.Pods.API != "" {
+	var pods Service // the pod source's lookups, run beside the pipeline
+	if _, _, ok := kube.ParseRuntime(opts.Pods.API); ok && opts.Live {
+		// A container runtime's socket (docker:PATH, crio:PATH).
+		if r, err := kube.NewRuntime(opts.Pods.API, st, log); err != nil {
+			log.Error("pod names off", "err", err)
+		} else {
+			pods, popts.Pods = r, r
+		}
+	} else if opts.Live && opts.Pods.API != "" {
 		po := opts.Pods
 		po.Dial = self.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 		po.Stats, po.Log = st, log
-		var err error
-		if pods, err = kube.New(po); err != nil {
+		if w, err := kube.New(po); err != nil {
 			// Settings were validated; what fails here is the
 			// environment (a missing file): run without pods.
 			log.Error("pod names off", "err", err)
 			st.Counter("tlstap_pods_api_errors_total", "Kubernetes API list and watch failures (each is retried).").Inc()
 		} else {
-			popts.Pods = pods
+			pods, popts.Pods = w, w
 		}
 	}
 	p := pipeline.New(popts, b)

@@ -27,3 +27,15 @@ func FuzzStream(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeRuntime: any inspect answer decodes to a pod or an error.
+func FuzzDecodeRuntime(f *testing.F) {
+	f.Add([]byte(`{"Config":{"Labels":{"io.kubernetes.pod.name":"p","io.kubernetes.pod.namespace":"n"}}}`))
+	f.Add([]byte(`{"labels":{"io.kubernetes.pod.name":"p"}}`))
+	f.Add([]byte(`{"Config":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, kind := range []string{RuntimeDocker, RuntimeCRIO, "x"} {
+			decodeRuntime(kind, bytes.NewReader(b))
+		}
+	})
+}
