@@ -10,4 +10,8 @@
 // without its pod, and a later event of the same connection gets it. The
 // cache is bounded (MaxContainers); list and watch failures are retried
 // with internal/backoff and counted in tlstap_pods_api_errors_total.
+//
+// Runtime is the other source: the labels the kubelet puts on every
+// container (io.kubernetes.pod.name, .namespace), read from docker's or
+// CRI-O's local HTTP socket, one container at a time, off the event path.
 package kube
