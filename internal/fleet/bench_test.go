@@ -53,6 +53,7 @@ func BenchmarkPublish(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e3, "cpu-us/event")
 	cancel()
 	<-done
+	b.ReportMetric(float64(p.acksAsked)/float64(b.N), "acks/event")
 	br.Close()
 	if p.Dropped() != 0 {
 		b.Fatalf("%d dropped", p.Dropped())

@@ -38,6 +38,9 @@ type Publisher struct {
 	state chan struct{}
 	n     uint64 // messages built, the message id's counter
 	nodes map[string]*nodeSubjects
+	// acksAsked counts the messages that asked for an acknowledgement
+	// (benchmarks report it per event).
+	acksAsked uint64
 	// free holds confirmed messages for message to fill again: a header
 	// map per event was the publisher's largest cost (docs/benchmarks.md).
 	free []*nats.Msg
@@ -288,6 +291,7 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		var ack jetstream.PubAckFuture
 		if unacked++; unacked >= p.ackEvery() || (len(retry) == 0 && p.sub.Len() == 0) {
 			ack, err = js.PublishMsgAsync(msg)
+			p.acksAsked++
 			unacked = 0
 		} else {
 			err = nc.PublishMsg(msg)
