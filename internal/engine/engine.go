@@ -72,9 +72,8 @@ type Options struct {
 	// Pods, with API set and Live, names each container's Kubernetes pod
 	// (see package kube): API is a Kubernetes API (kube.InCluster or a
 	// URL) or a container runtime's socket (docker:PATH, crio:PATH). New
-	// fills in the dialer (tlstap's own
-	// connections are not captured), the counters and the log, and the
-	// run keeps the watch going.
+	// fills in the dialer (tlstap's own connections are not captured),
+	// the counters and the log, and the run keeps the lookups going.
 	Pods kube.Options
 }
 
