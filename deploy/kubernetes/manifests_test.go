@@ -17,6 +17,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -44,6 +45,12 @@ func newObject(apiVersion, kind string) (any, error) {
 		return &appsv1.Deployment{}, nil
 	case "apps/v1/StatefulSet":
 		return &appsv1.StatefulSet{}, nil
+	case "v1/ServiceAccount":
+		return &corev1.ServiceAccount{}, nil
+	case "rbac.authorization.k8s.io/v1/ClusterRole":
+		return &rbacv1.ClusterRole{}, nil
+	case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
+		return &rbacv1.ClusterRoleBinding{}, nil
 	}
 	return nil, fmt.Errorf("%s %s: not a kind these manifests use", apiVersion, kind)
 }
@@ -77,7 +84,11 @@ func decode(file string, data []byte) ([]object, error) {
 		if head.Metadata.Name == "" {
 			return nil, fmt.Errorf("%s document %d: no metadata.name", file, i+1)
 		}
-		if head.Kind != "Namespace" && head.Metadata.Namespace != "tlstap" {
+		clusterScoped := head.Kind == "Namespace" || strings.HasPrefix(head.Kind, "ClusterRole")
+		if clusterScoped && head.Metadata.Namespace != "" {
+			return nil, fmt.Errorf("%s %s %q: cluster-scoped, but has namespace %q", file, head.Kind, head.Metadata.Name, head.Metadata.Namespace)
+		}
+		if !clusterScoped && head.Metadata.Namespace != "tlstap" {
 			return nil, fmt.Errorf("%s %s %q: namespace %q, want tlstap", file, head.Kind, head.Metadata.Name, head.Metadata.Namespace)
 		}
 		out = append(out, object{file: file, kind: head.Kind, name: head.Metadata.Name, v: v})
@@ -237,7 +248,7 @@ func TestManifests(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"Namespace", "ConfigMap", "DaemonSet", "Deployment", "Service", "StatefulSet"} {
+	for _, k := range []string{"Namespace", "ConfigMap", "DaemonSet", "Deployment", "Service", "StatefulSet", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s", k)
 		}
@@ -324,6 +335,74 @@ func TestManifests(t *testing.T) {
 		if mounted[p] != p {
 			t.Errorf("capture: host %s not mounted at %s (mounts: %v)", p, p, mounted)
 		}
+	}
+	checkPodNames(t, objs, ds)
+}
+
+// checkPodNames: the capture DaemonSet runs with --pods=in-cluster, as a
+// service account whose token is mounted, with NODE_NAME from the
+// downward API; that account is bound to a role that may get, list and
+// watch pods and nothing else.
+func checkPodNames(t *testing.T, objs []object, ds *corev1.PodTemplateSpec) {
+	t.Helper()
+	c := ds.Spec.Containers[0]
+	if !slices.Contains(c.Args, "--pods=in-cluster") {
+		t.Errorf("capture: args %v lack --pods=in-cluster", c.Args)
+	}
+	nodeName := false
+	for _, e := range c.Env {
+		if e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName" {
+			nodeName = true
+		}
+	}
+	if !nodeName {
+		t.Error("capture: no NODE_NAME from spec.nodeName (the node whose pods --pods lists)")
+	}
+	sa := ds.Spec.ServiceAccountName
+	if sa == "" || sa == "default" {
+		t.Fatalf("capture: service account %q, want its own", sa)
+	}
+	if m := ds.Spec.AutomountServiceAccountToken; m == nil || !*m {
+		t.Error("capture: the service account token is not mounted (--pods=in-cluster reads it)")
+	}
+	var account bool
+	roles := map[string]*rbacv1.ClusterRole{}
+	var bindings []*rbacv1.ClusterRoleBinding
+	for _, o := range objs {
+		switch v := o.v.(type) {
+		case *corev1.ServiceAccount:
+			account = account || v.Name == sa
+		case *rbacv1.ClusterRole:
+			roles[v.Name] = v
+		case *rbacv1.ClusterRoleBinding:
+			bindings = append(bindings, v)
+		}
+	}
+	if !account {
+		t.Errorf("no ServiceAccount %s", sa)
+	}
+	bound := false
+	for _, b := range bindings {
+		r := roles[b.RoleRef.Name]
+		if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.APIGroup != rbacv1.GroupName || r == nil {
+			t.Errorf("ClusterRoleBinding %s refers to %s %q, not a ClusterRole here", b.Name, b.RoleRef.Kind, b.RoleRef.Name)
+			continue
+		}
+		for _, s := range b.Subjects {
+			if s.Kind == "ServiceAccount" && s.Name == sa && s.Namespace == "tlstap" {
+				bound = true
+			}
+		}
+		for _, rule := range r.Rules {
+			verbs := slices.Sorted(slices.Values(rule.Verbs))
+			if !slices.Equal(rule.APIGroups, []string{""}) || !slices.Equal(rule.Resources, []string{"pods"}) ||
+				!slices.Equal(verbs, []string{"get", "list", "watch"}) || len(rule.ResourceNames) > 0 || len(rule.NonResourceURLs) > 0 {
+				t.Errorf("ClusterRole %s grants %+v; want get, list and watch on pods only", r.Name, rule)
+			}
+		}
+	}
+	if !bound {
+		t.Errorf("no ClusterRoleBinding gives service account %s a role", sa)
 	}
 }
 

@@ -36,6 +36,7 @@ type settings struct {
 func defaultSettings() settings {
 	cfg := config.Default()
 	cfg.Run.Node, _ = os.Hostname()
+	cfg.Run.PodsNode = os.Getenv("NODE_NAME")
 	cfg.Run.LogLevel = "info"
 	cfg.Run.DrainTimeout = config.Duration(engine.DefaultDrainTimeout)
 	cfg.Run.Server = config.Server{Listen: server.DefaultListen, TLS: true, Auth: config.AuthToken,
@@ -123,6 +124,14 @@ var flagTable = []flagDef{
 		ptr: func(s *settings) any { return &s.cfg.Run.RingBytes }, value: func(p any) pflag.Value { return (*byteSize)(p.(*int)) }},
 	{name: "capture-self", on: onTLS, field: "run.capture_self", usage: "debugging tlstap: also capture connections to and from its own listeners, forwarders and sinks (by default they are excluded in the kernel; its tokens are masked either way)",
 		ptr: func(s *settings) any { return &s.cfg.Run.CaptureSelf }},
+	{name: "pods", on: onTLS, field: "run.pods", usage: "name each container's Kubernetes pod and namespace (`source`): from the API, in-cluster (this pod's service account; needs get/list/watch on pods) or https://HOST:PORT; or from a runtime's container labels, docker:SOCKET or crio:SOCKET; events a connection emits before its pod is known go out without it",
+		ptr: func(s *settings) any { return &s.cfg.Run.Pods }},
+	{name: "pods-token", on: onTLS, field: "run.pods_token_file", usage: "bearer token `file` for --pods (default with in-cluster: the service account's; read again for every request)",
+		ptr: func(s *settings) any { return &s.cfg.Run.PodsTokenFile }},
+	{name: "pods-ca", on: onTLS, field: "run.pods_ca_file", usage: "PEM `file` of the CAs of the --pods API server (default with in-cluster: the service account's; otherwise the system's)",
+		ptr: func(s *settings) any { return &s.cfg.Run.PodsCAFile }},
+	{name: "pods-node", on: onTLS, field: "run.pods_node", usage: "Kubernetes `node` whose pods --pods lists (default: $NODE_NAME, else --node)",
+		ptr: func(s *settings) any { return &s.cfg.Run.PodsNode }},
 	{name: "record", on: onTLS, field: "run.record", usage: "also write every captured chunk to this recording `file` (play it with 'tlstap replay'); flushed every half second, so a crash loses at most that",
 		ptr: func(s *settings) any { return &s.cfg.Run.Record }},
 	{name: "record-overwrite", on: onTLS, field: "run.record_overwrite", usage: "let --record replace an existing file (default: refuse)",

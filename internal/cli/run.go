@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
 	"github.com/tlstap/tlstap/internal/fleet"
+	"github.com/tlstap/tlstap/internal/kube"
 	"github.com/tlstap/tlstap/internal/output/har"
 	"github.com/tlstap/tlstap/internal/output/pcapng"
 	"github.com/tlstap/tlstap/internal/server"
@@ -62,6 +64,20 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 		taps = append(taps, pf)
 	}
 
+	// Pod names: the files and the in-cluster environment are checked
+	// before anything attaches or listens.
+	var pods kube.Options
+	if src.live && r.Pods != "" {
+		pods = kube.Options{API: r.Pods, TokenFile: r.PodsTokenFile, CAFile: r.PodsCAFile, Node: cmp.Or(r.PodsNode, r.Node)}
+		if _, socket, ok := kube.ParseRuntime(r.Pods); ok {
+			if st, err := os.Stat(socket); err != nil || st.Mode()&os.ModeSocket == 0 {
+				return fmt.Errorf("--pods: %s is not a socket", socket)
+			}
+		} else if _, err := kube.New(pods); err != nil {
+			return fmt.Errorf("--pods: %w", err)
+		}
+	}
+
 	// 3. The engine: logger, counters, broker, pipeline, standard output,
 	// and the forwarders and sinks of the configuration.
 	e := engine.New(engine.Options{
@@ -78,6 +94,7 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 		Stderr:          cmd.ErrOrStderr(),
 		LogLevel:        r.Level(),
 		Node:            r.Node,
+		Pods:            pods,
 	})
 
 	if src.live {

@@ -28,6 +28,12 @@ type Run struct {
 	RingBytes int
 	// CaptureSelf also captures tlstap's own connections. Live only.
 	CaptureSelf bool
+	// Pods names each container's Kubernetes pod from the API: "" off,
+	// "in-cluster" (the pod's service account) or the API server's URL.
+	// PodsTokenFile and PodsCAFile override the service account's token
+	// and CA; PodsNode is the node whose pods are listed ("": Node).
+	// Live only.
+	Pods, PodsTokenFile, PodsCAFile, PodsNode string
 	// Record is a recording file every captured chunk is written to,
 	// which must not exist unless RecordOverwrite. Live only.
 	Record          string

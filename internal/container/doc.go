@@ -8,5 +8,5 @@
 // Nothing here asks a container runtime: the kernel's view is the only one
 // a process cannot lie about, and it needs no socket access. Names of pods
 // and namespaces, which only the runtime or the Kubernetes API know, are
-// not resolved.
+// package kube's.
 package container

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/tlstap/tlstap/internal/capture"
 	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/container"
+	"github.com/tlstap/tlstap/internal/kube"
 	"github.com/tlstap/tlstap/internal/output"
 	"github.com/tlstap/tlstap/internal/pipeline"
 	"github.com/tlstap/tlstap/internal/redact"
@@ -67,6 +69,12 @@ type Options struct {
 	// Containers resolves cgroup ids to container ids; nil with Live
 	// means this host's cgroup v2 hierarchy (container.NewResolver).
 	Containers pipeline.Containers
+	// Pods, with API set and Live, names each container's Kubernetes pod
+	// (see package kube): API is a Kubernetes API (kube.InCluster or a
+	// URL) or a container runtime's socket (docker:PATH, crio:PATH). New
+	// fills in the dialer (tlstap's own connections are not captured),
+	// the counters and the log, and the run keeps the lookups going.
+	Pods kube.Options
 }
 
 // Engine is one run's shared parts. Services are built from it before Run.
@@ -129,9 +137,34 @@ func New(opts Options) *Engine {
 		popts.Latency = st.Histogram(stats.PublishLatency,
 			"Seconds from the capture of the byte that completed a message to the event's publication.", stats.LatencyBuckets)
 	}
+	self := selfnet.New(log)
+	var pods Service // the pod source's lookups, run beside the pipeline
+	if _, _, ok := kube.ParseRuntime(opts.Pods.API); ok && opts.Live {
+		// A container runtime's socket (docker:PATH, crio:PATH).
+		if r, err := kube.NewRuntime(opts.Pods.API, st, log); err != nil {
+			log.Error("pod names off", "err", err)
+		} else {
+			pods, popts.Pods = r, r
+		}
+	} else if opts.Live && opts.Pods.API != "" {
+		po := opts.Pods
+		po.Dial = self.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
+		po.Stats, po.Log = st, log
+		if w, err := kube.New(po); err != nil {
+			// Settings were validated; what fails here is the
+			// environment (a missing file): run without pods.
+			log.Error("pod names off", "err", err)
+			st.Counter("tlstap_pods_api_errors_total", "Kubernetes API list and watch failures (each is retried).").Inc()
+		} else {
+			pods, popts.Pods = w, w
+		}
+	}
 	p := pipeline.New(popts, b)
 	e := &Engine{Opts: opts, Stats: st, Broker: b, Pipeline: p, Log: log, Started: time.Now(),
-		Self: selfnet.New(log), Secrets: secrets}
+		Self: self, Secrets: secrets}
+	if pods != nil {
+		e.Add(pods)
+	}
 	if f, err := output.ParseFormat(opts.Config.Output.Format); err == nil {
 		e.Output = output.NewSwitch(f, opts.Config.Output.Hex)
 	}

@@ -29,6 +29,8 @@ const (
 	kLib
 	kNode
 	kContainer
+	kPod
+	kNamespace
 )
 
 type kind uint8
@@ -46,7 +48,7 @@ type keyDef struct {
 	other string // the other spelling, "" if none
 	kind  kind
 	// fold: compared case-insensitively. Process names, node names,
-	// container ids, paths and bodies are not: the kernel's comm and the
+	// container ids, pod names and namespaces, paths and bodies are not: the kernel's comm and the
 	// capture-side maps compare bytes, and paths are case-sensitive.
 	fold    bool
 	capture bool // the kernel can judge it
@@ -72,6 +74,8 @@ var keys = []*keyDef{
 	{id: kLib, name: "lib", kind: kindText, fold: true, get: (*eventpb.Event).GetTlsLibrary},
 	{id: kNode, name: "node", kind: kindText, get: (*eventpb.Event).GetNode},
 	{id: kContainer, name: "container", kind: kindText, get: (*eventpb.Event).GetContainerId},
+	{id: kPod, name: "pod", kind: kindText, get: (*eventpb.Event).GetPodName},
+	{id: kNamespace, name: "namespace", other: "ns", kind: kindText, get: (*eventpb.Event).GetPodNamespace},
 }
 
 func lookupKey(name string) *keyDef {

@@ -16,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tlstap/tlstap/internal/broker"
+	"github.com/tlstap/tlstap/internal/decoder"
 	"github.com/tlstap/tlstap/internal/stats"
+	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
 // DrainTimeout bounds waiting for acknowledgements when a Publisher stops.
@@ -35,6 +37,13 @@ type Publisher struct {
 	// state is poked by the NATS client's connection callbacks.
 	state chan struct{}
 	n     uint64 // messages built, the message id's counter
+	nodes map[string]*nodeSubjects
+	// acksAsked counts the messages that asked for an acknowledgement
+	// (benchmarks report it per event).
+	acksAsked uint64
+	// free holds confirmed messages for message to fill again: a header
+	// map per event was the publisher's largest cost (docs/benchmarks.md).
+	free []*nats.Msg
 
 	sent, errs, connects, resent, dups, unsent *stats.Counter
 	up                                         *stats.Gauge
@@ -246,6 +255,9 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		idle := len(retry) == 0 && len(flight) > 0 && p.sub.Len() == 0
 		block := full || idle
 		n, err := p.collect(ctx, flight, block, idle && !full)
+		for _, f := range flight[:n] {
+			p.recycle(f.msg)
+		}
 		clear(flight[:n])
 		flight = flight[n:]
 		if err != nil {
@@ -279,6 +291,7 @@ func (p *Publisher) loop(ctx context.Context, nc *nats.Conn, js jetstream.JetStr
 		var ack jetstream.PubAckFuture
 		if unacked++; unacked >= p.ackEvery() || (len(retry) == 0 && p.sub.Len() == 0) {
 			ack, err = js.PublishMsgAsync(msg)
+			p.acksAsked++
 			unacked = 0
 		} else {
 			err = nc.PublishMsg(msg)
@@ -425,24 +438,97 @@ func orUnlimited(n int64) int64 {
 	return n
 }
 
-// message wraps e for JetStream; its bytes are shared, not copied.
+// message wraps e for JetStream; its bytes are shared, not copied. It
+// runs once per event, so it avoids what nats.Header.Set costs (key
+// canonicalization, a map grown on demand) and builds each node's
+// subjects and header value once (subjects).
 func (p *Publisher) message(e *broker.Entry) *nats.Msg {
 	p.n++
 	node := p.node
-	m := &nats.Msg{Data: e.Bytes, Header: nats.Header{}}
-	if ev := e.Event(); ev != nil {
-		if ev.GetNode() != "" {
-			node = ev.GetNode()
+	var m *nats.Msg
+	if k := len(p.free); k > 0 {
+		m, p.free = p.free[k-1], p.free[:k-1]
+	} else {
+		m = &nats.Msg{Header: make(nats.Header, 5)}
+	}
+	h := m.Header
+	ev := e.Event()
+	uuid, container, pod := "", "", ""
+	if ev != nil {
+		if n := ev.GetNode(); n != "" {
+			node = n
 		}
-		m.Header.Set(HeaderUUID, ev.GetUuid())
-		if c := ev.GetContainerId(); c != "" {
-			m.Header.Set(HeaderContainer, c)
+		uuid, container = ev.GetUuid(), ev.GetContainerId()
+		if name := ev.GetPodName(); name != "" {
+			pod = ev.GetPodNamespace() + "/" + name
 		}
 	}
-	m.Subject = Subject(p.t.Prefix, node, Kind(e.Msg))
-	m.Header.Set(HeaderNode, node)
-	m.Header.Set(jetstream.MsgIDHeader, p.run+"-"+strconv.FormatUint(p.n, 10))
+	setHeader(h, HeaderUUID, uuid, ev != nil)
+	setHeader(h, HeaderContainer, container, container != "")
+	setHeader(h, HeaderPod, pod, pod != "")
+	ns := p.subjects(node)
+	m.Subject = ns.log
+	if ev != nil {
+		m.Subject = ns.event[min(ev.GetType(), uint32(len(ns.event)-1))]
+	}
+	// Keys are already canonical (Set would make them so); the node's
+	// value slice is shared by its messages, which nats.go only reads.
+	h[HeaderNode] = ns.header
+	var id [32]byte
+	setHeader(h, jetstream.MsgIDHeader, string(strconv.AppendUint(append(append(id[:0], p.run...), '-'), p.n, 10)), true)
+	m.Data = e.Bytes
 	return m
+}
+
+// setHeader sets or (without ok) deletes key, reusing the value slice a
+// recycled message has for it.
+func setHeader(h nats.Header, key, v string, ok bool) {
+	if !ok {
+		delete(h, key)
+	} else if old := h[key]; len(old) == 1 {
+		old[0] = v
+	} else {
+		h[key] = []string{v}
+	}
+}
+
+// recycle keeps a confirmed message for message to reuse. nats.go has
+// written it to the connection's buffer and dropped its acknowledgement
+// future, so nothing else refers to it; the free list holds at most an
+// in-flight window.
+func (p *Publisher) recycle(m *nats.Msg) {
+	if m != nil && len(p.free) < p.t.InFlight {
+		m.Data = nil
+		p.free = append(p.free, m)
+	}
+}
+
+// nodeSubjects are one node's subjects, by event type (the last for
+// every type Kind calls unknown) and for log entries, and its header value.
+type nodeSubjects struct {
+	event  [int(decoder.WebSocket) + 2]string
+	log    string
+	header []string
+}
+
+// maxNodes bounds the subject cache: a live capture has one node, a
+// replay of merged recordings a few.
+const maxSubjectNodes = 256
+
+func (p *Publisher) subjects(node string) *nodeSubjects {
+	if ns, ok := p.nodes[node]; ok {
+		return ns
+	}
+	if p.nodes == nil || len(p.nodes) >= maxSubjectNodes {
+		p.nodes = map[string]*nodeSubjects{}
+	}
+	ns := &nodeSubjects{header: []string{node}, log: Subject(p.t.Prefix, node, KindLog)}
+	for t := range ns.event {
+		ns.event[t] = Subject(p.t.Prefix, node, Kind(&eventpb.LogEntry{Payload: &eventpb.LogEntry_EventPayload{
+			EventPayload: &eventpb.Event{Type: uint32(t)}}}))
+	}
+	p.nodes[node] = ns
+	return ns
 }
 
 // finish waits up to DrainTimeout for the queue to go out and everything

@@ -1,16 +1,22 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tlstap/tlstap/internal/broker"
 	"github.com/tlstap/tlstap/internal/stats"
+	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
 // runPublisher starts a publisher for node on a fresh broker; stop ends it
@@ -257,5 +263,67 @@ func waitFor(t *testing.T, cond func() bool, st ...*stats.Set) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMessage: the message built for an entry has the subject Subject and
+// Kind name, and the headers as nats.Header.Get reads them, for every
+// event type, an unknown one, a log entry, an event of another node and
+// one with a container and pod; message ids are unique.
+func TestMessage(t *testing.T) {
+	p := &Publisher{t: Target{Prefix: "pfx"}, node: "self.host", run: "r1"}
+	logEntry := &eventpb.LogEntry{LogType: eventpb.LogType_LOG_TYPE_PROCESS_LOG, Payload: &eventpb.LogEntry_RunLog{RunLog: "hi"}}
+	ev := func(typ uint32, node, cont, ns, pod string) *eventpb.LogEntry {
+		return &eventpb.LogEntry{LogType: eventpb.LogType_LOG_TYPE_EVENT, Payload: &eventpb.LogEntry_EventPayload{EventPayload: &eventpb.Event{
+			Type: typ, Uuid: "u-1", Node: node, ContainerId: cont, PodNamespace: ns, PodName: pod}}}
+	}
+	tests := []struct {
+		name      string
+		m         *eventpb.LogEntry
+		node      string
+		subject   string
+		container string
+		pod       string
+		uuid      string
+	}{
+		{"raw", ev(0, "", "", "", ""), "self.host", "pfx.self_host.raw", "", "", "u-1"},
+		{"http1 request", ev(1, "", "", "", ""), "self.host", "pfx.self_host.http1_request", "", "", "u-1"},
+		{"http2 request", ev(2, "", "", "", ""), "self.host", "pfx.self_host.http2_request", "", "", "u-1"},
+		{"http1 response", ev(3, "", "", "", ""), "self.host", "pfx.self_host.http1_response", "", "", "u-1"},
+		{"http2 response", ev(4, "", "", "", ""), "self.host", "pfx.self_host.http2_response", "", "", "u-1"},
+		{"websocket", ev(5, "", "", "", ""), "self.host", "pfx.self_host.websocket", "", "", "u-1"},
+		{"unknown type", ev(99, "", "", "", ""), "self.host", "pfx.self_host.unknown", "", "", "u-1"},
+		{"log", logEntry, "self.host", "pfx.self_host.log", "", "", ""},
+		{"other node", ev(1, "web 2", "", "", ""), "web 2", "pfx.web_2.http1_request", "", "", "u-1"},
+		{"container and pod", ev(3, "", "c0ffee", "shop", "web-1"), "self.host", "pfx.self_host.http1_response", "c0ffee", "shop/web-1", "u-1"},
+		{"container, no pod", ev(3, "", "c0ffee", "", ""), "self.host", "pfx.self_host.http1_response", "c0ffee", "", "u-1"},
+	}
+	ids := map[string]bool{}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := proto.Marshal(tc.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := p.message(&broker.Entry{Msg: tc.m, Bytes: b})
+			if want := Subject("pfx", tc.node, Kind(tc.m)); msg.Subject != tc.subject || msg.Subject != want {
+				t.Errorf("subject %q, want %q (Subject says %q)", msg.Subject, tc.subject, want)
+			}
+			for _, h := range []struct{ key, want string }{
+				{HeaderNode, tc.node}, {HeaderUUID, tc.uuid}, {HeaderContainer, tc.container}, {HeaderPod, tc.pod},
+			} {
+				if got := msg.Header.Get(h.key); got != h.want {
+					t.Errorf("header %s = %q, want %q", h.key, got, h.want)
+				}
+			}
+			id := msg.Header.Get(jetstream.MsgIDHeader)
+			if !strings.HasPrefix(id, "r1-") || ids[id] {
+				t.Errorf("message id %q: want r1-N, unique", id)
+			}
+			ids[id] = true
+			if !bytes.Equal(msg.Data, b) {
+				t.Error("data is not the entry's bytes")
+			}
+		})
 	}
 }

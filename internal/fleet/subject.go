@@ -18,6 +18,8 @@ const (
 	HeaderNode      = "Tlstap-Node"
 	HeaderUUID      = "Tlstap-Uuid"
 	HeaderContainer = "Tlstap-Container"
+	// HeaderPod is NAMESPACE/NAME of the container's Kubernetes pod (--pods).
+	HeaderPod = "Tlstap-Pod"
 )
 
 // KindLog is the subject kind of process-log entries and notices.

@@ -71,9 +71,11 @@ type JSONEvent struct {
 	GRPCMessage    string  `json:"grpc_message,omitempty"`
 
 	// Fleet attribution; absent when unknown.
-	Node        string `json:"node,omitempty"`
-	ContainerID string `json:"container_id,omitempty"`
-	CgroupID    uint64 `json:"cgroup_id,omitempty"`
+	Node         string `json:"node,omitempty"`
+	ContainerID  string `json:"container_id,omitempty"`
+	CgroupID     uint64 `json:"cgroup_id,omitempty"`
+	PodName      string `json:"pod_name,omitempty"`
+	PodNamespace string `json:"pod_namespace,omitempty"`
 }
 
 // ToJSON converts an event to its JSON form.
@@ -116,6 +118,8 @@ func ToJSON(ev *eventpb.Event) JSONEvent {
 		Length:           ev.GetLength(),
 		Node:             ev.GetNode(),
 		ContainerID:      ev.GetContainerId(),
+		PodName:          ev.GetPodName(),
+		PodNamespace:     ev.GetPodNamespace(),
 		CgroupID:         ev.GetCgroupId(),
 	}
 	if k := ev.GetPart(); k != eventpb.PartKind_PART_KIND_WHOLE {

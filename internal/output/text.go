@@ -35,6 +35,9 @@ func (t TextRenderer) Render(w io.Writer, ev *eventpb.Event) error {
 		// The short form docker and crictl print.
 		b = fmt.Appendf(b, " container=%s", safe(c[:min(len(c), 12)]))
 	}
+	if p := ev.GetPodName(); p != "" {
+		b = fmt.Appendf(b, " pod=%s", safe(ev.GetPodNamespace()+"/"+p))
+	}
 	if lib := ev.GetTlsLibrary(); lib != "" {
 		b = fmt.Appendf(b, " lib=%s", safe(lib))
 	}

@@ -117,3 +117,65 @@ func TestAttribution(t *testing.T) {
 		})
 	}
 }
+
+// fakePods knows a container's pod only from its n-th question on.
+type fakePods struct {
+	known map[string][2]string
+	from  int
+	asked int
+}
+
+func (f *fakePods) Pod(id string) (string, string, bool) {
+	f.asked++
+	p, ok := f.known[id]
+	if !ok || f.asked < f.from {
+		return "", "", false
+	}
+	return p[0], p[1], true
+}
+
+// TestPodAttribution: a container's events carry its pod once the pod
+// source knows it; before that they go out without it (never waiting),
+// and once known it is not asked again; a host process's are never asked.
+func TestPodAttribution(t *testing.T) {
+	const docker = "3f1e2d4c5b6a79880a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef"
+	withCgroup := func(c capture.Chunk, cg uint64) capture.Chunk { c.Cgroup = cg; return c }
+	req := "GET / HTTP/1.1\r\nHost: x.test\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+	three := func(cg uint64) []capture.Chunk {
+		return []capture.Chunk{withCgroup(chunk(1*ms, 1, capture.Write, req), cg), withCgroup(chunk(2*ms, 1, capture.Read, resp), cg),
+			withCgroup(chunk(3*ms, 1, capture.Write, req), cg)}
+	}
+	for _, tc := range []struct {
+		name      string
+		chunks    []capture.Chunk
+		from      int
+		wantPod   []string // namespace/name per event
+		wantAsked int
+	}{
+		{"known at once", three(7), 1, []string{"shop/web", "shop/web", "shop/web"}, 1},
+		{"learned at the second event", three(7), 2, []string{"/", "shop/web", "shop/web"}, 2},
+		{"never known", three(7), 99, []string{"/", "/", "/"}, 3},
+		{"host process", three(8), 1, []string{"/", "/", "/"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pods := &fakePods{known: map[string][2]string{docker: {"shop", "web"}}, from: tc.from}
+			opts := pipeline.Options{
+				Containers: &fakeContainers{ids: map[uint64]string{7: docker}, asked: map[uint64]int{}},
+				Pods:       pods,
+			}
+			evs, _ := run(t, opts, tc.chunks...)
+			if len(evs) != len(tc.wantPod) {
+				t.Fatalf("%d events, want %d", len(evs), len(tc.wantPod))
+			}
+			for i, ev := range evs {
+				if got := ev.GetPodNamespace() + "/" + ev.GetPodName(); got != tc.wantPod[i] {
+					t.Errorf("event %d: pod %q, want %q", i, got, tc.wantPod[i])
+				}
+			}
+			if pods.asked != tc.wantAsked {
+				t.Errorf("pods asked %d times, want %d", pods.asked, tc.wantAsked)
+			}
+		})
+	}
+}

@@ -46,6 +46,11 @@ type conn struct {
 	h2 map[uint32]pending
 	// parts holds the streamed messages whose end has not come.
 	parts map[partKey]streamed
+
+	// podName and podNamespace are the container's pod, settled once
+	// podKnown is set (Options.Pods).
+	podName, podNamespace string
+	podKnown              bool
 }
 
 // pending is a request waiting for its response.

@@ -45,6 +45,7 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 		CgroupId:         cn.cgroup,
 		ContainerId:      p.container(cn),
 	}
+	ev.PodNamespace, ev.PodName = p.pod(cn)
 	if src.IsValid() {
 		ev.SrcIp, ev.SrcPort = src.Addr().Unmap().String(), uint32(src.Port())
 	}
@@ -94,6 +95,15 @@ func (p *Pipeline) container(cn *conn) string {
 	}
 	cn.container, cn.resolved = p.opts.Containers.Lookup(cn.cgroup)
 	return cn.container
+}
+
+// pod returns the connection's pod, asking Options.Pods (a map lookup)
+// until it knows it.
+func (p *Pipeline) pod(cn *conn) (namespace, name string) {
+	if !cn.podKnown && cn.container != "" && p.opts.Pods != nil {
+		cn.podNamespace, cn.podName, cn.podKnown = p.opts.Pods.Pod(cn.container)
+	}
+	return cn.podNamespace, cn.podName
 }
 
 // pair links a response to its request: HTTP/1 by order on the connection,

@@ -62,6 +62,17 @@ type Options struct {
 	// capture's cgroup ids mean anything on this host, so replay leaves it
 	// nil.
 	Containers Containers
+	// Pods, if set, names the pod of each connection's container
+	// (Event.pod_name, pod_namespace).
+	Pods Pods
+}
+
+// Pods maps container ids to Kubernetes pods; kube.Watcher is one. It
+// must not block: the pipeline asks it at every event of a container
+// connection until it knows the pod (the pod may be learned from the API
+// after the connection's first events, which then go out without it).
+type Pods interface {
+	Pod(containerID string) (namespace, name string, ok bool)
 }
 
 // Containers maps cgroup v2 ids to container ids; container.Resolver is

@@ -820,6 +820,8 @@
       ["TLS library", f.tls_library || "unknown"],
       ["TLS version", f.version ? "0x" + f.version.toString(16) : ""],
       ["HTTP/2 stream", f.stream_id], ["node", f.node],
+      ["container", f.container_id], ["pod", f.pod_name],
+      ["namespace", f.pod_name ? f.pod_namespace : ""],
     ]);
     const t = section(root, "Timing");
     const pairs = [["request", row.req ? fmtTime(row.req.timestamp) + " (seq " + row.req.seq + ")" : ""],

@@ -38,6 +38,8 @@
     { name: "lib", kind: "text", fold: true },
     { name: "node", kind: "text" },
     { name: "container", kind: "text" },
+    { name: "pod", kind: "text" },
+    { name: "namespace", other: "ns", kind: "text" },
   ];
   function lookupKey(name) {
     const n = name.toLowerCase();
@@ -384,7 +386,8 @@
   }
 
   const FIELD = { comm: "pname", method: "method", host: "host", path: "path", "content-type": "content_type",
-    lib: "tls_library", node: "node", container: "container_id" };
+    lib: "tls_library", node: "node", container: "container_id",
+    pod: "pod_name", namespace: "pod_namespace" };
 
   // ---- payload access (internal/filter/keys.go: head, eachHeader, body) ----
   const dec = typeof TextDecoder !== "undefined" ? new TextDecoder("utf-8", { fatal: false }) : null;

@@ -20,7 +20,7 @@
     39: ["part_continued", "bool"], 40: ["sse_event", "str"], 41: ["sse_id", "str"],
     42: ["sse_data", "str"], 43: ["grpc_compressed", "bool"], 44: ["grpc_length", "u"],
     45: ["grpc_status", "u"], 46: ["grpc_message", "str"], 50: ["node", "str"],
-    51: ["container_id", "str"], 52: ["cgroup_id", "u"],
+    51: ["container_id", "str"], 52: ["cgroup_id", "u"], 53: ["pod_name", "str"], 54: ["pod_namespace", "str"],
   };
   const HEARTBEAT_FIELDS = { 1: ["timestamp", "i64"], 2: ["count", "i64"], 3: ["message", "str"], 4: ["last_seq", "u"] };
   const utf8 = new TextDecoder("utf-8");

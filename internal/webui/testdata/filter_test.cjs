@@ -47,7 +47,7 @@ function fromProtoJSON(o) {
     const name = k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
     if (name === "payload") e.payload = new Uint8Array(Buffer.from(v, "base64"));
     else if (name === "part" && typeof v === "string") e.part = ["PART_KIND_WHOLE", "PART_KIND_HEAD", "PART_KIND_PART", "PART_KIND_END"].indexOf(v);
-    else if (typeof v === "string" && /^-?[0-9]+$/.test(v) && !["host", "path", "pname", "method", "node", "container_id", "uuid", "src_ip", "dst_ip"].includes(name)) e[name] = Number(v);
+    else if (typeof v === "string" && /^-?[0-9]+$/.test(v) && !["host", "path", "pname", "method", "node", "container_id", "pod_name", "pod_namespace", "uuid", "src_ip", "dst_ip"].includes(name)) e[name] = Number(v);
     else e[name] = v;
   }
   return e;

@@ -235,7 +235,12 @@ type Event struct {
 	// Container of the process, from its cgroup (docker, containerd/CRI, CRI-O, podman); empty outside containers.
 	ContainerId string `protobuf:"bytes,51,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	// cgroup v2 id (the cgroup directory's inode number) of the thread that first carried the connection, 0 if unknown.
-	CgroupId      uint64 `protobuf:"varint,52,opt,name=cgroup_id,json=cgroupId,proto3" json:"cgroup_id,omitempty"`
+	CgroupId uint64 `protobuf:"varint,52,opt,name=cgroup_id,json=cgroupId,proto3" json:"cgroup_id,omitempty"`
+	// Kubernetes pod of the container (--pods), with its namespace; empty
+	// when not known (no --pods, not a pod's container, or not yet learned
+	// from the API when the event left).
+	PodName       string `protobuf:"bytes,53,opt,name=pod_name,json=podName,proto3" json:"pod_name,omitempty"`
+	PodNamespace  string `protobuf:"bytes,54,opt,name=pod_namespace,json=podNamespace,proto3" json:"pod_namespace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -613,6 +618,20 @@ func (x *Event) GetCgroupId() uint64 {
 	return 0
 }
 
+func (x *Event) GetPodName() string {
+	if x != nil {
+		return x.PodName
+	}
+	return ""
+}
+
+func (x *Event) GetPodNamespace() string {
+	if x != nil {
+		return x.PodNamespace
+	}
+	return ""
+}
+
 // Heartbeat is sent on connect and periodically.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -797,7 +816,7 @@ var File_event_event_proto protoreflect.FileDescriptor
 
 const file_event_event_proto_rawDesc = "" +
 	"\n" +
-	"\x11event/event.proto\x12\x05event\"\x8d\v\n" +
+	"\x11event/event.proto\x12\x05event\"\xcd\v\n" +
 	"\x05Event\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x15\n" +
@@ -858,7 +877,9 @@ const file_event_event_proto_rawDesc = "" +
 	"\fgrpc_message\x18. \x01(\tR\vgrpcMessage\x12\x12\n" +
 	"\x04node\x182 \x01(\tR\x04node\x12!\n" +
 	"\fcontainer_id\x183 \x01(\tR\vcontainerId\x12\x1b\n" +
-	"\tcgroup_id\x184 \x01(\x04R\bcgroupIdB\x0e\n" +
+	"\tcgroup_id\x184 \x01(\x04R\bcgroupId\x12\x19\n" +
+	"\bpod_name\x185 \x01(\tR\apodName\x12#\n" +
+	"\rpod_namespace\x186 \x01(\tR\fpodNamespaceB\x0e\n" +
 	"\f_grpc_status\"t\n" +
 	"\tHeartbeat\x12\x1c\n" +
 	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x14\n" +

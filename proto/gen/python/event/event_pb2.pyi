@@ -13,7 +13,7 @@ PART_KIND_PART: PartKind
 PART_KIND_WHOLE: PartKind
 
 class Event(_message.Message):
-    __slots__ = ["body_offset", "cgroup_id", "conn_id", "container_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "grpc_compressed", "grpc_length", "grpc_message", "grpc_status", "host", "incomplete", "latency_ns", "length", "message_seq", "method", "node", "original_length", "part", "part_continued", "part_index", "path", "payload", "pid", "pname", "request_seq", "seq", "src_ip", "src_port", "sse_data", "sse_event", "sse_id", "status", "stream_id", "tid", "timestamp", "tls_library", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
+    __slots__ = ["body_offset", "cgroup_id", "conn_id", "container_id", "content_encoding", "content_type", "data_type", "dst_ip", "dst_port", "fd", "grpc_compressed", "grpc_length", "grpc_message", "grpc_status", "host", "incomplete", "latency_ns", "length", "message_seq", "method", "node", "original_length", "part", "part_continued", "part_index", "path", "payload", "pid", "pname", "pod_name", "pod_namespace", "request_seq", "seq", "src_ip", "src_port", "sse_data", "sse_event", "sse_id", "status", "stream_id", "tid", "timestamp", "tls_library", "transfer_encoding", "truncated", "type", "uid", "uuid", "version", "ws_close_code", "ws_opcode"]
     BODY_OFFSET_FIELD_NUMBER: _ClassVar[int]
     CGROUP_ID_FIELD_NUMBER: _ClassVar[int]
     CONN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,8 @@ class Event(_message.Message):
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     PNAME_FIELD_NUMBER: _ClassVar[int]
+    POD_NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    POD_NAME_FIELD_NUMBER: _ClassVar[int]
     REQUEST_SEQ_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     SRC_IP_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +94,8 @@ class Event(_message.Message):
     payload: bytes
     pid: int
     pname: str
+    pod_name: str
+    pod_namespace: str
     request_seq: int
     seq: int
     src_ip: str
@@ -112,7 +116,7 @@ class Event(_message.Message):
     version: int
     ws_close_code: int
     ws_opcode: int
-    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ..., tls_library: _Optional[str] = ..., part: _Optional[_Union[PartKind, str]] = ..., part_index: _Optional[int] = ..., body_offset: _Optional[int] = ..., message_seq: _Optional[int] = ..., part_continued: bool = ..., sse_event: _Optional[str] = ..., sse_id: _Optional[str] = ..., sse_data: _Optional[str] = ..., grpc_compressed: bool = ..., grpc_length: _Optional[int] = ..., grpc_status: _Optional[int] = ..., grpc_message: _Optional[str] = ..., node: _Optional[str] = ..., container_id: _Optional[str] = ..., cgroup_id: _Optional[int] = ...) -> None: ...
+    def __init__(self, timestamp: _Optional[int] = ..., uuid: _Optional[str] = ..., src_ip: _Optional[str] = ..., src_port: _Optional[int] = ..., dst_ip: _Optional[str] = ..., dst_port: _Optional[int] = ..., pid: _Optional[int] = ..., pname: _Optional[str] = ..., type: _Optional[int] = ..., length: _Optional[int] = ..., payload: _Optional[bytes] = ..., tid: _Optional[int] = ..., fd: _Optional[int] = ..., version: _Optional[int] = ..., data_type: _Optional[int] = ..., seq: _Optional[int] = ..., conn_id: _Optional[int] = ..., stream_id: _Optional[int] = ..., request_seq: _Optional[int] = ..., latency_ns: _Optional[int] = ..., truncated: bool = ..., transfer_encoding: _Optional[str] = ..., content_encoding: _Optional[str] = ..., uid: _Optional[int] = ..., incomplete: bool = ..., ws_opcode: _Optional[int] = ..., ws_close_code: _Optional[int] = ..., host: _Optional[str] = ..., original_length: _Optional[int] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., status: _Optional[int] = ..., content_type: _Optional[str] = ..., tls_library: _Optional[str] = ..., part: _Optional[_Union[PartKind, str]] = ..., part_index: _Optional[int] = ..., body_offset: _Optional[int] = ..., message_seq: _Optional[int] = ..., part_continued: bool = ..., sse_event: _Optional[str] = ..., sse_id: _Optional[str] = ..., sse_data: _Optional[str] = ..., grpc_compressed: bool = ..., grpc_length: _Optional[int] = ..., grpc_status: _Optional[int] = ..., grpc_message: _Optional[str] = ..., node: _Optional[str] = ..., container_id: _Optional[str] = ..., cgroup_id: _Optional[int] = ..., pod_name: _Optional[str] = ..., pod_namespace: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ["count", "last_seq", "message", "timestamp"]
