@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	xws "golang.org/x/net/websocket"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tlstap/tlstap/internal/fleet"
 	"github.com/tlstap/tlstap/internal/fleet/fleettest"
