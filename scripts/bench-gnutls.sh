@@ -109,8 +109,9 @@ for r in $(seq "$ROUNDS"); do
 done
 for lib in gnutls openssl; do
 	for m in "${MODES[@]}"; do
-		printf '%-8s %-10s median %7.2f us CPU/call  (runs, ns: %s)\n' "$lib" "$m" \
-			"$(median <"$WORK/$lib-$m.ns" | awk '{print $1/1000}')" "$(tr '\n' ' ' <"$WORK/$lib-$m.ns")"
+		printf '%-8s %-10s median %7.2f min %7.2f us CPU/call  (runs, ns: %s)\n' "$lib" "$m" \
+			"$(median <"$WORK/$lib-$m.ns" | awk '{print $1/1000}')" "$(sort -n "$WORK/$lib-$m.ns" | awk 'NR == 1 {print $1/1000}')" \
+			"$(tr '\n' ' ' <"$WORK/$lib-$m.ns")"
 	done
 	for m in "${MODES[@]:2}"; do
 		awk -v lib="$lib" -v m="$m" -v t="$(median <"$WORK/$lib-$m.ns")" -v b="$(median <"$WORK/$lib-bare-trap.ns")" 'BEGIN {
