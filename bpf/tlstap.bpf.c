@@ -418,6 +418,29 @@ static long emit_chunk(__u32 i, void *data)
 	return 0;
 }
 
+/* emit_chunks sends a call's e->n bytes in MAX_DATA slices, counted; the
+ * part past MAX_CALL_CHUNKS is counted lost. Every library's data goes
+ * through it. */
+static __always_inline void emit_chunks(struct emit_ctx *e)
+{
+	__u64 n = e->n;
+	count(STAT_CALLS, 1);
+	count(STAT_BYTES, n);
+	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
+	if (n > max) {
+		e->n = max;
+		count(STAT_LOST_CAP_BYTES, n - max);
+	}
+	bpf_loop((e->n + MAX_DATA - 1) / MAX_DATA, emit_chunk, e, 0);
+	/* The cut tail follows this call's chunks, so it is added only now and
+	 * reported before the connection's next record (or at its close). */
+	if (n > max) {
+		struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e->key);
+		if (cn)
+			__sync_fetch_and_add(&cn->lost[e->dir & 1], n - max);
+	}
+}
+
 static __always_inline bool valid_version(int v)
 {
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
@@ -462,22 +485,7 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 	}
 
 	rejudge_self(cn);
-
-	count(STAT_CALLS, 1);
-	count(STAT_BYTES, n);
-	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
-	if (n > max) {
-		e.n = max;
-		count(STAT_LOST_CAP_BYTES, n - max);
-	}
-	bpf_loop((e.n + MAX_DATA - 1) / MAX_DATA, emit_chunk, &e, 0);
-	/* The cut tail follows this call's chunks, so it is added only now and
-	 * reported before the connection's next record (or at its close). */
-	if (n > max) {
-		cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
-		if (cn)
-			__sync_fetch_and_add(&cn->lost[c->dir & 1], n - max);
-	}
+	emit_chunks(&e);
 }
 
 /* bio_wait leaves a connection on which no socket operation was ever seen
