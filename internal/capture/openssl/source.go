@@ -321,10 +321,10 @@ func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep fun
 			slab = make([]byte, 0, slabBytes)
 		}
 		rec.RawSample = slab[len(slab):] // empty, with the free space as capacity
-		// No timed poll: the kernel wakes the reader whenever it had
-		// caught up with the ring (see the emission contract in
-		// bpf/tlstap.bpf.c), so a record never waits for a tick and an idle
-		// reader sleeps.
+		// No poll timer: a parked reader is woken by the record's
+		// producer, an awake one lingers at most ringLinger before
+		// parking (see the emission contract in bpf/tlstap.bpf.c), so a
+		// record never waits for a tick and an idle reader sleeps.
 		if err := s.rd.ReadInto(&rec); err != nil {
 			if wait != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 				if err := wait.Wait(s.rd, time.Time{}); err != nil {
