@@ -147,8 +147,8 @@ static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
 	return 1;
 }
 
-/* go_emit sends n bytes at buf as the connection's data in dir, split like
- * OpenSSL's (see leave). */
+/* go_emit sends n bytes at buf as the connection's data in dir, through
+ * the same emit_chunks as every other library. */
 static __always_inline void go_emit(struct pt_regs *ctx, __u64 id, __u64 conn, __u64 buf, __u64 n, __u8 dir)
 {
 	struct emit_ctx e = {
@@ -168,19 +168,7 @@ static __always_inline void go_emit(struct pt_regs *ctx, __u64 id, __u64 conn, _
 			cn->version = v;
 		rejudge_self(cn);
 	}
-	count(STAT_CALLS, 1);
-	count(STAT_BYTES, n);
-	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
-	if (n > max) {
-		e.n = max;
-		count(STAT_LOST_CAP_BYTES, n - max);
-	}
-	bpf_loop((e.n + MAX_DATA - 1) / MAX_DATA, emit_chunk, &e, 0);
-	if (n > max) {
-		struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
-		if (cn)
-			__sync_fetch_and_add(&cn->lost[dir & 1], n - max);
-	}
+	emit_chunks(&e);
 }
 
 /* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX/RCX.

@@ -26,10 +26,13 @@
  *    partial writes, possibly from a moved buffer) skips that many, so
  *    nothing is emitted twice. A write abandoned after a failure was still
  *    handed to TLS, and stays emitted.
- *  - Records are committed with default flags: the kernel wakes the reader
- *    only when it had caught up with the ring (consumer_pos == this record),
- *    so an idle reader gets each event at once and a busy one drains in
- *    batches, without a wake-up per record.
+ *  - Records wake the reader only when it declared itself parked (see
+ *    tlstap_reader and ring_flags): a wake-up is paid by the thread that
+ *    commits the record (an irq_work, so a self-IPI, then a cross-CPU
+ *    wake: each a VM exit on a hypervisor), and it was the largest part
+ *    of a captured call's cost when every record woke a reader that had
+ *    just caught up. A parked reader gets each event at once; an awake one
+ *    lingers a bounded time before parking and picks up what came meanwhile.
  *
  * Every byte that does not make it to the ring is counted in stats and in
  * the connection's lost[dir]; the next record of that direction carries the
@@ -133,6 +136,52 @@ struct {
 	__type(key, __u32);
 	__type(value, struct record);
 } tlstap_scratch SEC(".maps");
+
+/*
+ * The ring reader's state, shared with user space through mmap
+ * (internal/capture/ringpoll). awake is 0 while the reader is parked or
+ * about to park, and records then force a wake-up; while it is 1 the
+ * reader will look at the ring again within its linger time by itself, and
+ * records are committed without one. A reader that knows nothing of this
+ * leaves it 0 and is woken for every record.
+ *
+ * No record is stranded: the producer reserves its record (advancing the
+ * ring's producer position) and only then reads awake with a full barrier
+ * (ring_flags); the reader stores 0 with a full barrier and only then
+ * checks the ring before parking. Either the producer sees 0 and wakes the
+ * reader after its commit, or the reader sees the reservation and does not
+ * park (it waits for a busy record's commit in ringbuf.Reader).
+ */
+struct reader_state {
+	__u32 awake;
+	__u32 _pad;
+	__u64 fence; /* target of ring_flags' locked add, see there */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct reader_state);
+} tlstap_reader SEC(".maps");
+
+/* ring_flags returns the submit flags for a record already reserved: a
+ * forced wake-up if the reader is parked, none otherwise. The reservation
+ * must be ordered before the read of awake; with -mcpu=v1 there is no
+ * fetching atomic, but an atomic add is a locked instruction on x86-64,
+ * which is a full barrier. */
+static __always_inline __u64 ring_flags(void)
+{
+	__u32 zero = 0;
+	struct reader_state *st = bpf_map_lookup_elem(&tlstap_reader, &zero);
+	if (!st)
+		return BPF_RB_FORCE_WAKEUP;
+	__sync_fetch_and_add(&st->fence, 1);
+	if (*(volatile __u32 *)&st->awake)
+		return BPF_RB_NO_WAKEUP;
+	return BPF_RB_FORCE_WAKEUP;
+}
 
 /* LRU: a thread killed inside an SSL call never reaches the return probe,
  * and its entry must not stay forever. */
@@ -350,16 +399,46 @@ static long emit_chunk(__u32 i, void *data)
 		count(STAT_LOST_FAULT_BYTES, len);
 		return 0;
 	}
-	if (bpf_ringbuf_output(&tlstap_events, r, sizeof(r->hdr) + len, 0)) {
+	/* Reserved and submitted apart (not bpf_ringbuf_output), so that the
+	 * wake-up decision is taken between the two: see ring_flags. */
+	struct bpf_dynptr dp;
+	__u32 size = sizeof(r->hdr) + len;
+	if (bpf_ringbuf_reserve_dynptr(&tlstap_events, size, 0, &dp)) {
+		bpf_ringbuf_discard_dynptr(&dp, 0);
 		__sync_fetch_and_add(&cn->lost[dir], len);
 		count(STAT_LOST_RING_BYTES, len);
 		count(STAT_LOST_RING_RECORDS, 1);
 		return 0;
 	}
+	bpf_dynptr_write(&dp, 0, r, size, 0);
+	bpf_ringbuf_submit_dynptr(&dp, ring_flags());
 	if (lost)
 		__sync_fetch_and_sub(&cn->lost[dir], lost);
 	count(STAT_RECORDS, 1);
 	return 0;
+}
+
+/* emit_chunks sends a call's e->n bytes in MAX_DATA slices, counted; the
+ * part past MAX_CALL_CHUNKS is counted lost. Every library's data goes
+ * through it. */
+static __always_inline void emit_chunks(struct emit_ctx *e)
+{
+	__u64 n = e->n;
+	count(STAT_CALLS, 1);
+	count(STAT_BYTES, n);
+	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
+	if (n > max) {
+		e->n = max;
+		count(STAT_LOST_CAP_BYTES, n - max);
+	}
+	bpf_loop((e->n + MAX_DATA - 1) / MAX_DATA, emit_chunk, e, 0);
+	/* The cut tail follows this call's chunks, so it is added only now and
+	 * reported before the connection's next record (or at its close). */
+	if (n > max) {
+		struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e->key);
+		if (cn)
+			__sync_fetch_and_add(&cn->lost[e->dir & 1], n - max);
+	}
 }
 
 static __always_inline bool valid_version(int v)
@@ -406,22 +485,7 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 	}
 
 	rejudge_self(cn);
-
-	count(STAT_CALLS, 1);
-	count(STAT_BYTES, n);
-	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
-	if (n > max) {
-		e.n = max;
-		count(STAT_LOST_CAP_BYTES, n - max);
-	}
-	bpf_loop((e.n + MAX_DATA - 1) / MAX_DATA, emit_chunk, &e, 0);
-	/* The cut tail follows this call's chunks, so it is added only now and
-	 * reported before the connection's next record (or at its close). */
-	if (n > max) {
-		cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
-		if (cn)
-			__sync_fetch_and_add(&cn->lost[c->dir & 1], n - max);
-	}
+	emit_chunks(&e);
 }
 
 /* bio_wait leaves a connection on which no socket operation was ever seen
@@ -535,7 +599,7 @@ static __always_inline void notice(__u64 id, __u64 ssl, struct conn *cn, __u8 ki
 	}
 	fill(ev, id, ssl, cn, kind, dir);
 	ev->lost = lost;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, ring_flags());
 }
 
 /* end reports a connection's end (with any loss not yet reported) and
@@ -734,7 +798,7 @@ int tlstap_sched_process_exit(void *ctx)
 	ev->fd = -1;
 	ev->kind = KIND_EXIT;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, ring_flags());
 	return 0;
 }
 

@@ -4,15 +4,17 @@
 # all measured in one run with the modes interleaved.
 #
 #   sudo scripts/bench-gnutls.sh [ROUNDS]
+#   CAPS="main=/path/to/benchcap ..." sudo scripts/bench-gnutls.sh [ROUNDS]
 #
 # Modes: none (no probes), bare-trap (bpftrace counting entry and return of
 # the function tlstap traps: gnutls_record_send2, which gnutls_record_send
 # tail-calls; SSL_write for OpenSSL), tlstap (internal/benchcap, discovery
-# as without flags). Clients: scripts/bench/gnutls_bench.c (libgnutls) and
-# ssl_bench.c (libssl), N calls of SIZE bytes to an ssl_bench "serve"
-# process linked statically, which no probe is on. The figure is the
-# client thread's CPU time per call (CLOCK_THREAD_CPUTIME_ID around the send
-# loop): the trap and the BPF program run on that thread, and CPU time,
+# as without flags), and one mode per NAME=PATH in CAPS: another benchcap
+# build (another commit's, for instance), run the same way. Clients:
+# scripts/bench/gnutls_bench.c (libgnutls) and ssl_bench.c (libssl), N
+# calls of SIZE bytes to an ssl_bench "serve" process linked statically,
+# which no probe is on. The figure is the client thread's CPU time per call
+# (CLOCK_THREAD_CPUTIME_ID around the send loop): the trap and the BPF program run on that thread, and CPU time,
 # unlike wall time, is barely moved by other load on a shared machine.
 #
 # Needs root, gcc, libssl-dev (libssl.a), libgnutls30, bpftrace, openssl, go.
@@ -74,11 +76,22 @@ with_mode() { # MODE LIB FUNC CMD...
 	tlstap)
 		start_bg "$WORK/cap.out" ready "$WORK/benchcap"
 		"$@"; stop_bg ;;
+	*)
+		start_bg "$WORK/cap.out" ready "${CAPBIN[$mode]}"
+		"$@"; stop_bg ;;
 	esac
 }
 
 field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+MODES=(none bare-trap tlstap)
+declare -A CAPBIN=()
+for c in ${CAPS:-}; do
+	[[ $c == *=* && -x ${c#*=} ]] || { echo "CAPS: $c is not NAME=executable" >&2; exit 1; }
+	CAPBIN[${c%%=*}]=${c#*=}
+	MODES+=("${c%%=*}")
+done
 
 "$WORK/ssl_serve" "$WORK/cert.pem" "$WORK/key.pem" serve >"$WORK/serve.out" &
 SERVEPID=$!
@@ -87,7 +100,7 @@ PORT=$(sed -n 's/port=//p' "$WORK/serve.out")
 
 echo "# $ROUNDS rounds x $N calls of $SIZE bytes, $(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
-	for m in none bare-trap tlstap; do
+	for m in "${MODES[@]}"; do
 		with_mode "$m" "$GNUTLS" gnutls_record_send2 "$WORK/gnutls_bench" "$PORT" "$N" "$SIZE" |
 			field cpu_ns_per_write >>"$WORK/gnutls-$m.ns"
 		with_mode "$m" "$SSL" SSL_write "$WORK/ssl_bench" "$WORK/cert.pem" "$WORK/key.pem" write "$N" "$SIZE" 0 "$PORT" |
@@ -95,10 +108,14 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 for lib in gnutls openssl; do
-	for m in none bare-trap tlstap; do
-		printf '%-8s %-10s median %7.2f us CPU/call  (runs, ns: %s)\n' "$lib" "$m" \
-			"$(median <"$WORK/$lib-$m.ns" | awk '{print $1/1000}')" "$(tr '\n' ' ' <"$WORK/$lib-$m.ns")"
+	for m in "${MODES[@]}"; do
+		printf '%-8s %-10s median %7.2f min %7.2f us CPU/call  (runs, ns: %s)\n' "$lib" "$m" \
+			"$(median <"$WORK/$lib-$m.ns" | awk '{print $1/1000}')" "$(sort -n "$WORK/$lib-$m.ns" | awk 'NR == 1 {print $1/1000}')" \
+			"$(tr '\n' ' ' <"$WORK/$lib-$m.ns")"
 	done
-	awk -v lib="$lib" -v t="$(median <"$WORK/$lib-tlstap.ns")" -v b="$(median <"$WORK/$lib-bare-trap.ns")" 'BEGIN {
-		printf "%s: tlstap / bare trap = %.3fx per call\n", lib, t/b }'
+	for m in "${MODES[@]:2}"; do
+		awk -v lib="$lib" -v m="$m" -v t="$(median <"$WORK/$lib-$m.ns")" -v b="$(median <"$WORK/$lib-bare-trap.ns")" 'BEGIN {
+			printf "%s: %s / bare trap = %.3fx per call\n", lib, m, t/b }'
+	done
 done
+echo "# load at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,11 +1,15 @@
 package openssl
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -26,6 +30,12 @@ import (
 // time, so the modes share the machine's load; the metrics are medians over
 // the iterations, and the ratios medians of each iteration's ratio. Use
 // -benchtime=Nx.
+//
+// The figures are the calling thread's CPU time per call (the goroutine is
+// locked to its thread, and a uprobe's trap and BPF program run on it), with
+// wall time reported beside them. TLSTAP_BENCH_CAPS="name=path ..." adds a
+// mode per benchcap binary (internal/benchcap, -go and -comm), e.g. another
+// commit's build, interleaved with the others.
 func BenchmarkGoCalls(b *testing.B) {
 	const calls = 5000
 	bin := buildGoProg(b, b.TempDir(), goBuild{name: "gt-bench", gocmd: "go"})
@@ -34,8 +44,17 @@ func BenchmarkGoCalls(b *testing.B) {
 		b.Fatal(err)
 	}
 	modes := []string{"none", "bare-entry", "bare", "tlstap"}
-	w, r := map[string][]float64{}, map[string][]float64{}
-	var vsEntry, vsBare, readVsBare []float64
+	caps := map[string]string{}
+	for _, f := range strings.Fields(os.Getenv("TLSTAP_BENCH_CAPS")) {
+		name, path, ok := strings.Cut(f, "=")
+		if !ok {
+			b.Fatalf("TLSTAP_BENCH_CAPS: %q is not name=path", f)
+		}
+		caps[name] = path
+		modes = append(modes, name)
+	}
+	var w, r, ww, rw = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	ratios := map[string][]float64{}
 	for i := 0; b.Loop(); i++ {
 		for k := range modes {
 			mode := modes[(i+k)%len(modes)]
@@ -49,38 +68,73 @@ func BenchmarkGoCalls(b *testing.B) {
 				stop = bareTrap(b, bin, slices.Concat([]uint64{fns.Write.Body, fns.Read.Body}, fns.Read.Rets)...)
 			case "tlstap":
 				stop = runTlstap(b, bin)
+			default:
+				stop = runBenchcap(b, caps[mode], bin)
 			}
-			wn, rn := runGoBench(b, bin, calls)
+			res := runGoBench(b, bin, calls)
 			stop()
-			w[mode], r[mode] = append(w[mode], wn), append(r[mode], rn)
+			w[mode], r[mode] = append(w[mode], res.writeCPU), append(r[mode], res.readCPU)
+			ww[mode], rw[mode] = append(ww[mode], res.write), append(rw[mode], res.read)
 		}
-		vsEntry = append(vsEntry, last(w["tlstap"])/last(w["bare-entry"]))
-		vsBare = append(vsBare, last(w["tlstap"])/last(w["bare"]))
-		readVsBare = append(readVsBare, last(r["tlstap"])/last(r["bare"]))
+		ratios["write-tlstap/bare-entry"] = append(ratios["write-tlstap/bare-entry"], last(w["tlstap"])/last(w["bare-entry"]))
+		for _, mode := range modes[3:] {
+			ratios["write-"+mode+"/bare"] = append(ratios["write-"+mode+"/bare"], last(w[mode])/last(w["bare"]))
+			ratios["read-"+mode+"/bare"] = append(ratios["read-"+mode+"/bare"], last(r[mode])/last(r["bare"]))
+		}
 	}
 	for _, mode := range modes {
-		b.ReportMetric(median(w[mode]), "ns/write-"+mode)
-		b.ReportMetric(median(r[mode]), "ns/read-"+mode)
+		b.ReportMetric(median(w[mode]), "cpu-ns/write-"+mode)
+		b.ReportMetric(median(r[mode]), "cpu-ns/read-"+mode)
+		b.ReportMetric(median(ww[mode]), "wall-ns/write-"+mode)
+		b.ReportMetric(median(rw[mode]), "wall-ns/read-"+mode)
 	}
-	b.ReportMetric(median(vsEntry), "write-tlstap/bare-entry")
-	b.ReportMetric(median(vsBare), "write-tlstap/bare")
-	b.ReportMetric(median(readVsBare), "read-tlstap/bare")
+	for name, v := range ratios {
+		b.ReportMetric(median(v), name)
+	}
 	b.ReportMetric(0, "ns/op")
 }
 
 func last(v []float64) float64 { return v[len(v)-1] }
 
-// runGoBench runs `goprog bench calls` and returns its ns per Write and per
-// Read.
-func runGoBench(b *testing.B, bin string, calls int) (write, read float64) {
+type goBenchResult struct{ write, read, writeCPU, readCPU float64 }
+
+// runGoBench runs `goprog bench calls` and returns its wall and thread CPU
+// ns per Write and per Read.
+func runGoBench(b *testing.B, bin string, calls int) goBenchResult {
 	out, err := exec.Command(bin, "bench", fmt.Sprint(calls)).Output()
 	if err != nil {
 		b.Fatalf("%v: %s", err, out)
 	}
-	if _, err := fmt.Sscanf(string(out), "write_ns=%g read_ns=%g", &write, &read); err != nil {
+	var g goBenchResult
+	if _, err := fmt.Sscanf(string(out), "write_ns=%g read_ns=%g write_cpu_ns=%g read_cpu_ns=%g",
+		&g.write, &g.read, &g.writeCPU, &g.readCPU); err != nil {
 		b.Fatalf("%q: %v", out, err)
 	}
-	return write, read
+	return g
+}
+
+// runBenchcap starts a benchcap binary attached to the Go program bin and
+// returns what stops it.
+func runBenchcap(b *testing.B, benchcap, bin string) (stop func()) {
+	cmd := exec.Command(benchcap, "-go", bin, "-comm", "gt-bench")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.Fatalf("%s: %q, %v", benchcap, line, err)
+	}
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		io.Copy(io.Discard, stdout) // its counters, up to EOF at its exit
+		cmd.Wait()
+	}
 }
 
 // runTlstap starts tlstap's capture of bin and returns what stops it.

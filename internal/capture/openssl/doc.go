@@ -127,11 +127,14 @@
 // return instead, so it carries its tuple and has been checked against
 // tlstap's own endpoints (self-exclusion) before any of it goes out.
 //
-// The reader has no poll timer: the kernel wakes it whenever it had caught
-// up with the ring (the ring buffer's default notification), so an event
-// is delivered as soon as the reader runs, an idle reader sleeps, and
-// under load records are drained in batches without a wake-up each. It
-// waits parked in Go's network poller (internal/capture/ringpoll), not in
+// The reader has no poll timer. The probes wake it only when it declared
+// itself parked (a wake-up is paid by the traced thread: an irq_work
+// self-IPI, the largest part of a captured call's cost when every record
+// woke the reader); once woken it drains the ring and lingers 250 µs
+// (ringLinger) before parking again, picking up what came meanwhile. So an
+// isolated event is delivered as soon as the reader runs, one that follows
+// another within the linger waits at most 250 µs, an idle reader sleeps,
+// and a burst costs one wake-up per linger. It waits parked in Go's network poller (internal/capture/ringpoll), not in
 // a blocking epoll_wait, and applies the engine's chunk filters itself
 // (capture.KeepRunner), so a record reaches the pipeline with one
 // goroutine hand-off.

@@ -26,6 +26,14 @@ const DefaultRingBytes = 64 << 20
 // slabBytes is the size of the buffers ring records are read into.
 const slabBytes = 1 << 20
 
+// ringLinger is how long the ring reader stays awake after the ring ran
+// dry before it parks (ringpoll.Waiter.Linger). While it is awake the
+// probes commit records without waking it, so a burst of calls pays one
+// wake-up per linger rather than one per call; the price is that a record
+// committed while the reader lingers waits for the linger's end, at most
+// this long. A record committed while the reader is parked wakes it at once.
+const ringLinger = 250 * time.Microsecond
+
 // Options configure a Source.
 type Options struct {
 	// Libs are the files to attach to: libssl shared objects, or binaries
@@ -264,6 +272,11 @@ func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep fun
 	} else {
 		s.rd.SetDeadline(time.Unix(1, 0)) // ReadInto returns os.ErrDeadlineExceeded once the ring is empty
 		defer wait.Close()
+		// Without it the probes wake the reader for every record, which is
+		// correct but costs each captured call a wake-up (see ringLinger).
+		if err := wait.Linger(s.objs.TlstapReader, ringLinger); err != nil {
+			s.log.Debug("ring reader woken for every record", "err", err)
+		}
 	}
 	// Cancelling ends a parked wait by closing the waiter; the reader is
 	// closed by Close, after the loop left it. Closing the reader here
@@ -308,10 +321,10 @@ func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep fun
 			slab = make([]byte, 0, slabBytes)
 		}
 		rec.RawSample = slab[len(slab):] // empty, with the free space as capacity
-		// No timed poll: the kernel wakes the reader whenever it had
-		// caught up with the ring (see the emission contract in
-		// bpf/tlstap.bpf.c), so a record never waits for a tick and an idle
-		// reader sleeps.
+		// No poll timer: a parked reader is woken by the record's
+		// producer, an awake one lingers at most ringLinger before
+		// parking (see the emission contract in bpf/tlstap.bpf.c), so a
+		// record never waits for a tick and an idle reader sleeps.
 		if err := s.rd.ReadInto(&rec); err != nil {
 			if wait != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 				if err := wait.Wait(s.rd, time.Time{}); err != nil {

@@ -141,6 +141,13 @@ type tlstapIdKey struct {
 	Id  uint32
 }
 
+type tlstapReaderState struct {
+	_     structs.HostLayout
+	Awake uint32
+	Pad   uint32
+	Fence uint64
+}
+
 type tlstapRecord struct {
 	_    structs.HostLayout
 	Hdr  tlstapEvent
@@ -166,6 +173,7 @@ const (
 	tlstapMapTlstapGoReads               = "tlstap_go_reads"
 	tlstapMapTlstapNssIds                = "tlstap_nss_ids"
 	tlstapMapTlstapProcs                 = "tlstap_procs"
+	tlstapMapTlstapReader                = "tlstap_reader"
 	tlstapMapTlstapScratch               = "tlstap_scratch"
 	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
 	tlstapMapTlstapStats                 = "tlstap_stats"
@@ -302,6 +310,7 @@ type tlstapMapSpecs struct {
 	TlstapGoReads       *ebpf.MapSpec `ebpf:"tlstap_go_reads"`
 	TlstapNssIds        *ebpf.MapSpec `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.MapSpec `ebpf:"tlstap_procs"`
+	TlstapReader        *ebpf.MapSpec `ebpf:"tlstap_reader"`
 	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
 	TlstapStats         *ebpf.MapSpec `ebpf:"tlstap_stats"`
@@ -348,6 +357,7 @@ type tlstapMaps struct {
 	TlstapGoReads       *ebpf.Map `ebpf:"tlstap_go_reads"`
 	TlstapNssIds        *ebpf.Map `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.Map `ebpf:"tlstap_procs"`
+	TlstapReader        *ebpf.Map `ebpf:"tlstap_reader"`
 	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
 	TlstapStats         *ebpf.Map `ebpf:"tlstap_stats"`
@@ -370,6 +380,7 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapGoReads,
 		m.TlstapNssIds,
 		m.TlstapProcs,
+		m.TlstapReader,
 		m.TlstapScratch,
 		m.TlstapSelfEndpoints,
 		m.TlstapStats,

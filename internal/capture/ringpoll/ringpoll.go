@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -27,16 +29,31 @@ import (
 // its P at once, the pipeline runs on the same thread, and an idle tlstap
 // has no thread in a system call for sysmon to watch.
 //
-// The kernel wakes a ring's waiters when a record is committed while the
-// reader had caught up (default flags, see bpf/tlstap.bpf.c), which is
-// exactly when the reader is about to park or parked: Wait re-checks the
+// A record committed with default flags wakes a ring's waiters when the
+// reader had caught up, which is exactly when the reader is about to park
+// or parked; a forced wake-up (Linger) wakes them always. Wait re-checks the
 // ring after the poller's readiness was reset, so a record committed
 // between the last read and the park is never missed.
+//
+// With Linger, the waiter also takes part in the producers' wake-up
+// protocol (tlstap_reader in bpf/tlstap.bpf.c): producers wake it only
+// when it declared itself parked, and once woken it lingers a bounded time
+// after the ring runs dry before parking again, so a burst of records costs
+// its producers one wake-up per linger instead of one per record.
 type Waiter struct {
 	f      *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
+
+	// Set by Linger, then owned by the waiting goroutine.
+	awake  *uint32  // the reader state's awake word, in a shared mapping
+	timer  *os.File // a timerfd: Go's own timers sleep at least ~1 ms
+	tfd    int
+	linger time.Duration
+	idle   bool // the last linger saw nothing come: park at once
 }
+
+var errClosed = fmt.Errorf("ring wait: %w", os.ErrClosed)
 
 // ErrNotPollable means the poller refused the ring's descriptor; the
 // caller falls back to blocking reads.
@@ -75,21 +92,106 @@ func New(m *ebpf.Map) (*Waiter, error) {
 	return w, nil
 }
 
+// Linger makes the waiter follow the wake-up protocol of producers that
+// decide, per record, whether to wake the reader (bpf/tlstap.bpf.c,
+// tlstap_reader): state is a BPF_F_MMAPABLE array whose first value starts
+// with the 32-bit word awake. While awake is 1 producers commit without a
+// wake-up; Wait then sleeps d (at most) and looks at the ring again, and
+// stores 0, a full barrier, before it checks the ring and parks. So a record
+// waits at most d when it comes while the reader is awake, and none when the
+// reader was parked. Call Linger before the first Wait; without it,
+// producers see awake 0 and wake the reader for every record.
+func (w *Waiter) Linger(state *ebpf.Map, d time.Duration) error {
+	if state.Type() != ebpf.Array || state.ValueSize() < 4 {
+		return fmt.Errorf("reader state %v: want an array of at least 4-byte values", state)
+	}
+	mem, err := unix.Mmap(state.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("map reader state (needs BPF_F_MMAPABLE): %w", err)
+	}
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		unix.Munmap(mem)
+		return fmt.Errorf("timerfd: %w", err)
+	}
+	// Unmapped only once the waiter is unreachable: a Wait that Close
+	// interrupted still stores to it on its way out.
+	runtime.AddCleanup(w, func(m []byte) { unix.Munmap(m) }, mem)
+	w.awake = (*uint32)(unsafe.Pointer(&mem[0]))
+	w.timer = os.NewFile(uintptr(tfd), "tlstap ring linger timer")
+	w.tfd = tfd
+	w.linger = d
+	return nil
+}
+
 // Wait returns nil once rd has a record to read, os.ErrDeadlineExceeded
 // at deadline (zero: none), or an error wrapping os.ErrClosed once Close
 // was called. rd should have a deadline in the past, so that its reads
 // return os.ErrDeadlineExceeded when the ring is empty instead of blocking.
 // One goroutine at a time may wait.
 func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
-	if err := w.f.SetReadDeadline(deadline); err != nil {
-		return err
+	if w.closed.Load() {
+		return errClosed
 	}
-	err := w.rc.Read(func(uintptr) bool { return rd.AvailableBytes() > 0 })
+	if w.awake != nil {
+		if !w.idle {
+			if err := w.sleep(w.linger, deadline); err != nil {
+				return err
+			}
+			if rd.AvailableBytes() > 0 {
+				return nil
+			}
+			w.idle = true
+			if !deadline.IsZero() && !time.Now().Before(deadline) {
+				return os.ErrDeadlineExceeded
+			}
+		}
+		// Parked from here to the return. An atomic store is an XCHG on
+		// amd64, a full barrier: the ring is checked below only after
+		// producers can see it (the other half is ring_flags in
+		// bpf/tlstap.bpf.c), so a record is either seen by that check or
+		// its producer wakes us.
+		atomic.StoreUint32(w.awake, 0)
+		defer atomic.StoreUint32(w.awake, 1)
+	}
+	err := w.f.SetReadDeadline(deadline)
+	if err == nil {
+		err = w.rc.Read(func(uintptr) bool { return rd.AvailableBytes() > 0 })
+	}
 	if err != nil && w.closed.Load() {
 		// The poller's own "use of closed file" is not os.ErrClosed.
-		return fmt.Errorf("ring wait: %w", os.ErrClosed)
+		return errClosed
+	}
+	if err == nil {
+		w.idle = false
 	}
 	return err
+}
+
+// sleep parks the goroutine in the poller for d, or until deadline if that
+// comes first.
+func (w *Waiter) sleep(d time.Duration, deadline time.Time) error {
+	if !deadline.IsZero() {
+		d = min(d, time.Until(deadline))
+	}
+	if d <= 0 {
+		return nil
+	}
+	its := unix.ItimerSpec{Value: unix.NsecToTimespec(d.Nanoseconds())}
+	if err := unix.TimerfdSettime(w.tfd, 0, &its, nil); err != nil {
+		if w.closed.Load() {
+			return errClosed
+		}
+		return fmt.Errorf("arm linger timer: %w", err)
+	}
+	var expirations [8]byte
+	if _, err := w.timer.Read(expirations[:]); err != nil {
+		if w.closed.Load() {
+			return errClosed
+		}
+		return fmt.Errorf("linger timer: %w", err)
+	}
+	return nil
 }
 
 // Close ends a Wait in progress and every later one; it is safe to call
@@ -97,4 +199,7 @@ func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
 func (w *Waiter) Close() {
 	w.closed.Store(true)
 	w.f.Close()
+	if w.timer != nil {
+		w.timer.Close()
+	}
 }

@@ -9,41 +9,105 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 
 	"github.com/tlstap/tlstap/internal/capture/ringpoll"
 	"github.com/tlstap/tlstap/internal/testenv"
 )
 
+const linger = 250 * time.Microsecond
+
 // ring returns a ring buffer and a program that writes one 8-byte record
-// to it each time it is run (BPF_PROG_TEST_RUN of an XDP program).
-func ring(t *testing.T) (*ebpf.Map, *ebpf.Program) {
+// (a counter's next value) to it each time it is run (BPF_PROG_TEST_RUN
+// of an XDP program). With state nil the record is committed with default
+// flags, the kernel's own wake-up rule; otherwise the program follows
+// bpf/tlstap.bpf.c's protocol: reserve, a locked add as a full barrier,
+// read awake, submit with BPF_RB_NO_WAKEUP if it is set and
+// BPF_RB_FORCE_WAKEUP if not.
+func ring(t *testing.T, state *ebpf.Map) (*ebpf.Map, *ebpf.Program) {
 	t.Helper()
-	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "ringpoll_test", Type: ebpf.RingBuf, MaxEntries: 4096})
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "ringpoll_test", Type: ebpf.RingBuf, MaxEntries: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:    ebpf.XDP,
-		License: "GPL",
-		Instructions: asm.Instructions{
-			asm.Mov.Imm(asm.R0, 42),
-			asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
+	counter, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { counter.Close() })
+
+	insns := asm.Instructions{
+		// r6 = ++counter[0]
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, counter.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R6, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R6, 1),
+		asm.StoreMem(asm.R0, 0, asm.R6, asm.DWord),
+	}
+	if state == nil {
+		insns = append(insns,
+			asm.StoreMem(asm.RFP, -16, asm.R6, asm.DWord),
 			asm.LoadMapPtr(asm.R1, m.FD()),
 			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -8),
+			asm.Add.Imm(asm.R2, -16),
 			asm.Mov.Imm(asm.R3, 8),
 			asm.Mov.Imm(asm.R4, 0), // default flags: wake a reader that caught up
 			asm.FnRingbufOutput.Call(),
-			asm.Mov.Imm(asm.R0, 2), // XDP_PASS
-			asm.Return(),
-		},
-	})
+		)
+	} else {
+		insns = append(insns,
+			asm.LoadMapPtr(asm.R1, m.FD()),
+			asm.Mov.Imm(asm.R2, 8),
+			asm.Mov.Imm(asm.R3, 0),
+			asm.FnRingbufReserve.Call(),
+			asm.JEq.Imm(asm.R0, 0, "out"),
+			asm.Mov.Reg(asm.R7, asm.R0),
+			asm.StoreMem(asm.R7, 0, asm.R6, asm.DWord),
+			asm.Mov.Imm(asm.R8, unix.BPF_RB_FORCE_WAKEUP),
+			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+			asm.LoadMapPtr(asm.R1, state.FD()),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "submit"),
+			asm.Mov.Imm(asm.R1, 1),
+			asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 8), // the fence
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),        // awake
+			asm.JEq.Imm(asm.R1, 0, "submit"),
+			asm.Mov.Imm(asm.R8, unix.BPF_RB_NO_WAKEUP),
+			asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("submit"),
+			asm.Mov.Reg(asm.R2, asm.R8),
+			asm.FnRingbufSubmit.Call(),
+		)
+	}
+	insns = append(insns,
+		asm.Mov.Imm(asm.R0, 2).WithSymbol("out"), // XDP_PASS
+		asm.Return(),
+	)
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL", Instructions: insns})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prog.Close() })
 	return m, prog
+}
+
+// readerState is the reader state map of bpf/tlstap.bpf.c: awake, padding,
+// the fence word.
+func readerState(t *testing.T) *ebpf.Map {
+	t.Helper()
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1,
+		Flags: unix.BPF_F_MMAPABLE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 func produce(t *testing.T, prog *ebpf.Program) {
@@ -53,59 +117,145 @@ func produce(t *testing.T, prog *ebpf.Program) {
 	}
 }
 
-// A parked Wait returns when a record is committed, gives up at its
-// deadline on an empty ring, and ends with os.ErrClosed on Close.
-func TestWait(t *testing.T) {
-	testenv.RequireRoot(t, "a BPF ring buffer and program")
-	m, prog := ring(t)
+// setup returns a waiter on a fresh ring and the program that feeds it:
+// the kernel's wake-up rule, or the lingering protocol.
+func setup(t *testing.T, lingering bool) (*ringbuf.Reader, *ringpoll.Waiter, *ebpf.Program) {
+	t.Helper()
+	var state *ebpf.Map
+	if lingering {
+		state = readerState(t)
+	}
+	m, prog := ring(t, state)
 	rd, err := ringbuf.NewReader(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rd.Close()
+	t.Cleanup(func() { rd.Close() })
 	rd.SetDeadline(time.Unix(1, 0))
 	w, err := ringpoll.New(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	if err := w.Wait(rd, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Wait on an empty ring: %v, want a deadline error", err)
+	t.Cleanup(w.Close)
+	if lingering {
+		if err := w.Linger(state, linger); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return rd, w, prog
+}
 
-	for i := range 3 {
-		done := make(chan error, 1)
-		go func() { done <- w.Wait(rd, time.Time{}) }()
-		time.Sleep(20 * time.Millisecond) // most often parked by now; either way it must return
-		produce(t, prog)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("record %d: Wait: %v", i, err)
+// A parked Wait returns when a record is committed, gives up at its
+// deadline on an empty ring, and ends with os.ErrClosed on Close, with the
+// kernel's wake-up rule and with the lingering protocol.
+func TestWait(t *testing.T) {
+	testenv.RequireRoot(t, "a BPF ring buffer and program")
+	for _, tc := range []struct {
+		name      string
+		lingering bool
+	}{{"kernel rule", false}, {"linger", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rd, w, prog := setup(t, tc.lingering)
+			if err := w.Wait(rd, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Wait on an empty ring: %v, want a deadline error", err)
 			}
-		case <-time.After(time.Minute):
-			t.Fatalf("record %d: Wait did not return after a record was committed", i)
-		}
-		var rec ringbuf.Record
-		if err := rd.ReadInto(&rec); err != nil || len(rec.RawSample) != 8 || rec.RawSample[0] != 42 {
-			t.Fatalf("record %d: read %v, %x", i, err, rec.RawSample)
-		}
-		if err := rd.ReadInto(&rec); !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("record %d: ring not empty after one record: %v", i, err)
-		}
+			for i := range 3 {
+				done := make(chan error, 1)
+				go func() { done <- w.Wait(rd, time.Time{}) }()
+				time.Sleep(20 * time.Millisecond) // most often parked by now; either way it must return
+				produce(t, prog)
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("record %d: Wait: %v", i, err)
+					}
+				case <-time.After(time.Minute):
+					t.Fatalf("record %d: Wait did not return after a record was committed", i)
+				}
+				var rec ringbuf.Record
+				if err := rd.ReadInto(&rec); err != nil || len(rec.RawSample) != 8 || rec.RawSample[0] != byte(i+1) {
+					t.Fatalf("record %d: read %v, %x", i, err, rec.RawSample)
+				}
+				if err := rd.ReadInto(&rec); !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("record %d: ring not empty after one record: %v", i, err)
+				}
+			}
+			for _, during := range []time.Duration{0, 20 * time.Millisecond} {
+				done := make(chan error, 1)
+				go func() { done <- w.Wait(rd, time.Time{}) }()
+				time.Sleep(during) // 0: most often still lingering
+				w.Close()
+				select {
+				case err := <-done:
+					if !errors.Is(err, os.ErrClosed) {
+						t.Fatalf("Wait after Close: %v, want os.ErrClosed", err)
+					}
+				case <-time.After(time.Minute):
+					t.Fatal("Close did not end Wait")
+				}
+			}
+		})
 	}
+}
 
-	done := make(chan error, 1)
-	go func() { done <- w.Wait(rd, time.Time{}) }()
-	time.Sleep(20 * time.Millisecond)
-	w.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrClosed) {
-			t.Fatalf("Wait after Close: %v, want os.ErrClosed", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("Close did not end Wait")
+// No record is stranded: a reader that drains the ring and waits, and a
+// producer that commits one record at a time, each only once the previous
+// one arrived and after a gap that sweeps across the linger time (so
+// records land while the reader lingers, as it parks, and while it is
+// parked). Every record must arrive with no later record to push it out.
+func TestNoStranding(t *testing.T) {
+	testenv.RequireRoot(t, "a BPF ring buffer and program")
+	for _, tc := range []struct {
+		name      string
+		lingering bool
+	}{{"kernel rule", false}, {"linger", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rd, w, prog := setup(t, tc.lingering)
+			got := make(chan uint64, 1)
+			done := make(chan error, 1)
+			go func() {
+				defer close(got)
+				var rec ringbuf.Record
+				for {
+					err := rd.ReadInto(&rec)
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						if err := w.Wait(rd, time.Time{}); err != nil {
+							done <- err
+							return
+						}
+						continue
+					}
+					if err != nil {
+						done <- err
+						return
+					}
+					got <- uint64(rec.RawSample[0]) | uint64(rec.RawSample[1])<<8
+				}
+			}()
+			const records = 600
+			step := 2 * linger / 100 // gaps of 0 to 2 lingers
+			for i := 1; i <= records; i++ {
+				gap := time.Duration(i%100) * step
+				if i%100 == 99 {
+					gap = 5 * time.Millisecond // long parked
+				}
+				for start := time.Now(); time.Since(start) < gap; {
+					// A spin: Go's sleeps last at least about a millisecond.
+				}
+				produce(t, prog)
+				select {
+				case n := <-got:
+					if n != uint64(i) {
+						t.Fatalf("got record %d, want %d", n, i)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatalf("record %d (after a gap of %v) stranded: not delivered without further traffic", i, gap)
+				}
+			}
+			w.Close()
+			if err := <-done; !errors.Is(err, os.ErrClosed) {
+				t.Fatalf("reader ended with %v, want os.ErrClosed", err)
+			}
+		})
 	}
-	w.Close() // twice is fine
 }

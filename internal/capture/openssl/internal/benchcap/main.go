@@ -20,6 +20,8 @@ import (
 func main() {
 	ring := flag.Int("ring", 0, "ring buffer bytes (0: default)")
 	lib := flag.String("lib", "", "library to attach (default: discover)")
+	goProg := flag.String("go", "", "Go executable to attach to (for a Go benchmark)")
+	comm := flag.String("comm", "", "capture only processes of this name")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -27,6 +29,12 @@ func main() {
 	opts := openssl.Options{RingBytes: *ring}
 	if *lib != "" {
 		opts.Libs = []string{*lib}
+	}
+	if *goProg != "" {
+		opts.GoPrograms = []string{*goProg}
+	}
+	if *comm != "" {
+		opts.Filter = openssl.Filter{Comms: []string{*comm}}
 	}
 	src, err := openssl.New(opts)
 	if err != nil {
