@@ -223,6 +223,12 @@ func (s *Source) Detect(f watch.File) (bool, error) {
 	case err != nil:
 		return false, err
 	}
+	s.mu.Lock()
+	_, attached := s.libs[fileID{lib.Dev, lib.Inode}]
+	s.mu.Unlock()
+	if attached {
+		return true, nil // offered again after the watcher forgot it (SetFilter)
+	}
 	lib.Found = fmt.Sprintf("%s (pid %d, %s)", f.How, f.PID, f.Path)
 	lib, err = s.attachLib(lib, verOff, f.Mapped)
 	if errors.Is(err, ErrClosed) {
