@@ -6,8 +6,9 @@
 #
 # BASELINE_REV (default main) is built from git next to the working tree's
 # tlstap. Then RUNS times (default 3), baseline and tlstap in turn, each
-# started as bench-latency.sh starts it (capturing only uid nobody, so
-# nothing it sees is captured) and left to settle for 5 s:
+# started as bench-latency.sh starts it but capturing only uid 64999, which
+# no user has (so no one's traffic is captured: others may be running
+# traffic as nobody), and left to settle for 5 s:
 #   - quiet: its CPU time over IDLE seconds (default 40) with no load of
 #     this script's (whatever else runs on the machine keeps running);
 #   - execs: its CPU time over IDLE seconds while one process starts
@@ -48,7 +49,7 @@ cpu() {
 start() {
 	local port=$((20000 + RANDOM % 20000))
 	rm -rf "$WORK/state"
-	"$1" tls --uid 65534 -o json --listen "127.0.0.1:$port" --tls=false --auth none \
+	"$1" tls --uid 64999 -o json --listen "127.0.0.1:$port" --tls=false --auth none \
 		--state-dir "$WORK/state" --log-level warn >/dev/null 2>"$WORK/stderr" &
 	PID=$!
 	for _ in $(seq 300); do
