@@ -83,8 +83,8 @@ type Stats struct {
 	// once per running process at the start, then once per process that
 	// mapped a file the kernel side did not know yet.
 	Inspections uint64
-	// Known is how many files were handed to the kernel side as looked
-	// at, so that later processes mapping them send no notice.
+	// Known is how many times a file was handed to the kernel side as
+	// looked at, so that later processes mapping it send no notice.
 	Known uint64
 }
 
@@ -103,8 +103,9 @@ type Watcher struct {
 	// maps are read.
 	inspected func(pid int)
 
-	mu    sync.Mutex
-	stats Stats
+	mu     sync.Mutex // guards stats and closed, and the maps against Close
+	stats  Stats
+	closed bool
 }
 
 type fileKey struct {
@@ -181,8 +182,15 @@ func (w *Watcher) attach() error {
 	return nil
 }
 
-// Close detaches the watcher. It is safe to call more than once.
+// Close detaches the watcher. It is safe to call more than once, and
+// while Forget or Stats run.
 func (w *Watcher) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
 	for _, l := range slices.Backward(w.links) {
 		l.Close()
 	}
@@ -206,7 +214,11 @@ func (w *Watcher) Scanned() <-chan struct{} { return w.scanned }
 // side's again, in case Run marked a file known meanwhile.
 func (w *Watcher) Forget() {
 	w.reset.Store(true)
-	w.forgetKnown()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.forgetKnown()
+	}
 }
 
 // forget clears both sets of files looked at, in Run's goroutine.
@@ -401,8 +413,10 @@ type pendingProc struct {
 // maps, when they were all looked at already: found in another process's
 // maps (the first scan, or before the kernel side learnt them: a process
 // that exited too soon for its maps to be read leaves its files unknown).
-// A file seen without an ident is taken to be the one named, as an inode
-// number is not reused while any process maps the file.
+// A file seen without an ident is taken to be the one named: an inode
+// number is not reused while any process maps the file, so that is wrong
+// only for a file deleted, and its number reused, after every process
+// that mapped it exited.
 func (w *Watcher) knowAll(p *pendingProc) bool {
 	if p.unresolved {
 		return false

@@ -443,3 +443,23 @@ func FuzzDecodeNotice(f *testing.F) {
 		}
 	})
 }
+
+// TestForgetWhileClosing: the capture calls Forget from SetFilter, which
+// may race with Run's end closing the watcher.
+func TestForgetWhileClosing(t *testing.T) {
+	testenv.RequireRoot(t, "loading the watcher's BPF programs")
+	w, err := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(w.Forget)
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	wg.Wait()
+	w.Forget()
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
