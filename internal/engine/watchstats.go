@@ -21,7 +21,7 @@ type WatcherStatsSource interface{ WatcherStats() watch.Stats }
 // WatchSelfExclusion does: an idle tlstap's CPU goes to this work when
 // other programs start, so it is worth seeing.
 func (e *Engine) WatchWatcher(src WatcherStatsSource) {
-	notices := e.Stats.Counter(WatchNoticesTotal, "Processes the kernel reported as mapping an executable file the watcher did not know.")
+	notices := e.Stats.Counter(WatchNoticesTotal, "Kernel notices of a process mapping an executable file the library watcher did not know yet.")
 	inspections := e.Stats.Counter(WatchInspectionsTotal, "Reads of a process's /proc/PID/maps by the library watcher.")
 	files := e.Stats.Counter(WatchFilesTotal, "Distinct executable files the library watcher offered to its detectors.")
 	var last watch.Stats // read hooks run one at a time
