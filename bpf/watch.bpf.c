@@ -47,6 +47,21 @@ struct inode {
 	__u32 i_generation;
 } __attribute__((preserve_access_index));
 
+/* The change time's older layouts: a timespec64 named __i_ctime (6.6 to
+ * 6.10) or i_ctime (before 6.6); CO-RE keeps the branch that matches. */
+struct timespec64 {
+	__s64 tv_sec;
+	long tv_nsec;
+};
+
+struct inode___v66 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___v60 {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
 struct file {
 	struct inode *f_inode;
 } __attribute__((preserve_access_index));
@@ -145,10 +160,21 @@ static long key_of_vma(struct task_struct *task, struct vm_area_struct *vma, voi
 	k->ino = BPF_CORE_READ(ino, i_ino);
 	k->dev = BPF_CORE_READ(ino, i_sb, s_dev);
 	k->gen = BPF_CORE_READ(ino, i_generation);
-	k->ctime_sec = BPF_CORE_READ(ino, i_ctime_sec);
-	/* Bit 31 is I_CTIME_QUERIED (multigrain timestamps, 6.13+), which a
-	 * mere stat sets: not part of the time. Nanoseconds never reach it. */
-	k->ctime_nsec = BPF_CORE_READ(ino, i_ctime_nsec) & 0x7fffffff;
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		k->ctime_sec = BPF_CORE_READ(ino, i_ctime_sec);
+		/* Bit 31 is I_CTIME_QUERIED (multigrain timestamps, 6.13+),
+		 * which a mere stat sets: not part of the time. Nanoseconds
+		 * never reach it. */
+		k->ctime_nsec = BPF_CORE_READ(ino, i_ctime_nsec) & 0x7fffffff;
+	} else if (bpf_core_field_exists(((struct inode___v66 *)ino)->__i_ctime)) {
+		struct inode___v66 *o = (void *)ino;
+		k->ctime_sec = BPF_CORE_READ(o, __i_ctime.tv_sec);
+		k->ctime_nsec = BPF_CORE_READ(o, __i_ctime.tv_nsec);
+	} else {
+		struct inode___v60 *o = (void *)ino;
+		k->ctime_sec = BPF_CORE_READ(o, i_ctime.tv_sec);
+		k->ctime_nsec = BPF_CORE_READ(o, i_ctime.tv_nsec);
+	}
 	return 0;
 }
 
