@@ -188,6 +188,7 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 	}
 	e.Self.SetExcluder(src)
 	e.WatchSelfExclusion(src)
+	e.WatchWatcher(src)
 	var names []string
 	for _, l := range src.Libraries() {
 		names = append(names, l.Path)

@@ -207,6 +207,11 @@ func TestSelfSafe(t *testing.T) {
 	if m := regexp.MustCompile(`(?m)^tlstap_self_excluded_connections_total (\d+)`).FindSubmatch(metricsOut); m == nil || string(m[1]) == "0" {
 		t.Errorf("tlstap_self_excluded_connections_total missing or 0 in /metrics:\n%s", grepLines(metricsOut, "self_excluded"))
 	}
+	// The watcher's work is counted: at least its first look at every
+	// running process.
+	if m := regexp.MustCompile(`(?m)^tlstap_watch_inspections_total (\d+)`).FindSubmatch(metricsOut); m == nil || string(m[1]) == "0" {
+		t.Errorf("tlstap_watch_inspections_total missing or 0 in /metrics:\n%s", grepLines(metricsOut, "watch_"))
+	}
 
 	// Stop tlstap: the recording and sink are complete after a clean exit.
 	tap.Process.Signal(syscall.SIGINT)

@@ -177,9 +177,11 @@
 // # Go programs
 //
 // Options.GoPrograms names Go executables; Options.WatchGo (tlstap tls sets
-// it) scans /proc/*/exe at start and every 250 ms after, and attaches to
-// every Go executable with crypto/tls among the processes the filter
-// selects, once per file (uprobes trap in every process running it).
+// it) scans /proc/*/exe at start and after every filter change, and
+// attaches to every Go executable with crypto/tls among the processes the
+// filter selects, once per file (uprobes trap in every process running
+// it). Programs started later are found at their exec by the watcher,
+// which runs in exec-only mode when Options.Libs names the libraries.
 // capture/gotls finds crypto/tls.(*Conn).Write, Read and handshakeContext
 // in the symbol table or, in stripped binaries, in .gopclntab with the
 // text start taken from the runtime's moduledata (Go 1.26 no longer writes
@@ -242,9 +244,9 @@
 //     its own (the identity is kept per process). PR_TransmitFile and
 //     PR_SendFile on a TLS socket (selfserv serving a file) are not
 //     probed, and NSS's TLS version is not read (0).
-//   - A Go program that starts and finishes its TLS within one scan
-//     interval is missed; so is one whose executable's uprobes could not be
-//     placed.
+//   - A Go program's first TLS calls, made between its exec and the probes
+//     going live (the watcher's window), are missed; so is a program whose
+//     executable's uprobes could not be placed.
 //   - Go's negotiated TLS version is read from tls.Conn's vers field at a
 //     per-release offset (capture/gotls); for Go 1.17, 1.18 and 1.20, whose
 //     layout was not checked, Chunk.TLSVersion is 0. A Write that itself

@@ -82,7 +82,12 @@ func (s *Source) SetFilter(f Filter) error {
 	}
 	s.gen = next
 	s.filter = f
-	// Processes the old filter left out may run Go programs to attach to.
+	// Processes the old filter left out may run Go programs to attach to:
+	// those running now (the rescan) and those started from now on, whose
+	// executables the watcher would otherwise know as turned down.
+	if s.goWatch != nil && s.watcher != nil {
+		s.watcher.Forget()
+	}
 	s.goWatch.filterChanged()
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -30,11 +29,6 @@ type GoProgram struct {
 	// Stripped is set when the functions were found in .gopclntab.
 	Stripped bool
 }
-
-// goScanInterval is how often running processes are scanned for new Go
-// executables; a program that starts and finishes its TLS within one
-// interval is missed.
-const goScanInterval = 250 * time.Millisecond
 
 // errSelf refuses to probe tlstap's own executable: tlstap never observes
 // itself, and the probes would cost its own TLS a trap per call.
@@ -180,31 +174,24 @@ func (w *goWatcher) filterChanged() {
 	}
 }
 
-// watchGo scans running processes for Go executables now, again whenever
-// the filter changes, and, when periodic, every goScanInterval, attaching
-// to each new one. With the library watcher running, programs that start
-// later reach goDetector at their exec, so the periodic scan (a walk of
-// /proc four times a second) is only needed without it. Files are judged
-// once per inode; one that is not a capturable Go program is warned about
-// once (or, when it is no Go program at all, silently skipped).
-func (s *Source) watchGo(periodic bool) {
+// watchGo scans running processes for Go executables now and again
+// whenever the filter changes, attaching to each new one. Programs that
+// start later reach goDetector at their exec through the watcher (in
+// exec-only mode when the libraries were named by hand), so there is no
+// periodic walk of /proc. Files are judged once per inode; one that is not
+// a capturable Go program is warned about once (or, when it is no Go
+// program at all, silently skipped).
+func (s *Source) watchGo() {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &goWatcher{cancel: cancel, done: make(chan struct{}), rescan: make(chan struct{}, 1)}
 	seen := map[fileID]bool{}
 	s.scanGo(seen)
 	go func() {
 		defer close(w.done)
-		var tick <-chan time.Time
-		if periodic {
-			t := time.NewTicker(goScanInterval)
-			defer t.Stop()
-			tick = t.C
-		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick:
 			case <-w.rescan:
 			}
 			s.scanGo(seen)
@@ -311,10 +298,11 @@ func realUID(pid int) (uint32, bool) {
 	return 0, false
 }
 
-// goDetector offers the executables the library watcher finds to Go
-// capture, so a Go program is probed as it starts (sched_process_exec)
-// rather than at the next scan; the scan stays as the fallback for
-// processes the filter selects only later.
+// goDetector offers the executables the watcher finds to Go capture, so a
+// Go program is probed as it starts (sched_process_exec). A file it turns
+// down because the filter leaves its process out is judged again after a
+// filter change: SetFilter makes the watcher forget the files it saw, and
+// rescans the running processes.
 type goDetector struct{ s *Source }
 
 // Detect implements watch.Detector.

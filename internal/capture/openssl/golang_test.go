@@ -324,32 +324,88 @@ func (c *capturer) waitForLog(logs *syncBuffer, what string) string {
 	return logs.String()
 }
 
-// TestGoWatch: with WatchGo, a Go program started after tlstap is found by
-// the process scan and captured, with no path given.
+// TestGoWatch: with WatchGo, a Go program started after tlstap is found at
+// its exec by the watcher and captured, with no path given: whether the
+// libraries are discovered (the library watcher) or named (--libssl: the
+// watcher in exec-only mode; there is no periodic /proc scan).
 func TestGoWatch(t *testing.T) {
 	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	for _, tc := range []struct {
+		name string
+		libs []string
+	}{
+		{"discovered libraries", nil},
+		{"named libraries", []string{systemLibssl(t)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := goBuilds[0]
+			b.name = "gt-watched"
+			bin := buildGoProg(t, t.TempDir(), b)
+			var logs syncBuffer
+			c := startCapture(t, Options{Libs: tc.libs, WatchGo: true, Filter: Filter{Comms: []string{b.name}}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			<-c.src.Watching()
+			srvPID, addr := goServer(t, bin)
+			log := c.waitForLog(&logs, fmt.Sprintf("pid=%d", srvPID))
+			if !strings.Contains(log, `how="process start"`) {
+				t.Errorf("not found at its exec:\n%s", log)
+			}
+			if got := c.src.GoPrograms(); len(got) != 1 || got[0].GoVersion == "" || !got[0].Stripped {
+				t.Fatalf("GoPrograms = %+v, want the one stripped program", got)
+			}
+			// The source's own executable is refused before it is even inspected.
+			if _, err := c.src.AttachGo("/proc/self/exe"); !errors.Is(err, errSelf) {
+				t.Fatalf("AttachGo(own executable) = %v, want errSelf", err)
+			}
+			_, out := curl(t, "https://"+addr.String()+"/watched", "--http1.1")
+			local := netip.AddrPortFrom(addr.Addr(), clientPort(t, out))
+			srv := c.waitFor("the response", srvPID, func(cs []capture.Chunk) bool {
+				return bytes.Contains(concat(cs, capture.Write), []byte("\r\n\r\npong /watched"))
+			})
+			checkGoMeta(t, srv, srvPID, b.name, addr, local)
+			if !bytes.Contains(concat(srv, capture.Read), []byte("GET /watched HTTP/1.1\r\n")) {
+				t.Errorf("request not captured:\n%s", summary(srv))
+			}
+		})
+	}
+}
+
+// TestGoWatchFilterChange: a Go program whose first process the filter
+// left out is attached when a process of it starts after the filter
+// selects it, although the watcher had already judged the file.
+func TestGoWatchFilterChange(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
 	b := goBuilds[0]
-	b.name = "gt-watched"
+	b.name = "gt-refiltered"
 	bin := buildGoProg(t, t.TempDir(), b)
 	var logs syncBuffer
-	c := startCapture(t, Options{WatchGo: true, Filter: Filter{Comms: []string{b.name}}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	srvPID, addr := goServer(t, bin)
-	c.waitForLog(&logs, fmt.Sprintf("pid=%d", srvPID))
-	if got := c.src.GoPrograms(); len(got) != 1 || got[0].GoVersion == "" || !got[0].Stripped {
-		t.Fatalf("GoPrograms = %+v, want the one stripped program", got)
-	}
-	// The source's own executable is refused before it is even inspected.
-	if _, err := c.src.AttachGo("/proc/self/exe"); !errors.Is(err, errSelf) {
-		t.Fatalf("AttachGo(own executable) = %v, want errSelf", err)
-	}
-	_, out := curl(t, "https://"+addr.String()+"/watched", "--http1.1")
-	local := netip.AddrPortFrom(addr.Addr(), clientPort(t, out))
-	srv := c.waitFor("the response", srvPID, func(cs []capture.Chunk) bool {
-		return bytes.Contains(concat(cs, capture.Write), []byte("\r\n\r\npong /watched"))
+	c := startCapture(t, Options{Libs: []string{systemLibssl(t)}, WatchGo: true, Filter: Filter{Comms: []string{"gt-other"}},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	<-c.src.Watching()
+	t.Run("left out", func(t *testing.T) {
+		before := c.src.watcher.Stats().Inspections
+		pid, _ := goServer(t, bin) // stopped when this subtest ends
+		// Its exec was looked at: the watcher read some process's maps.
+		deadline := time.Now().Add(waitTimeout)
+		for c.src.watcher.Stats().Inspections == before {
+			if time.Now().After(deadline) {
+				t.Fatal("the watcher never looked at the process")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if strings.Contains(logs.String(), fmt.Sprintf("pid=%d", pid)) {
+			t.Fatalf("attached to a process the filter leaves out:\n%s", logs.String())
+		}
 	})
-	checkGoMeta(t, srv, srvPID, b.name, addr, local)
-	if !bytes.Contains(concat(srv, capture.Read), []byte("GET /watched HTTP/1.1\r\n")) {
-		t.Errorf("request not captured:\n%s", summary(srv))
+	if err := c.src.SetFilter(Filter{Comms: []string{b.name}}); err != nil {
+		t.Fatal(err)
+	}
+	// Let the rescan of running processes (none of this program) finish,
+	// so the process below can only be found at its exec.
+	time.Sleep(time.Second)
+	srvPID, _ := goServer(t, bin)
+	log := c.waitForLog(&logs, fmt.Sprintf("pid=%d", srvPID))
+	if !strings.Contains(log, `how="process start"`) {
+		t.Errorf("not found at its exec:\n%s", log)
 	}
 }
 

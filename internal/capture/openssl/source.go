@@ -66,7 +66,8 @@ type Source struct {
 	objs  tlstapObjects
 	rd    *ringbuf.Reader
 	links []link.Link // tracepoints, shared by every library
-	// watcher finds libraries mapped later; nil when Options.Libs is set.
+	// watcher finds libraries mapped later, or with Options.Libs set only
+	// the Go programs started later (nil then without Options.WatchGo).
 	watcher *watch.Watcher
 	bootNS  int64 // Unix time of CLOCK_MONOTONIC's zero
 
@@ -181,20 +182,26 @@ func (s *Source) start(opts Options) error {
 		}
 		s.log.Info("attached to Go program", "path", prog.Path, "go", prog.GoVersion, "stripped", prog.Stripped)
 	}
-	if !explicit && !opts.NoWatch {
-		// Loaded now so that processes starting from here on are queued
-		// for Run, which drains the queue.
-		var err error
-		detectors := append([]watch.Detector{s}, opts.Detectors...)
+	// Loaded now so that processes starting from here on are queued for
+	// Run, which drains the queue. Without library discovery, Go programs
+	// are still found at their exec (ExecOnly), so no periodic /proc walk
+	// is ever needed.
+	switch libs := !explicit && !opts.NoWatch; {
+	case libs || opts.WatchGo:
+		var detectors []watch.Detector
+		if libs {
+			detectors = append([]watch.Detector{s}, opts.Detectors...)
+		}
 		if opts.WatchGo {
 			detectors = append(detectors, goDetector{s})
 		}
-		if s.watcher, err = watch.New(watch.Options{Detectors: detectors, Logger: s.log}); err != nil {
+		var err error
+		if s.watcher, err = watch.New(watch.Options{Detectors: detectors, Logger: s.log, ExecOnly: !libs}); err != nil {
 			return err
 		}
 	}
 	if opts.WatchGo {
-		s.watchGo(s.watcher == nil)
+		s.watchGo()
 	}
 	return nil
 }
@@ -223,6 +230,12 @@ func (s *Source) Detect(f watch.File) (bool, error) {
 		return false, nil // not an ELF file, or gone
 	case err != nil:
 		return false, err
+	}
+	s.mu.Lock()
+	_, attached := s.libs[fileID{lib.Dev, lib.Inode}]
+	s.mu.Unlock()
+	if attached {
+		return true, nil // offered again after the watcher forgot it (SetFilter)
 	}
 	lib.Found = fmt.Sprintf("%s (pid %d, %s)", f.How, f.PID, f.Path)
 	lib, err = s.attachLib(lib, verOff, f.Mapped)

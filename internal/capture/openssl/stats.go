@@ -1,5 +1,7 @@
 package openssl
 
+import "github.com/tlstap/tlstap/internal/capture/watch"
+
 // Stats are counters since the Source was created.
 type Stats struct {
 	// Calls and Bytes count SSL_read/SSL_write calls that moved plaintext
@@ -66,4 +68,14 @@ func (s *Source) statsLocked() Stats {
 	st.Received = s.received.Load()
 	st.Malformed = s.malformed.Load()
 	return st
+}
+
+// WatcherStats returns the watcher's counters (zero when there is no
+// watcher): how many files and processes it looked at, which is what
+// costs an idle tlstap CPU when other programs start.
+func (s *Source) WatcherStats() watch.Stats {
+	if s.watcher == nil {
+		return watch.Stats{}
+	}
+	return s.watcher.Stats()
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -65,6 +66,9 @@ type Options struct {
 	Detectors []Detector
 	// Logger receives skipped files; nil means slog.Default().
 	Logger *slog.Logger
+	// ExecOnly watches process starts only, not libraries mapped later:
+	// for finding Go programs when the TLS libraries were named by hand.
+	ExecOnly bool
 }
 
 // Stats are the watcher's counters.
@@ -75,6 +79,13 @@ type Stats struct {
 	// Files is how many distinct files were looked at, Taken how many a
 	// detector took.
 	Files, Taken uint64
+	// Inspections is how many times a process's /proc/PID/maps was read:
+	// once per running process at the start, then once per process that
+	// mapped a file the kernel side did not know yet.
+	Inspections uint64
+	// Known is how many times a file was handed to the kernel side as
+	// looked at, so that later processes mapping it send no notice.
+	Known uint64
 }
 
 // Watcher reports new executable files to its detectors.
@@ -85,16 +96,39 @@ type Watcher struct {
 	rd    *ringbuf.Reader
 	boot  time.Time // CLOCK_MONOTONIC's zero, in wall time
 
-	seen    map[fileKey]bool // owned by Run's goroutine
-	scanned chan struct{}    // closed when Run's first scan is done
+	seen    map[fileKey]ident // owned by Run's goroutine
+	scanned chan struct{}     // closed when Run's first scan is done
+	reset   atomic.Bool       // set by Forget, acted on by Run
+	// inspected, when set (by tests, before Run), learns each pid whose
+	// maps are read.
+	inspected func(pid int)
 
-	mu    sync.Mutex
-	stats Stats
+	mu     sync.Mutex // guards stats and closed, and the maps against Close
+	stats  Stats
+	closed bool
 }
 
 type fileKey struct {
 	dev   string
 	inode uint64
+}
+
+// ident tells apart the files that had one device and inode number over
+// time (see struct file_key in bpf/watch.bpf.c). The zero ident is
+// "unknown": the file was found in a maps file with no notice naming it.
+type ident struct {
+	gen       uint32
+	ctimeSec  int64
+	ctimeNsec uint32
+}
+
+func identOf(k watchFileKey) ident {
+	return ident{gen: k.Gen, ctimeSec: k.CtimeSec, ctimeNsec: k.CtimeNsec}
+}
+
+// mapsDev is how /proc/PID/maps prints the kernel's dev_t d.
+func mapsDev(d uint32) string {
+	return fmt.Sprintf("%02x:%02x", d>>20, d&(1<<20-1))
 }
 
 // New loads and attaches the watcher's BPF programs. Run starts watching.
@@ -109,7 +143,7 @@ func New(opts Options) (*Watcher, error) {
 	if err := spec.Variables["self"].Set(uint32(os.Getpid())); err != nil {
 		return nil, err
 	}
-	w := &Watcher{opts: opts, seen: map[fileKey]bool{}, scanned: make(chan struct{}), boot: bootTime()}
+	w := &Watcher{opts: opts, seen: map[fileKey]ident{}, scanned: make(chan struct{}), boot: bootTime()}
 	if err := spec.LoadAndAssign(&w.objs, nil); err != nil {
 		return nil, fmt.Errorf("load watcher BPF programs: %w", err)
 	}
@@ -122,14 +156,19 @@ func New(opts Options) (*Watcher, error) {
 
 func (w *Watcher) attach() error {
 	p := &w.objs.watchPrograms
-	for _, tp := range []struct {
+	type tracepoint struct {
 		group, name string
 		prog        *ebpf.Program
-	}{
+	}
+	tps := []tracepoint{
 		{"syscalls", "sys_exit_mmap", p.TlstapSysExitMmap},
 		{"syscalls", "sys_enter_mmap", p.TlstapSysEnterMmap},
 		{"sched", "sched_process_exec", p.TlstapSchedProcessExec},
-	} {
+	}
+	if w.opts.ExecOnly {
+		tps = tps[2:]
+	}
+	for _, tp := range tps {
 		l, err := link.Tracepoint(tp.group, tp.name, tp.prog, nil)
 		if err != nil {
 			return fmt.Errorf("attach tracepoint %s:%s: %w", tp.group, tp.name, err)
@@ -143,8 +182,15 @@ func (w *Watcher) attach() error {
 	return nil
 }
 
-// Close detaches the watcher. It is safe to call more than once.
+// Close detaches the watcher. It is safe to call more than once, and
+// while Forget or Stats run.
 func (w *Watcher) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
 	for _, l := range slices.Backward(w.links) {
 		l.Close()
 	}
@@ -159,6 +205,39 @@ func (w *Watcher) Close() error {
 // Scanned is closed once Run has looked at the processes running when it
 // started; files found after that are reported with HowExec or HowMmap.
 func (w *Watcher) Scanned() <-chan struct{} { return w.scanned }
+
+// Forget makes the watcher look again at files it has looked at before,
+// as processes map them from now on: a detector's answer depended on
+// something that changed (the process filter, for Go programs). The
+// kernel side forgets at once, so processes starting after Forget send
+// notices; Run forgets its own set before it handles them, and the kernel
+// side's again, in case Run marked a file known meanwhile.
+func (w *Watcher) Forget() {
+	w.reset.Store(true)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.forgetKnown()
+	}
+}
+
+// forget clears both sets of files looked at, in Run's goroutine.
+func (w *Watcher) forget() {
+	clear(w.seen)
+	w.forgetKnown()
+}
+
+func (w *Watcher) forgetKnown() {
+	var k watchFileKey
+	var v uint8
+	var keys []watchFileKey
+	for it := w.objs.TlstapKnown.Iterate(); it.Next(&k, &v); {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		_ = w.objs.TlstapKnown.Delete(k) // an entry evicted meanwhile is gone already
+	}
+}
 
 // Stats returns the counters so far.
 func (w *Watcher) Stats() Stats {
@@ -201,7 +280,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	w.scanAll()
 	close(w.scanned)
 	var rec ringbuf.Record
-	pending := map[int]notice{}
+	pending := map[int]*pendingProc{}
 	for {
 		if wait != nil && ctx.Err() != nil {
 			return nil
@@ -222,9 +301,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 				continue
 			}
 			w.count(func(s *Stats) { s.Notices++ })
-			if prev, dup := pending[int(n.pid)]; !dup || prev.reason == reasonMmap {
-				pending[int(n.pid)] = n
-			}
+			addPending(pending, n)
 			if len(pending) < 64 {
 				continue
 			}
@@ -239,7 +316,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 				}
 				if n, ok := decodeNotice(rec.RawSample); ok {
 					w.count(func(s *Stats) { s.Notices++ })
-					pending[int(n.pid)] = n
+					addPending(pending, n)
 				}
 				continue
 			}
@@ -249,12 +326,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("read watcher ring: %w", err)
 		}
-		for pid, n := range pending {
+		if w.reset.Swap(false) {
+			w.forget()
+		}
+		for pid, p := range pending {
 			how := HowMmap
-			if n.reason == reasonExec {
+			if p.first.reason == reasonExec {
 				how = HowExec
 			}
-			w.scan(pid, how, w.boot.Add(time.Duration(n.ts)))
+			if !w.knowAll(p) {
+				w.scan(pid, how, w.boot.Add(time.Duration(p.first.ts)), p.files)
+			}
 			delete(pending, pid)
 		}
 	}
@@ -291,14 +373,87 @@ type notice struct {
 	ts     uint64
 	pid    uint32
 	reason uint32
+	file   watchFileKey // Ino 0: the kernel could not resolve the file
 }
 
+// noticeSize is sizeof(struct notice).
+const noticeSize = 48
+
 func decodeNotice(b []byte) (notice, bool) {
-	if len(b) < 16 {
+	if len(b) < noticeSize {
 		return notice{}, false
 	}
 	le := binary.LittleEndian
-	return notice{ts: le.Uint64(b), pid: le.Uint32(b[8:]), reason: le.Uint32(b[12:])}, true
+	return notice{ts: le.Uint64(b), pid: le.Uint32(b[8:]), reason: le.Uint32(b[12:]), file: watchFileKey{
+		Ino:       le.Uint64(b[16:]),
+		Dev:       le.Uint32(b[24:]),
+		Gen:       le.Uint32(b[28:]),
+		CtimeSec:  int64(le.Uint64(b[32:])),
+		CtimeNsec: le.Uint32(b[40:]),
+	}}, true
+}
+
+// maxPendingFiles bounds the files remembered per waiting process; a file
+// past it is looked at all the same, only not marked known, so it costs
+// one more notice later.
+const maxPendingFiles = 64
+
+// pendingProc is a process waiting to be looked at: its first notice (an
+// exec if there was one, which names how its files were found) and the
+// files the notices named.
+type pendingProc struct {
+	first notice
+	files []watchFileKey
+	// unresolved is set when a notice named no file, or more files than
+	// fit in files: only the maps tell what the process mapped.
+	unresolved bool
+}
+
+// knowAll marks the files p's notices named as known, without reading its
+// maps, when they were all looked at already: found in another process's
+// maps (the first scan, or before the kernel side learnt them: a process
+// that exited too soon for its maps to be read leaves its files unknown).
+// A file seen without an ident is taken to be the one named: an inode
+// number is not reused while any process maps the file, so that is wrong
+// only for a file deleted, and its number reused, after every process
+// that mapped it exited.
+func (w *Watcher) knowAll(p *pendingProc) bool {
+	if p.unresolved {
+		return false
+	}
+	for _, n := range p.files {
+		prev, ok := w.seen[fileKey{mapsDev(n.Dev), n.Ino}]
+		if !ok || (prev != ident{} && prev != identOf(n)) {
+			return false
+		}
+	}
+	for _, n := range p.files {
+		w.seen[fileKey{mapsDev(n.Dev), n.Ino}] = identOf(n)
+		w.markKnown(n)
+	}
+	return true
+}
+
+func (w *Watcher) markKnown(n watchFileKey) {
+	if w.objs.TlstapKnown.Put(n, uint8(1)) == nil {
+		w.count(func(s *Stats) { s.Known++ })
+	}
+}
+
+func addPending(pending map[int]*pendingProc, n notice) {
+	p := pending[int(n.pid)]
+	if p == nil {
+		p = &pendingProc{first: n}
+		pending[int(n.pid)] = p
+	} else if n.reason == reasonExec && p.first.reason == reasonMmap {
+		p.first = n
+	}
+	switch {
+	case n.file.Ino == 0 || len(p.files) >= maxPendingFiles:
+		p.unresolved = true
+	case !slices.Contains(p.files, n.file):
+		p.files = append(p.files, n.file)
+	}
 }
 
 func (w *Watcher) count(f func(*Stats)) {
@@ -317,35 +472,69 @@ func (w *Watcher) scanAll() {
 	self := os.Getpid()
 	for _, e := range entries {
 		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 && pid != self {
-			w.scan(pid, HowScan, time.Time{})
+			w.scan(pid, HowScan, time.Time{}, nil)
 		}
 	}
 }
 
-// scan hands pid's executable mappings not seen before to the detectors.
-// A process that exited is skipped: its files will show again if they
-// matter.
-func (w *Watcher) scan(pid int, how string, mapped time.Time) {
+// scan hands pid's executable mappings not seen before to the detectors,
+// then tells the kernel side which of named (the files pid's notices
+// named) were among them, so that no process mapping them sends a notice
+// again. A file named but not found executable in the maps (the process
+// exec'd again or unmapped it meanwhile) was not looked at and stays
+// unknown. A process that exited is skipped: its files will show again if
+// they matter.
+func (w *Watcher) scan(pid int, how string, mapped time.Time, named []watchFileKey) {
 	dir := filepath.Join("/proc", strconv.Itoa(pid))
 	f, err := os.Open(filepath.Join(dir, "maps"))
 	if err != nil {
 		return
 	}
+	w.count(func(s *Stats) { s.Inspections++ })
+	if w.inspected != nil {
+		w.inspected(pid)
+	}
 	var files []File
+	found := make([]bool, len(named))
 	_ = procfs.ParseMaps(f, func(m procfs.Mapping) {
+		if !m.Exec {
+			return
+		}
 		k := fileKey{m.Dev, m.Inode}
-		if !m.Exec || m.Deleted || w.seen[k] {
+		var id ident
+		for i, n := range named {
+			if n.Ino == m.Inode && mapsDev(n.Dev) == m.Dev {
+				id, found[i] = identOf(n), true
+			}
+		}
+		if m.Deleted {
+			return // never offered, so looking again changes nothing
+		}
+		prev, seen := w.seen[k]
+		// A known ident that differs is another file under a reused
+		// device and inode number: look at it again.
+		if seen && (id == ident{} || prev == ident{} || prev == id) {
+			if prev == (ident{}) {
+				w.seen[k] = id
+			}
 			return
 		}
 		if len(w.seen) >= MaxFiles {
 			clear(w.seen)
 		}
-		w.seen[k] = true
+		w.seen[k] = id
 		files = append(files, File{PID: pid, Path: m.Path, HostPath: filepath.Join(dir, "root", m.Path), How: how, Mapped: mapped})
 	})
 	f.Close()
 	for _, file := range files {
 		w.detect(file)
+	}
+	// Marked only now that the detectors have had the files: a process
+	// mapping one meanwhile still sent a notice.
+	for i, n := range named {
+		if found[i] {
+			w.markKnown(n)
+		}
 	}
 }
 

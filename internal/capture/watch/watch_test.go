@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/tlstap/tlstap/internal/testenv"
 )
@@ -47,10 +48,42 @@ func (r *recorder) find(path string) (File, bool) {
 
 func startWatcher(t *testing.T, d Detector) *Watcher {
 	t.Helper()
+	return startWatcherWith(t, Options{Detectors: []Detector{d}}, nil)
+}
+
+// pidLog records the processes whose maps the watcher read.
+type pidLog struct {
+	mu   sync.Mutex
+	pids map[int]int
+}
+
+func (l *pidLog) add(pid int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pids == nil {
+		l.pids = map[int]int{}
+	}
+	l.pids[pid]++
+}
+
+func (l *pidLog) count(pid int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pids[pid]
+}
+
+// startWatcherWith starts a watcher with opts; inspected, when set, is
+// told each pid whose maps it reads.
+func startWatcherWith(t *testing.T, opts Options, inspected *pidLog) *Watcher {
+	t.Helper()
 	testenv.RequireRoot(t, "loading the watcher's BPF programs")
-	w, err := New(Options{Detectors: []Detector{d}, Logger: slog.New(slog.DiscardHandler)})
+	opts.Logger = slog.New(slog.DiscardHandler)
+	w, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if inspected != nil {
+		w.inspected = inspected.add
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -148,7 +181,8 @@ func TestWatchMmap(t *testing.T) {
 
 // TestShortLivedProcesses: 1,000 processes that start and exit leave no
 // state behind: files are looked at once whatever the number of processes
-// mapping them, and no thread stays marked as inside an mmap.
+// mapping them, the processes after the first send (almost) no notice, and
+// no thread stays marked as inside an mmap.
 func TestShortLivedProcesses(t *testing.T) {
 	r := &recorder{}
 	w := startWatcher(t, r)
@@ -179,8 +213,11 @@ func TestShortLivedProcesses(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%s was handed to the detector %d times, want once", prog, n)
 	}
-	if st.Notices < 1000 {
-		t.Errorf("%d notices for 1000 processes: %+v", st.Notices, st)
+	// Until one of them lives long enough for its maps to be read, each
+	// sends a notice; the rest, and other users' processes, far fewer than
+	// one each.
+	if st.Notices >= 1000 {
+		t.Errorf("%d notices for 1000 processes of one known file: %+v", st.Notices, st)
 	}
 	var k uint32
 	var v uint8
@@ -195,16 +232,234 @@ func TestShortLivedProcesses(t *testing.T) {
 	}
 }
 
+// known reports whether the kernel side holds path's file as looked at.
+func known(t *testing.T, w *Watcher, path string) bool {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	var k watchFileKey
+	var v uint8
+	for it := w.objs.TlstapKnown.Iterate(); it.Next(&k, &v); {
+		if k.Ino == st.Ino && uint64(k.Dev) == uint64(unix.Major(st.Dev))<<20|uint64(unix.Minor(st.Dev)) {
+			return true
+		}
+	}
+	return false
+}
+
+func waitKnown(t *testing.T, w *Watcher, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !known(t, w, path) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became known to the kernel side: %+v", path, w.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestKnownFilesNoInspection: once a program and its libraries have been
+// looked at, 50 more processes running it cost no /proc read, while a new
+// copy of the program (a new inode) is read at once.
+func TestKnownFilesNoInspection(t *testing.T) {
+	r := &recorder{}
+	var log pidLog
+	w := startWatcherWith(t, Options{Detectors: []Detector{r}}, &log)
+	dir := t.TempDir()
+	prog := copyFile(t, "/bin/sleep", dir)
+	// Long enough for a loaded machine's watcher to read its maps.
+	if err := exec.Command(prog, "1").Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, r, prog)
+	waitKnown(t, w, prog)
+	before := w.Stats()
+	var pids []int
+	for range 50 {
+		cmd := exec.Command(prog, "0.05")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, cmd.Process.Pid)
+	}
+	// A process of the new copy is read: its inspection also shows that
+	// notices up to then were handled.
+	other := copyFile(t, "/bin/sleep", t.TempDir())
+	cmd := exec.Command(other, "1")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, r, other)
+	if log.count(cmd.Process.Pid) == 0 {
+		t.Errorf("the new copy's process %d was not inspected", cmd.Process.Pid)
+	}
+	after := w.Stats()
+	for _, pid := range pids {
+		if n := log.count(pid); n > 0 {
+			t.Errorf("process %d of a known program was inspected %d times", pid, n)
+		}
+	}
+	// Other users' processes may add some; the 50 add none.
+	if after.Inspections <= before.Inspections {
+		t.Errorf("inspections did not grow for a new file: before %+v, after %+v", before, after)
+	}
+	t.Logf("before %+v, after %+v", before, after)
+}
+
+// TestRewrittenFile: a file rewritten in place keeps its device and inode
+// number but is another program, and is looked at again.
+func TestRewrittenFile(t *testing.T) {
+	r := &recorder{}
+	w := startWatcher(t, r)
+	prog := copyFile(t, "/bin/sleep", t.TempDir())
+	if err := exec.Command(prog, "1").Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, r, prog)
+	waitKnown(t, w, prog)
+	var before unix.Stat_t
+	if err := unix.Stat(prog, &before); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // a coarse clock still moves the change time
+	b, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, b, 0o755); err != nil { // O_TRUNC: the same inode
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(prog, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Ino != before.Ino {
+		t.Fatalf("rewriting changed the inode (%d, %d)", before.Ino, st.Ino)
+	}
+	if err := exec.Command(prog, "1").Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.mu.Lock()
+		n := 0
+		for _, f := range r.files {
+			if f.Path == prog {
+				n++
+			}
+		}
+		r.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rewritten %s was not looked at again: %+v", prog, w.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestForget: after Forget, a program looked at before is offered again
+// when a process runs it.
+func TestForget(t *testing.T) {
+	r := &recorder{}
+	w := startWatcher(t, r)
+	prog := copyFile(t, "/bin/sleep", t.TempDir())
+	if err := exec.Command(prog, "1").Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, r, prog)
+	waitKnown(t, w, prog)
+	w.Forget()
+	cmd := exec.Command(prog, "1")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.mu.Lock()
+		i := slices.IndexFunc(r.files, func(f File) bool { return f.Path == prog && f.PID == cmd.Process.Pid })
+		r.mu.Unlock()
+		if i >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not offered again after Forget: %+v", prog, w.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestExecOnly: with ExecOnly a program started later is found, and a
+// library it maps later sends no notice.
+func TestExecOnly(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	w := startWatcherWith(t, Options{Detectors: []Detector{r}, ExecOnly: true}, nil)
+	if len(w.links) != 1 {
+		t.Errorf("%d tracepoints attached, want the exec one only", len(w.links))
+	}
+	prog := copyFile(t, "/bin/sleep", t.TempDir())
+	if err := exec.Command(prog, "1").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if f := waitFile(t, r, prog); f.How != HowExec {
+		t.Errorf("got %+v, want found at a process start", f)
+	}
+	lib := copyFile(t, "/usr/lib/x86_64-linux-gnu/libz.so.1", t.TempDir())
+	cmd := exec.Command(py, "-c", "import ctypes, time; time.sleep(0.3); ctypes.CDLL('"+lib+"'); time.sleep(1)")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	// The new copy below is a process start after the library's mapping:
+	// once it is seen, the mapping's notice, had there been one, would
+	// have been handled.
+	marker := copyFile(t, "/bin/sleep", t.TempDir())
+	if err := exec.Command(marker, "1").Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, r, marker)
+	if f, ok := r.find(lib); ok {
+		t.Errorf("a library mapped later was reported in exec-only mode: %+v", f)
+	}
+}
+
 func FuzzDecodeNotice(f *testing.F) {
+	f.Add(make([]byte, noticeSize))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 1, 0, 0, 0})
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n, ok := decodeNotice(b)
-		if ok != (len(b) >= 16) {
+		if ok != (len(b) >= noticeSize) {
 			t.Fatalf("decodeNotice(%d bytes) ok=%v", len(b), ok)
 		}
 		if !ok && n != (notice{}) {
 			t.Fatalf("rejected record decoded as %+v", n)
 		}
 	})
+}
+
+// TestForgetWhileClosing: the capture calls Forget from SetFilter, which
+// may race with Run's end closing the watcher.
+func TestForgetWhileClosing(t *testing.T) {
+	testenv.RequireRoot(t, "loading the watcher's BPF programs")
+	w, err := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(w.Forget)
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	wg.Wait()
+	w.Forget()
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 }

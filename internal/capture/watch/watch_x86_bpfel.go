@@ -8,14 +8,26 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type watchFileKey struct {
+	_         structs.HostLayout
+	Ino       uint64
+	Dev       uint32
+	Gen       uint32
+	CtimeSec  int64
+	CtimeNsec uint32
+	Pad       uint32
+}
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	watchMapTlstapKnown             = "tlstap_known"
 	watchMapTlstapLost              = "tlstap_lost"
 	watchMapTlstapMmaps             = "tlstap_mmaps"
 	watchMapTlstapNotices           = "tlstap_notices"
@@ -76,6 +88,7 @@ type watchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type watchMapSpecs struct {
+	TlstapKnown   *ebpf.MapSpec `ebpf:"tlstap_known"`
 	TlstapLost    *ebpf.MapSpec `ebpf:"tlstap_lost"`
 	TlstapMmaps   *ebpf.MapSpec `ebpf:"tlstap_mmaps"`
 	TlstapNotices *ebpf.MapSpec `ebpf:"tlstap_notices"`
@@ -108,6 +121,7 @@ func (o *watchObjects) Close() error {
 //
 // It can be passed to loadWatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type watchMaps struct {
+	TlstapKnown   *ebpf.Map `ebpf:"tlstap_known"`
 	TlstapLost    *ebpf.Map `ebpf:"tlstap_lost"`
 	TlstapMmaps   *ebpf.Map `ebpf:"tlstap_mmaps"`
 	TlstapNotices *ebpf.Map `ebpf:"tlstap_notices"`
@@ -115,6 +129,7 @@ type watchMaps struct {
 
 func (m *watchMaps) Close() error {
 	return _WatchClose(
+		m.TlstapKnown,
 		m.TlstapLost,
 		m.TlstapMmaps,
 		m.TlstapNotices,
