@@ -216,17 +216,9 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()
-	chunks := make(chan capture.Chunk, 4096)
+	// Ends once the source has ended and the pipeline has flushed.
 	srcDone := make(chan error, 1)
-	go func() {
-		defer close(chunks)
-		srcDone <- src.Run(srcCtx, chunks)
-	}()
-	pipeDone := make(chan struct{})
-	go func() {
-		defer close(pipeDone)
-		_ = e.Pipeline.Run(context.Background(), chunks)
-	}()
+	go func() { srcDone <- e.Pipeline.RunSource(srcCtx, src) }()
 
 	var srcErr error
 	select {
@@ -238,7 +230,6 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 			srcErr = err
 		}
 	}
-	<-pipeDone
 	if srcErr != nil {
 		e.Log.Error("capture source failed", "err", srcErr)
 	} else if ctx.Err() == nil {
