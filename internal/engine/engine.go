@@ -196,7 +196,11 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	// pipe reading our output expects all of it.
 	var outWG sync.WaitGroup
 	// Subscribed even with format none, so the API can turn output on.
+	// While standard output keeps up, the publisher writes each event
+	// itself (output.Writer.Direct): no hand-off to the writer goroutine.
+	ow := output.NewWriter(e.Opts.Stdout, e.Output)
 	sub := e.Broker.Subscribe(broker.SubOptions{
+		Direct: ow.Direct,
 		Name:   "stdout",
 		Policy: broker.Block,
 		Queue:  8192,
@@ -208,7 +212,7 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	outWG.Add(1)
 	go func() {
 		defer outWG.Done()
-		if err := output.Run(context.Background(), sub, e.Opts.Stdout, e.Output); err != nil {
+		if err := ow.Run(context.Background(), sub); err != nil {
 			e.Log.Error("writing standard output", "err", err)
 			sub.Close()
 		}
