@@ -133,8 +133,10 @@
 // under load records are drained in batches without a wake-up each. It
 // waits parked in Go's network poller (internal/capture/ringpoll), not in
 // a blocking epoll_wait, and applies the engine's chunk filters itself
-// (capture.KeepRunner), so a record reaches the pipeline with one
-// goroutine hand-off.
+// (capture.KeepRunner). The engine's pipeline uses the same hook
+// (pipeline.Pipeline.RunSource): the reader's goroutine decodes and
+// publishes each record itself, so a record reaches the broker with no
+// goroutine hand-off, and a burst waits in the kernel's ring.
 //
 // # Self-exclusion
 //
