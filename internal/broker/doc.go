@@ -6,6 +6,9 @@
 // clients: the drop is counted and the client is told how many entries it
 // missed, in order, once it has room again) or blocks the publisher (stdout
 // and files in replay, where losing output would be worse than waiting).
+// A blocking subscriber may also take entries straight from the publisher
+// while it is idle (SubOptions.Direct, read with Serve): standard output
+// does, to save a goroutine hand-off per event.
 //
 // The broker also retains recent events, bounded by count and bytes, so a
 // client can resume after a disconnect from the last sequence number it

@@ -40,6 +40,17 @@ type SubOptions struct {
 	// Filter, if set, selects the entries delivered. It runs on the
 	// publisher's goroutine and must be cheap.
 	Filter func(*Entry) bool
+	// Direct, if set, lets the publisher deliver an entry itself, on its
+	// own goroutine, when the subscriber is idle with nothing queued:
+	// then no goroutine hand-off stands between the publication and the
+	// write (each cost a thread wake-up of about 100 µs on an idle VM,
+	// docs/benchmarks.md, issue 19). It returns false when it could not
+	// deliver (a write error), and the entry is queued instead, for the
+	// subscriber to meet the error. Such a subscriber must read with Serve,
+	// which delivers under the same lock, so the order stays the
+	// publication order. Direct blocks the publisher as long as it
+	// writes: only for local writers that block it anyway (Policy Block).
+	Direct func(*Entry) bool
 	// Backlog delivers the recent process-log entries first.
 	Backlog bool
 	// Resume delivers the retained events with Seq > Since first.
@@ -60,6 +71,10 @@ type Subscription struct {
 	total  uint64 // dropped over the subscription's life
 	ready  chan struct{}
 	ended  bool
+	// deliver is held by whoever delivers an entry: Serve from taking it
+	// off the queue to the end of its handler, or the publisher for a
+	// Direct delivery.
+	deliver sync.Mutex
 }
 
 func newSubscription(b *Broker, o SubOptions) *Subscription {
@@ -99,6 +114,18 @@ func (s *Subscription) preload(e *Entry) {
 func (s *Subscription) offer(e *Entry) {
 	if s.opts.Filter != nil && !s.opts.Filter(e) {
 		return
+	}
+	// Busy (Serve is delivering) means queue: the entry goes after the
+	// one being delivered.
+	if s.opts.Direct != nil && s.deliver.TryLock() {
+		s.mu.Lock()
+		idle := !s.ended && s.q.n == 0 && len(s.pre) == 0 && s.missed == 0
+		s.mu.Unlock()
+		done := idle && s.opts.Direct(e)
+		s.deliver.Unlock()
+		if done {
+			return
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,36 +185,67 @@ func (s *Subscription) QueuedBytes() int {
 // subscription ends (ErrClosed once drained) or ctx is done.
 func (s *Subscription) Next(ctx context.Context) (*Entry, error) {
 	for {
-		s.mu.Lock()
-		if len(s.pre) > 0 {
-			e := s.pre[0]
-			s.pre[0] = nil
-			s.pre = s.pre[1:]
-			s.mu.Unlock()
-			return e, nil
+		if e, err := s.take(); e != nil || err != nil {
+			return e, err
 		}
-		if e := s.q.pop(); e != nil {
-			s.space.Signal()
-			s.mu.Unlock()
-			return e, nil
-		}
-		if s.missed > 0 {
-			n := s.missed
-			s.missed = 0
-			s.mu.Unlock()
-			return Notice(fmt.Sprintf("slow client: %d entries were dropped because this client's queue was full", n)), nil
-		}
-		if s.ended {
-			s.mu.Unlock()
-			return nil, ErrClosed
-		}
-		s.mu.Unlock()
 		select {
 		case <-s.ready:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// Serve calls fn for every entry, in order, until fn fails, the
+// subscription ends (ErrClosed once drained) or ctx is done. Unlike
+// Next it holds the delivery lock while fn runs, which is what lets the
+// publisher deliver Direct entries in between without reordering.
+func (s *Subscription) Serve(ctx context.Context, fn func(*Entry) error) error {
+	for {
+		s.deliver.Lock()
+		e, err := s.take()
+		if e != nil {
+			err = fn(e)
+		}
+		s.deliver.Unlock()
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			continue
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// take returns the next entry without waiting: nil, nil if there is none
+// yet.
+func (s *Subscription) take() (*Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pre) > 0 {
+		e := s.pre[0]
+		s.pre[0] = nil
+		s.pre = s.pre[1:]
+		return e, nil
+	}
+	if e := s.q.pop(); e != nil {
+		s.space.Signal()
+		return e, nil
+	}
+	if s.missed > 0 {
+		n := s.missed
+		s.missed = 0
+		return Notice(fmt.Sprintf("slow client: %d entries were dropped because this client's queue was full", n)), nil
+	}
+	if s.ended {
+		return nil, ErrClosed
+	}
+	return nil, nil
 }
 
 // Len returns the number of queued entries.

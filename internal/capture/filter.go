@@ -36,8 +36,17 @@ type filter struct {
 // Run implements Source. The inner source runs on its own goroutine,
 // which ends before Run returns, unless it is a KeepRunner.
 func (f filter) Run(ctx context.Context, out chan<- Chunk) error {
+	return f.RunKeep(ctx, out, func(*Chunk) bool { return true })
+}
+
+// RunKeep implements KeepRunner, so a consumer that handles chunks in a
+// keep function (pipeline.Pipeline.RunSource) gets them on the inner
+// source's own goroutine when it is a KeepRunner: for live capture, the
+// ring reader's. f's own keep runs first.
+func (f filter) RunKeep(ctx context.Context, out chan<- Chunk, keep func(*Chunk) bool) error {
+	both := func(c *Chunk) bool { return f.keep(c) && keep(c) }
 	if kr, ok := f.src.(KeepRunner); ok {
-		return kr.RunKeep(ctx, out, f.keep)
+		return kr.RunKeep(ctx, out, both)
 	}
 	in := make(chan Chunk, 1024)
 	done := make(chan error, 1)
@@ -46,7 +55,7 @@ func (f filter) Run(ctx context.Context, out chan<- Chunk) error {
 		done <- f.src.Run(ctx, in)
 	}()
 	for c := range in {
-		if f.keep(&c) {
+		if both(&c) {
 			out <- c
 		}
 	}

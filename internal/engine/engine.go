@@ -229,7 +229,11 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	// pipe reading our output expects all of it.
 	var outWG sync.WaitGroup
 	// Subscribed even with format none, so the API can turn output on.
+	// While standard output keeps up, the publisher writes each event
+	// itself (output.Writer.Direct): no hand-off to the writer goroutine.
+	ow := output.NewWriter(e.Opts.Stdout, e.Output)
 	sub := e.Broker.Subscribe(broker.SubOptions{
+		Direct: ow.Direct,
 		Name:   "stdout",
 		Policy: broker.Block,
 		Queue:  8192,
@@ -241,7 +245,7 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	outWG.Add(1)
 	go func() {
 		defer outWG.Done()
-		if err := output.Run(context.Background(), sub, e.Opts.Stdout, e.Output); err != nil {
+		if err := ow.Run(context.Background(), sub); err != nil {
 			e.Log.Error("writing standard output", "err", err)
 			sub.Close()
 		}
@@ -249,17 +253,9 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 
 	srcCtx, stopSource := context.WithCancel(ctx)
 	defer stopSource()
-	chunks := make(chan capture.Chunk, 4096)
+	// Ends once the source has ended and the pipeline has flushed.
 	srcDone := make(chan error, 1)
-	go func() {
-		defer close(chunks)
-		srcDone <- src.Run(srcCtx, chunks)
-	}()
-	pipeDone := make(chan struct{})
-	go func() {
-		defer close(pipeDone)
-		_ = e.Pipeline.Run(context.Background(), chunks)
-	}()
+	go func() { srcDone <- e.Pipeline.RunSource(srcCtx, src) }()
 
 	var srcErr error
 	select {
@@ -271,7 +267,6 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 			srcErr = err
 		}
 	}
-	<-pipeDone
 	if srcErr != nil {
 		e.Log.Error("capture source failed", "err", srcErr)
 	} else if ctx.Err() == nil {

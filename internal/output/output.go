@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/tlstap/tlstap/internal/broker"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
@@ -57,25 +58,67 @@ func New(f Format, hex bool) Renderer {
 // is done. Output is buffered and flushed whenever the queue runs dry, so a
 // burst costs few writes and a quiet stream shows up at once.
 func Run(ctx context.Context, sub *broker.Subscription, w io.Writer, r Renderer) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	defer bw.Flush()
-	for {
-		e, err := sub.Next(ctx)
-		if errors.Is(err, broker.ErrClosed) {
-			return bw.Flush()
-		}
-		if err != nil {
-			return err
-		}
-		if ev := e.Event(); ev != nil {
-			if err := r.Render(bw, ev); err != nil {
-				return err
-			}
-		}
-		if sub.Len() == 0 {
-			if err := bw.Flush(); err != nil {
-				return err
-			}
+	return NewWriter(w, r).Run(ctx, sub)
+}
+
+// Writer renders events to an io.Writer, either from its subscription's
+// queue (Run) or straight from the publisher (Direct), one at a time.
+type Writer struct {
+	r Renderer
+	// mu is uncontended but for the final flush, which runs outside the
+	// subscription's delivery lock.
+	mu  sync.Mutex
+	bw  *bufio.Writer
+	err error // sticky: once writing failed, nothing more is written
+}
+
+// NewWriter returns a Writer rendering with r to w.
+func NewWriter(w io.Writer, r Renderer) *Writer {
+	return &Writer{bw: bufio.NewWriterSize(w, 64<<10), r: r}
+}
+
+// Direct is broker.SubOptions.Direct for a subscription that Run serves:
+// the publisher renders and flushes the event itself while the queue is
+// empty, so an event reaches standard output with no goroutine hand-off.
+// The broker calls it under the subscription's delivery lock.
+func (w *Writer) Direct(e *broker.Entry) bool {
+	return w.write(e, true) == nil
+}
+
+// Run renders every event of sub (queued, not delivered by Direct) until
+// the subscription ends or ctx is done, then flushes.
+func (w *Writer) Run(ctx context.Context, sub *broker.Subscription) error {
+	err := sub.Serve(ctx, func(e *broker.Entry) error {
+		// Flushed whenever the queue runs dry.
+		return w.write(e, sub.Len() == 0)
+	})
+	if errors.Is(err, broker.ErrClosed) {
+		err = nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = w.bw.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	return w.err
+}
+
+func (w *Writer) write(e *broker.Entry, flush bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if ev := e.Event(); ev != nil {
+		if w.err = w.r.Render(w.bw, ev); w.err != nil {
+			return w.err
 		}
 	}
+	if flush {
+		w.err = w.bw.Flush()
+	}
+	return w.err
 }

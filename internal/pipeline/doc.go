@@ -7,6 +7,12 @@
 // grows by one per event, request/response pairing with latency, and the
 // --tsize cut. Events go to the Broker the moment they are complete.
 //
+// RunSource drives a pipeline from a capture source. For live capture the
+// source's own goroutine (the ring reader) calls Handle, so decoding adds
+// no goroutine hand-off to an event's latency; only the idle sweeps run on
+// a timer of their own, under the same lock, and only while connections
+// are tracked.
+//
 // Memory is bounded: connections are capped (the least recently active is
 // evicted, counted) and freed on close or after an idle timeout; decoders
 // bound their own buffers. Every drop and truncation is counted in stats.

@@ -252,18 +252,7 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 				armed = true
 			}
 		case now := <-tick:
-			p.advance(now.UnixNano())
-			armed = p.pendingFlush()
-			switch {
-			case armed:
-				t.Reset(p.sweepEvery())
-			case p.lru.Len() > 0:
-				// The next connection to free; a second's slack
-				// groups neighbours into one wake-up.
-				oldest := p.lru.Back().Value.(*conn)
-				due := time.Duration(oldest.last + int64(p.opts.ConnIdle) - now.UnixNano())
-				t.Reset(max(due, 0) + slowSweep)
-			}
+			armed = p.sweep(now, t)
 		case <-ctx.Done():
 			// Drain what the source already handed over, so a SIGINT
 			// after a burst loses nothing that reached us.
@@ -280,6 +269,88 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 			}
 		}
 	}
+}
+
+// sweep runs the idle sweeps due at now and sets t for the next one. It
+// reports whether t runs at the fast rate (data waits for an idle flush);
+// if not, t is set for the next connection to free, or not at all.
+func (p *Pipeline) sweep(now time.Time, t *time.Timer) (armed bool) {
+	p.advance(now.UnixNano())
+	armed = p.pendingFlush()
+	switch {
+	case armed:
+		t.Reset(p.sweepEvery())
+	case p.lru.Len() > 0:
+		// The next connection to free; a second's slack
+		// groups neighbours into one wake-up.
+		oldest := p.lru.Back().Value.(*conn)
+		due := time.Duration(oldest.last + int64(p.opts.ConnIdle) - now.UnixNano())
+		t.Reset(max(due, 0) + slowSweep)
+	}
+	return armed
+}
+
+// RunSource runs src through the pipeline until src ends, then flushes
+// every connection and returns src's error. It must be called once, and
+// not together with Run.
+//
+// A src that is a capture.KeepRunner (live capture, and every source the
+// engine wraps in its filters) calls Handle itself, on its own goroutine:
+// for live capture that is the ring reader's, so a record is decoded and
+// published with no channel and no goroutine hand-off on the way. On this
+// kind of VM each hand-off to a goroutine on another, idle CPU cost a
+// thread wake-up of about 100 µs (docs/benchmarks.md, issue 19), a fifth
+// of the latency goal. A burst is then buffered by the kernel's ring
+// rather than by a channel. The idle sweeps run on a timer goroutine, under
+// the same lock as Handle; an idle pipeline has no timer armed.
+//
+// Other sources send on a channel that Run reads, as before.
+func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
+	kr, ok := src.(capture.KeepRunner)
+	if !ok {
+		chunks := make(chan capture.Chunk, 4096)
+		done := make(chan error, 1)
+		go func() {
+			defer close(chunks)
+			done <- src.Run(ctx, chunks)
+		}()
+		_ = p.Run(context.Background(), chunks)
+		return <-done
+	}
+	var (
+		mu    sync.Mutex // guards the pipeline's state, armed and ended
+		armed bool       // t fires at the fast sweep rate
+		ended bool
+		t     *time.Timer
+	)
+	if !p.opts.VirtualClock {
+		t = time.AfterFunc(time.Hour, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !ended {
+				armed = p.sweep(time.Now(), t)
+			}
+		})
+		t.Stop()
+	}
+	err := kr.RunKeep(ctx, nil, func(c *capture.Chunk) bool {
+		mu.Lock()
+		p.Handle(c)
+		if t != nil && !armed {
+			t.Reset(p.sweepEvery())
+			armed = true
+		}
+		mu.Unlock()
+		return false // handled: nothing is sent on the (nil) channel
+	})
+	mu.Lock()
+	ended = true
+	if t != nil {
+		t.Stop()
+	}
+	p.flushAll()
+	mu.Unlock()
+	return err
 }
 
 // slowSweep is the slack of freeing idle connections (ConnIdle, minutes)

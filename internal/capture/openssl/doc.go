@@ -136,8 +136,10 @@
 // another within the linger waits at most 250 µs, an idle reader sleeps,
 // and a burst costs one wake-up per linger. It waits parked in Go's network poller (internal/capture/ringpoll), not in
 // a blocking epoll_wait, and applies the engine's chunk filters itself
-// (capture.KeepRunner), so a record reaches the pipeline with one
-// goroutine hand-off.
+// (capture.KeepRunner). The engine's pipeline uses the same hook
+// (pipeline.Pipeline.RunSource): the reader's goroutine decodes and
+// publishes each record itself, so a record reaches the broker with no
+// goroutine hand-off, and a burst waits in the kernel's ring.
 //
 // # Self-exclusion
 //
