@@ -223,6 +223,7 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 			}
 		})
 	}
+	e.senders.begin(svcCtx)
 	svcWG.Go(func() { e.senders.run(svcCtx) })
 
 	// Standard output blocks the pipeline rather than drop: a person or a

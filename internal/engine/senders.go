@@ -59,17 +59,24 @@ func newSenders(e *Engine, cfg config.Config) *senders {
 	return s
 }
 
-// run starts what was added before the engine ran, then stops everything
-// once ctx ends.
-func (s *senders) run(ctx context.Context) {
+// begin starts what was added before the engine ran. The engine calls it
+// before the source runs, not from run's goroutine: a source that ends at
+// once (a short recording with --exit) would otherwise reach the drain
+// before any forwarder was started, and the drain waits only for started
+// ones.
+func (s *senders) begin(ctx context.Context) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.ctx, s.running = ctx, true
 	for _, list := range s.byKey {
 		for _, sv := range list {
 			s.start(sv)
 		}
 	}
-	s.mu.Unlock()
+}
+
+// run stops everything once ctx ends; begin has started it.
+func (s *senders) run(ctx context.Context) {
 	<-ctx.Done()
 	s.mu.Lock()
 	s.running = false
