@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/tlstap/tlstap/internal/capture/openssl"
+	"github.com/tlstap/tlstap/internal/stats"
 )
 
 // Metric names of what self-exclusion kept out of the capture.
@@ -27,9 +28,18 @@ func (e *Engine) WatchSelfExclusion(src StatsSource) {
 		// The kernel counters only grow; the differences keep the
 		// registry's counters monotonic too. A closed source keeps its
 		// final counters.
-		conns.Add(st.ExcludedConns - last.ExcludedConns)
-		recs.Add(st.ExcludedRecords - last.ExcludedRecords)
-		bytes.Add(st.ExcludedBytes - last.ExcludedBytes)
-		last = st
+		addGrowth(conns, st.ExcludedConns, &last.ExcludedConns)
+		addGrowth(recs, st.ExcludedRecords, &last.ExcludedRecords)
+		addGrowth(bytes, st.ExcludedBytes, &last.ExcludedBytes)
 	})
+}
+
+// addGrowth adds to c what a source's counter grew by since *before, and
+// remembers now: the registry's counters stay monotonic when they mirror
+// counters kept elsewhere (the kernel's, the watcher's).
+func addGrowth(c *stats.Counter, now uint64, before *uint64) {
+	if now > *before {
+		c.Add(now - *before)
+		*before = now
+	}
 }

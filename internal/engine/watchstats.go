@@ -1,9 +1,6 @@
 package engine
 
-import (
-	"github.com/tlstap/tlstap/internal/capture/watch"
-	"github.com/tlstap/tlstap/internal/stats"
-)
+import "github.com/tlstap/tlstap/internal/capture/watch"
 
 // Metric names of the library watcher's work (internal/capture/watch).
 const (
@@ -26,17 +23,10 @@ func (e *Engine) WatchWatcher(src WatcherStatsSource) {
 	files := e.Stats.Counter(WatchFilesTotal, "Distinct executable files the library watcher offered to its detectors.")
 	var last watch.Stats // read hooks run one at a time
 	e.Stats.OnRead(func() {
+		// The watcher's counters only grow and are kept after it stops.
 		st := src.WatcherStats()
-		// The watcher's counters only grow and are kept after it stops;
-		// the differences keep the registry's counters monotonic.
-		add := func(c *stats.Counter, now uint64, before *uint64) {
-			if now > *before {
-				c.Add(now - *before)
-				*before = now
-			}
-		}
-		add(notices, st.Notices, &last.Notices)
-		add(inspections, st.Inspections, &last.Inspections)
-		add(files, st.Files, &last.Files)
+		addGrowth(notices, st.Notices, &last.Notices)
+		addGrowth(inspections, st.Inspections, &last.Inspections)
+		addGrowth(files, st.Files, &last.Files)
 	})
 }

@@ -69,8 +69,10 @@ func cpuTime() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// BenchmarkConsume measures events per second read back by a viewer.
-func BenchmarkConsume(b *testing.B) {
+// publishedStream starts a NATS server and publishes b.N events into its
+// stream through a Publisher, for the benchmarks that read them back; it
+// returns the server's URL.
+func publishedStream(b *testing.B) string {
 	s := natsServer(b, 0, b.TempDir())
 	addr := natsURL(s, "")
 	st := stats.NewSet()
@@ -95,6 +97,12 @@ func BenchmarkConsume(b *testing.B) {
 	cancel()
 	<-done
 	br.Close()
+	return addr
+}
+
+// BenchmarkConsume measures events per second read back by a viewer.
+func BenchmarkConsume(b *testing.B) {
+	addr := publishedStream(b)
 
 	b.ResetTimer()
 	c, err := Subscribe(context.Background(), addr, ConsumerOptions{From: FromAll})
@@ -174,30 +182,7 @@ func rawPublish(b *testing.B, every int) {
 // from JetStream, renumbered and published to a broker (which marshals
 // each once, as it does for the stream server).
 func BenchmarkView(b *testing.B) {
-	s := natsServer(b, 0, b.TempDir())
-	addr := natsURL(s, "")
-	st := stats.NewSet()
-	br := broker.New(broker.Options{}, st)
-	p, err := NewPublisher(addr, "bench", br, st, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	sent := st.Counter("tlstap_sink_sent_total", "", "sink", "nats")
-	for i := range b.N {
-		br.Publish(event("bench", uint64(i+1), uint64(i%16+1)))
-		for uint64(i+1)-sent.Load() > DefaultBuffer/2 {
-			time.Sleep(50 * time.Microsecond)
-		}
-	}
-	for sent.Load() < uint64(b.N) {
-		time.Sleep(100 * time.Microsecond)
-	}
-	cancel()
-	<-done
-	br.Close()
+	addr := publishedStream(b)
 
 	view := broker.New(broker.Options{}, nil)
 	defer view.Close()
