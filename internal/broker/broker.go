@@ -127,7 +127,30 @@ func (b *Broker) LastSeq() uint64 {
 
 // Publish marshals m once and delivers it to every subscriber whose filter
 // accepts it. It blocks only on subscribers with the Block policy.
-func (b *Broker) Publish(m *eventpb.LogEntry) {
+func (b *Broker) Publish(m *eventpb.LogEntry) { b.publish(m, false) }
+
+// PublishBatched is Publish for a publisher that ends each batch of
+// entries with Flush: a subscriber with Direct may leave the entry in its
+// output buffer (SubOptions.Direct's more), to be written with the rest
+// of the batch. The live capture publishes what one drain of the kernel's
+// ring produced this way, so under load standard output is written once
+// per drain instead of once per event; a drain of one record is flushed
+// as soon as it ends. The caller must call Flush after the last entry of
+// every batch, from the same goroutine or under the same lock.
+func (b *Broker) PublishBatched(m *eventpb.LogEntry) { b.publish(m, true) }
+
+// Flush ends a batch of PublishBatched entries: every subscriber that left
+// some of them buffered writes them out now (SubOptions.Flush).
+func (b *Broker) Flush() {
+	b.mu.Lock()
+	subs := b.subs
+	b.mu.Unlock()
+	for _, s := range subs {
+		s.flush()
+	}
+}
+
+func (b *Broker) publish(m *eventpb.LogEntry, more bool) {
 	buf, err := proto.Marshal(m)
 	if err != nil {
 		// Only invalid UTF-8 in a string field can fail; count it rather
@@ -177,7 +200,7 @@ func (b *Broker) Publish(m *eventpb.LogEntry) {
 
 	b.published.Inc()
 	for _, s := range subs {
-		s.offer(e)
+		s.offer(e, more)
 	}
 }
 

@@ -50,7 +50,15 @@ type SubOptions struct {
 	// which delivers under the same lock, so the order stays the
 	// publication order. Direct blocks the publisher as long as it
 	// writes: only for local writers that block it anyway (Policy Block).
-	Direct func(*Entry) bool
+	//
+	// more says the publisher will call Broker.Flush after this entry
+	// (Broker.PublishBatched): Direct may then leave the entry in its
+	// output buffer, and Flush, which must be set too, writes it out.
+	Direct func(e *Entry, more bool) bool
+	// Flush writes out what Direct left buffered; the broker calls it
+	// under the delivery lock at the end of a batch (Broker.Flush), and
+	// only if Direct delivered an entry with more set since the last one.
+	Flush func()
 	// Backlog delivers the recent process-log entries first.
 	Backlog bool
 	// Resume delivers the retained events with Seq > Since first.
@@ -73,8 +81,9 @@ type Subscription struct {
 	ended  bool
 	// deliver is held by whoever delivers an entry: Serve from taking it
 	// off the queue to the end of its handler, or the publisher for a
-	// Direct delivery.
+	// Direct delivery or a Flush.
 	deliver sync.Mutex
+	held    bool // Direct left an entry buffered; guarded by deliver
 }
 
 func newSubscription(b *Broker, o SubOptions) *Subscription {
@@ -111,7 +120,7 @@ func (s *Subscription) preload(e *Entry) {
 	s.wake()
 }
 
-func (s *Subscription) offer(e *Entry) {
+func (s *Subscription) offer(e *Entry, more bool) {
 	if s.opts.Filter != nil && !s.opts.Filter(e) {
 		return
 	}
@@ -121,7 +130,9 @@ func (s *Subscription) offer(e *Entry) {
 		s.mu.Lock()
 		idle := !s.ended && s.q.n == 0 && len(s.pre) == 0 && s.missed == 0
 		s.mu.Unlock()
-		done := idle && s.opts.Direct(e)
+		more = more && s.opts.Flush != nil
+		done := idle && s.opts.Direct(e, more)
+		s.held = s.held || (done && more)
 		s.deliver.Unlock()
 		if done {
 			return
@@ -157,6 +168,22 @@ func (s *Subscription) offer(e *Entry) {
 	}
 	s.q.push(e)
 	s.wake()
+}
+
+// flush writes out what Direct left buffered. It waits for a delivery by
+// Serve under way rather than skip: Serve flushes only once its queue runs
+// dry, and it may have found the queue empty, without flushing, just before
+// the entries held here were written.
+func (s *Subscription) flush() {
+	if s.opts.Flush == nil {
+		return
+	}
+	s.deliver.Lock()
+	if s.held {
+		s.held = false
+		s.opts.Flush()
+	}
+	s.deliver.Unlock()
 }
 
 // full reports whether e finds no room in a queue of limit entries.

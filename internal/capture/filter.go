@@ -28,6 +28,19 @@ type KeepRunner interface {
 	RunKeep(ctx context.Context, out chan<- Chunk, keep func(*Chunk) bool) error
 }
 
+// DrainRunner is a KeepRunner that also tells its consumer when it has
+// handed over everything it had, so the consumer can batch its own output
+// (one write per batch) and still never hold back a chunk with nothing
+// behind it. The live capture's batch is one drain of the kernel's ring.
+type DrainRunner interface {
+	KeepRunner
+	// RunDrain is RunKeep, and calls drained on keep's goroutine after the
+	// last chunk it had at hand, before it waits for more. Every chunk
+	// keep sees is followed by a call of drained, sooner or later, with
+	// no wait for more input in between.
+	RunDrain(ctx context.Context, out chan<- Chunk, keep func(*Chunk) bool, drained func()) error
+}
+
 type filter struct {
 	src  Source
 	keep func(*Chunk) bool
@@ -60,4 +73,18 @@ func (f filter) RunKeep(ctx context.Context, out chan<- Chunk, keep func(*Chunk)
 		}
 	}
 	return <-done
+}
+
+// RunDrain implements DrainRunner. With an inner source that cannot tell
+// where its batches end, every chunk is a batch of its own.
+func (f filter) RunDrain(ctx context.Context, out chan<- Chunk, keep func(*Chunk) bool, drained func()) error {
+	both := func(c *Chunk) bool { return f.keep(c) && keep(c) }
+	if dr, ok := f.src.(DrainRunner); ok {
+		return dr.RunDrain(ctx, out, both, drained)
+	}
+	return f.RunKeep(ctx, out, func(c *Chunk) bool {
+		ok := keep(c)
+		drained()
+		return ok
+	})
 }

@@ -235,6 +235,7 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	ow := output.NewWriter(e.Opts.Stdout, e.Output)
 	sub := e.Broker.Subscribe(broker.SubOptions{
 		Direct: ow.Direct,
+		Flush:  ow.Flush,
 		Name:   "stdout",
 		Policy: broker.Block,
 		Queue:  8192,

@@ -78,11 +78,23 @@ func NewWriter(w io.Writer, r Renderer) *Writer {
 }
 
 // Direct is broker.SubOptions.Direct for a subscription that Run serves:
-// the publisher renders and flushes the event itself while the queue is
-// empty, so an event reaches standard output with no goroutine hand-off.
-// The broker calls it under the subscription's delivery lock.
-func (w *Writer) Direct(e *broker.Entry) bool {
-	return w.write(e, true) == nil
+// the publisher renders the event itself while the queue is empty, so an
+// event reaches standard output with no goroutine hand-off. It flushes at
+// once unless more events of the same batch follow (more): then Flush, at
+// the batch's end, writes them all in one system call, or the buffer does
+// once it is full. The broker calls both under the subscription's
+// delivery lock.
+func (w *Writer) Direct(e *broker.Entry, more bool) bool {
+	return w.write(e, !more) == nil
+}
+
+// Flush is broker.SubOptions.Flush: it writes out what Direct buffered.
+func (w *Writer) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil && w.bw.Buffered() > 0 {
+		w.err = w.bw.Flush()
+	}
 }
 
 // Run renders every event of sub (queued, not delivered by Direct) until

@@ -78,10 +78,15 @@ func (p *Pipeline) emit(cn *conn, dir capture.Direction, m *decoder.Message) {
 	if int(m.Type) < len(p.c.events) {
 		p.c.events[m.Type].Inc()
 	}
-	p.broker.Publish(&eventpb.LogEntry{
+	le := &eventpb.LogEntry{
 		LogType: eventpb.LogType_LOG_TYPE_EVENT,
 		Payload: &eventpb.LogEntry_EventPayload{EventPayload: ev},
-	})
+	}
+	if p.batch {
+		p.batcher.PublishBatched(le)
+	} else {
+		p.broker.Publish(le)
+	}
 	if p.opts.Latency != nil {
 		p.opts.Latency.Observe(time.Duration(time.Now().UnixNano() - m.End))
 	}

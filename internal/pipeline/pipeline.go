@@ -23,6 +23,16 @@ type Broker interface {
 	Publish(*eventpb.LogEntry)
 }
 
+// Batcher is a Broker that can take a batch of entries and be told where
+// the batch ends (*broker.Broker): RunSource publishes the events of one
+// drain of a live source's input with PublishBatched and calls Flush once
+// the source has nothing more at hand, so outputs write once per drain.
+type Batcher interface {
+	Broker
+	PublishBatched(*eventpb.LogEntry)
+	Flush()
+}
+
 // Options configure a pipeline. Zero values take the defaults.
 type Options struct {
 	// IdleFlush is how long a direction with boundary-less (raw) data
@@ -146,6 +156,11 @@ type Pipeline struct {
 	// on open and close only, never per chunk.
 	procMu sync.Mutex
 	procs  map[uint32]*Process
+
+	// batch is set while RunSource hands the pipeline a chunk of a
+	// drain whose end a Flush of batcher marks.
+	batcher Batcher
+	batch   bool
 
 	conns    map[connKey]*conn
 	lru      list.List // front: most recently active
@@ -333,16 +348,33 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
 		})
 		t.Stop()
 	}
-	err := kr.RunKeep(ctx, nil, func(c *capture.Chunk) bool {
+	dr, drains := src.(capture.DrainRunner)
+	b, batches := p.broker.(Batcher)
+	batched := drains && batches
+	keep := func(c *capture.Chunk) bool {
 		mu.Lock()
+		if batched {
+			p.batcher, p.batch = b, true
+		}
 		p.Handle(c)
+		p.batch = false
 		if t != nil && !armed {
 			t.Reset(p.sweepEvery())
 			armed = true
 		}
 		mu.Unlock()
 		return false // handled: nothing is sent on the (nil) channel
-	})
+	}
+	var err error
+	if batched {
+		// Events of one drain go out together: one write to standard
+		// output per drain under load, while a drain of one record (a
+		// single request) is flushed as soon as it was handled. The
+		// sweeps publish unbatched: no drain end follows them.
+		err = dr.RunDrain(ctx, nil, keep, b.Flush)
+	} else {
+		err = kr.RunKeep(ctx, nil, keep)
+	}
 	mu.Lock()
 	ended = true
 	if t != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tlstap/tlstap/internal/capture"
 	"github.com/tlstap/tlstap/internal/pipeline"
+	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
 
 // script is a source that sends its chunks in turn, each once the test
@@ -50,6 +51,53 @@ func (s keepScript) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep 
 	})
 }
 
+// drainScript is a keepScript that also says where its drains end: after
+// the chunks whose index is in ends (capture.DrainRunner, as live capture).
+type drainScript struct {
+	keepScript
+	ends map[int]bool
+}
+
+func (s drainScript) RunDrain(ctx context.Context, out chan<- capture.Chunk, keep func(*capture.Chunk) bool, drained func()) error {
+	s.inline = true
+	i := 0
+	return s.play(ctx, func(c *capture.Chunk) {
+		if keep(c) {
+			s.sent = true
+			out <- *c
+		}
+		if s.ends[i] {
+			drained()
+		}
+		i++
+	})
+}
+
+// batchCollect is a pipeline.Batcher: what is published in a batch is
+// seen only once the batch is flushed.
+type batchCollect struct {
+	*collect
+	held    []*eventpb.LogEntry
+	batched int
+}
+
+func (c *batchCollect) PublishBatched(m *eventpb.LogEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = append(c.held, m)
+	c.batched++
+}
+
+func (c *batchCollect) Flush() {
+	c.mu.Lock()
+	held := c.held
+	c.held = nil
+	c.mu.Unlock()
+	for _, m := range held {
+		c.Publish(m)
+	}
+}
+
 // TestRunSource: whether the source hands chunks over on a channel or
 // (a KeepRunner, as live capture is) has the pipeline handle them on its
 // own goroutine, a complete message is published without any further
@@ -59,18 +107,34 @@ func (s keepScript) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep 
 // -race: the timer path and Handle share the pipeline's state.
 func TestRunSource(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		wrap   func(*script) capture.Source
-		inline bool
+		name    string
+		wrap    func(*script) capture.Source
+		inline  bool
+		batched bool // the sink is a Batcher, the source a DrainRunner
 	}{
-		{"channel", func(s *script) capture.Source { return s }, false},
-		{"keep runner", func(s *script) capture.Source { return keepScript{s} }, true},
+		// Drains end after the first chunk, after the second, and after
+		// the last two together: each event must be out once its drain
+		// ended, and the idle flush of the raw data without any drain.
+		{"drain runner", func(s *script) capture.Source {
+			return drainScript{keepScript{s}, map[int]bool{0: true, 1: true, 3: true}}
+		}, true, true},
+		{"filtered drain runner", func(s *script) capture.Source {
+			return capture.Filter(drainScript{keepScript{s}, map[int]bool{0: true, 1: true, 3: true}},
+				func(c *capture.Chunk) bool { return c.Conn != 9 })
+		}, true, true},
+		// A filter is a DrainRunner whatever it wraps; around a source
+		// that cannot tell where drains end, each chunk is one.
+		{"filtered keep runner, batching sink", func(s *script) capture.Source {
+			return capture.Filter(keepScript{s}, func(c *capture.Chunk) bool { return c.Conn != 9 })
+		}, true, true},
+		{"channel", func(s *script) capture.Source { return s }, false, false},
+		{"keep runner", func(s *script) capture.Source { return keepScript{s} }, true, false},
 		{"filtered keep runner", func(s *script) capture.Source {
 			return capture.Filter(keepScript{s}, func(c *capture.Chunk) bool { return c.Conn != 9 })
-		}, true},
+		}, true, false},
 		{"filtered channel", func(s *script) capture.Source {
 			return capture.Filter(s, func(c *capture.Chunk) bool { return c.Conn != 9 })
-		}, false},
+		}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Now().UnixNano()
@@ -81,7 +145,12 @@ func TestRunSource(t *testing.T) {
 				chunk(now, 3, capture.Read, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"),
 			}}
 			sink := &collect{t: t}
-			p := pipeline.New(pipeline.Options{IdleFlush: 20 * time.Millisecond}, sink)
+			var broker pipeline.Broker = sink
+			bc := &batchCollect{collect: sink}
+			if tc.batched {
+				broker = bc
+			}
+			p := pipeline.New(pipeline.Options{IdleFlush: 20 * time.Millisecond}, broker)
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			var err error
@@ -135,6 +204,9 @@ func TestRunSource(t *testing.T) {
 			}
 			if s.sent {
 				t.Error("a KeepRunner was asked to send on the channel as well")
+			}
+			if tc.batched && bc.batched != 2 {
+				t.Errorf("%d events published in batches, want 2 (the requests; the raw data's idle flush and the final flush are not)", bc.batched)
 			}
 			if n := p.Connections(); n != 0 {
 				t.Errorf("Connections() after RunSource = %d, want 0", n)

@@ -266,6 +266,16 @@ func (s *Source) Run(ctx context.Context, out chan<- capture.Chunk) error {
 // RunKeep implements capture.KeepRunner: Run, passing on only the chunks
 // keep (nil: every chunk) returns true for.
 func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep func(*capture.Chunk) bool) error {
+	return s.run(ctx, out, keep, nil)
+}
+
+// RunDrain implements capture.DrainRunner: RunKeep, calling drained each
+// time the ring has no more records after some that keep saw.
+func (s *Source) RunDrain(ctx context.Context, out chan<- capture.Chunk, keep func(*capture.Chunk) bool, drained func()) error {
+	return s.run(ctx, out, keep, drained)
+}
+
+func (s *Source) run(ctx context.Context, out chan<- capture.Chunk, keep func(*capture.Chunk) bool, drained func()) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("openssl: Run called twice")
 	}
@@ -320,12 +330,18 @@ func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep fun
 		rec    ringbuf.Record
 		chunks []capture.Chunk
 		slab   []byte
+		handed bool // keep saw a chunk since drained was last called
 	)
 	for {
 		// With a waiter the loop never blocks in the reader, so it looks
 		// at ctx itself: a ring that never runs dry must not keep it.
 		if wait != nil && ctx.Err() != nil {
 			return nil
+		}
+		// Before every read, so before every wait: the end of a drain.
+		if handed && s.rd.AvailableBytes() == 0 {
+			handed = false
+			drained()
 		}
 		// Records are read straight into a shared slab, which chunks then
 		// alias: one copy out of the ring, one allocation per slab rather
@@ -371,6 +387,7 @@ func (s *Source) RunKeep(ctx context.Context, out chan<- capture.Chunk, keep fun
 				continue
 			}
 		}
+		handed = handed || (drained != nil && len(chunks) > 0)
 		for i := range chunks {
 			if keep != nil && !keep(&chunks[i]) {
 				continue
