@@ -130,11 +130,16 @@
 // The reader has no poll timer. The probes wake it only when it declared
 // itself parked (a wake-up is paid by the traced thread: an irq_work
 // self-IPI, the largest part of a captured call's cost when every record
-// woke the reader); once woken it drains the ring and lingers 250 µs
-// (ringLinger) before parking again, picking up what came meanwhile. So an
-// isolated event is delivered as soon as the reader runs, one that follows
-// another within the linger waits at most 250 µs, an idle reader sleeps,
-// and a burst costs one wake-up per linger. It waits parked in Go's network poller (internal/capture/ringpoll), not in
+// woke the reader). While records come rarely, the reader drains the ring
+// and parks again at once, so every record of a single request is
+// delivered as soon as the reader runs. Once wake-ups come densely (a
+// steady load: ringpoll.DenseWakes in a row with short parks between) it
+// lingers after each drain before parking, picking up what came meanwhile:
+// 250 µs (ringLinger), doubled while lingers keep finding records, up to
+// 2 ms (ringLingerMost). So an idle reader sleeps, and a steady load costs
+// one wake-up per linger; the events of one drain are published as one
+// batch (capture.DrainRunner), so standard output is written once per
+// drain. It waits parked in Go's network poller (internal/capture/ringpoll), not in
 // a blocking epoll_wait, and applies the engine's chunk filters itself
 // (capture.KeepRunner). The engine's pipeline uses the same hook
 // (pipeline.Pipeline.RunSource): the reader's goroutine decodes and

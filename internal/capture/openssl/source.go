@@ -26,13 +26,20 @@ const DefaultRingBytes = 64 << 20
 // slabBytes is the size of the buffers ring records are read into.
 const slabBytes = 1 << 20
 
-// ringLinger is how long the ring reader stays awake after the ring ran
-// dry before it parks (ringpoll.Waiter.Linger). While it is awake the
-// probes commit records without waking it, so a burst of calls pays one
-// wake-up per linger rather than one per call; the price is that a record
-// committed while the reader lingers waits for the linger's end, at most
-// this long. A record committed while the reader is parked wakes it at once.
-const ringLinger = 250 * time.Microsecond
+// ringLinger and ringLingerMost bound how long the ring reader stays awake
+// after the ring ran dry before it parks, once records come densely
+// (ringpoll.Waiter.Linger); while records come rarely it parks at once.
+// While it is awake the probes commit records without waking it, so a
+// steady load pays one wake-up per linger rather than one per call: the
+// linger starts at ringLinger and doubles while each one finds records.
+// The price is that a record committed while the reader lingers waits for
+// the linger's end, at most ringLingerMost (under load; the 10 ms poll
+// this replaced made every record wait up to 10 ms). A record committed
+// while the reader is parked wakes it at once.
+const (
+	ringLinger     = 250 * time.Microsecond
+	ringLingerMost = 2 * time.Millisecond
+)
 
 // Options configure a Source.
 type Options struct {
@@ -297,7 +304,7 @@ func (s *Source) run(ctx context.Context, out chan<- capture.Chunk, keep func(*c
 		defer wait.Close()
 		// Without it the probes wake the reader for every record, which is
 		// correct but costs each captured call a wake-up (see ringLinger).
-		if err := wait.Linger(s.objs.TlstapReader, ringLinger); err != nil {
+		if err := wait.Linger(s.objs.TlstapReader, ringLinger, ringLingerMost); err != nil {
 			s.log.Debug("ring reader woken for every record", "err", err)
 		}
 	}
@@ -351,7 +358,7 @@ func (s *Source) run(ctx context.Context, out chan<- capture.Chunk, keep func(*c
 		}
 		rec.RawSample = slab[len(slab):] // empty, with the free space as capacity
 		// No poll timer: a parked reader is woken by the record's
-		// producer, an awake one lingers at most ringLinger before
+		// producer, an awake one lingers at most ringLingerMost before
 		// parking (see the emission contract in bpf/tlstap.bpf.c), so a
 		// record never waits for a tick and an idle reader sleeps.
 		if err := s.rd.ReadInto(&rec); err != nil {

@@ -37,21 +37,39 @@ import (
 //
 // With Linger, the waiter also takes part in the producers' wake-up
 // protocol (tlstap_reader in bpf/tlstap.bpf.c): producers wake it only
-// when it declared itself parked, and once woken it lingers a bounded time
-// after the ring runs dry before parking again, so a burst of records costs
-// its producers one wake-up per linger instead of one per record.
+// when it declared itself parked. While records come rarely it parks as
+// soon as the ring is empty, so each of them, and each of the few records
+// of one request, wakes it at once. Once wake-ups come densely (load), it
+// lingers a bounded time after the ring runs dry before parking again, so
+// a burst of records costs its producers and the reader one wake-up per
+// linger instead of one per record; while lingers keep finding records
+// the linger grows, up to a bound, and it shrinks again when one finds
+// none.
 type Waiter struct {
 	f      *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
 
 	// Set by Linger, then owned by the waiting goroutine.
-	awake  *uint32  // the reader state's awake word, in a shared mapping
-	timer  *os.File // a timerfd: Go's own timers sleep at least ~1 ms
-	tfd    int
-	linger time.Duration
-	idle   bool // the last linger saw nothing come: park at once
+	awake    *uint32  // the reader state's awake word, in a shared mapping
+	timer    *os.File // a timerfd: Go's own timers sleep at least ~1 ms
+	tfd      int
+	first    time.Duration // the linger once wake-ups became dense
+	most     time.Duration // the longest linger
+	linger   time.Duration // the next linger; 0: park at once
+	dense    int           // wake-ups from a park in a row, each after a short one
+	parkedAt time.Time
 }
+
+// Lingering starts after DenseWakes wake-ups from a park in a row each of
+// which ended a park shorter than DenseGap; one park of DenseGap or more
+// (traffic paused) starts the count over. One request (curl: about ten
+// records within a millisecond or two) stays below it, so its records are
+// each delivered at once; a steady load passes it within milliseconds.
+const (
+	DenseWakes = 16
+	DenseGap   = time.Millisecond
+)
 
 var errClosed = fmt.Errorf("ring wait: %w", os.ErrClosed)
 
@@ -96,14 +114,20 @@ func New(m *ebpf.Map) (*Waiter, error) {
 // decide, per record, whether to wake the reader (bpf/tlstap.bpf.c,
 // tlstap_reader): state is a BPF_F_MMAPABLE array whose first value starts
 // with the 32-bit word awake. While awake is 1 producers commit without a
-// wake-up; Wait then sleeps d (at most) and looks at the ring again, and
-// stores 0, a full barrier, before it checks the ring and parks. So a record
-// waits at most d when it comes while the reader is awake, and none when the
-// reader was parked. Call Linger before the first Wait; without it,
-// producers see awake 0 and wake the reader for every record.
-func (w *Waiter) Linger(state *ebpf.Map, d time.Duration) error {
+// wake-up; Wait stores 0, a full barrier, before it checks the ring and
+// parks, so a record committed while the reader was parked wakes it at
+// once. While wake-ups are dense (DenseWakes, DenseGap) Wait first sleeps
+// a linger and looks at the ring again before it parks: first, doubled
+// after each linger that found records, up to most, and halved after one
+// that found none. A record committed while the reader lingers waits at
+// most most. Call Linger before the first Wait; without it, producers see
+// awake 0 and wake the reader for every record.
+func (w *Waiter) Linger(state *ebpf.Map, first, most time.Duration) error {
 	if state.Type() != ebpf.Array || state.ValueSize() < 4 {
 		return fmt.Errorf("reader state %v: want an array of at least 4-byte values", state)
+	}
+	if first <= 0 || most < first {
+		return fmt.Errorf("linger %v up to %v: want 0 < first <= most", first, most)
 	}
 	mem, err := unix.Mmap(state.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
@@ -120,7 +144,7 @@ func (w *Waiter) Linger(state *ebpf.Map, d time.Duration) error {
 	w.awake = (*uint32)(unsafe.Pointer(&mem[0]))
 	w.timer = os.NewFile(uintptr(tfd), "tlstap ring linger timer")
 	w.tfd = tfd
-	w.linger = d
+	w.first, w.most = first, most
 	return nil
 }
 
@@ -134,14 +158,18 @@ func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
 		return errClosed
 	}
 	if w.awake != nil {
-		if !w.idle {
+		if w.linger > 0 {
 			if err := w.sleep(w.linger, deadline); err != nil {
 				return err
 			}
 			if rd.AvailableBytes() > 0 {
+				// Records came while we lingered: the next linger may be
+				// longer, which halves the wake-ups of a steady load.
+				w.linger = min(2*w.linger, w.most)
 				return nil
 			}
-			w.idle = true
+			// None came: park, and linger less once woken again.
+			w.linger = max(w.linger/2, w.first)
 			if !deadline.IsZero() && !time.Now().Before(deadline) {
 				return os.ErrDeadlineExceeded
 			}
@@ -153,6 +181,7 @@ func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
 		// its producer wakes us.
 		atomic.StoreUint32(w.awake, 0)
 		defer atomic.StoreUint32(w.awake, 1)
+		w.parkedAt = time.Now()
 	}
 	err := w.f.SetReadDeadline(deadline)
 	if err == nil {
@@ -162,10 +191,28 @@ func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
 		// The poller's own "use of closed file" is not os.ErrClosed.
 		return errClosed
 	}
-	if err == nil {
-		w.idle = false
+	if err == nil && w.awake != nil {
+		w.woken()
 	}
 	return err
+}
+
+// woken decides, after a park ended by a record, whether the next Wait
+// lingers: only while wake-ups come densely. A paused stream (a long park)
+// resets the linger, so the first records after a pause are delivered at
+// once.
+func (w *Waiter) woken() {
+	if time.Since(w.parkedAt) >= DenseGap {
+		w.dense = 0
+		w.linger = 0
+		return
+	}
+	if w.dense < DenseWakes {
+		w.dense++
+	}
+	if w.dense >= DenseWakes && w.linger == 0 {
+		w.linger = w.first
+	}
 }
 
 // sleep parks the goroutine in the poller for d, or until deadline if that

@@ -15,7 +15,11 @@ import (
 	"github.com/tlstap/tlstap/internal/testenv"
 )
 
-const linger = 250 * time.Microsecond
+// The linger bounds the live capture uses (internal/capture/openssl).
+const (
+	linger     = 250 * time.Microsecond
+	lingerMost = 2 * time.Millisecond
+)
 
 // ring returns a ring buffer and a program that writes one 8-byte record
 // (a counter's next value) to it each time it is run (BPF_PROG_TEST_RUN
@@ -138,7 +142,7 @@ func setup(t *testing.T, lingering bool) (*ringbuf.Reader, *ringpoll.Waiter, *eb
 	}
 	t.Cleanup(w.Close)
 	if lingering {
-		if err := w.Linger(state, linger); err != nil {
+		if err := w.Linger(state, linger, lingerMost); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -200,9 +204,13 @@ func TestWait(t *testing.T) {
 
 // No record is stranded: a reader that drains the ring and waits, and a
 // producer that commits one record at a time, each only once the previous
-// one arrived and after a gap that sweeps across the linger time (so
-// records land while the reader lingers, as it parks, and while it is
-// parked). Every record must arrive with no later record to push it out.
+// one arrived and after a gap that sweeps from none to twice the longest
+// linger (so records land while the reader lingers, short or long, as it
+// parks, and while it is parked, after short parks that make wake-ups
+// dense and long ones that reset that). Every record must arrive with no
+// later record to push it out, and with the lingering protocol the reader
+// must have gone through every regime: parking at once, and lingering
+// from the shortest linger to the longest.
 func TestNoStranding(t *testing.T) {
 	testenv.RequireRoot(t, "a BPF ring buffer and program")
 	for _, tc := range []struct {
@@ -213,6 +221,7 @@ func TestNoStranding(t *testing.T) {
 			rd, w, prog := setup(t, tc.lingering)
 			got := make(chan uint64, 1)
 			done := make(chan error, 1)
+			seen := map[time.Duration]bool{} // NextLinger after each wait; owned by the reader
 			go func() {
 				defer close(got)
 				var rec ringbuf.Record
@@ -223,6 +232,7 @@ func TestNoStranding(t *testing.T) {
 							done <- err
 							return
 						}
+						seen[ringpoll.NextLinger(w)] = true
 						continue
 					}
 					if err != nil {
@@ -232,12 +242,15 @@ func TestNoStranding(t *testing.T) {
 					got <- uint64(rec.RawSample[0]) | uint64(rec.RawSample[1])<<8
 				}
 			}()
-			const records = 600
-			step := 2 * linger / 100 // gaps of 0 to 2 lingers
+			const records = 800
+			step := 4 * lingerMost / 100 // gaps of 0 to 2 longest lingers
 			for i := 1; i <= records; i++ {
 				gap := time.Duration(i%100) * step
-				if i%100 == 99 {
+				switch {
+				case i%100 == 99:
 					gap = 5 * time.Millisecond // long parked
+				case i%200 < 40:
+					gap = time.Duration(i%5) * step / 8 // dense: the linger grows
 				}
 				for start := time.Now(); time.Since(start) < gap; {
 					// A spin: Go's sleeps last at least about a millisecond.
@@ -255,6 +268,13 @@ func TestNoStranding(t *testing.T) {
 			w.Close()
 			if err := <-done; !errors.Is(err, os.ErrClosed) {
 				t.Fatalf("reader ended with %v, want os.ErrClosed", err)
+			}
+			if tc.lingering {
+				for _, d := range []time.Duration{0, linger, lingerMost} {
+					if !seen[d] {
+						t.Errorf("the reader never waited with a next linger of %v (seen: %v)", d, seen)
+					}
+				}
 			}
 		})
 	}

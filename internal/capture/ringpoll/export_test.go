@@ -1,0 +1,7 @@
+package ringpoll
+
+import "time"
+
+// NextLinger is how long the next Wait lingers (0: parks at once); only
+// the waiting goroutine may ask.
+var NextLinger = func(w *Waiter) time.Duration { return w.linger }
