@@ -140,7 +140,9 @@ func (b *Broker) Publish(m *eventpb.LogEntry) { b.publish(m, false) }
 func (b *Broker) PublishBatched(m *eventpb.LogEntry) { b.publish(m, true) }
 
 // Flush ends a batch of PublishBatched entries: every subscriber that left
-// some of them buffered writes them out now (SubOptions.Flush).
+// some of them buffered writes them out now (SubOptions.Flush), and every
+// subscriber that has some of them queued is woken (within a batch it is
+// woken only once its queue holds many).
 func (b *Broker) Flush() {
 	b.mu.Lock()
 	subs := b.subs

@@ -84,7 +84,15 @@ type Subscription struct {
 	// Direct delivery or a Flush.
 	deliver sync.Mutex
 	held    bool // Direct left an entry buffered; guarded by deliver
+	// wakeLater: entries of a batch were queued without waking the
+	// subscriber; Broker.Flush wakes it. Guarded by mu.
+	wakeLater bool
 }
+
+// batchWake bounds how many entries of a batch wait in a queue before the
+// subscriber is woken anyway, so a long batch neither fills a small queue
+// (dropping entries) nor holds a stream client back for long.
+const batchWake = 64
 
 func newSubscription(b *Broker, o SubOptions) *Subscription {
 	if o.Queue <= 0 {
@@ -142,6 +150,7 @@ func (s *Subscription) offer(e *Entry, more bool) {
 	defer s.mu.Unlock()
 	if s.opts.Policy == Block {
 		for !s.ended && s.full(e, s.opts.Queue) {
+			s.wake() // the queue may hold a batch it was not woken for
 			s.space.Wait()
 		}
 	}
@@ -167,6 +176,15 @@ func (s *Subscription) offer(e *Entry, more bool) {
 		return
 	}
 	s.q.push(e)
+	// Within a batch the subscriber is woken once, at its end (flush),
+	// so it takes the batch's entries in one go: a stream client then
+	// writes them in one system call (server's corked connection) and
+	// its reader is woken once, instead of once per event.
+	if more && s.q.n < min(batchWake, max(1, s.opts.Queue/2)) && !s.overBytes(s.opts.QueueBytes/2) {
+		s.wakeLater = true
+		return
+	}
+	s.wakeLater = false
 	s.wake()
 }
 
@@ -175,6 +193,12 @@ func (s *Subscription) offer(e *Entry, more bool) {
 // dry, and it may have found the queue empty, without flushing, just before
 // the entries held here were written.
 func (s *Subscription) flush() {
+	s.mu.Lock()
+	if s.wakeLater {
+		s.wakeLater = false
+		s.wake()
+	}
+	s.mu.Unlock()
 	if s.opts.Flush == nil {
 		return
 	}

@@ -55,7 +55,7 @@ func (s *Server) wsHandler(listener string) http.Handler {
 		g.Add(1)
 		defer g.Add(-1)
 		s.log.Debug("client connected", "listener", listener, "remote", r.RemoteAddr)
-		reason := s.serveConn(ws, &q)
+		reason := s.serveConn(ws, &q, corkOf(r.Context()))
 		s.log.Debug("client disconnected", "listener", listener, "remote", r.RemoteAddr, "reason", reason)
 	})
 }
@@ -109,8 +109,9 @@ func (s *Server) leave() {
 
 // client is one WebSocket connection being served.
 type client struct {
-	s  *Server
-	ws *websocket.Conn
+	s    *Server
+	ws   *websocket.Conn
+	cork *corkConn // nil: every message is written at once
 	// writing is the Unix ns time the current write started, 0 when idle;
 	// the keeper reads it to find clients that stopped reading.
 	writing atomic.Int64
@@ -124,9 +125,9 @@ type client struct {
 // this one writes entries, a reader discards what the client sends, and a
 // keeper writes heartbeats and watches for stalled writes. Both helpers
 // end before serveConn returns.
-func (s *Server) serveConn(ws *websocket.Conn, q *Query) string {
+func (s *Server) serveConn(ws *websocket.Conn, q *Query, cork *corkConn) string {
 	ws.SetReadLimit(s.opts.ReadLimit)
-	c := &client{s: s, ws: ws}
+	c := &client{s: s, ws: ws, cork: cork}
 	ctx, cancel := context.WithCancel(s.connCtx)
 	defer cancel()
 
@@ -201,16 +202,49 @@ func (s *Server) serveConn(ws *websocket.Conn, q *Query) string {
 
 // pump writes the subscription's entries until ctx ends, the broker
 // closes or a write fails.
-func (c *client) pump(ctx context.Context, sub *broker.Subscription) error {
+//
+// While more entries are queued behind the one it writes, the connection
+// is corked, so a batch (the events of one drain of the capture ring,
+// which the broker wakes the pump for once) goes out in one write; it is
+// uncorked as soon as the queue is empty, so no message waits for a later
+// one, and before the pump returns, so the close frame goes out.
+func (c *client) pump(ctx context.Context, sub *broker.Subscription) (err error) {
+	corked := false
+	defer func() {
+		if corked {
+			if uerr := c.uncork(); err == nil {
+				err = uerr
+			}
+		}
+	}()
 	for {
 		e, err := sub.Next(ctx)
 		if err != nil {
 			return err
 		}
+		if !corked && c.cork != nil && sub.Len() > 0 {
+			c.cork.cork()
+			corked = true
+		}
 		if err := c.write(e.Bytes); err != nil {
 			return err
 		}
+		if corked && sub.Len() == 0 {
+			corked = false
+			if err := c.uncork(); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// uncork writes out what the corked connection held back, watched by the
+// keeper like any write.
+func (c *client) uncork() error {
+	c.writing.Store(time.Now().UnixNano())
+	err := c.cork.uncork()
+	c.writing.Store(0)
+	return err
 }
 
 // write sends one message. It carries no deadline of its own (which would
