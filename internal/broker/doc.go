@@ -10,6 +10,13 @@
 // while it is idle (SubOptions.Direct, read with Serve): standard output
 // does, to save a goroutine hand-off per event.
 //
+// A publisher that knows where its batches end (the live capture: one
+// drain of the kernel's ring) publishes with PublishBatched and calls
+// Flush at each batch's end: Direct subscribers write the batch in one go
+// (SubOptions.Flush), and queued subscribers are woken once per batch
+// rather than per entry (or once 64 entries wait). Nothing waits for a
+// timer: a batch of one is out when its Flush returns.
+//
 // The broker also retains recent events, bounded by count and bytes, so a
 // client can resume after a disconnect from the last sequence number it
 // saw, and recent process-log lines so late joiners see how the run

@@ -230,8 +230,9 @@ func (e *Engine) Run(ctx context.Context, src capture.Source) error {
 	// pipe reading our output expects all of it.
 	var outWG sync.WaitGroup
 	// Subscribed even with format none, so the API can turn output on.
-	// While standard output keeps up, the publisher writes each event
-	// itself (output.Writer.Direct): no hand-off to the writer goroutine.
+	// While standard output keeps up, the publisher writes the events
+	// itself (output.Writer.Direct): no hand-off to the writer goroutine,
+	// and one write per drain of the capture ring (output.Writer.Flush).
 	ow := output.NewWriter(e.Opts.Stdout, e.Output)
 	sub := e.Broker.Subscribe(broker.SubOptions{
 		Direct: ow.Direct,

@@ -11,7 +11,9 @@
 // source's own goroutine (the ring reader) calls Handle, so decoding adds
 // no goroutine hand-off to an event's latency; only the idle sweeps run on
 // a timer of their own, under the same lock, and only while connections
-// are tracked.
+// are tracked. A source that says where its drains end (capture.DrainRunner)
+// and a Batcher broker make the events of one drain one batch, flushed at
+// the drain's end.
 //
 // Memory is bounded: connections are capped (the least recently active is
 // evicted, counted) and freed on close or after an idle timeout; decoders
