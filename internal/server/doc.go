@@ -67,6 +67,12 @@
 // a peer that reads nothing cannot receive the frame either) and counted
 // in tlstap_server_slow_disconnects_total.
 //
+// A client's writer is woken once per batch of events (one drain of the
+// capture ring, broker.Broker.Flush) and, while more entries wait behind
+// the one it writes, holds its writes back (corkConn), so a batch goes out
+// in one write; it writes out as soon as its queue is empty, so no message
+// waits for a later one.
+//
 // Clients have nothing to say: what they send is read, so pings and close
 // frames are answered, and discarded; a message over ReadLimit closes the
 // connection with 1009.
