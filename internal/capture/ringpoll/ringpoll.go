@@ -59,6 +59,9 @@ type Waiter struct {
 	linger   time.Duration // the next linger; 0: park at once
 	dense    int           // wake-ups from a park in a row, each after a short one
 	parkedAt time.Time
+	// DenseWakes and DenseGap; tests widen them.
+	denseWakes int
+	denseGap   time.Duration
 }
 
 // Lingering starts after DenseWakes wake-ups from a park in a row each of
@@ -145,6 +148,7 @@ func (w *Waiter) Linger(state *ebpf.Map, first, most time.Duration) error {
 	w.timer = os.NewFile(uintptr(tfd), "tlstap ring linger timer")
 	w.tfd = tfd
 	w.first, w.most = first, most
+	w.denseWakes, w.denseGap = DenseWakes, DenseGap
 	return nil
 }
 
@@ -202,15 +206,15 @@ func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
 // resets the linger, so the first records after a pause are delivered at
 // once.
 func (w *Waiter) woken() {
-	if time.Since(w.parkedAt) >= DenseGap {
+	if time.Since(w.parkedAt) >= w.denseGap {
 		w.dense = 0
 		w.linger = 0
 		return
 	}
-	if w.dense < DenseWakes {
+	if w.dense < w.denseWakes {
 		w.dense++
 	}
-	if w.dense >= DenseWakes && w.linger == 0 {
+	if w.dense >= w.denseWakes && w.linger == 0 {
 		w.linger = w.first
 	}
 }
