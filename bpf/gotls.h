@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Go crypto/tls: uprobes on (*Conn).Write, (*Conn).Read and
- * (*Conn).handshakeContext in Go 1.17+ amd64 binaries (register ABI).
+ * Go crypto/tls: uprobes on (*Conn).Write, (*Conn).Read,
+ * (*Conn).clientHandshake and (*Conn).serverHandshake in Go 1.17+ amd64
+ * binaries (register ABI).
  *
  * Go code never gets a uretprobe: the runtime copies goroutine stacks when
  * they grow and would carry the trampoline's return address along. So
@@ -246,9 +247,11 @@ int tlstap_go_read_return(struct pt_regs *ctx)
 	return 0;
 }
 
-/* func (c *Conn) handshakeContext(ctx context.Context) error: c in RAX.
- * The handshake's syscalls teach the fd and tuple before the first Write,
- * which is emitted at entry. */
+/* func (c *Conn) clientHandshake(ctx context.Context) error and
+ * serverHandshake: c in RAX. The handshake's syscalls teach the fd and
+ * tuple before the first Write, which is emitted at entry. Not on
+ * handshakeContext: every Write and Read calls that first, and a second
+ * trap per call would cost as much as the Write probe itself. */
 SEC("uprobe")
 int tlstap_go_handshake_enter(struct pt_regs *ctx)
 {
