@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Go crypto/tls: uprobes on (*Conn).Write, (*Conn).Read and
- * (*Conn).handshakeContext in Go 1.17+ amd64 binaries (register ABI).
+ * Go crypto/tls: uprobes on (*Conn).Write, (*Conn).Read,
+ * (*Conn).clientHandshake and (*Conn).serverHandshake in Go 1.17+ amd64
+ * binaries (register ABI).
  *
  * Go code never gets a uretprobe: the runtime copies goroutine stacks when
  * they grow and would carry the trampoline's return address along. So
@@ -62,14 +63,54 @@ struct {
 	__type(value, __u64);
 } tlstap_go_learn SEC(".maps");
 
-/* Processes with entries in go_learn, so the tracepoints read no other
- * process's FS base. */
+/* How many entries each process has in go_learn, so the tracepoints read
+ * no FS base and look nothing up by goroutine while none of the process's
+ * connections is learning: every send and receive of a Go program whose
+ * sockets are all known would otherwise pay a user read and two lookups,
+ * on both of its tracepoints. Exact as long as go_learn evicts nothing: an
+ * evicted entry leaves its count behind, which only costs that process the
+ * lookups again. Nonzero, not positive, means "look": a count recreated
+ * after its own eviction may go below zero. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, __s64);
 } tlstap_go_pids SEC(".maps");
+
+/* go_learn_add makes k's goroutine learn the socket of conn, counted in
+ * go_pids once per go_learn entry. */
+static __always_inline void go_learn_add(struct go_key *k, __u64 conn)
+{
+	if (bpf_map_update_elem(&tlstap_go_learn, k, &conn, BPF_NOEXIST)) {
+		/* Learning already: another connection's entry is replaced,
+		 * which counts nothing new. */
+		bpf_map_update_elem(&tlstap_go_learn, k, &conn, BPF_ANY);
+		return;
+	}
+	__u32 pid = k->pid;
+	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);
+	if (!n) {
+		__s64 one = 1;
+		if (!bpf_map_update_elem(&tlstap_go_pids, &pid, &one, BPF_NOEXIST))
+			return;
+		n = bpf_map_lookup_elem(&tlstap_go_pids, &pid); /* created meanwhile */
+		if (!n)
+			return;
+	}
+	__sync_fetch_and_add(n, 1);
+}
+
+/* go_learn_del forgets k's go_learn entry, and its count. */
+static __always_inline void go_learn_del(struct go_key *k)
+{
+	if (bpf_map_delete_elem(&tlstap_go_learn, k))
+		return;
+	__u32 pid = k->pid;
+	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);
+	if (n)
+		__sync_fetch_and_add(n, -1);
+}
 
 /* go_current returns the goroutine the current thread runs, 0 if unknown. */
 static __always_inline __u64 go_current(void)
@@ -85,7 +126,8 @@ static __always_inline __u64 go_current(void)
 static __always_inline __u64 go_learning(__u64 id, struct go_key *k)
 {
 	__u32 pid = id >> 32;
-	if (!bpf_map_lookup_elem(&tlstap_go_pids, &pid))
+	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);
+	if (!n || !*n)
 		return 0;
 	k->pid = pid;
 	k->g = go_current();
@@ -118,8 +160,8 @@ static __always_inline int go_stack(__u64 g, __u64 *lo, __u64 *hi)
 
 /* go_conn makes sure the connection exists, tagged as Go's, and marks the
  * thread so the next socket operation teaches its fd and tuple while they
- * are unknown. Returns 0 when the connection could not be created. */
-static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
+ * are unknown. Returns the connection, NULL when it could not be created. */
+static __always_inline struct conn *go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
 {
 	__u32 pid = id >> 32;
 	struct conn_key k = { .pid = pid, .ssl = conn };
@@ -131,25 +173,24 @@ static __always_inline int go_conn(struct pt_regs *ctx, __u64 id, __u64 conn)
 		bpf_map_update_elem(&tlstap_procs, &pid, &one, BPF_ANY);
 		cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 		if (!cn)
-			return 0;
+			return NULL;
 	}
 	if (cn->fd >= 0 && cn->tuple.family)
-		return 1;
+		return cn;
 	if (bpf_get_attach_cookie(ctx) & 1) {
 		struct go_key k = { .pid = pid, .g = ctx->r14 };
-		__u8 one = 1;
-		bpf_map_update_elem(&tlstap_go_learn, &k, &conn, BPF_ANY);
-		bpf_map_update_elem(&tlstap_go_pids, &pid, &one, BPF_ANY);
+		go_learn_add(&k, conn);
 	} else {
 		struct call c = { .ssl = conn, .dir = DIR_HANDSHAKE, .ex = CALL_GO_LEARN };
 		bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_ANY);
 	}
-	return 1;
+	return cn;
 }
 
-/* go_emit sends n bytes at buf as the connection's data in dir, through
- * the same emit_chunks as every other library. */
-static __always_inline void go_emit(struct pt_regs *ctx, __u64 id, __u64 conn, __u64 buf, __u64 n, __u8 dir)
+/* go_emit sends n bytes at buf as the data in dir of the connection conn,
+ * whose entry is cn, through the same emit_chunks as every other library. */
+static __always_inline void go_emit(struct pt_regs *ctx, __u64 id, __u64 conn, struct conn *cn,
+				   __u64 buf, __u64 n, __u8 dir)
 {
 	struct emit_ctx e = {
 		.key = { .pid = id >> 32, .ssl = conn },
@@ -158,16 +199,16 @@ static __always_inline void go_emit(struct pt_regs *ctx, __u64 id, __u64 conn, _
 		.n = n,
 		.dir = dir,
 	};
-	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
-	if (cn) {
-		/* tls.Conn.vers, the negotiated version once the handshake is
-		 * done; anything but a TLS version number leaves it unknown. */
-		__u64 vers = bpf_get_attach_cookie(ctx) >> 1;
-		__u16 v = 0;
-		if (vers && !bpf_probe_read_user(&v, sizeof(v), (void *)(conn + vers - 1)) && valid_version(v))
-			cn->version = v;
-		rejudge_self(cn);
-	}
+	/* tls.Conn.vers, the negotiated version once the handshake is done;
+	 * anything but a TLS version number leaves it unknown. Read until
+	 * known: a handshake never changes a version it settled, and the
+	 * user read is one of the larger costs of a call here. */
+	__u64 vers = bpf_get_attach_cookie(ctx) >> 1;
+	__u16 v = 0;
+	if (vers && !valid_version(cn->version) &&
+	    !bpf_probe_read_user(&v, sizeof(v), (void *)(conn + vers - 1)) && valid_version(v))
+		cn->version = v;
+	rejudge_self(cn);
 	emit_chunks(&e);
 }
 
@@ -183,9 +224,12 @@ int tlstap_go_write_enter(struct pt_regs *ctx)
 	if (!wanted(id >> 32, (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	__u64 conn = ctx->rax, n = ctx->rcx;
-	if (!conn || !go_conn(ctx, id, conn) || !n)
+	if (!conn)
 		return 0;
-	go_emit(ctx, id, conn, ctx->rbx, n, DIR_WRITE);
+	struct conn *cn = go_conn(ctx, id, conn);
+	if (!cn || !n)
+		return 0;
+	go_emit(ctx, id, conn, cn, ctx->rbx, n, DIR_WRITE);
 	return 0;
 }
 
@@ -231,7 +275,7 @@ int tlstap_go_read_return(struct pt_regs *ctx)
 		bpf_map_delete_elem(&tlstap_calls, &id);
 	__u64 *learning = bpf_map_lookup_elem(&tlstap_go_learn, &k);
 	if (learning && *learning == r.conn)
-		bpf_map_delete_elem(&tlstap_go_learn, &k);
+		go_learn_del(&k);
 
 	__s64 n = (__s64)ctx->rax;
 	if (n <= 0 || (__u64)n > r.len)
@@ -242,13 +286,18 @@ int tlstap_go_read_return(struct pt_regs *ctx)
 			return 0;
 		r.buf = hi - r.buf;
 	}
-	go_emit(ctx, id, r.conn, r.buf, n, DIR_READ);
+	struct conn_key ck = { .pid = k.pid, .ssl = r.conn };
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &ck);
+	if (cn)
+		go_emit(ctx, id, r.conn, cn, r.buf, n, DIR_READ);
 	return 0;
 }
 
-/* func (c *Conn) handshakeContext(ctx context.Context) error: c in RAX.
- * The handshake's syscalls teach the fd and tuple before the first Write,
- * which is emitted at entry. */
+/* func (c *Conn) clientHandshake(ctx context.Context) error and
+ * serverHandshake: c in RAX. The handshake's syscalls teach the fd and
+ * tuple before the first Write, which is emitted at entry. Not on
+ * handshakeContext: every Write and Read calls that first, and a second
+ * trap per call would cost as much as the Write probe itself. */
 SEC("uprobe")
 int tlstap_go_handshake_enter(struct pt_regs *ctx)
 {

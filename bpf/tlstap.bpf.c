@@ -862,7 +862,7 @@ static __always_inline int on_sock(struct sock *sk, bool send)
 	if (c && c->ex == CALL_GO_LEARN)
 		bpf_map_delete_elem(&tlstap_calls, &id); /* one-shot, see gotls.h */
 	else if (!c)
-		bpf_map_delete_elem(&tlstap_go_learn, &gk); /* learnt, see gotls.h */
+		go_learn_del(&gk); /* learnt, see gotls.h */
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn)
 		return 0;

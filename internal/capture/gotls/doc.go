@@ -2,7 +2,8 @@
 //
 // Inspect reads a file's build information (debug/buildinfo) to tell Go
 // programs from the rest and learn the toolchain version, then locates
-// crypto/tls.(*Conn).Write, (*Conn).Read and (*Conn).handshakeContext:
+// crypto/tls.(*Conn).Write, (*Conn).Read, (*Conn).clientHandshake and
+// (*Conn).serverHandshake:
 // from the ELF symbol table when there is one, otherwise from the
 // .gopclntab function table, which even stripped (-ldflags=-s -w) binaries
 // keep because the runtime needs it.

@@ -21,9 +21,10 @@ const (
 
 // Names of the probed functions as the Go toolchain spells them.
 const (
-	FuncWrite     = "crypto/tls.(*Conn).Write"
-	FuncRead      = "crypto/tls.(*Conn).Read"
-	FuncHandshake = "crypto/tls.(*Conn).handshakeContext"
+	FuncWrite           = "crypto/tls.(*Conn).Write"
+	FuncRead            = "crypto/tls.(*Conn).Read"
+	FuncClientHandshake = "crypto/tls.(*Conn).clientHandshake"
+	FuncServerHandshake = "crypto/tls.(*Conn).serverHandshake"
 )
 
 var (
@@ -42,9 +43,15 @@ type Binary struct {
 	// GoVersion is the toolchain that built it, as in its build info
 	// ("go1.26.8").
 	GoVersion string
-	// Write, Read and Handshake are crypto/tls.(*Conn).Write, Read and
-	// handshakeContext. Handshake may be missing (Entry 0).
-	Write, Read, Handshake Func
+	// Write and Read are crypto/tls.(*Conn).Write and Read.
+	Write, Read Func
+	// ClientHandshake and ServerHandshake are (*Conn).clientHandshake and
+	// serverHandshake, the functions that run a handshake (through
+	// Conn.handshakeFn). Not handshakeContext: every Write and Read calls
+	// it, and returns at once once the handshake is done, so a probe there
+	// costs a trap per call for nothing. Either may be missing (Entry 0):
+	// a program that is only a client links no server handshake.
+	ClientHandshake, ServerHandshake Func
 	// Stripped is set when the functions came from .gopclntab because the
 	// file has no symbol table.
 	Stripped bool
@@ -126,7 +133,8 @@ func Read(r io.ReaderAt) (b *Binary, err error) {
 	}{
 		{FuncWrite, &b.Write, false},
 		{FuncRead, &b.Read, false},
-		{FuncHandshake, &b.Handshake, true},
+		{FuncClientHandshake, &b.ClientHandshake, true},
+		{FuncServerHandshake, &b.ServerHandshake, true},
 	} {
 		s, ok := syms[fn.name]
 		switch {
@@ -182,7 +190,7 @@ func symbolTable(f *elf.File) (map[string]span, error) {
 	out := map[string]span{}
 	for _, s := range syms {
 		switch s.Name {
-		case FuncWrite, FuncRead, FuncHandshake:
+		case FuncWrite, FuncRead, FuncClientHandshake, FuncServerHandshake:
 			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Size > 0 {
 				out[s.Name] = span{s.Value, s.Value + s.Size}
 			}

@@ -81,7 +81,8 @@ func TestStrippedMatchesSymbols(t *testing.T) {
 			for _, fn := range []struct {
 				name      string
 				want, got Func
-			}{{"Write", want.Write, got.Write}, {"Read", want.Read, got.Read}, {"handshakeContext", want.Handshake, got.Handshake}} {
+			}{{"Write", want.Write, got.Write}, {"Read", want.Read, got.Read},
+				{"clientHandshake", want.ClientHandshake, got.ClientHandshake}, {"serverHandshake", want.ServerHandshake, got.ServerHandshake}} {
 				if fn.got.Entry == 0 || fn.got.Entry != fn.want.Entry || fn.got.Body != fn.want.Body || !slices.Equal(fn.got.Rets, fn.want.Rets) {
 					t.Errorf("%s: stripped %+v, symbols %+v", fn.name, fn.got, fn.want)
 				}

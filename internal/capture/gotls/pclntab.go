@@ -65,7 +65,7 @@ func funcsIn(pcln []byte, text uint64) (out map[string]span, err error) {
 		return nil, fmt.Errorf("%w: .gopclntab: %v", ErrUnsupported, err)
 	}
 	out = map[string]span{}
-	for _, name := range []string{FuncWrite, FuncRead, FuncHandshake} {
+	for _, name := range []string{FuncWrite, FuncRead, FuncClientHandshake, FuncServerHandshake} {
 		if fn := tab.LookupFunc(name); fn != nil {
 			out[name] = span{fn.Entry, fn.End}
 		}

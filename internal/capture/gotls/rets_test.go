@@ -89,7 +89,8 @@ func TestBodyInBuilds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for name, fn := range map[string]Func{"Write": b.Write, "Read": b.Read, "handshakeContext": b.Handshake} {
+			for name, fn := range map[string]Func{"Write": b.Write, "Read": b.Read,
+				"clientHandshake": b.ClientHandshake, "serverHandshake": b.ServerHandshake} {
 				if fn.Body <= fn.Entry {
 					t.Errorf("%s: body %#x not after entry %#x: stack check not recognised", name, fn.Body, fn.Entry)
 					continue

@@ -189,8 +189,8 @@
 // filter selects, once per file (uprobes trap in every process running
 // it). Programs started later are found at their exec by the watcher,
 // which runs in exec-only mode when Options.Libs names the libraries.
-// capture/gotls finds crypto/tls.(*Conn).Write, Read and handshakeContext
-// in the symbol table or, in stripped binaries, in .gopclntab with the
+// capture/gotls finds crypto/tls.(*Conn).Write, Read, clientHandshake and
+// serverHandshake in the symbol table or, in stripped binaries, in .gopclntab with the
 // text start taken from the runtime's moduledata (Go 1.26 no longer writes
 // it in the pclntab header), lists Read's RET instructions, and finds where
 // each function's stack-check prologue ends. tlstap's own executable is never
@@ -219,9 +219,12 @@
 // is still unknown registers the goroutine, and the next socket syscall the
 // goroutine makes (the tracepoints read the running goroutine at -8 from
 // the thread's FS base, which capture/gotls checks from the binary's
-// PT_TLS) teaches them, on whatever thread it runs. handshakeContext is
-// probed so the handshake's first syscall already teaches them before the
-// first Write. Binaries whose TLS layout is not the checked one fall back
+// PT_TLS) teaches them, on whatever thread it runs. clientHandshake and
+// serverHandshake are probed so the handshake's first syscall already
+// teaches them before the first Write. Not handshakeContext, which calls
+// them: every Write and Read calls it first (it returns at once once the
+// handshake is done), and a probe there was a second trap per call, about
+// as much again as the Write probe's own on a VM. Binaries whose TLS layout is not the checked one fall back
 // to the thread's next socket operation (one-shot), which can pick another
 // goroutine's socket if the caller blocked in between. A connection whose
 // handshake ran before tlstap attached has no fd in the chunks of the Go

@@ -92,10 +92,13 @@ type attachedGo struct {
 	links []link.Link
 }
 
-// attachGo puts a uprobe on Write's, Read's and handshakeContext's bodies
-// (the first instruction after the stack check, so a call whose stack must
-// grow is not seen twice: see gotls.Func.Body) and on every RET of Read.
-// Write is emitted from its one probe. Never a uretprobe: see bpf/gotls.h.
+// attachGo puts a uprobe on the bodies of Write, Read, clientHandshake and
+// serverHandshake (the first instruction after the stack check, so a call
+// whose stack must grow is not seen twice: see gotls.Func.Body) and on
+// every RET of Read. Write is emitted from its one probe, so a Write costs
+// one trap: the handshake probes are on the functions that run a
+// handshake, not on handshakeContext, which every Write and Read calls.
+// Never a uretprobe: see bpf/gotls.h.
 func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
@@ -115,8 +118,13 @@ func (s *Source) attachGo(path string, bin *gotls.Binary) ([]link.Link, error) {
 	probes = append(probes,
 		probe{"Read", bin.Read.Body, p.TlstapGoReadEnter},
 		probe{"Write", bin.Write.Body, p.TlstapGoWriteEnter})
-	if bin.Handshake.Entry != 0 {
-		probes = append(probes, probe{"handshakeContext", bin.Handshake.Body, p.TlstapGoHandshakeEnter})
+	for _, h := range []struct {
+		fn string
+		f  gotls.Func
+	}{{"clientHandshake", bin.ClientHandshake}, {"serverHandshake", bin.ServerHandshake}} {
+		if h.f.Entry != 0 {
+			probes = append(probes, probe{h.fn, h.f.Body, p.TlstapGoHandshakeEnter})
+		}
 	}
 	cookie := goCookie(bin)
 	var links []link.Link

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
@@ -149,6 +150,22 @@ func h2Messages(b []byte) (paths []string, data string, err error) {
 // checkGoMeta checks every data chunk of one side: process, fd, tuple, the
 // library and the negotiated version (TLS 1.3, read from tls.Conn.vers; every
 // toolchain the tests build with has a known layout).
+// checkNoGoLearning checks that none of pid's connections is left learning
+// its socket once all of them have carried data: bpf/gotls.h counts them
+// in tlstap_go_pids, and a count left above zero would make every socket
+// syscall of the process take the slow path in the tracepoints.
+func checkNoGoLearning(t *testing.T, src *Source, pid int) {
+	t.Helper()
+	var n int64
+	err := src.objs.TlstapGoPids.Lookup(uint32(pid), &n)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Fatalf("tlstap_go_pids[%d]: %v", pid, err)
+	}
+	if n != 0 {
+		t.Errorf("tlstap_go_pids[%d] = %d with every connection's socket known, want 0", pid, n)
+	}
+}
+
 func checkGoMeta(t *testing.T, cs []capture.Chunk, pid int, comm string, local, remote netip.AddrPort) {
 	t.Helper()
 	checkMeta(t, cs, pid, comm, local, remote, 0x0304)
@@ -195,6 +212,7 @@ func TestGoPrograms(t *testing.T) {
 					return bytes.Contains(concat(srv, capture.Write), fmt.Appendf(nil, "pong /req/%d", n-1))
 				})
 				checkGoMeta(t, srv, srvPID, comm, addr, local)
+				checkNoGoLearning(t, c.src, srvPID)
 
 				sent, got := concat(cli, capture.Write), concat(srv, capture.Read)
 				replies, received := concat(srv, capture.Write), concat(cli, capture.Read)

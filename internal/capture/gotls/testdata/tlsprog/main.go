@@ -1,6 +1,6 @@
-// Command tlsprog links crypto/tls's client for the tests to inspect. Run
-// with "vers" it prints the offset of tls.Conn's vers field as its
-// toolchain laid it out.
+// Command tlsprog links crypto/tls's client and server for the tests to
+// inspect. Run with "vers" it prints the offset of tls.Conn's vers field as
+// its toolchain laid it out.
 package main
 
 import (
@@ -17,6 +17,11 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Println(f.Offset)
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "server" {
+		// Never run by the tests: links (*Conn).serverHandshake.
+		_ = tls.Server(nil, &tls.Config{})
 		return
 	}
 	c, err := tls.Dial("tcp", os.Args[1], nil)
