@@ -191,6 +191,7 @@ const (
 	tlstapProgTlstapNssWriteEnter        = "tlstap_nss_write_enter"
 	tlstapProgTlstapNssWritevEnter       = "tlstap_nss_writev_enter"
 	tlstapProgTlstapNssWritevReturn      = "tlstap_nss_writev_return"
+	tlstapProgTlstapRingWarm             = "tlstap_ring_warm"
 	tlstapProgTlstapSchedProcessExit     = "tlstap_sched_process_exit"
 	tlstapProgTlstapSockRecvLength       = "tlstap_sock_recv_length"
 	tlstapProgTlstapSockSendLength       = "tlstap_sock_send_length"
@@ -269,6 +270,7 @@ type tlstapProgramSpecs struct {
 	TlstapNssWriteEnter        *ebpf.ProgramSpec `ebpf:"tlstap_nss_write_enter"`
 	TlstapNssWritevEnter       *ebpf.ProgramSpec `ebpf:"tlstap_nss_writev_enter"`
 	TlstapNssWritevReturn      *ebpf.ProgramSpec `ebpf:"tlstap_nss_writev_return"`
+	TlstapRingWarm             *ebpf.ProgramSpec `ebpf:"tlstap_ring_warm"`
 	TlstapSchedProcessExit     *ebpf.ProgramSpec `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_send_length"`
@@ -411,6 +413,7 @@ type tlstapPrograms struct {
 	TlstapNssWriteEnter        *ebpf.Program `ebpf:"tlstap_nss_write_enter"`
 	TlstapNssWritevEnter       *ebpf.Program `ebpf:"tlstap_nss_writev_enter"`
 	TlstapNssWritevReturn      *ebpf.Program `ebpf:"tlstap_nss_writev_return"`
+	TlstapRingWarm             *ebpf.Program `ebpf:"tlstap_ring_warm"`
 	TlstapSchedProcessExit     *ebpf.Program `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.Program `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.Program `ebpf:"tlstap_sock_send_length"`
@@ -449,6 +452,7 @@ func (p *tlstapPrograms) Close() error {
 		p.TlstapNssWriteEnter,
 		p.TlstapNssWritevEnter,
 		p.TlstapNssWritevReturn,
+		p.TlstapRingWarm,
 		p.TlstapSchedProcessExit,
 		p.TlstapSockRecvLength,
 		p.TlstapSockSendLength,
