@@ -80,6 +80,8 @@ struct conn {
 	__u16 version;
 	__u8 excluded; /* one end is tlstap's: see self.h */
 	__u8 lib; /* enum lib, copied into every event */
+	__u32 judged; /* self_generation() of the last judgement of tuple, 0: none (self.h) */
+	__u32 _pad;
 };
 
 struct call {
@@ -474,9 +476,15 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 			return;
 	}
 	if (c->cookie & COOKIE_GNUTLS) {
-		int v = gnutls_version(c->ssl, c->cookie);
-		if (v)
-			cn->version = v;
+		/* Read until known, then never again: a GnuTLS session's
+		 * version is fixed by its first handshake (a rehandshake may
+		 * not change it) and the session dies with gnutls_deinit, so
+		 * the two reads of user memory per call bought nothing. */
+		if (!cn->version) {
+			int v = gnutls_version(c->ssl, c->cookie);
+			if (v)
+				cn->version = v;
+		}
 	} else if (c->cookie) {
 		int v = 0;
 		if (!bpf_probe_read_user(&v, sizeof(v), (void *)(c->ssl + c->cookie - 1)) &&
@@ -824,6 +832,14 @@ static __always_inline bool sock_tuple(struct sock *sk, struct tuple *t)
 	return t->lport && t->rport;
 }
 
+/* tuple_eq compares two tuples as the five words they are. */
+static __always_inline bool tuple_eq(const struct tuple *a, const struct tuple *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	_Static_assert(sizeof(struct tuple) == 40, "struct tuple is five words");
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
 /* bio_learn_sock teaches a memory-BIO connection waiting on this thread
  * (tlstap_bio_learn) the fd and tuple of the thread's socket operation. */
 static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
@@ -872,11 +888,14 @@ static __always_inline int on_sock(struct sock *sk, bool send)
 		bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
 	}
 
-	struct tuple t = {};
+	struct tuple t __attribute__((aligned(8))) = {};
 	if (!sock_tuple(sk, &t))
 		return 0; /* not a connected inet socket: keep what we had */
-	cn->tuple = t;
-	exclude_self(cn, &t);
+	if (!tuple_eq(&cn->tuple, &t)) {
+		cn->tuple = t;
+		cn->judged = 0;
+	}
+	rejudge_self(cn);
 	return 0;
 }
 

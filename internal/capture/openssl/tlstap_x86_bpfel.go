@@ -68,6 +68,8 @@ type tlstapConn struct {
 	Version  uint16
 	Excluded uint8
 	Lib      uint8
+	Judged   uint32
+	Pad      uint32
 }
 
 type tlstapConnKey struct {
@@ -176,6 +178,7 @@ const (
 	tlstapMapTlstapReader                = "tlstap_reader"
 	tlstapMapTlstapScratch               = "tlstap_scratch"
 	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
+	tlstapMapTlstapSelfGen               = "tlstap_self_gen"
 	tlstapMapTlstapStats                 = "tlstap_stats"
 	tlstapProgTlstapGnutlsHandshakeEnter = "tlstap_gnutls_handshake_enter"
 	tlstapProgTlstapGnutlsRecvEnter      = "tlstap_gnutls_recv_enter"
@@ -315,6 +318,7 @@ type tlstapMapSpecs struct {
 	TlstapReader        *ebpf.MapSpec `ebpf:"tlstap_reader"`
 	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
+	TlstapSelfGen       *ebpf.MapSpec `ebpf:"tlstap_self_gen"`
 	TlstapStats         *ebpf.MapSpec `ebpf:"tlstap_stats"`
 }
 
@@ -362,6 +366,7 @@ type tlstapMaps struct {
 	TlstapReader        *ebpf.Map `ebpf:"tlstap_reader"`
 	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
+	TlstapSelfGen       *ebpf.Map `ebpf:"tlstap_self_gen"`
 	TlstapStats         *ebpf.Map `ebpf:"tlstap_stats"`
 }
 
@@ -385,6 +390,7 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapReader,
 		m.TlstapScratch,
 		m.TlstapSelfEndpoints,
+		m.TlstapSelfGen,
 		m.TlstapStats,
 	)
 }
