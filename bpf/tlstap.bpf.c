@@ -363,20 +363,11 @@ struct emit_ctx {
 	__u8 dir;
 };
 
-/* emit_chunk sends the i-th MAX_DATA slice of a call. It derives the offset
- * from i and never writes to e: a callback whose state does not change
- * between iterations is verified once, not once per iteration. */
-static long emit_chunk(__u32 i, void *data)
+/* emit_slice sends the MAX_DATA slice of a call at off (< e->n) of
+ * connection cn. */
+static __always_inline long emit_slice(struct emit_ctx *e, struct conn *cn, __u64 off)
 {
-	struct emit_ctx *e = data;
 	__u32 zero = 0;
-	__u64 off = (__u64)i * MAX_DATA;
-
-	if (off >= e->n)
-		return 1;
-	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e->key);
-	if (!cn)
-		return 1;
 	struct record *r = bpf_map_lookup_elem(&tlstap_scratch, &zero);
 	if (!r)
 		return 1;
@@ -420,14 +411,38 @@ static long emit_chunk(__u32 i, void *data)
 	return 0;
 }
 
-/* emit_chunks sends a call's e->n bytes in MAX_DATA slices, counted; the
- * part past MAX_CALL_CHUNKS is counted lost. Every library's data goes
- * through it. */
-static __always_inline void emit_chunks(struct emit_ctx *e)
+/* emit_chunk sends the i-th MAX_DATA slice of a call. It derives the offset
+ * from i and never writes to e: a callback whose state does not change
+ * between iterations is verified once, not once per iteration. */
+static long emit_chunk(__u32 i, void *data)
+{
+	struct emit_ctx *e = data;
+	__u64 off = (__u64)i * MAX_DATA;
+
+	if (off >= e->n)
+		return 1;
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e->key);
+	if (!cn)
+		return 1;
+	return emit_slice(e, cn, off);
+}
+
+/* emit_chunks_conn sends a call's e->n bytes in MAX_DATA slices, counted;
+ * the part past MAX_CALL_CHUNKS is counted lost. Every library's data goes
+ * through it. With fast, cn is the call's connection and a call that fits
+ * one record, nearly every call, is sent without bpf_loop and without
+ * looking the connection up again; not in a bpf_loop callback (NSS's
+ * writev), where the inlined slice makes the verifier's work explode. */
+static __always_inline void emit_chunks_conn(struct emit_ctx *e, struct conn *cn, bool fast)
 {
 	__u64 n = e->n;
 	count(STAT_CALLS, 1);
 	count(STAT_BYTES, n);
+	if (fast && n <= MAX_DATA) {
+		if (n)
+			emit_slice(e, cn, 0);
+		return;
+	}
 	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
 	if (n > max) {
 		e->n = max;
@@ -443,6 +458,11 @@ static __always_inline void emit_chunks(struct emit_ctx *e)
 	}
 }
 
+static __always_inline void emit_chunks(struct emit_ctx *e)
+{
+	emit_chunks_conn(e, NULL, false);
+}
+
 static __always_inline bool valid_version(int v)
 {
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
@@ -454,10 +474,11 @@ static __always_inline bool valid_version(int v)
 #define COOKIE_GNUTLS (1ULL << 63)
 static __always_inline int gnutls_version(__u64 session, __u64 cookie);
 
-/* emit sends n bytes at buf as the call's data, in MAX_DATA slices, after
- * refreshing the connection's TLS version; the part past MAX_CALL_CHUNKS
- * is counted lost. */
-static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
+/* emit_any sends n bytes at buf as the call's data, in MAX_DATA slices,
+ * after refreshing the connection's TLS version; the part past
+ * MAX_CALL_CHUNKS is counted lost. cn is the call's connection if the
+ * caller has looked it up, NULL otherwise; fast: see emit_chunks_conn. */
+static __always_inline void emit_any(__u64 id, struct call *c, struct conn *cn, __u64 buf, __u64 n, bool fast)
 {
 	struct emit_ctx e = {
 		.key = { .pid = id >> 32, .ssl = c->ssl },
@@ -466,7 +487,8 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 		.n = n,
 		.dir = c->dir,
 	};
-	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
+	if (!cn)
+		cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
 	if (!cn) {
 		/* Evicted since entry; recreate so the data is not dropped. */
 		struct conn fresh = { .fd = -1, .lib = c->lib };
@@ -493,7 +515,18 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 	}
 
 	rejudge_self(cn);
-	emit_chunks(&e);
+	emit_chunks_conn(&e, cn, fast);
+}
+
+/* emit_conn is emit_any for a probe's own program (not a callback). */
+static __always_inline void emit_conn(__u64 id, struct call *c, struct conn *cn, __u64 buf, __u64 n)
+{
+	emit_any(id, c, cn, buf, n, true);
+}
+
+static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
+{
+	emit_any(id, c, NULL, buf, n, false);
 }
 
 /* bio_wait leaves a connection on which no socket operation was ever seen
@@ -541,7 +574,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 e
 			c.num = num;
 			c.early = 1;
 			if (num > skip)
-				emit(id, &c, c.buf + skip, num - skip);
+				emit_conn(id, &c, cn, c.buf + skip, num - skip);
 			/* Looked up again: emit may have recreated it. */
 			cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 			if (cn)
@@ -582,7 +615,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 		return 0;
 	}
 	if (n)
-		emit(id, &c, c.buf, n);
+		emit_conn(id, &c, NULL, c.buf, n);
 	if (c.lib == LIB_OPENSSL)
 		bio_wait(id, c.ssl);
 	return 0;
@@ -593,7 +626,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 static __always_inline int emit_call(__u64 id, struct call *c, __u64 n)
 {
 	if (n)
-		emit(id, c, c->buf, n);
+		emit_conn(id, c, NULL, c->buf, n);
 	return 0;
 }
 
