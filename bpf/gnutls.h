@@ -3,7 +3,7 @@
  * GnuTLS: gnutls_record_send{,2,_range} and gnutls_record_recv{,_seq}.
  *
  * Included at the end of tlstap.bpf.c: a GnuTLS session is tracked exactly
- * like an OpenSSL SSL*, through the same enter()/emit_call() helpers and
+ * like an OpenSSL SSL*, through the same enter()/emit_conn() helpers and
  * the same conns map, so fd and 4-tuple come from the socket tracepoints
  * that fire inside the call whatever transport pointer the program set
  * (libcurl's is not an fd). gnutls_deinit is the close (ssl_free) and
@@ -83,7 +83,8 @@ static __always_inline int gnutls_leave(struct pt_regs *ctx)
 			return 0; /* a retry that failed again: already emitted */
 		__u64 n = c.size < GNUTLS_MAX_RECORD ? c.size : GNUTLS_MAX_RECORD;
 		cn->ahead = n;
-		return emit_call(id, &c, n);
+		emit_conn(id, &c, cn, c.buf, n);
+		return 0;
 	}
 	if (ret <= 0)
 		return 0;
@@ -91,7 +92,9 @@ static __always_inline int gnutls_leave(struct pt_regs *ctx)
 		cn->ahead = 0; /* the retry of a send emitted when it failed */
 		return 0;
 	}
-	return emit_call(id, &c, ret);
+	/* cn, looked up once for the whole return (NULL: recreated there). */
+	emit_conn(id, &c, cn, c.buf, ret);
+	return 0;
 }
 
 /* num 0: GnuTLS writes are emitted at return (gnutls_leave), not at entry,

@@ -48,28 +48,56 @@ static __always_inline bool self_endpoint(__u8 family, const __u8 *addr, __u16 p
 	return bpf_map_lookup_elem(&tlstap_self_endpoints, &k) != NULL;
 }
 
-/* exclude_self marks cn when either end of t is one of tlstap's. */
+/* Bumped by user space after every endpoint it adds (self.go), so a
+ * connection judged since the last bump need not be judged again: the two
+ * hash lookups of a judgement were a good part of a small call's cost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tlstap_self_gen SEC(".maps");
+
+/* self_generation returns the endpoint set's generation plus one, never 0
+ * (conn.judged's "not judged"); 0 only if the map cannot be read, which
+ * matches no connection's judgement. */
+static __always_inline __u32 self_generation(void)
+{
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&tlstap_self_gen, &zero);
+	if (!g)
+		return 0;
+	__u32 v = *(volatile __u32 *)g + 1;
+	return v ? v : 1;
+}
+
+/* exclude_self marks cn when either end of t is one of tlstap's. The
+ * generation is read before the lookups: an endpoint added meanwhile bumps
+ * it after its insertion, so the next rejudge_self looks again. */
 static __always_inline void exclude_self(struct conn *cn, const struct tuple *t)
 {
 	if (cn->excluded)
 		return;
+	__u32 gen = self_generation();
 	if (self_endpoint(t->family, t->laddr, t->lport) ||
 	    self_endpoint(t->family, t->raddr, t->rport)) {
 		cn->excluded = 1;
 		count(STAT_EXCLUDED_CONNS, 1);
+		return;
 	}
+	cn->judged = gen;
 }
 
 /* rejudge_self checks a connection's known tuple again just before its data
- * is emitted. on_sock judges the tuple when it learns it, but an endpoint
- * may be registered a moment later (tlstap registers an outgoing
- * connection's local end when connect returns; its peer can have read,
- * and failed with EAGAIN, before that), and data served from the
- * library's buffer or written at entry crosses no socket operation that
- * would judge it again. */
+ * is emitted, unless no endpoint was added since it was last judged.
+ * on_sock judges the tuple when it learns it, but an endpoint may be
+ * registered a moment later (tlstap registers an outgoing connection's
+ * local end when connect returns; its peer can have read, and failed with
+ * EAGAIN, before that), and data served from the library's buffer or
+ * written at entry crosses no socket operation that would judge it again. */
 static __always_inline void rejudge_self(struct conn *cn)
 {
-	if (cn->tuple.family)
+	if (cn->tuple.family && !cn->excluded && (!cn->judged || cn->judged != self_generation()))
 		exclude_self(cn, &cn->tuple);
 }
 

@@ -80,6 +80,8 @@ struct conn {
 	__u16 version;
 	__u8 excluded; /* one end is tlstap's: see self.h */
 	__u8 lib; /* enum lib, copied into every event */
+	__u32 judged; /* self_generation() of the last judgement of tuple, 0: none (self.h) */
+	__u32 _pad;
 };
 
 struct call {
@@ -361,20 +363,11 @@ struct emit_ctx {
 	__u8 dir;
 };
 
-/* emit_chunk sends the i-th MAX_DATA slice of a call. It derives the offset
- * from i and never writes to e: a callback whose state does not change
- * between iterations is verified once, not once per iteration. */
-static long emit_chunk(__u32 i, void *data)
+/* emit_slice sends the MAX_DATA slice of a call at off (< e->n) of
+ * connection cn. */
+static __always_inline long emit_slice(struct emit_ctx *e, struct conn *cn, __u64 off)
 {
-	struct emit_ctx *e = data;
 	__u32 zero = 0;
-	__u64 off = (__u64)i * MAX_DATA;
-
-	if (off >= e->n)
-		return 1;
-	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e->key);
-	if (!cn)
-		return 1;
 	struct record *r = bpf_map_lookup_elem(&tlstap_scratch, &zero);
 	if (!r)
 		return 1;
@@ -418,14 +411,38 @@ static long emit_chunk(__u32 i, void *data)
 	return 0;
 }
 
-/* emit_chunks sends a call's e->n bytes in MAX_DATA slices, counted; the
- * part past MAX_CALL_CHUNKS is counted lost. Every library's data goes
- * through it. */
-static __always_inline void emit_chunks(struct emit_ctx *e)
+/* emit_chunk sends the i-th MAX_DATA slice of a call. It derives the offset
+ * from i and never writes to e: a callback whose state does not change
+ * between iterations is verified once, not once per iteration. */
+static long emit_chunk(__u32 i, void *data)
+{
+	struct emit_ctx *e = data;
+	__u64 off = (__u64)i * MAX_DATA;
+
+	if (off >= e->n)
+		return 1;
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e->key);
+	if (!cn)
+		return 1;
+	return emit_slice(e, cn, off);
+}
+
+/* emit_chunks_conn sends a call's e->n bytes in MAX_DATA slices, counted;
+ * the part past MAX_CALL_CHUNKS is counted lost. Every library's data goes
+ * through it. With fast, cn is the call's connection and a call that fits
+ * one record, nearly every call, is sent without bpf_loop and without
+ * looking the connection up again; not in a bpf_loop callback (NSS's
+ * writev), where the inlined slice makes the verifier's work explode. */
+static __always_inline void emit_chunks_conn(struct emit_ctx *e, struct conn *cn, bool fast)
 {
 	__u64 n = e->n;
 	count(STAT_CALLS, 1);
 	count(STAT_BYTES, n);
+	if (fast && n <= MAX_DATA) {
+		if (n)
+			emit_slice(e, cn, 0);
+		return;
+	}
 	__u64 max = (__u64)MAX_CALL_CHUNKS * MAX_DATA;
 	if (n > max) {
 		e->n = max;
@@ -441,6 +458,11 @@ static __always_inline void emit_chunks(struct emit_ctx *e)
 	}
 }
 
+static __always_inline void emit_chunks(struct emit_ctx *e)
+{
+	emit_chunks_conn(e, NULL, false);
+}
+
 static __always_inline bool valid_version(int v)
 {
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
@@ -452,10 +474,11 @@ static __always_inline bool valid_version(int v)
 #define COOKIE_GNUTLS (1ULL << 63)
 static __always_inline int gnutls_version(__u64 session, __u64 cookie);
 
-/* emit sends n bytes at buf as the call's data, in MAX_DATA slices, after
- * refreshing the connection's TLS version; the part past MAX_CALL_CHUNKS
- * is counted lost. */
-static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
+/* emit_any sends n bytes at buf as the call's data, in MAX_DATA slices,
+ * after refreshing the connection's TLS version; the part past
+ * MAX_CALL_CHUNKS is counted lost. cn is the call's connection if the
+ * caller has looked it up, NULL otherwise; fast: see emit_chunks_conn. */
+static __always_inline void emit_any(__u64 id, struct call *c, struct conn *cn, __u64 buf, __u64 n, bool fast)
 {
 	struct emit_ctx e = {
 		.key = { .pid = id >> 32, .ssl = c->ssl },
@@ -464,7 +487,8 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 		.n = n,
 		.dir = c->dir,
 	};
-	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
+	if (!cn)
+		cn = bpf_map_lookup_elem(&tlstap_conns, &e.key);
 	if (!cn) {
 		/* Evicted since entry; recreate so the data is not dropped. */
 		struct conn fresh = { .fd = -1, .lib = c->lib };
@@ -474,9 +498,15 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 			return;
 	}
 	if (c->cookie & COOKIE_GNUTLS) {
-		int v = gnutls_version(c->ssl, c->cookie);
-		if (v)
-			cn->version = v;
+		/* Read until known, then never again: a GnuTLS session's
+		 * version is fixed by its first handshake (a rehandshake may
+		 * not change it) and the session dies with gnutls_deinit, so
+		 * the two reads of user memory per call bought nothing. */
+		if (!cn->version) {
+			int v = gnutls_version(c->ssl, c->cookie);
+			if (v)
+				cn->version = v;
+		}
 	} else if (c->cookie) {
 		int v = 0;
 		if (!bpf_probe_read_user(&v, sizeof(v), (void *)(c->ssl + c->cookie - 1)) &&
@@ -485,7 +515,18 @@ static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
 	}
 
 	rejudge_self(cn);
-	emit_chunks(&e);
+	emit_chunks_conn(&e, cn, fast);
+}
+
+/* emit_conn is emit_any for a probe's own program (not a callback). */
+static __always_inline void emit_conn(__u64 id, struct call *c, struct conn *cn, __u64 buf, __u64 n)
+{
+	emit_any(id, c, cn, buf, n, true);
+}
+
+static __always_inline void emit(__u64 id, struct call *c, __u64 buf, __u64 n)
+{
+	emit_any(id, c, NULL, buf, n, false);
 }
 
 /* bio_wait leaves a connection on which no socket operation was ever seen
@@ -533,7 +574,7 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 e
 			c.num = num;
 			c.early = 1;
 			if (num > skip)
-				emit(id, &c, c.buf + skip, num - skip);
+				emit_conn(id, &c, cn, c.buf + skip, num - skip);
 			/* Looked up again: emit may have recreated it. */
 			cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 			if (cn)
@@ -574,7 +615,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 		return 0;
 	}
 	if (n)
-		emit(id, &c, c.buf, n);
+		emit_conn(id, &c, NULL, c.buf, n);
 	if (c.lib == LIB_OPENSSL)
 		bio_wait(id, c.ssl);
 	return 0;
@@ -585,7 +626,7 @@ static __always_inline int leave(struct pt_regs *ctx)
 static __always_inline int emit_call(__u64 id, struct call *c, __u64 n)
 {
 	if (n)
-		emit(id, c, c->buf, n);
+		emit_conn(id, c, NULL, c->buf, n);
 	return 0;
 }
 
@@ -824,6 +865,14 @@ static __always_inline bool sock_tuple(struct sock *sk, struct tuple *t)
 	return t->lport && t->rport;
 }
 
+/* tuple_eq compares two tuples as the five words they are. */
+static __always_inline bool tuple_eq(const struct tuple *a, const struct tuple *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	_Static_assert(sizeof(struct tuple) == 40, "struct tuple is five words");
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
 /* bio_learn_sock teaches a memory-BIO connection waiting on this thread
  * (tlstap_bio_learn) the fd and tuple of the thread's socket operation. */
 static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
@@ -872,11 +921,14 @@ static __always_inline int on_sock(struct sock *sk, bool send)
 		bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
 	}
 
-	struct tuple t = {};
+	struct tuple t __attribute__((aligned(8))) = {};
 	if (!sock_tuple(sk, &t))
 		return 0; /* not a connected inet socket: keep what we had */
-	cn->tuple = t;
-	exclude_self(cn, &t);
+	if (!tuple_eq(&cn->tuple, &t)) {
+		cn->tuple = t;
+		cn->judged = 0;
+	}
+	rejudge_self(cn);
 	return 0;
 }
 
@@ -885,5 +937,49 @@ int BPF_PROG(tlstap_sock_send_length, struct sock *sk, int ret, int flags) { ret
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tlstap_sock_recv_length, struct sock *sk, int ret, int flags) { return on_sock(sk, false); }
+
+
+/*
+ * tlstap_ring_warm touches every page of the ring once, through the
+ * kernel's mapping of it, before any probe is attached (source.go,
+ * warmRing): it reserves page-sized records until the ring is full and
+ * discards them, so each reservation writes its header at the start of a
+ * new page. Why: the first write to each page of a freshly allocated ring
+ * costs the writer a page walk that, on a hypervisor with shadow page
+ * tables (PVM, measured in docs/benchmarks.md), is a trap into the host;
+ * on this VM it was ~15 µs per page, ~650 ns per 64-byte GnuTLS record
+ * over the ring's first lap (64 MiB by default), paid by the traced
+ * thread. The reader then skips the discarded records, which touches each
+ * page of its own mapping once as well.
+ */
+#define WARM_RECORD (4096 - 8) /* plus the 8-byte record header: one page */
+
+static long warm_page(__u32 i, void *pages)
+{
+	void *p = bpf_ringbuf_reserve(&tlstap_events, WARM_RECORD, 0);
+	if (!p) {
+		/* A ring never fills to its last byte: one word less still
+		 * starts its record on the last page. */
+		p = bpf_ringbuf_reserve(&tlstap_events, WARM_RECORD - 8, 0);
+		if (p) {
+			bpf_ringbuf_discard(p, BPF_RB_NO_WAKEUP);
+			(*(__u32 *)pages)++;
+		}
+		return 1;
+	}
+	bpf_ringbuf_discard(p, BPF_RB_NO_WAKEUP);
+	(*(__u32 *)pages)++;
+	return 0;
+}
+
+/* Returns the number of pages written. */
+SEC("syscall")
+int tlstap_ring_warm(void *ctx)
+{
+	__u32 pages = 0;
+	/* bpf_loop's limit, 1 << 23 pages, is a 32 GiB ring. */
+	bpf_loop(1 << 23, warm_page, &pages, 0);
+	return pages;
+}
 
 #include "gnutls.h"

@@ -29,7 +29,9 @@
 // (session->security_parameters.pversion->id): rather than a table of
 // struct offsets per release, the two offsets are decoded from that
 // function's machine code when the library is attached (gnutlsver.go). A
-// build whose code has another shape gets version 0, never a guess.
+// build whose code has another shape gets version 0, never a guess. It is
+// read until known, then kept for the session: a GnuTLS session's version
+// is fixed by its first handshake.
 //
 // # NSS
 //
@@ -101,6 +103,11 @@
 // close(2) of its fd, whichever comes first, or when its process exits
 // (killed processes close nothing themselves).
 //
+// Before any probe is attached, New has every page of the ring written once
+// (tlstap_ring_warm, Source.warmRing): on a hypervisor with shadow page
+// tables the first write to each page of a fresh ring traps to the host,
+// and over the ring's first lap that cost fell on the traced calls.
+//
 // # State
 //
 // Every per-connection, per-fd, per-call and per-process entry in the BPF
@@ -152,9 +159,11 @@
 // any connection with one of tlstap's endpoints at either end, whatever
 // process holds it: Source.ExcludeEndpoint puts the endpoint in a kernel
 // map consulted when a connection's addresses are learned and again
-// before each of its data records goes out (an endpoint may be registered
-// just after its peer learned the addresses), and that connection's data
-// is then dropped in the kernel, counted in Stats.Excluded* (bpf/self.h).
+// before each of its data records goes out if an endpoint was added since
+// (an endpoint may be registered just after its peer learned the
+// addresses; each one bumps a generation the probes compare with the
+// connection's last judgement), and that connection's data is then
+// dropped in the kernel, counted in Stats.Excluded* (bpf/self.h).
 // internal/selfnet registers the endpoints.
 //
 // # Which libraries

@@ -41,6 +41,25 @@ func (s *Source) ExcludeEndpoint(ap netip.AddrPort) error {
 	if err := s.objs.TlstapSelfEndpoints.Put(keyOf(ap), uint8(1)); err != nil {
 		return fmt.Errorf("exclude endpoint %v: %w", ap, err)
 	}
+	// After the insertion, so that a probe that judged a connection without
+	// seeing it finds the generation changed and judges again (self.h).
+	if err := s.bumpSelfGen(); err != nil {
+		return fmt.Errorf("exclude endpoint %v: %w", ap, err)
+	}
+	return nil
+}
+
+// bumpSelfGen tells the probes that the endpoint set grew: connections
+// judged before must be judged again before their next data goes out.
+// Callers hold s.mu, so there is one writer.
+func (s *Source) bumpSelfGen() error {
+	var gen uint32
+	if err := s.objs.TlstapSelfGen.Lookup(uint32(0), &gen); err != nil {
+		return fmt.Errorf("read self-exclusion generation: %w", err)
+	}
+	if err := s.objs.TlstapSelfGen.Put(uint32(0), gen+1); err != nil {
+		return fmt.Errorf("bump self-exclusion generation: %w", err)
+	}
 	return nil
 }
 

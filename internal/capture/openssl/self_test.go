@@ -2,6 +2,7 @@ package openssl
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -93,5 +94,52 @@ func TestExcludeEndpointRefusesWildcards(t *testing.T) {
 		if err := c.src.ExcludeEndpoint(ap); err == nil {
 			t.Errorf("ExcludeEndpoint(%v) accepted", ap)
 		}
+	}
+}
+
+// TestExcludeEndpointMidConnection: an endpoint registered while a
+// connection is already being captured stops its capture from the next
+// call on, on both sides. The probes judge a connection again only when
+// the endpoint set changed since they last did (tlstap_self_gen), so this
+// fails if registering does not tell them.
+func TestExcludeEndpointMidConnection(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	control := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"x.txt": []byte("control\n")}})
+	c := startCapture(t, Options{})
+	srv, cli := connectedOpenSSL(t, "captured line\n")
+	c.waitFor("s_server's read", srv.PID(), func(cs []capture.Chunk) bool {
+		return bytes.Contains(concat(cs, capture.Read), []byte("captured line\n"))
+	})
+	c.waitFor("s_client's write", cli.PID(), func(cs []capture.Chunk) bool {
+		return bytes.Contains(concat(cs, capture.Write), []byte("captured line\n"))
+	})
+	before := c.src.Stats()
+
+	if err := c.src.ExcludeEndpoint(srv.Addr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := cli.Stdin.Write([]byte("excluded line\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitOutput(ctx, "excluded line\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The ring is ordered: once a connection made after that read is
+	// closed, the excluded line's records would have come before it.
+	ctlPID, _ := curl(t, control.URL("/x.txt"), "--http1.1")
+	c.waitClosed(ctlPID)
+
+	got := c.snapshot()
+	for _, pid := range []int{srv.PID(), cli.PID()} {
+		for _, dir := range []capture.Direction{capture.Read, capture.Write} {
+			if b := concat(ofPID(got, pid), dir); bytes.Contains(b, []byte("excluded line")) {
+				t.Errorf("pid %d: the line sent after ExcludeEndpoint was captured:\n%s", pid, summary(ofPID(got, pid)))
+			}
+		}
+	}
+	if n := c.src.Stats().ExcludedConns - before.ExcludedConns; n != 2 {
+		t.Errorf("ExcludedConns grew by %d, want 2 (client and server side)", n)
 	}
 }

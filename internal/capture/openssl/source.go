@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
@@ -149,6 +150,13 @@ func (s *Source) start(opts Options) error {
 	if s.rd, err = ringbuf.NewReader(s.objs.TlstapEvents); err != nil {
 		return fmt.Errorf("open ring buffer: %w", err)
 	}
+	// A failure only costs speed (see warmRing), so it is not fatal.
+	t0 := time.Now()
+	if pages, err := s.warmRing(); err != nil {
+		s.log.Debug("ring buffer not warmed", "err", err)
+	} else {
+		s.log.Debug("ring buffer warmed", "pages", pages, "took", time.Since(t0))
+	}
 	if err := s.attachTracepoints(); err != nil {
 		return err
 	}
@@ -211,6 +219,34 @@ func (s *Source) start(opts Options) error {
 		s.watchGo()
 	}
 	return nil
+}
+
+// warmRing has every page of the ring written once through the kernel's
+// mapping (tlstap_ring_warm in bpf/tlstap.bpf.c says why: on a hypervisor
+// with shadow page tables the first write to a page traps to the host, and
+// that cost fell on the traced threads' calls) and through the reader's,
+// by reading back the discarded records that did it. It returns the number
+// of pages written and leaves the ring empty. It must run before anything
+// that writes to the ring is attached.
+func (s *Source) warmRing() (uint32, error) {
+	pages, err := s.objs.TlstapRingWarm.Run(&ebpf.RunOptions{})
+	if err != nil {
+		return 0, err
+	}
+	s.rd.SetDeadline(time.Unix(1, 0))
+	defer s.rd.SetDeadline(time.Time{})
+	var rec ringbuf.Record
+	for {
+		// Discarded records are skipped inside ReadInto, and there is
+		// nothing else to read.
+		err := s.rd.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return pages, nil
+		}
+		if err != nil {
+			return pages, fmt.Errorf("read back: %w", err)
+		}
+	}
 }
 
 // Watching is closed once the library watcher has looked at the processes

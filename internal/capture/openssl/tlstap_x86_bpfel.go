@@ -68,6 +68,8 @@ type tlstapConn struct {
 	Version  uint16
 	Excluded uint8
 	Lib      uint8
+	Judged   uint32
+	Pad      uint32
 }
 
 type tlstapConnKey struct {
@@ -176,6 +178,7 @@ const (
 	tlstapMapTlstapReader                = "tlstap_reader"
 	tlstapMapTlstapScratch               = "tlstap_scratch"
 	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
+	tlstapMapTlstapSelfGen               = "tlstap_self_gen"
 	tlstapMapTlstapStats                 = "tlstap_stats"
 	tlstapProgTlstapGnutlsHandshakeEnter = "tlstap_gnutls_handshake_enter"
 	tlstapProgTlstapGnutlsRecvEnter      = "tlstap_gnutls_recv_enter"
@@ -191,6 +194,7 @@ const (
 	tlstapProgTlstapNssWriteEnter        = "tlstap_nss_write_enter"
 	tlstapProgTlstapNssWritevEnter       = "tlstap_nss_writev_enter"
 	tlstapProgTlstapNssWritevReturn      = "tlstap_nss_writev_return"
+	tlstapProgTlstapRingWarm             = "tlstap_ring_warm"
 	tlstapProgTlstapSchedProcessExit     = "tlstap_sched_process_exit"
 	tlstapProgTlstapSockRecvLength       = "tlstap_sock_recv_length"
 	tlstapProgTlstapSockSendLength       = "tlstap_sock_send_length"
@@ -269,6 +273,7 @@ type tlstapProgramSpecs struct {
 	TlstapNssWriteEnter        *ebpf.ProgramSpec `ebpf:"tlstap_nss_write_enter"`
 	TlstapNssWritevEnter       *ebpf.ProgramSpec `ebpf:"tlstap_nss_writev_enter"`
 	TlstapNssWritevReturn      *ebpf.ProgramSpec `ebpf:"tlstap_nss_writev_return"`
+	TlstapRingWarm             *ebpf.ProgramSpec `ebpf:"tlstap_ring_warm"`
 	TlstapSchedProcessExit     *ebpf.ProgramSpec `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.ProgramSpec `ebpf:"tlstap_sock_send_length"`
@@ -313,6 +318,7 @@ type tlstapMapSpecs struct {
 	TlstapReader        *ebpf.MapSpec `ebpf:"tlstap_reader"`
 	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
+	TlstapSelfGen       *ebpf.MapSpec `ebpf:"tlstap_self_gen"`
 	TlstapStats         *ebpf.MapSpec `ebpf:"tlstap_stats"`
 }
 
@@ -360,6 +366,7 @@ type tlstapMaps struct {
 	TlstapReader        *ebpf.Map `ebpf:"tlstap_reader"`
 	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
+	TlstapSelfGen       *ebpf.Map `ebpf:"tlstap_self_gen"`
 	TlstapStats         *ebpf.Map `ebpf:"tlstap_stats"`
 }
 
@@ -383,6 +390,7 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapReader,
 		m.TlstapScratch,
 		m.TlstapSelfEndpoints,
+		m.TlstapSelfGen,
 		m.TlstapStats,
 	)
 }
@@ -411,6 +419,7 @@ type tlstapPrograms struct {
 	TlstapNssWriteEnter        *ebpf.Program `ebpf:"tlstap_nss_write_enter"`
 	TlstapNssWritevEnter       *ebpf.Program `ebpf:"tlstap_nss_writev_enter"`
 	TlstapNssWritevReturn      *ebpf.Program `ebpf:"tlstap_nss_writev_return"`
+	TlstapRingWarm             *ebpf.Program `ebpf:"tlstap_ring_warm"`
 	TlstapSchedProcessExit     *ebpf.Program `ebpf:"tlstap_sched_process_exit"`
 	TlstapSockRecvLength       *ebpf.Program `ebpf:"tlstap_sock_recv_length"`
 	TlstapSockSendLength       *ebpf.Program `ebpf:"tlstap_sock_send_length"`
@@ -449,6 +458,7 @@ func (p *tlstapPrograms) Close() error {
 		p.TlstapNssWriteEnter,
 		p.TlstapNssWritevEnter,
 		p.TlstapNssWritevReturn,
+		p.TlstapRingWarm,
 		p.TlstapSchedProcessExit,
 		p.TlstapSockRecvLength,
 		p.TlstapSockSendLength,
