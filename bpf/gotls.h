@@ -188,7 +188,8 @@ static __always_inline struct conn *go_conn(struct pt_regs *ctx, __u64 id, __u64
 }
 
 /* go_emit sends n bytes at buf as the data in dir of the connection conn,
- * whose entry is cn, through the same emit_chunks as every other library. */
+ * whose entry is cn, through the same emit_chunks_conn as every other
+ * library, on its one-record fast path. */
 static __always_inline void go_emit(struct pt_regs *ctx, __u64 id, __u64 conn, struct conn *cn,
 				   __u64 buf, __u64 n, __u8 dir)
 {
@@ -209,7 +210,7 @@ static __always_inline void go_emit(struct pt_regs *ctx, __u64 id, __u64 conn, s
 	    !bpf_probe_read_user(&v, sizeof(v), (void *)(conn + vers - 1)) && valid_version(v))
 		cn->version = v;
 	rejudge_self(cn);
-	emit_chunks(&e);
+	emit_chunks_conn(&e, cn, true);
 }
 
 /* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX/RCX.

@@ -458,11 +458,6 @@ static __always_inline void emit_chunks_conn(struct emit_ctx *e, struct conn *cn
 	}
 }
 
-static __always_inline void emit_chunks(struct emit_ctx *e)
-{
-	emit_chunks_conn(e, NULL, false);
-}
-
 static __always_inline bool valid_version(int v)
 {
 	return (v >= 0x0300 && v <= 0x0304) || v == 0xfeff || v == 0xfefd;
