@@ -249,6 +249,25 @@ func known(t *testing.T, w *Watcher, path string) bool {
 	return false
 }
 
+// waitOffered waits until ok accepts the files r was offered so far, and
+// fails with why and w's counters after 20 s.
+func waitOffered(t *testing.T, r *recorder, w *Watcher, why string, ok func([]File) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.mu.Lock()
+		done := ok(r.files)
+		r.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %+v", why, w.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func waitKnown(t *testing.T, w *Watcher, path string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -341,24 +360,15 @@ func TestRewrittenFile(t *testing.T) {
 	if err := exec.Command(prog, "1").Run(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r.mu.Lock()
+	waitOffered(t, r, w, "the rewritten "+prog+" was not looked at again", func(fs []File) bool {
 		n := 0
-		for _, f := range r.files {
+		for _, f := range fs {
 			if f.Path == prog {
 				n++
 			}
 		}
-		r.mu.Unlock()
-		if n >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the rewritten %s was not looked at again: %+v", prog, w.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return n >= 2
+	})
 }
 
 // TestForget: after Forget, a program looked at before is offered again
@@ -377,19 +387,9 @@ func TestForget(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r.mu.Lock()
-		i := slices.IndexFunc(r.files, func(f File) bool { return f.Path == prog && f.PID == cmd.Process.Pid })
-		r.mu.Unlock()
-		if i >= 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s was not offered again after Forget: %+v", prog, w.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitOffered(t, r, w, prog+" was not offered again after Forget", func(fs []File) bool {
+		return slices.ContainsFunc(fs, func(f File) bool { return f.Path == prog && f.PID == cmd.Process.Pid })
+	})
 }
 
 // TestExecOnly: with ExecOnly a program started later is found, and a
