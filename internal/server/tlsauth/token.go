@@ -15,11 +15,20 @@ import (
 // tokens are 43 characters (32 random bytes, base64url).
 const MinTokenLen = 16
 
-// NewToken returns 32 random bytes, base64url-encoded without padding.
+// NewToken returns 32 random bytes, base64url-encoded without padding,
+// beginning with a letter or digit. A token is passed on command lines
+// (`watch.js --token T`, shell scripts), where one beginning with '-' is
+// taken for an option: one in 32 would be, so those are drawn again. The
+// first character then carries log2(62) instead of 6 bits, 255.95 bits
+// in all.
 func NewToken() string {
 	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b)
+	for {
+		_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+		if t := base64.RawURLEncoding.EncodeToString(b); t[0] != '-' && t[0] != '_' {
+			return t
+		}
+	}
 }
 
 // LoadOrCreateToken returns the token stored in dir, generating and storing
