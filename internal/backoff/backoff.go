@@ -1,6 +1,7 @@
 package backoff
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -40,3 +41,20 @@ func (b *Backoff) Next() time.Duration {
 
 // Reset makes the next wait the first retry's again.
 func (b *Backoff) Reset() { b.next = 0 }
+
+// Sleep waits d, or less if ctx ends first; it reports whether the whole
+// wait passed, so a retry loop can write `if !backoff.Sleep(ctx, bo.Next())
+// { return }`. A d of zero or less returns at once (true unless ctx ended).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

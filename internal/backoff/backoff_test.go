@@ -1,6 +1,7 @@
 package backoff
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -50,5 +51,26 @@ func TestJitter(t *testing.T) {
 	}
 	if seen[false] < 100 || seen[true] < 100 {
 		t.Errorf("waits not spread over the range: %v", seen)
+	}
+}
+
+func TestSleep(t *testing.T) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		d    time.Duration
+		want bool
+	}{
+		{"whole wait", context.Background(), time.Millisecond, true},
+		{"no wait", context.Background(), 0, true},
+		{"negative", context.Background(), -time.Second, true},
+		{"ended before", done, time.Hour, false},
+		{"ended, no wait", done, 0, false},
+	} {
+		if got := Sleep(tt.ctx, tt.d); got != tt.want {
+			t.Errorf("%s: Sleep(%v) = %v, want %v", tt.name, tt.d, got, tt.want)
+		}
 	}
 }

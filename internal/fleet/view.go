@@ -185,7 +185,7 @@ func (f *Feed) Run(ctx context.Context, _ chan<- capture.Chunk) error {
 					break
 				}
 				f.log.Warn("fleet stream unavailable, retrying", "err", err)
-				if !sleep(ctx, bo.Next()) {
+				if !backoff.Sleep(ctx, bo.Next()) {
 					break
 				}
 				continue
@@ -202,7 +202,7 @@ func (f *Feed) Run(ctx context.Context, _ chan<- capture.Chunk) error {
 			f.cons.Close()
 			f.cons = nil
 			f.setConnected(false)
-			if !sleep(ctx, bo.Next()) {
+			if !backoff.Sleep(ctx, bo.Next()) {
 				break
 			}
 			continue
@@ -212,17 +212,6 @@ func (f *Feed) Run(ctx context.Context, _ chan<- capture.Chunk) error {
 	}
 	f.setConnected(false)
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func (f *Feed) setConnected(v bool) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tlstap/tlstap/internal/backoff"
 	"github.com/tlstap/tlstap/internal/decoder"
 	eventpb "github.com/tlstap/tlstap/proto/gen/go/event"
 )
@@ -137,7 +138,7 @@ func (g *loopGuard) release(ctx context.Context, seq uint64) bool {
 	if !ok {
 		return true
 	}
-	if !sleep(ctx, time.Until(h.at.Add(holdFor))) {
+	if !backoff.Sleep(ctx, time.Until(h.at.Add(holdFor))) {
 		return false
 	}
 	g.mu.Lock()

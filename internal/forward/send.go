@@ -50,7 +50,7 @@ func (f *Forwarder) send(ctx context.Context, d *dest, e *broker.Entry) {
 			return
 		}
 		f.retries.Inc()
-		if !sleep(ctx, bo.Next()) {
+		if !backoff.Sleep(ctx, bo.Next()) {
 			f.n.abandoned.Add(1)
 			return
 		}
@@ -123,15 +123,4 @@ func (f *Forwarder) builder(d *dest, e *broker.Entry) (func() (*http.Request, er
 		mark(req.Header.Set, e.Seq)
 		return req, nil
 	}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

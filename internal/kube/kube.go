@@ -269,14 +269,7 @@ func (w *Watcher) fail(ctx context.Context, what string, err error) bool {
 	w.errs.Inc()
 	d := w.bo.Next()
 	w.log.Warn(what, "err", err, "retry_in", d.Round(time.Millisecond))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return backoff.Sleep(ctx, d)
 }
 
 var errGone = errors.New("resource version too old (410 Gone)")

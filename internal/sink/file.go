@@ -3,14 +3,10 @@ package sink
 import (
 	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/tlstap/tlstap/internal/rotate"
 	"github.com/tlstap/tlstap/internal/stats"
 )
 
@@ -22,7 +18,7 @@ type fileConn struct {
 	w       *bufio.Writer
 	size    int64
 	opened  time.Time
-	index   int
+	names   rotate.Namer
 	rotated *stats.Counter
 }
 
@@ -30,7 +26,7 @@ func openFile(path string, o *Options, st *stats.Set) (conn, error) {
 	fc := &fileConn{path: path, opts: o, rotated: st.Counter("tlstap_sink_file_rotations_total", "Files rotated by file sinks.")}
 	// Never append to a file a previous run may have left mid-record.
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		if err := fc.moveAway(); err != nil {
+		if _, err := fc.names.MoveAway(fc.path); err != nil {
 			return nil, err
 		}
 	}
@@ -52,21 +48,6 @@ func (fc *fileConn) create() error {
 		fc.w.Reset(f)
 	}
 	return nil
-}
-
-// moveAway renames the live file to NAME-<time>-<index>.EXT, picking the
-// first index not taken so names never collide within one second.
-func (fc *fileConn) moveAway() error {
-	ext := filepath.Ext(fc.path)
-	base := strings.TrimSuffix(fc.path, ext)
-	stamp := time.Now().UTC().Format("20060102T150405Z")
-	for {
-		fc.index++
-		name := fmt.Sprintf("%s-%s-%04d%s", base, stamp, fc.index, ext)
-		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
-			return os.Rename(fc.path, name)
-		}
-	}
 }
 
 func (fc *fileConn) write(_ context.Context, b []byte, _ bool) error {
@@ -91,7 +72,7 @@ func (fc *fileConn) rotate() error {
 	if err := fc.f.Close(); err != nil {
 		return err
 	}
-	if err := fc.moveAway(); err != nil {
+	if _, err := fc.names.MoveAway(fc.path); err != nil {
 		return err
 	}
 	fc.rotated.Inc()

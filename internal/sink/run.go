@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"time"
 
 	"github.com/tlstap/tlstap/internal/backoff"
 	"github.com/tlstap/tlstap/internal/broker"
@@ -42,7 +41,7 @@ func (s *Sink) Run(ctx context.Context) error {
 				s.errs.Inc()
 				wait := bo.Next()
 				s.log.Warn("connect failed", "err", err, "retry_in", wait)
-				if !sleep(ctx, wait) {
+				if !backoff.Sleep(ctx, wait) {
 					return nil
 				}
 				continue
@@ -64,7 +63,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		c.close()
 		c = nil
 		s.up.Add(-1)
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return nil
 		}
 	}
@@ -183,15 +182,4 @@ func (s *Sink) encode(e *broker.Entry) (b []byte, binary, ok bool) {
 		return b, false, true
 	}
 	return nil, false, false
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

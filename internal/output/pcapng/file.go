@@ -1,15 +1,11 @@
 package pcapng
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/tlstap/tlstap/internal/capture"
+	"github.com/tlstap/tlstap/internal/rotate"
 )
 
 // File is a pcapng file that can rotate by size. Each file starts a new
@@ -24,7 +20,7 @@ type File struct {
 	f     *os.File
 	cw    countWriter
 	w     *Writer
-	index int
+	names rotate.Namer
 	// Rotations counts files started after the first.
 	Rotations int
 }
@@ -35,7 +31,7 @@ type File struct {
 func Create(path string, rotateBytes int64, opts Options) (*File, error) {
 	f := &File{path: path, rotate: rotateBytes, opts: opts}
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		if err := f.moveAway(); err != nil {
+		if _, err := f.names.MoveAway(f.path); err != nil {
 			return nil, fmt.Errorf("pcapng: %w", err)
 		}
 	}
@@ -59,21 +55,6 @@ func (f *File) create() error {
 	return nil
 }
 
-// moveAway renames the file to NAME-<time>-<index>.EXT, as the file sinks
-// name theirs.
-func (f *File) moveAway() error {
-	ext := filepath.Ext(f.path)
-	base := strings.TrimSuffix(f.path, ext)
-	stamp := time.Now().UTC().Format("20060102T150405Z")
-	for {
-		f.index++
-		name := fmt.Sprintf("%s-%s-%04d%s", base, stamp, f.index, ext)
-		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
-			return os.Rename(f.path, name)
-		}
-	}
-}
-
 // Write adds a chunk, rotating first if the file is over its size (the
 // writer buffers a few kilobytes, so a file may exceed it by that much).
 func (f *File) Write(c *capture.Chunk) error {
@@ -84,7 +65,7 @@ func (f *File) Write(c *capture.Chunk) error {
 		if err := f.closeFile(); err != nil {
 			return err
 		}
-		if err := f.moveAway(); err != nil {
+		if _, err := f.names.MoveAway(f.path); err != nil {
 			return fmt.Errorf("pcapng: %w", err)
 		}
 		f.Rotations++
