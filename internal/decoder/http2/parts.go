@@ -158,27 +158,13 @@ func (d *Decoder) renderHead(s *stream) []byte {
 	var b []byte
 	first := 0
 	if s.typ == decoder.HTTP2Request {
-		target := h.path
-		if target == "" && h.method == "CONNECT" {
-			target = h.authority
-		}
-		b = appendValue(b, h.method)
-		b = append(b, ' ')
-		b = appendValue(b, target)
-		b = append(b, " HTTP/2\r\n"...)
-		if h.authority != "" {
-			b = append(b, "Host: "...)
-			b = appendValue(b, h.authority)
-			b = append(b, "\r\n"...)
-		}
+		b = appendRequestLine(b, h)
 	} else {
 		first = s.headBlocks - 1
 		for i := range first {
 			b = appendInformational(b, s.block(i))
 		}
-		b = append(b, "HTTP/2 "...)
-		b = appendValue(b, h.status)
-		b = append(b, "\r\n"...)
+		b = appendStatusLine(b, h.status)
 	}
 	skipHost := s.typ == decoder.HTTP2Request && h.authority != ""
 	for i := first; i < s.headBlocks; i++ {

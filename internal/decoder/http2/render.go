@@ -99,27 +99,13 @@ func (d *Decoder) render(s *stream) *decoder.Message {
 		if m.Host == "" {
 			m.Host = h.host
 		}
-		target := h.path
-		if target == "" && h.method == "CONNECT" {
-			target = h.authority
-		}
-		b = appendValue(b, h.method)
-		b = append(b, ' ')
-		b = appendValue(b, target)
-		b = append(b, " HTTP/2\r\n"...)
-		if h.authority != "" {
-			b = append(b, "Host: "...)
-			b = appendValue(b, h.authority)
-			b = append(b, "\r\n"...)
-		}
+		b = appendRequestLine(b, &h)
 	} else {
 		for i := range final {
 			b = appendInformational(b, block(i))
 		}
 		m.Status = parseStatus(h.status)
-		b = append(b, "HTTP/2 "...)
-		b = appendValue(b, h.status)
-		b = append(b, "\r\n"...)
+		b = appendStatusLine(b, h.status)
 	}
 	if len(s.blocks) > 0 {
 		skipHost := s.typ == decoder.HTTP2Request && h.authority != ""
@@ -141,10 +127,33 @@ func (d *Decoder) render(s *stream) *decoder.Message {
 	return m
 }
 
-func appendInformational(b []byte, fields []hpack.HeaderField) []byte {
+// appendRequestLine renders a request's pseudo-headers as an HTTP/1-style
+// request line and Host field, the way every HTTP tool reads them.
+func appendRequestLine(b []byte, h *head) []byte {
+	target := h.path
+	if target == "" && h.method == "CONNECT" {
+		target = h.authority
+	}
+	b = appendValue(b, h.method)
+	b = append(b, ' ')
+	b = appendValue(b, target)
+	b = append(b, " HTTP/2\r\n"...)
+	if h.authority != "" {
+		b = append(b, "Host: "...)
+		b = appendValue(b, h.authority)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+func appendStatusLine(b []byte, status string) []byte {
 	b = append(b, "HTTP/2 "...)
-	b = appendValue(b, scanHead(fields).status)
-	b = append(b, "\r\n"...)
+	b = appendValue(b, status)
+	return append(b, "\r\n"...)
+}
+
+func appendInformational(b []byte, fields []hpack.HeaderField) []byte {
+	b = appendStatusLine(b, scanHead(fields).status)
 	b = appendFields(b, fields, false, false)
 	return append(b, "\r\n"...)
 }
