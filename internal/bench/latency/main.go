@@ -33,7 +33,7 @@ func main() {
 		baseline = flag.String("baseline", "", "baseline tlstap binary, measured in the same run")
 		runs     = flag.Int("runs", 3, "runs per tool; figures are medians over runs")
 		single   = flag.Int("single", 20, "single requests per protocol")
-		load     = flag.Int("load", 20000, "h2load requests per protocol")
+		load     = flag.Int("load", 20000, "h2load requests per protocol; 0 skips the load phase")
 		idle     = flag.Duration("idle", 60*time.Second, "idle time whose CPU is measured (once per tool)")
 	)
 	flag.Parse()
@@ -132,6 +132,9 @@ func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, 
 	}
 
 	for _, p := range protocols {
+		if load == 0 {
+			break
+		}
 		tl.reset()
 		cpu0 := tl.cpu()
 		args := []string{"-n", strconv.Itoa(load), "-c", "10", "-t", "1"}
@@ -452,6 +455,19 @@ func report(w io.Writer, names []string, res []*results, runs, single, load int,
 				ms(percentile(l.stream, 0.5)), ms(percentile(l.stream, 0.99)), len(l.stdout), len(l.stream))
 		}
 	}
+	if load > 0 {
+		reportLoad(w, names, res, runs, load)
+	}
+	if idle <= 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nIdle for %s (no captured traffic): tool CPU time\n\n", idle)
+	for i, n := range names {
+		fmt.Fprintf(w, "- %s: %.2f s (%.3f %% of one core)\n", n, res[i].idle.Seconds(), 100*res[i].idle.Seconds()/idle.Seconds())
+	}
+}
+
+func reportLoad(w io.Writer, names []string, res []*results, runs, load int) {
 	fmt.Fprintf(w, "\nUnder load (h2load -n %d -c 10 -t 1), medians of %d runs; latency in ms from capture timestamp:\n\n", load, runs)
 	fmt.Fprintln(w, "| tool | protocol | req/s | tool CPU s | events stdout | stdout p50 | stdout p99 | stream p50 | stream p99 |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
@@ -470,9 +486,5 @@ func report(w io.Writer, names []string, res []*results, runs, single, load int,
 			fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %d | %s | %s | %s | %s |\n", n, p.name, median(rps), median(cpu).Seconds(),
 				median(evs), ms(median(o50)), ms(median(o99)), ms(median(s50)), ms(median(s99)))
 		}
-	}
-	fmt.Fprintf(w, "\nIdle for %s (no captured traffic): tool CPU time\n\n", idle)
-	for i, n := range names {
-		fmt.Fprintf(w, "- %s: %.2f s (%.3f %% of one core)\n", n, res[i].idle.Seconds(), 100*res[i].idle.Seconds()/idle.Seconds())
 	}
 }
