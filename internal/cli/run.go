@@ -23,6 +23,7 @@ import (
 	"github.com/tlstap/tlstap/internal/kube"
 	"github.com/tlstap/tlstap/internal/output/har"
 	"github.com/tlstap/tlstap/internal/output/pcapng"
+	"github.com/tlstap/tlstap/internal/sched"
 	"github.com/tlstap/tlstap/internal/server"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
 	"github.com/tlstap/tlstap/internal/webui"
@@ -99,6 +100,15 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 
 	if src.live {
 		engine.SetMemoryLimit()
+		// Before the capture starts its goroutines: the threads the
+		// runtime adds later inherit the request from these.
+		if d := time.Duration(r.SchedSlice); d > 0 {
+			if n, err := sched.SetProcess(d); err != nil {
+				e.Log.Debug("scheduling slice not requested; the kernel's default applies", "slice", d, "err", err)
+			} else {
+				e.Log.Debug("scheduling slice requested", "slice", d, "threads", n)
+			}
+		}
 	}
 
 	// 4. The HAR export, subscribed before anything is published.
