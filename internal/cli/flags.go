@@ -16,7 +16,6 @@ import (
 
 	"github.com/tlstap/tlstap/internal/config"
 	"github.com/tlstap/tlstap/internal/engine"
-	"github.com/tlstap/tlstap/internal/sched"
 	"github.com/tlstap/tlstap/internal/server"
 )
 
@@ -40,7 +39,6 @@ func defaultSettings() settings {
 	cfg.Run.PodsNode = os.Getenv("NODE_NAME")
 	cfg.Run.LogLevel = "info"
 	cfg.Run.DrainTimeout = config.Duration(engine.DefaultDrainTimeout)
-	cfg.Run.SchedSlice = config.Duration(sched.DefaultSlice)
 	cfg.Run.Server = config.Server{Listen: server.DefaultListen, TLS: true, Auth: config.AuthToken,
 		Heartbeat: 15 * time.Second, WriteTimeout: 10 * time.Second, ClientQueue: 4096}
 	return settings{
@@ -126,7 +124,7 @@ var flagTable = []flagDef{
 		ptr: func(s *settings) any { return &s.cfg.Run.RingBytes }, value: func(p any) pflag.Value { return (*byteSize)(p.(*int)) }},
 	{name: "capture-self", on: onTLS, field: "run.capture_self", usage: "debugging tlstap: also capture connections to and from its own listeners, forwarders and sinks (by default they are excluded in the kernel; its tokens are masked either way)",
 		ptr: func(s *settings) any { return &s.cfg.Run.CaptureSelf }},
-	{name: "sched-slice", on: onTLS, field: "run.sched_slice", usage: "scheduling slice tlstap's threads ask the kernel for (Linux 6.12 or later; ignored before): a short one lets a thread woken to deliver an event run at once instead of after the traced programs, with no larger share of the CPUs; 100µs to 100ms, or 0 for the kernel's default",
+	{name: "sched-slice", on: onTLS, field: "run.sched_slice", usage: "scheduling `slice` tlstap's threads ask the kernel for (Linux 6.12 or later, else ignored), 100µs to 100ms: a short one lets a woken thread preempt the traced programs, with no larger share of the CPUs. Off by default: on a quiet machine it made stream clients slower (docs/benchmarks.md, issue 19); it can help when the CPUs are busy",
 		ptr: func(s *settings) any { return &s.cfg.Run.SchedSlice }},
 	{name: "pods", on: onTLS, field: "run.pods", usage: "name each container's Kubernetes pod and namespace (`source`): from the API, in-cluster (this pod's service account; needs get/list/watch on pods) or https://HOST:PORT; or from a runtime's container labels, docker:SOCKET or crio:SOCKET; events a connection emits before its pod is known go out without it",
 		ptr: func(s *settings) any { return &s.cfg.Run.Pods }},

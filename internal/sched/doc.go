@@ -22,4 +22,11 @@
 // package sets it on every thread the process has at the time and the rest
 // inherit it. Kernels without it (before 6.12) ignore sched_runtime for
 // SCHED_OTHER or refuse the call; either way nothing else changes.
+//
+// tlstap asks for it only with --sched-slice. Measured on a 2-vCPU VM
+// (docs/benchmarks.md, issue 19, session 6), the shortest slice did not
+// bring single events to standard output sooner, and made them reach stream
+// clients later: every thread of tlstap preempts on wake-up, including the
+// threads Go's scheduler wakes to look for work and finds none, which then
+// preempt the stream client instead of the traced programs.
 package sched

@@ -17,12 +17,6 @@ const (
 	MaxSlice = 100 * time.Millisecond
 )
 
-// DefaultSlice is tlstap's request: the shortest the kernel takes. A
-// thread of tlstap runs for microseconds per event, so a short turn costs
-// it nothing, and the shortest slice preempts every default-slice thread
-// (0.7 ms times 1 + log2 of the CPUs, up to 8 of them) on wake-up.
-const DefaultSlice = MinSlice
-
 // ErrUnsupported means the kernel has no per-thread slice (before 6.12):
 // sched_setattr refused the request, or took it and left the slice as it
 // was.

@@ -82,7 +82,11 @@ type results struct {
 	idle   time.Duration
 }
 
-type latencies struct{ stdout, stream []time.Duration }
+type latencies struct {
+	stdout, stream []time.Duration
+	switches       int // the tool's context switches, all threads
+	requests       int
+}
 
 type loadRun struct {
 	reqPerSec    float64
@@ -111,6 +115,7 @@ func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, 
 
 	for _, p := range protocols {
 		tl.reset()
+		sw0 := tl.switches()
 		for range single {
 			// Four events per request: both ends' request and response.
 			want := tl.count() + 4
@@ -129,6 +134,8 @@ func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, 
 		}
 		out, st := tl.take()
 		l.stdout, l.stream = append(l.stdout, out...), append(l.stream, st...)
+		l.switches += tl.switches() - sw0
+		l.requests += single
 	}
 
 	for _, p := range protocols {
@@ -317,6 +324,30 @@ func (t *tool) cpu() time.Duration {
 	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
+// switches is the number of context switches, voluntary and not, of the
+// tool's threads so far (those that exited are not counted; Go's rarely do).
+func (t *tool) switches() int {
+	dir := fmt.Sprintf("/proc/%d/task", t.cmd.Process.Pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 func (t *tool) stop() {
 	t.cancel()
 	t.cmd.Process.Signal(os.Interrupt)
@@ -445,14 +476,15 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
 
 func report(w io.Writer, names []string, res []*results, runs, single, load int, idle time.Duration) {
 	fmt.Fprintf(w, "Single requests (%d curls per protocol and run, %d runs, 4 events each), ms from capture timestamp:\n\n", single, runs)
-	fmt.Fprintln(w, "| tool | protocol | stdout p50 | stdout p99 | stream p50 | stream p99 | events stdout/stream |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| tool | protocol | stdout p50 | stdout p99 | stream p50 | stream p99 | events stdout/stream | tool context switches per request |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, p := range protocols {
 		for i, n := range names {
 			l := res[i].single[p.name]
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d/%d |\n", n, p.name,
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d/%d | %.1f |\n", n, p.name,
 				ms(percentile(l.stdout, 0.5)), ms(percentile(l.stdout, 0.99)),
-				ms(percentile(l.stream, 0.5)), ms(percentile(l.stream, 0.99)), len(l.stdout), len(l.stream))
+				ms(percentile(l.stream, 0.5)), ms(percentile(l.stream, 0.99)), len(l.stdout), len(l.stream),
+				float64(l.switches)/float64(max(l.requests, 1)))
 		}
 	}
 	if load > 0 {
