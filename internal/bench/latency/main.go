@@ -24,6 +24,9 @@ import (
 	"github.com/tlstap/tlstap/client"
 )
 
+// blockingReader: see startTool; -poller-reader turns it off.
+var blockingReader = true
+
 // nobody runs the traffic; tlstap captures only this uid.
 const nobody = 65534
 
@@ -35,8 +38,10 @@ func main() {
 		single   = flag.Int("single", 20, "single requests per protocol")
 		load     = flag.Int("load", 20000, "h2load requests per protocol; 0 skips the load phase")
 		idle     = flag.Duration("idle", 60*time.Second, "idle time whose CPU is measured (once per tool)")
+		poller   = flag.Bool("poller-reader", false, "read tlstap's standard output through Go's poller, as before session 6, rather than with blocking reads")
 	)
 	flag.Parse()
+	blockingReader = !*poller
 	if *bin == "" || *baseline == "" {
 		log.Fatal("need -tlstap and -baseline")
 	}
@@ -215,6 +220,13 @@ func startTool(bin, dir string) (*tool, error) {
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
+	}
+	if blockingReader {
+		// Fd puts the pipe in blocking mode: each read blocks its thread
+		// in the kernel, which the pipe write wakes directly, instead of
+		// parking in Go's poller, whose wake-up is a chain of thread
+		// hand-offs of its own (the same as tlstap's, issue 19).
+		stdout.(*os.File).Fd()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &tool{cmd: cmd, cancel: cancel}
