@@ -349,8 +349,9 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
 		return <-done
 	}
 	var (
-		mu    sync.Mutex // guards the pipeline's state, armed and ended
-		armed bool       // t fires at the fast sweep rate
+		mu    sync.Mutex // guards the pipeline's state, armed, arm and ended
+		armed bool       // t is set for an idle flush
+		arm   bool       // a chunk came while t was not: the drain's end sets it
 		ended bool
 		t     *time.Timer
 	)
@@ -375,11 +376,29 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
 		p.Handle(c)
 		p.batch = false
 		if t != nil && !armed {
-			t.Reset(p.firstFlush())
-			armed = true
+			if batched {
+				arm = true
+			} else {
+				t.Reset(p.firstFlush())
+				armed = true
+			}
 		}
 		mu.Unlock()
 		return false // handled: nothing is sent on the (nil) channel
+	}
+	// At a drain's end its events go out first, then the timer is set if
+	// a chunk needs it: setting a timer sooner than any other wakes the
+	// thread parked in Go's poller, and the first chunk after a pause (a
+	// single request) would pay for that before its event was written.
+	drained := func() {
+		b.Flush()
+		mu.Lock()
+		if arm && !armed && !ended {
+			t.Reset(p.firstFlush())
+			armed = true
+		}
+		arm = false
+		mu.Unlock()
 	}
 	var err error
 	if batched {
@@ -387,7 +406,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
 		// output per drain under load, while a drain of one record (a
 		// single request) is flushed as soon as it was handled. The
 		// sweeps publish unbatched: no drain end follows them.
-		err = dr.RunDrain(ctx, nil, keep, b.Flush)
+		err = dr.RunDrain(ctx, nil, keep, drained)
 	} else {
 		err = kr.RunKeep(ctx, nil, keep)
 	}
