@@ -3,7 +3,10 @@ package sched
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,6 +101,10 @@ func TestSetProcess(t *testing.T) {
 		}
 		if s != slice {
 			t.Errorf("thread %d created after SetProcess: slice %v, want %v inherited", tid, s, slice)
+		}
+		// The scheduler's own view, where the kernel prints it (6.6+).
+		if ps, ok := procSlice(t, tid); ok && ps != slice {
+			t.Errorf("thread %d created after SetProcess: /proc says se.slice %v, want %v", tid, ps, slice)
 		}
 	}
 	close(hold)
@@ -221,6 +228,24 @@ func TestRefused(t *testing.T) {
 			t.Errorf("sched_setattr ignoring the slice: SetProcess error %v, want ErrUnsupported", err)
 		}
 	})
+}
+
+// procSlice reads se.slice from /proc/self/task/TID/sched.
+func procSlice(t *testing.T, tid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/sched", tid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "se.slice" {
+			ns, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				t.Fatalf("se.slice %q: %v", v, err)
+			}
+			return time.Duration(ns), true
+		}
+	}
+	return 0, false
 }
 
 func release() string {
