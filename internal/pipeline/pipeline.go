@@ -296,8 +296,9 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 // The next idle flush is set for when it is due, not at the sweep rate: a
 // timer firing costs a thread wake-up or two in Go's runtime, and firing
 // every sweepEvery while a connection had seen data made the idle sweeps
-// most of an idle-ish tlstap's context switches (18 of 30 per request in
-// docs/benchmarks.md, issue 19, session 6).
+// a large part of a lightly loaded tlstap's context switches (about 27 per
+// keep-alive request before, about 20 after: docs/benchmarks.md, issue 19,
+// session 6).
 func (p *Pipeline) sweep(now time.Time, t *time.Timer) (armed bool) {
 	p.sweeps.Add(1)
 	p.advance(now.UnixNano())
