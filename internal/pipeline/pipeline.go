@@ -169,6 +169,8 @@ type Pipeline struct {
 	now      int64
 	lastIdle int64
 	lastGC   int64
+	// sweeps counts the idle sweep timer's firings, for tests.
+	sweeps atomic.Uint64
 
 	c counters
 }
@@ -263,7 +265,7 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 			}
 			p.Handle(&c)
 			if t != nil && !armed {
-				t.Reset(p.sweepEvery())
+				t.Reset(p.firstFlush())
 				armed = true
 			}
 		case now := <-tick:
@@ -287,14 +289,25 @@ func (p *Pipeline) Run(ctx context.Context, in <-chan capture.Chunk) error {
 }
 
 // sweep runs the idle sweeps due at now and sets t for the next one. It
-// reports whether t runs at the fast rate (data waits for an idle flush);
-// if not, t is set for the next connection to free, or not at all.
+// reports whether t is set for an idle flush (some connection has data its
+// idle flush has not seen); if not, t is set for the next connection to
+// free, or not at all.
+//
+// The next idle flush is set for when it is due, not at the sweep rate: a
+// timer firing costs a thread wake-up or two in Go's runtime, and firing
+// every sweepEvery while a connection had seen data made the idle sweeps
+// a large part of a lightly loaded tlstap's context switches (about 27 per
+// keep-alive request before, about 20 after: docs/benchmarks.md, issue 19,
+// session 6).
 func (p *Pipeline) sweep(now time.Time, t *time.Timer) (armed bool) {
+	p.sweeps.Add(1)
 	p.advance(now.UnixNano())
-	armed = p.pendingFlush()
+	due, armed := p.nextFlush()
 	switch {
 	case armed:
-		t.Reset(p.sweepEvery())
+		// No sooner than advance runs the idle flushes again.
+		at := max(due, p.lastIdle+int64(p.sweepEvery()))
+		t.Reset(max(time.Duration(at-now.UnixNano()), 0))
 	case p.lru.Len() > 0:
 		// The next connection to free; a second's slack
 		// groups neighbours into one wake-up.
@@ -304,6 +317,10 @@ func (p *Pipeline) sweep(now time.Time, t *time.Timer) (armed bool) {
 	}
 	return armed
 }
+
+// firstFlush is how long after a chunk the first idle flush can be due:
+// armed after a chunk while no idle flush was, the timer waits that long.
+func (p *Pipeline) firstFlush() time.Duration { return p.runtime.Load().IdleFlush }
 
 // RunSource runs src through the pipeline until src ends, then flushes
 // every connection and returns src's error. It must be called once, and
@@ -333,8 +350,9 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
 		return <-done
 	}
 	var (
-		mu    sync.Mutex // guards the pipeline's state, armed and ended
-		armed bool       // t fires at the fast sweep rate
+		mu    sync.Mutex // guards the pipeline's state, armed, arm and ended
+		armed bool       // t is set for an idle flush
+		arm   bool       // a chunk came while t was not: the drain's end sets it
 		ended bool
 		t     *time.Timer
 	)
@@ -359,11 +377,29 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
 		p.Handle(c)
 		p.batch = false
 		if t != nil && !armed {
-			t.Reset(p.sweepEvery())
-			armed = true
+			if batched {
+				arm = true
+			} else {
+				t.Reset(p.firstFlush())
+				armed = true
+			}
 		}
 		mu.Unlock()
 		return false // handled: nothing is sent on the (nil) channel
+	}
+	// At a drain's end its events go out first, then the timer is set if
+	// a chunk needs it: setting a timer sooner than any other wakes the
+	// thread parked in Go's poller, and the first chunk after a pause (a
+	// single request) would pay for that before its event was written.
+	drained := func() {
+		b.Flush()
+		mu.Lock()
+		if arm && !armed && !ended {
+			t.Reset(p.firstFlush())
+			armed = true
+		}
+		arm = false
+		mu.Unlock()
 	}
 	var err error
 	if batched {
@@ -371,7 +407,7 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
 		// output per drain under load, while a drain of one record (a
 		// single request) is flushed as soon as it was handled. The
 		// sweeps publish unbatched: no drain end follows them.
-		err = dr.RunDrain(ctx, nil, keep, b.Flush)
+		err = dr.RunDrain(ctx, nil, keep, drained)
 	} else {
 		err = kr.RunKeep(ctx, nil, keep)
 	}
@@ -389,15 +425,19 @@ func (p *Pipeline) RunSource(ctx context.Context, src capture.Source) error {
 // while no data waits for an idle flush.
 const slowSweep = time.Second
 
-// pendingFlush reports whether a connection has data its idle flush has
-// not seen yet.
-func (p *Pipeline) pendingFlush() bool {
+// nextFlush reports whether a connection has data its idle flush has not
+// seen yet, and when the first such flush is due (Unix ns).
+func (p *Pipeline) nextFlush() (due int64, pending bool) {
+	idle := int64(p.runtime.Load().IdleFlush)
 	for e := p.lru.Front(); e != nil; e = e.Next() {
-		if e.Value.(*conn).dirty {
-			return true
+		if cn := e.Value.(*conn); cn.dirty {
+			if d := cn.last + idle; !pending || d < due {
+				due = d
+			}
+			pending = true
 		}
 	}
-	return false
+	return due, pending
 }
 
 func (p *Pipeline) sweepEvery() time.Duration {

@@ -24,6 +24,9 @@ import (
 	"github.com/tlstap/tlstap/client"
 )
 
+// blockingReader: see startTool; -poller-reader turns it off.
+var blockingReader = true
+
 // nobody runs the traffic; tlstap captures only this uid.
 const nobody = 65534
 
@@ -33,10 +36,12 @@ func main() {
 		baseline = flag.String("baseline", "", "baseline tlstap binary, measured in the same run")
 		runs     = flag.Int("runs", 3, "runs per tool; figures are medians over runs")
 		single   = flag.Int("single", 20, "single requests per protocol")
-		load     = flag.Int("load", 20000, "h2load requests per protocol")
+		load     = flag.Int("load", 20000, "h2load requests per protocol; 0 skips the load phase")
 		idle     = flag.Duration("idle", 60*time.Second, "idle time whose CPU is measured (once per tool)")
+		poller   = flag.Bool("poller-reader", false, "read tlstap's standard output through Go's poller, as before session 6, rather than with blocking reads")
 	)
 	flag.Parse()
+	blockingReader = !*poller
 	if *bin == "" || *baseline == "" {
 		log.Fatal("need -tlstap and -baseline")
 	}
@@ -82,7 +87,11 @@ type results struct {
 	idle   time.Duration
 }
 
-type latencies struct{ stdout, stream []time.Duration }
+type latencies struct {
+	stdout, stream []time.Duration
+	switches       int // the tool's context switches, all threads
+	requests       int
+}
 
 type loadRun struct {
 	reqPerSec    float64
@@ -111,6 +120,7 @@ func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, 
 
 	for _, p := range protocols {
 		tl.reset()
+		sw0 := tl.switches()
 		for range single {
 			// Four events per request: both ends' request and response.
 			want := tl.count() + 4
@@ -129,9 +139,14 @@ func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, 
 		}
 		out, st := tl.take()
 		l.stdout, l.stream = append(l.stdout, out...), append(l.stream, st...)
+		l.switches += tl.switches() - sw0
+		l.requests += single
 	}
 
 	for _, p := range protocols {
+		if load == 0 {
+			break
+		}
 		tl.reset()
 		cpu0 := tl.cpu()
 		args := []string{"-n", strconv.Itoa(load), "-c", "10", "-t", "1"}
@@ -205,6 +220,13 @@ func startTool(bin, dir string) (*tool, error) {
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
+	}
+	if blockingReader {
+		// Fd puts the pipe in blocking mode: each read blocks its thread
+		// in the kernel, which the pipe write wakes directly, instead of
+		// parking in Go's poller, whose wake-up is a chain of thread
+		// hand-offs of its own (the same as tlstap's, issue 19).
+		stdout.(*os.File).Fd()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &tool{cmd: cmd, cancel: cancel}
@@ -312,6 +334,30 @@ func (t *tool) cpu() time.Duration {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+// switches is the number of context switches, voluntary and not, of the
+// tool's threads so far (those that exited are not counted; Go's rarely do).
+func (t *tool) switches() int {
+	dir := fmt.Sprintf("/proc/%d/task", t.cmd.Process.Pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += c
+			}
+		}
+	}
+	return n
 }
 
 func (t *tool) stop() {
@@ -442,16 +488,30 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
 
 func report(w io.Writer, names []string, res []*results, runs, single, load int, idle time.Duration) {
 	fmt.Fprintf(w, "Single requests (%d curls per protocol and run, %d runs, 4 events each), ms from capture timestamp:\n\n", single, runs)
-	fmt.Fprintln(w, "| tool | protocol | stdout p50 | stdout p99 | stream p50 | stream p99 | events stdout/stream |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| tool | protocol | stdout p50 | stdout p99 | stream p50 | stream p99 | events stdout/stream | tool context switches per request |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, p := range protocols {
 		for i, n := range names {
 			l := res[i].single[p.name]
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d/%d |\n", n, p.name,
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d/%d | %.1f |\n", n, p.name,
 				ms(percentile(l.stdout, 0.5)), ms(percentile(l.stdout, 0.99)),
-				ms(percentile(l.stream, 0.5)), ms(percentile(l.stream, 0.99)), len(l.stdout), len(l.stream))
+				ms(percentile(l.stream, 0.5)), ms(percentile(l.stream, 0.99)), len(l.stdout), len(l.stream),
+				float64(l.switches)/float64(max(l.requests, 1)))
 		}
 	}
+	if load > 0 {
+		reportLoad(w, names, res, runs, load)
+	}
+	if idle <= 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nIdle for %s (no captured traffic): tool CPU time\n\n", idle)
+	for i, n := range names {
+		fmt.Fprintf(w, "- %s: %.2f s (%.3f %% of one core)\n", n, res[i].idle.Seconds(), 100*res[i].idle.Seconds()/idle.Seconds())
+	}
+}
+
+func reportLoad(w io.Writer, names []string, res []*results, runs, load int) {
 	fmt.Fprintf(w, "\nUnder load (h2load -n %d -c 10 -t 1), medians of %d runs; latency in ms from capture timestamp:\n\n", load, runs)
 	fmt.Fprintln(w, "| tool | protocol | req/s | tool CPU s | events stdout | stdout p50 | stdout p99 | stream p50 | stream p99 |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
@@ -470,9 +530,5 @@ func report(w io.Writer, names []string, res []*results, runs, single, load int,
 			fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %d | %s | %s | %s | %s |\n", n, p.name, median(rps), median(cpu).Seconds(),
 				median(evs), ms(median(o50)), ms(median(o99)), ms(median(s50)), ms(median(s99)))
 		}
-	}
-	fmt.Fprintf(w, "\nIdle for %s (no captured traffic): tool CPU time\n\n", idle)
-	for i, n := range names {
-		fmt.Fprintf(w, "- %s: %.2f s (%.3f %% of one core)\n", n, res[i].idle.Seconds(), 100*res[i].idle.Seconds()/idle.Seconds())
 	}
 }
