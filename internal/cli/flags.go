@@ -124,8 +124,6 @@ var flagTable = []flagDef{
 		ptr: func(s *settings) any { return &s.cfg.Run.RingBytes }, value: func(p any) pflag.Value { return (*byteSize)(p.(*int)) }},
 	{name: "capture-self", on: onTLS, field: "run.capture_self", usage: "debugging tlstap: also capture connections to and from its own listeners, forwarders and sinks (by default they are excluded in the kernel; its tokens are masked either way)",
 		ptr: func(s *settings) any { return &s.cfg.Run.CaptureSelf }},
-	{name: "sched-slice", on: onTLS, field: "run.sched_slice", usage: "scheduling `slice` tlstap's threads ask the kernel for (Linux 6.12 or later, else ignored), 100µs to 100ms: a short one lets a woken thread preempt the traced programs, with no larger share of the CPUs. Off by default: on a quiet machine it made stream clients slower (docs/benchmarks.md, issue 19); it can help when the CPUs are busy",
-		ptr: func(s *settings) any { return &s.cfg.Run.SchedSlice }},
 	{name: "pods", on: onTLS, field: "run.pods", usage: "name each container's Kubernetes pod and namespace (`source`): from the API, in-cluster (this pod's service account; needs get/list/watch on pods) or https://HOST:PORT; or from a runtime's container labels, docker:SOCKET or crio:SOCKET; events a connection emits before its pod is known go out without it",
 		ptr: func(s *settings) any { return &s.cfg.Run.Pods }},
 	{name: "pods-token", on: onTLS, field: "run.pods_token_file", usage: "bearer token `file` for --pods (default with in-cluster: the service account's; read again for every request)",

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -24,7 +23,6 @@ import (
 	"github.com/tlstap/tlstap/internal/kube"
 	"github.com/tlstap/tlstap/internal/output/har"
 	"github.com/tlstap/tlstap/internal/output/pcapng"
-	"github.com/tlstap/tlstap/internal/sched"
 	"github.com/tlstap/tlstap/internal/server"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
 	"github.com/tlstap/tlstap/internal/webui"
@@ -101,9 +99,6 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 
 	if src.live {
 		engine.SetMemoryLimit()
-		// Before the capture starts its goroutines: the threads the
-		// runtime adds later inherit the request from these.
-		requestSlice(e.Log, time.Duration(r.SchedSlice))
 	}
 
 	// 4. The HAR export, subscribed before anything is published.
@@ -171,20 +166,6 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 	// every consumer drains and every goroutine ends.
 	running = true
 	return e.Run(cmd.Context(), chunks)
-}
-
-// requestSlice asks the kernel for slice d on every thread of tlstap
-// (--sched-slice; 0: nothing is asked). A kernel that cannot is no reason
-// to stop: it is logged at debug and the kernel's default applies.
-func requestSlice(log *slog.Logger, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	if n, err := sched.SetProcess(d); err != nil {
-		log.Debug("scheduling slice not requested; the kernel's default applies", "slice", d, "err", err)
-	} else {
-		log.Debug("scheduling slice requested", "slice", d, "threads", n)
-	}
 }
 
 // openCapture attaches the eBPF capture and keeps it off tlstap's own

@@ -28,10 +28,6 @@ type Run struct {
 	RingBytes int
 	// CaptureSelf also captures tlstap's own connections. Live only.
 	CaptureSelf bool
-	// SchedSlice is the scheduling slice every thread of tlstap requests
-	// from the kernel (internal/sched), MinSchedSlice to MaxSchedSlice; 0
-	// leaves the kernel's default. Live only.
-	SchedSlice Duration
 	// Pods names each container's Kubernetes pod from the API: "" off,
 	// "in-cluster" (the pod's service account) or the API server's URL.
 	// PodsTokenFile and PodsCAFile override the service account's token

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -15,10 +14,6 @@ const (
 	MaxNode = 255
 	// MinRingBytes is the smallest BPF ring buffer (one page).
 	MinRingBytes = 4096
-	// MinSchedSlice and MaxSchedSlice bound run.sched_slice as the kernel
-	// bounds a thread's slice request (sched_setattr's sched_runtime).
-	MinSchedSlice = 100 * time.Microsecond
-	MaxSchedSlice = 100 * time.Millisecond
 )
 
 // run checks the run settings. Their paths are "run.<field>"; a reason
@@ -36,9 +31,6 @@ func (ck *checker) run(r Run) {
 	}
 	if n := r.RingBytes; n != 0 && (n < MinRingBytes || n&(n-1) != 0) {
 		ck.add("run.ring_bytes", "must be a power of two >= %d (e.g. 4MiB, 64MiB), got %d bytes", MinRingBytes, n)
-	}
-	if d := time.Duration(r.SchedSlice); d != 0 && (d < MinSchedSlice || d > MaxSchedSlice) {
-		ck.add("run.sched_slice", "must be 0 (the kernel's default) or %v to %v, got %v", MinSchedSlice, MaxSchedSlice, d)
 	}
 	if r.Speed < 0 {
 		ck.add("run.speed", "must be >= 0, got %v", r.Speed)
