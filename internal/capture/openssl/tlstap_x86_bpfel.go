@@ -167,6 +167,7 @@ const (
 	tlstapMapTlstapConns                 = "tlstap_conns"
 	tlstapMapTlstapEvents                = "tlstap_events"
 	tlstapMapTlstapFdConns               = "tlstap_fd_conns"
+	tlstapMapTlstapFence                 = "tlstap_fence"
 	tlstapMapTlstapFilterComms           = "tlstap_filter_comms"
 	tlstapMapTlstapFilterPids            = "tlstap_filter_pids"
 	tlstapMapTlstapFilterUids            = "tlstap_filter_uids"
@@ -176,7 +177,6 @@ const (
 	tlstapMapTlstapNssIds                = "tlstap_nss_ids"
 	tlstapMapTlstapProcs                 = "tlstap_procs"
 	tlstapMapTlstapReader                = "tlstap_reader"
-	tlstapMapTlstapScratch               = "tlstap_scratch"
 	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
 	tlstapMapTlstapSelfGen               = "tlstap_self_gen"
 	tlstapMapTlstapStats                 = "tlstap_stats"
@@ -215,6 +215,7 @@ const (
 	tlstapProgTlstapSysEnterSendto       = "tlstap_sys_enter_sendto"
 	tlstapProgTlstapSysEnterWrite        = "tlstap_sys_enter_write"
 	tlstapProgTlstapSysEnterWritev       = "tlstap_sys_enter_writev"
+	tlstapVarTlstapRecordType            = "tlstap_record_type"
 )
 
 // loadTlstap returns the embedded CollectionSpec for tlstap.
@@ -307,6 +308,7 @@ type tlstapMapSpecs struct {
 	TlstapConns         *ebpf.MapSpec `ebpf:"tlstap_conns"`
 	TlstapEvents        *ebpf.MapSpec `ebpf:"tlstap_events"`
 	TlstapFdConns       *ebpf.MapSpec `ebpf:"tlstap_fd_conns"`
+	TlstapFence         *ebpf.MapSpec `ebpf:"tlstap_fence"`
 	TlstapFilterComms   *ebpf.MapSpec `ebpf:"tlstap_filter_comms"`
 	TlstapFilterPids    *ebpf.MapSpec `ebpf:"tlstap_filter_pids"`
 	TlstapFilterUids    *ebpf.MapSpec `ebpf:"tlstap_filter_uids"`
@@ -316,7 +318,6 @@ type tlstapMapSpecs struct {
 	TlstapNssIds        *ebpf.MapSpec `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.MapSpec `ebpf:"tlstap_procs"`
 	TlstapReader        *ebpf.MapSpec `ebpf:"tlstap_reader"`
-	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
 	TlstapSelfGen       *ebpf.MapSpec `ebpf:"tlstap_self_gen"`
 	TlstapStats         *ebpf.MapSpec `ebpf:"tlstap_stats"`
@@ -326,6 +327,7 @@ type tlstapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapVariableSpecs struct {
+	TlstapRecordType *ebpf.VariableSpec `ebpf:"tlstap_record_type"`
 }
 
 // tlstapObjects contains all objects after they have been loaded into the kernel.
@@ -355,6 +357,7 @@ type tlstapMaps struct {
 	TlstapConns         *ebpf.Map `ebpf:"tlstap_conns"`
 	TlstapEvents        *ebpf.Map `ebpf:"tlstap_events"`
 	TlstapFdConns       *ebpf.Map `ebpf:"tlstap_fd_conns"`
+	TlstapFence         *ebpf.Map `ebpf:"tlstap_fence"`
 	TlstapFilterComms   *ebpf.Map `ebpf:"tlstap_filter_comms"`
 	TlstapFilterPids    *ebpf.Map `ebpf:"tlstap_filter_pids"`
 	TlstapFilterUids    *ebpf.Map `ebpf:"tlstap_filter_uids"`
@@ -364,7 +367,6 @@ type tlstapMaps struct {
 	TlstapNssIds        *ebpf.Map `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.Map `ebpf:"tlstap_procs"`
 	TlstapReader        *ebpf.Map `ebpf:"tlstap_reader"`
-	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
 	TlstapSelfGen       *ebpf.Map `ebpf:"tlstap_self_gen"`
 	TlstapStats         *ebpf.Map `ebpf:"tlstap_stats"`
@@ -379,6 +381,7 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapConns,
 		m.TlstapEvents,
 		m.TlstapFdConns,
+		m.TlstapFence,
 		m.TlstapFilterComms,
 		m.TlstapFilterPids,
 		m.TlstapFilterUids,
@@ -388,7 +391,6 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapNssIds,
 		m.TlstapProcs,
 		m.TlstapReader,
-		m.TlstapScratch,
 		m.TlstapSelfEndpoints,
 		m.TlstapSelfGen,
 		m.TlstapStats,
@@ -399,6 +401,7 @@ func (m *tlstapMaps) Close() error {
 //
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapVariables struct {
+	TlstapRecordType *ebpf.Variable `ebpf:"tlstap_record_type"`
 }
 
 // tlstapPrograms contains all programs after they have been loaded into the kernel.
