@@ -100,6 +100,8 @@ struct call {
 	 * be a socket's, so a file read inside the call (node's handshake
 	 * does one) is never taken for the connection's fd. */
 	__u32 fd1;
+	__u8 live; /* the thread is in this call (see call_get) */
+	__u8 _pad[3];
 };
 
 struct fd_key {
@@ -199,14 +201,46 @@ static __always_inline __u64 ring_flags(void)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
-/* LRU: a thread killed inside an SSL call never reaches the return probe,
- * and its entry must not stay forever. */
+/*
+ * The call each thread is in, in the thread's own storage (task storage),
+ * not a hash keyed by thread id: every data call stored its call at entry
+ * and took it back at return, and each syscall and sock tracepoint of
+ * every thread on the machine looked its thread up, which made four to
+ * six hash operations per captured call (an LRU insert and delete among
+ * them), the largest part of the probes' own time after the record.
+ * A task storage lookup reads the thread's storage pointer (nothing for a
+ * thread that never made a TLS call) and a small per-thread cache. The
+ * storage is created by a thread's first call and reused (live says
+ * whether the thread is in a call), and the kernel frees it with the
+ * thread: a thread killed inside a call leaves nothing behind, and a
+ * new thread that reuses its id does not inherit it.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct call);
 } tlstap_calls SEC(".maps");
+
+/* call_get returns the call the current thread is in, NULL if none. */
+static __always_inline struct call *call_get(void)
+{
+	struct call *c = bpf_task_storage_get(&tlstap_calls, bpf_get_current_task_btf(), 0, 0);
+	return c && c->live ? c : NULL;
+}
+
+/* call_put makes v the current thread's call; with noexist, only if the
+ * thread is in no call. 0 on success. */
+static __always_inline long call_put(const struct call *v, bool noexist)
+{
+	struct call *c = bpf_task_storage_get(&tlstap_calls, bpf_get_current_task_btf(), 0,
+					      BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c || (noexist && c->live))
+		return -1;
+	*c = *v;
+	c->live = 1;
+	return 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -245,15 +279,23 @@ struct {
 struct bio_learn {
 	__u64 ssl;
 	__s32 fd; /* seen at the syscall's entry, -1 until then */
-	__u32 _pad;
+	__u32 live; /* the thread has a connection waiting */
 };
 
+/* In the thread's storage, like tlstap_calls and for the same reasons:
+ * every socket send of every thread looked it up. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct bio_learn);
 } tlstap_bio_learn SEC(".maps");
+
+static __always_inline struct bio_learn *bio_get(void)
+{
+	struct bio_learn *b = bpf_task_storage_get(&tlstap_bio_learn, bpf_get_current_task_btf(), 0, 0);
+	return b && b->live ? b : NULL;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -356,17 +398,21 @@ static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
 }
 
 /* ensure_conn makes sure the connection exists before the tracepoints fire,
- * so they can fill in its fd and tuple. Look up first: an LRU update takes
- * a node off the free list even when the key exists. */
-static __always_inline void ensure_conn(__u32 pid, __u64 ssl, __u8 lib)
+ * so they can fill in its fd and tuple, and returns it if it existed
+ * already (NULL when it was created now, which is rare enough not to look
+ * it up again). Look up first: an LRU update takes a node off the free
+ * list even when the key exists. */
+static __always_inline struct conn *ensure_conn(__u32 pid, __u64 ssl, __u8 lib)
 {
 	struct conn_key k = { .pid = pid, .ssl = ssl };
-	if (!bpf_map_lookup_elem(&tlstap_conns, &k)) {
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
+	if (!cn) {
 		struct conn fresh = { .fd = -1, .lib = lib };
 		__u8 one = 1;
 		bpf_map_update_elem(&tlstap_conns, &k, &fresh, BPF_NOEXIST);
 		bpf_map_update_elem(&tlstap_procs, &pid, &one, BPF_ANY);
 	}
+	return cn;
 }
 
 struct emit_ctx {
@@ -576,8 +622,13 @@ static __always_inline void bio_wait(__u64 id, __u64 ssl)
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn || cn->fd >= 0 || cn->tuple.family)
 		return; /* a socket was seen: not a memory BIO */
-	struct bio_learn b = { .ssl = ssl, .fd = -1 };
-	bpf_map_update_elem(&tlstap_bio_learn, &id, &b, BPF_ANY);
+	struct bio_learn *b = bpf_task_storage_get(&tlstap_bio_learn, bpf_get_current_task_btf(), 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!b)
+		return;
+	b->ssl = ssl;
+	b->fd = -1;
+	b->live = 1;
 }
 
 /* enter records a data call. num is the byte count the call is asked to
@@ -602,36 +653,32 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 e
 		.ex = ex,
 		.lib = lib,
 	};
-	ensure_conn(pid, c.ssl, lib);
-	if (dir == DIR_WRITE && num) {
-		struct conn_key k = { .pid = pid, .ssl = c.ssl };
-		struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
-		if (cn && cn->fd >= 0 && cn->tuple.family) {
-			__u64 skip = cn->ahead < num ? cn->ahead : num;
-			c.num = num;
-			c.early = 1;
-			if (num > skip)
-				emit_conn(id, &c, cn, c.buf + skip, num - skip);
-			/* Looked up again: emit may have recreated it. */
-			cn = bpf_map_lookup_elem(&tlstap_conns, &k);
-			if (cn)
-				cn->ahead = num;
-		}
+	struct conn *cn = ensure_conn(pid, c.ssl, lib);
+	/* A connection created just now has no tuple yet. */
+	if (dir == DIR_WRITE && num && cn && cn->fd >= 0 && cn->tuple.family) {
+		__u64 skip = cn->ahead < num ? cn->ahead : num;
+		c.num = num;
+		c.early = 1;
+		if (num > skip)
+			emit_conn(id, &c, cn, c.buf + skip, num - skip);
+		/* The same entry: emit recreates a connection only when it
+		 * is given none. */
+		cn->ahead = num;
 	}
-	bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_ANY);
+	call_put(&c, false);
 	return 0;
 }
 
 static __always_inline int leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *cp = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *cp = call_get();
 	if (!cp)
 		return 0;
 	struct call c = *cp;
 	if (c.dir == DIR_HANDSHAKE)
 		return 0; /* not this probe's call */
-	bpf_map_delete_elem(&tlstap_calls, &id);
+	cp->live = 0;
 
 	/* Return values are C ints: SSL_read returns -1 on "would block". */
 	int ret = (int)PT_REGS_RC(ctx);
@@ -727,7 +774,7 @@ static __always_inline int handshake_enter(struct pt_regs *ctx, __u8 lib)
 	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	struct call c = { .ssl = PT_REGS_PARM1(ctx), .dir = DIR_HANDSHAKE, .lib = lib };
-	if (bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_NOEXIST))
+	if (call_put(&c, true))
 		return 0;
 	ensure_conn(pid, c.ssl, lib);
 	return 0;
@@ -740,10 +787,10 @@ SEC("uretprobe")
 int BPF_KRETPROBE(tlstap_ssl_handshake_return)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *c = call_get();
 	if (c && c->dir == DIR_HANDSHAKE) {
 		__u64 ssl = c->ssl;
-		bpf_map_delete_elem(&tlstap_calls, &id);
+		c->live = 0;
 		bio_wait(id, ssl);
 	}
 	return 0;
@@ -776,7 +823,7 @@ int BPF_KPROBE(tlstap_ssl_free)
 static __always_inline int on_fd(__u64 fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *c = call_get();
 	if (c && c->ex != CALL_GO_LEARN) {
 		c->fd1 = (__u32)fd + 1; /* confirmed, or not, by on_sock */
 		return 0;
@@ -784,7 +831,7 @@ static __always_inline int on_fd(__u64 fd)
 	struct go_key gk;
 	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
 	if (!k.ssl) {
-		struct bio_learn *b = bpf_map_lookup_elem(&tlstap_bio_learn, &id);
+		struct bio_learn *b = bio_get();
 		if (b)
 			b->fd = (__s32)fd; /* confirmed, or not, by on_sock */
 		return 0;
@@ -849,9 +896,8 @@ int tlstap_sched_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	/* Per thread: a thread killed inside a call never reaches its return. */
-	bpf_map_delete_elem(&tlstap_bio_learn, &id);
-	bpf_map_delete_elem(&tlstap_calls, &id);
+	/* Per-thread state (tlstap_calls, tlstap_bio_learn) is freed by the
+	 * kernel with the thread. */
 	bool conns = bpf_map_lookup_elem(&tlstap_procs, &pid);
 	if (!conns && !bpf_map_lookup_elem(&tlstap_nss_ids, &pid))
 		return 0;
@@ -914,7 +960,7 @@ static __always_inline bool tuple_eq(const struct tuple *a, const struct tuple *
  * (tlstap_bio_learn) the fd and tuple of the thread's socket operation. */
 static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
 {
-	struct bio_learn *b = bpf_map_lookup_elem(&tlstap_bio_learn, &id);
+	struct bio_learn *b = bio_get();
 	if (!b)
 		return 0;
 	struct conn_key k = { .pid = id >> 32, .ssl = b->ssl };
@@ -922,7 +968,7 @@ static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
 	struct tuple t = {};
 	if (fd < 0 || !sock_tuple(sk, &t))
 		return 0;
-	bpf_map_delete_elem(&tlstap_bio_learn, &id);
+	b->live = 0;
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn || cn->fd >= 0 || cn->tuple.family)
 		return 0;
@@ -940,13 +986,13 @@ static __always_inline int on_sock(struct sock *sk, bool send)
 	if (!sk)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *c = call_get();
 	struct go_key gk = {};
 	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
 	if (!k.ssl)
 		return send ? bio_learn_sock(id, sk) : 0;
 	if (c && c->ex == CALL_GO_LEARN)
-		bpf_map_delete_elem(&tlstap_calls, &id); /* one-shot, see gotls.h */
+		c->live = 0; /* one-shot, see gotls.h */
 	else if (!c)
 		go_learn_del(&gk); /* learnt, see gotls.h */
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);

@@ -14,10 +14,10 @@ import (
 )
 
 type tlstapBioLearn struct {
-	_   structs.HostLayout
-	Ssl uint64
-	Fd  int32
-	Pad uint32
+	_    structs.HostLayout
+	Ssl  uint64
+	Fd   int32
+	Live uint32
 }
 
 type tlstapCall struct {
@@ -33,6 +33,9 @@ type tlstapCall struct {
 	Early  uint8
 	Lib    uint8
 	Fd1    uint32
+	Live   uint8
+	Pad    [3]uint8
+	_      [4]byte
 }
 
 type tlstapCommKey struct {
@@ -172,6 +175,7 @@ const (
 	tlstapMapTlstapFilterPids            = "tlstap_filter_pids"
 	tlstapMapTlstapFilterUids            = "tlstap_filter_uids"
 	tlstapMapTlstapGoLearn               = "tlstap_go_learn"
+	tlstapMapTlstapGoLearning            = "tlstap_go_learning"
 	tlstapMapTlstapGoPids                = "tlstap_go_pids"
 	tlstapMapTlstapGoReads               = "tlstap_go_reads"
 	tlstapMapTlstapNssIds                = "tlstap_nss_ids"
@@ -313,6 +317,7 @@ type tlstapMapSpecs struct {
 	TlstapFilterPids    *ebpf.MapSpec `ebpf:"tlstap_filter_pids"`
 	TlstapFilterUids    *ebpf.MapSpec `ebpf:"tlstap_filter_uids"`
 	TlstapGoLearn       *ebpf.MapSpec `ebpf:"tlstap_go_learn"`
+	TlstapGoLearning    *ebpf.MapSpec `ebpf:"tlstap_go_learning"`
 	TlstapGoPids        *ebpf.MapSpec `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.MapSpec `ebpf:"tlstap_go_reads"`
 	TlstapNssIds        *ebpf.MapSpec `ebpf:"tlstap_nss_ids"`
@@ -362,6 +367,7 @@ type tlstapMaps struct {
 	TlstapFilterPids    *ebpf.Map `ebpf:"tlstap_filter_pids"`
 	TlstapFilterUids    *ebpf.Map `ebpf:"tlstap_filter_uids"`
 	TlstapGoLearn       *ebpf.Map `ebpf:"tlstap_go_learn"`
+	TlstapGoLearning    *ebpf.Map `ebpf:"tlstap_go_learning"`
 	TlstapGoPids        *ebpf.Map `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.Map `ebpf:"tlstap_go_reads"`
 	TlstapNssIds        *ebpf.Map `ebpf:"tlstap_nss_ids"`
@@ -386,6 +392,7 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapFilterPids,
 		m.TlstapFilterUids,
 		m.TlstapGoLearn,
+		m.TlstapGoLearning,
 		m.TlstapGoPids,
 		m.TlstapGoReads,
 		m.TlstapNssIds,
