@@ -18,8 +18,8 @@
  * as a distance from the stack's top, which stack copying preserves.
  *
  * The connection is the *tls.Conn, which Go's non-moving heap keeps at one
- * address for its life. Its fd and 4-tuple come from the same syscall and
- * sock tracepoints as OpenSSL's: while a Go call has not learned them yet,
+ * address for its life. Its fd and 4-tuple come from the same sock
+ * tracepoints as OpenSSL's (the fd from the syscall's arguments): while a Go call has not learned them yet,
  * go_learn maps the goroutine to the connection, and the tracepoints look
  * up the goroutine the thread is running (Go keeps g at -8 from the FS
  * base; the uprobe cookie says user space checked the binary's TLS layout
@@ -81,7 +81,7 @@ struct {
 /* The sum of all go_pids counts, so that while no Go connection on the
  * machine is learning (the steady state) the tracepoints, which fire for
  * every send and receive of every process, skip even the go_pids lookup:
- * one array read instead of a hash lookup per syscall and per sock event. */
+ * one array read instead of a hash lookup per sock event. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

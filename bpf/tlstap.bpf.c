@@ -14,9 +14,9 @@
  *    stamped then, as soon as the connection's tuple is known (learned by
  *    on_sock, which also judged it against tlstap's own endpoints: see
  *    self.h); before that, by leave() like a read, after the call's own
- *    socket operations learned and judged the tuple. A known fd alone is
- *    not enough: on_fd runs at syscall entry, before on_sock, and may have
- *    seen a file, so a write emitted then could escape self-exclusion.
+ *    socket operations learned and judged the tuple. on_sock learns the
+ *    fd and the tuple together, from the socket a send or receive
+ *    syscall is using.
  *    The ring keeps reservation order, so the record is ahead of anything
  *    the peer can read of it: a write is sequenced before its read.
  *  - Emitting before the library accepted the bytes is made exact by
@@ -95,11 +95,7 @@ struct call {
 	__u8 ex;
 	__u8 early; /* a write emitted at entry: leave() only settles ahead */
 	__u8 lib; /* enum lib */
-	/* The fd of the call's latest read or write syscall, plus one (0:
-	 * none): on_sock makes it the connection's once the syscall proves to
-	 * be a socket's, so a file read inside the call (node's handshake
-	 * does one) is never taken for the connection's fd. */
-	__u32 fd1;
+	__u32 _pad0;
 	__u8 live; /* the thread is in this call (see call_get) */
 	__u8 _pad[3];
 };
@@ -270,15 +266,15 @@ struct {
  * message, a record) right after it, on the same thread. An OpenSSL call
  * on a connection whose socket is still unknown leaves the connection
  * here, by thread, replacing the thread's previous one; the thread's next
- * socket send made outside any SSL call teaches it the fd (from the
- * syscall's entry) and the tuple (from its struct sock), once. Receives
+ * socket send made outside any SSL call teaches it the fd (the
+ * syscall's argument) and the tuple (from its struct sock), once. Receives
  * teach nothing: after a read that produced nothing to send, the loop's
  * next receive may well be another connection's. A write to a file or
- * pipe in between only records an fd that no struct sock confirms.
+ * pipe in between teaches nothing: only a socket's send reaches on_sock.
  */
 struct bio_learn {
 	__u64 ssl;
-	__s32 fd; /* seen at the syscall's entry, -1 until then */
+	__s32 fd; /* unused (on_sock reads the syscall's fd) */
 	__u32 live; /* the thread has a connection waiting */
 };
 
@@ -627,7 +623,6 @@ static __always_inline void bio_wait(__u64 id, __u64 ssl)
 	if (!b)
 		return;
 	b->ssl = ssl;
-	b->fd = -1;
 	b->live = 1;
 }
 
@@ -817,58 +812,6 @@ int BPF_KPROBE(tlstap_ssl_free)
 #include "gotls.h"
 #include "nss.h"
 
-/* on_fd records the fd of the syscall the thread makes inside an SSL call
- * (for on_sock to confirm), or while a Go goroutine or a memory-BIO
- * connection is learning its socket. */
-static __always_inline int on_fd(__u64 fd)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = call_get();
-	if (c && c->ex != CALL_GO_LEARN) {
-		c->fd1 = (__u32)fd + 1; /* confirmed, or not, by on_sock */
-		return 0;
-	}
-	struct go_key gk;
-	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
-	if (!k.ssl) {
-		struct bio_learn *b = bio_get();
-		if (b)
-			b->fd = (__s32)fd; /* confirmed, or not, by on_sock */
-		return 0;
-	}
-	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
-	if (!cn || cn->fd == (__s32)fd)
-		return 0;
-	cn->fd = (__s32)fd;
-	struct fd_key fk = { .pid = k.pid, .fd = (__s32)fd };
-	bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int tlstap_sys_enter_write(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int tlstap_sys_enter_writev(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int tlstap_sys_enter_sendto(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int tlstap_sys_enter_sendmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int tlstap_sys_enter_read(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int tlstap_sys_enter_readv(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int tlstap_sys_enter_recvfrom(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int tlstap_sys_enter_recvmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
 SEC("tracepoint/syscalls/sys_enter_close")
 int tlstap_sys_enter_close(struct sys_enter_ctx *ctx)
 {
@@ -926,6 +869,38 @@ int tlstap_sched_process_exit(void *ctx)
 	return 0;
 }
 
+/*
+ * syscall_fd returns the fd of the send or receive syscall the current
+ * thread is in (read, write, readv, writev, sendto, recvfrom, sendmsg,
+ * recvmsg: all take it first), -1 for any other. The sock tracepoints
+ * fire inside the syscall, and the syscall's arguments are in the
+ * thread's saved user registers, so the fd and the socket's tuple are
+ * learned in one place: no syscall-entry tracepoint is needed for the fd.
+ * Those eight tracepoints ran a program on every such syscall of every
+ * process, and each put the syscall on perf's tracepoint path (buffer,
+ * argument copy, dispatch): a few hundred ns per captured call, in the
+ * traced thread, on top of the probe. Only a socket operation gets here,
+ * so a file read inside a call (node's handshake does one) is never
+ * taken for the connection's fd; nor is a sendfile's or io_uring's
+ * (other syscall numbers), which were not traced before either.
+ */
+static __always_inline __s32 syscall_fd(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	switch (regs->orig_rax) {
+	case 0:  /* read */
+	case 1:  /* write */
+	case 19: /* readv */
+	case 20: /* writev */
+	case 44: /* sendto */
+	case 45: /* recvfrom */
+	case 46: /* sendmsg */
+	case 47: /* recvmsg */
+		return (__s32)regs->rdi;
+	}
+	return -1;
+}
+
 /* sock_tuple reads sk's 4-tuple; false when it is not a connected inet
  * socket (a reset or closed socket has been unhashed, which zeroes
  * skc_num: the tuple it had while connected is kept). */
@@ -964,7 +939,7 @@ static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
 	if (!b)
 		return 0;
 	struct conn_key k = { .pid = id >> 32, .ssl = b->ssl };
-	__s32 fd = b->fd;
+	__s32 fd = syscall_fd();
 	struct tuple t = {};
 	if (fd < 0 || !sock_tuple(sk, &t))
 		return 0;
@@ -998,9 +973,10 @@ static __always_inline int on_sock(struct sock *sk, bool send)
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn)
 		return 0;
-	if (c && c->ex != CALL_GO_LEARN && c->fd1 && cn->fd != (__s32)(c->fd1 - 1)) {
-		cn->fd = (__s32)(c->fd1 - 1);
-		struct fd_key fk = { .pid = k.pid, .fd = cn->fd };
+	__s32 fd = syscall_fd();
+	if (fd >= 0 && cn->fd != fd) {
+		cn->fd = fd;
+		struct fd_key fk = { .pid = k.pid, .fd = fd };
 		bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
 	}
 

@@ -32,7 +32,7 @@ type tlstapCall struct {
 	Ex     uint8
 	Early  uint8
 	Lib    uint8
-	Fd1    uint32
+	Pad0   uint32
 	Live   uint8
 	Pad    [3]uint8
 	_      [4]byte
@@ -211,14 +211,6 @@ const (
 	tlstapProgTlstapSslWriteEnter        = "tlstap_ssl_write_enter"
 	tlstapProgTlstapSslWriteExEnter      = "tlstap_ssl_write_ex_enter"
 	tlstapProgTlstapSysEnterClose        = "tlstap_sys_enter_close"
-	tlstapProgTlstapSysEnterRead         = "tlstap_sys_enter_read"
-	tlstapProgTlstapSysEnterReadv        = "tlstap_sys_enter_readv"
-	tlstapProgTlstapSysEnterRecvfrom     = "tlstap_sys_enter_recvfrom"
-	tlstapProgTlstapSysEnterRecvmsg      = "tlstap_sys_enter_recvmsg"
-	tlstapProgTlstapSysEnterSendmsg      = "tlstap_sys_enter_sendmsg"
-	tlstapProgTlstapSysEnterSendto       = "tlstap_sys_enter_sendto"
-	tlstapProgTlstapSysEnterWrite        = "tlstap_sys_enter_write"
-	tlstapProgTlstapSysEnterWritev       = "tlstap_sys_enter_writev"
 	tlstapVarTlstapRecordType            = "tlstap_record_type"
 )
 
@@ -291,14 +283,6 @@ type tlstapProgramSpecs struct {
 	TlstapSslWriteEnter        *ebpf.ProgramSpec `ebpf:"tlstap_ssl_write_enter"`
 	TlstapSslWriteExEnter      *ebpf.ProgramSpec `ebpf:"tlstap_ssl_write_ex_enter"`
 	TlstapSysEnterClose        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_close"`
-	TlstapSysEnterRead         *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_read"`
-	TlstapSysEnterReadv        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_readv"`
-	TlstapSysEnterRecvfrom     *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_recvfrom"`
-	TlstapSysEnterRecvmsg      *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_recvmsg"`
-	TlstapSysEnterSendmsg      *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_sendmsg"`
-	TlstapSysEnterSendto       *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_sendto"`
-	TlstapSysEnterWrite        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_write"`
-	TlstapSysEnterWritev       *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_writev"`
 }
 
 // tlstapMapSpecs contains maps before they are loaded into the kernel.
@@ -442,14 +426,6 @@ type tlstapPrograms struct {
 	TlstapSslWriteEnter        *ebpf.Program `ebpf:"tlstap_ssl_write_enter"`
 	TlstapSslWriteExEnter      *ebpf.Program `ebpf:"tlstap_ssl_write_ex_enter"`
 	TlstapSysEnterClose        *ebpf.Program `ebpf:"tlstap_sys_enter_close"`
-	TlstapSysEnterRead         *ebpf.Program `ebpf:"tlstap_sys_enter_read"`
-	TlstapSysEnterReadv        *ebpf.Program `ebpf:"tlstap_sys_enter_readv"`
-	TlstapSysEnterRecvfrom     *ebpf.Program `ebpf:"tlstap_sys_enter_recvfrom"`
-	TlstapSysEnterRecvmsg      *ebpf.Program `ebpf:"tlstap_sys_enter_recvmsg"`
-	TlstapSysEnterSendmsg      *ebpf.Program `ebpf:"tlstap_sys_enter_sendmsg"`
-	TlstapSysEnterSendto       *ebpf.Program `ebpf:"tlstap_sys_enter_sendto"`
-	TlstapSysEnterWrite        *ebpf.Program `ebpf:"tlstap_sys_enter_write"`
-	TlstapSysEnterWritev       *ebpf.Program `ebpf:"tlstap_sys_enter_writev"`
 }
 
 func (p *tlstapPrograms) Close() error {
@@ -481,14 +457,6 @@ func (p *tlstapPrograms) Close() error {
 		p.TlstapSslWriteEnter,
 		p.TlstapSslWriteExEnter,
 		p.TlstapSysEnterClose,
-		p.TlstapSysEnterRead,
-		p.TlstapSysEnterReadv,
-		p.TlstapSysEnterRecvfrom,
-		p.TlstapSysEnterRecvmsg,
-		p.TlstapSysEnterSendmsg,
-		p.TlstapSysEnterSendto,
-		p.TlstapSysEnterWrite,
-		p.TlstapSysEnterWritev,
 	)
 }
 
