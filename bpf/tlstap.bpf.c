@@ -344,33 +344,82 @@ static __always_inline void count(__u32 stat, __u64 n)
 
 #include "self.h"
 
+/*
+ * A thread's last filter verdict, in its own storage: with a filter on, every
+ * probe judged its thread again with one to three hash lookups (the comm's
+ * with a 20-byte key), about a quarter of a Go Write probe's own time when
+ * only a comm was filtered on. A verdict holds while the filter, the
+ * thread's pid, uid and comm are the ones it was taken for: active is
+ * tlstap_active's whole value, which user space bumps on every SetFilter
+ * (filter.go; the low bit still picks the generation).
+ */
+struct filter_cache {
+	__u32 active;
+	__u32 pid;
+	__u32 uid;
+	__u8 valid;
+	__u8 verdict;
+	__u8 _pad[2];
+	__u64 comm[2]; /* TASK_COMM_LEN bytes, as words to compare */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct filter_cache);
+} tlstap_filter_cache SEC(".maps");
+
 static __always_inline bool wanted(__u32 pid, __u32 uid)
 {
 	__u32 zero = 0;
 	__u32 *gen = bpf_map_lookup_elem(&tlstap_active, &zero);
 	if (!gen)
 		return false;
-	__u32 g = *gen & 1;
+	__u32 active = *(volatile __u32 *)gen;
+	__u32 g = active & 1;
 	struct config *c = bpf_map_lookup_elem(&tlstap_configs, &g);
 	if (!c || pid == c->self_pid)
 		return false;
+	if (!c->pids_on && !c->uids_on && !c->comms_on)
+		return true;
+
+	__u64 comm[2] = {};
+	if (c->comms_on)
+		bpf_get_current_comm(comm, sizeof(comm));
+	struct filter_cache *fc = bpf_task_storage_get(&tlstap_filter_cache, bpf_get_current_task_btf(), 0,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (fc && fc->valid && fc->active == active && fc->pid == pid && fc->uid == uid &&
+	    fc->comm[0] == comm[0] && fc->comm[1] == comm[1])
+		return fc->verdict;
+
+	bool verdict = true;
 	if (c->pids_on) {
 		struct id_key k = { .gen = g, .id = pid };
 		if (!bpf_map_lookup_elem(&tlstap_filter_pids, &k))
-			return false;
+			verdict = false;
 	}
-	if (c->uids_on) {
+	if (verdict && c->uids_on) {
 		struct id_key k = { .gen = g, .id = uid };
 		if (!bpf_map_lookup_elem(&tlstap_filter_uids, &k))
-			return false;
+			verdict = false;
 	}
-	if (c->comms_on) {
+	if (verdict && c->comms_on) {
 		struct comm_key k = { .gen = g };
-		bpf_get_current_comm(k.comm, sizeof(k.comm));
+		__builtin_memcpy(k.comm, comm, sizeof(k.comm));
 		if (!bpf_map_lookup_elem(&tlstap_filter_comms, &k))
-			return false;
+			verdict = false;
 	}
-	return true;
+	if (fc) {
+		fc->active = active;
+		fc->pid = pid;
+		fc->uid = uid;
+		fc->comm[0] = comm[0];
+		fc->comm[1] = comm[1];
+		fc->verdict = verdict;
+		fc->valid = 1;
+	}
+	return verdict;
 }
 
 static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,

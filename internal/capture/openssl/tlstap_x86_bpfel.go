@@ -124,6 +124,17 @@ type tlstapFdKey struct {
 	Fd  int32
 }
 
+type tlstapFilterCache struct {
+	_       structs.HostLayout
+	Active  uint32
+	Pid     uint32
+	Uid     uint32
+	Valid   uint8
+	Verdict uint8
+	Pad     [2]uint8
+	Comm    [2]uint64
+}
+
 type tlstapGoKey struct {
 	_   structs.HostLayout
 	Pid uint32
@@ -171,6 +182,7 @@ const (
 	tlstapMapTlstapEvents                = "tlstap_events"
 	tlstapMapTlstapFdConns               = "tlstap_fd_conns"
 	tlstapMapTlstapFence                 = "tlstap_fence"
+	tlstapMapTlstapFilterCache           = "tlstap_filter_cache"
 	tlstapMapTlstapFilterComms           = "tlstap_filter_comms"
 	tlstapMapTlstapFilterPids            = "tlstap_filter_pids"
 	tlstapMapTlstapFilterUids            = "tlstap_filter_uids"
@@ -297,6 +309,7 @@ type tlstapMapSpecs struct {
 	TlstapEvents        *ebpf.MapSpec `ebpf:"tlstap_events"`
 	TlstapFdConns       *ebpf.MapSpec `ebpf:"tlstap_fd_conns"`
 	TlstapFence         *ebpf.MapSpec `ebpf:"tlstap_fence"`
+	TlstapFilterCache   *ebpf.MapSpec `ebpf:"tlstap_filter_cache"`
 	TlstapFilterComms   *ebpf.MapSpec `ebpf:"tlstap_filter_comms"`
 	TlstapFilterPids    *ebpf.MapSpec `ebpf:"tlstap_filter_pids"`
 	TlstapFilterUids    *ebpf.MapSpec `ebpf:"tlstap_filter_uids"`
@@ -347,6 +360,7 @@ type tlstapMaps struct {
 	TlstapEvents        *ebpf.Map `ebpf:"tlstap_events"`
 	TlstapFdConns       *ebpf.Map `ebpf:"tlstap_fd_conns"`
 	TlstapFence         *ebpf.Map `ebpf:"tlstap_fence"`
+	TlstapFilterCache   *ebpf.Map `ebpf:"tlstap_filter_cache"`
 	TlstapFilterComms   *ebpf.Map `ebpf:"tlstap_filter_comms"`
 	TlstapFilterPids    *ebpf.Map `ebpf:"tlstap_filter_pids"`
 	TlstapFilterUids    *ebpf.Map `ebpf:"tlstap_filter_uids"`
@@ -372,6 +386,7 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapEvents,
 		m.TlstapFdConns,
 		m.TlstapFence,
+		m.TlstapFilterCache,
 		m.TlstapFilterComms,
 		m.TlstapFilterPids,
 		m.TlstapFilterUids,
