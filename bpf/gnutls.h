@@ -64,13 +64,13 @@ static __always_inline int gnutls_version(__u64 session, __u64 cookie)
 static __always_inline int gnutls_leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *cp = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *cp = call_get();
 	if (!cp)
 		return 0;
 	struct call c = *cp;
 	if (c.dir == DIR_HANDSHAKE)
 		return 0;
-	bpf_map_delete_elem(&tlstap_calls, &id);
+	cp->live = 0;
 
 	long ret = (long)PT_REGS_RC(ctx);
 	if (c.dir == DIR_READ)

@@ -18,8 +18,8 @@
  * as a distance from the stack's top, which stack copying preserves.
  *
  * The connection is the *tls.Conn, which Go's non-moving heap keeps at one
- * address for its life. Its fd and 4-tuple come from the same syscall and
- * sock tracepoints as OpenSSL's: while a Go call has not learned them yet,
+ * address for its life. Its fd and 4-tuple come from the same sock
+ * tracepoints as OpenSSL's (the fd from the syscall's arguments): while a Go call has not learned them yet,
  * go_learn maps the goroutine to the connection, and the tracepoints look
  * up the goroutine the thread is running (Go keeps g at -8 from the FS
  * base; the uprobe cookie says user space checked the binary's TLS layout
@@ -78,6 +78,25 @@ struct {
 	__type(value, __s64);
 } tlstap_go_pids SEC(".maps");
 
+/* The sum of all go_pids counts, so that while no Go connection on the
+ * machine is learning (the steady state) the tracepoints, which fire for
+ * every send and receive of every process, skip even the go_pids lookup:
+ * one array read instead of a hash lookup per sock event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} tlstap_go_learning SEC(".maps");
+
+static __always_inline void go_learning_add(__s64 d)
+{
+	__u32 zero = 0;
+	__s64 *n = bpf_map_lookup_elem(&tlstap_go_learning, &zero);
+	if (n)
+		__sync_fetch_and_add(n, d);
+}
+
 /* go_learn_add makes k's goroutine learn the socket of conn, counted in
  * go_pids once per go_learn entry. */
 static __always_inline void go_learn_add(struct go_key *k, __u64 conn)
@@ -88,6 +107,7 @@ static __always_inline void go_learn_add(struct go_key *k, __u64 conn)
 		bpf_map_update_elem(&tlstap_go_learn, k, &conn, BPF_ANY);
 		return;
 	}
+	go_learning_add(1);
 	__u32 pid = k->pid;
 	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);
 	if (!n) {
@@ -106,6 +126,7 @@ static __always_inline void go_learn_del(struct go_key *k)
 {
 	if (bpf_map_delete_elem(&tlstap_go_learn, k))
 		return;
+	go_learning_add(-1);
 	__u32 pid = k->pid;
 	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);
 	if (n)
@@ -125,6 +146,10 @@ static __always_inline __u64 go_current(void)
  * the socket of, 0 if none; *k is set to its go_learn key. */
 static __always_inline __u64 go_learning(__u64 id, struct go_key *k)
 {
+	__u32 zero = 0;
+	__s64 *all = bpf_map_lookup_elem(&tlstap_go_learning, &zero);
+	if (all && !*(volatile __s64 *)all)
+		return 0;
 	__u32 pid = id >> 32;
 	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);
 	if (!n || !*n)
@@ -182,7 +207,7 @@ static __always_inline struct conn *go_conn(struct pt_regs *ctx, __u64 id, __u64
 		go_learn_add(&k, conn);
 	} else {
 		struct call c = { .ssl = conn, .dir = DIR_HANDSHAKE, .ex = CALL_GO_LEARN };
-		bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_ANY);
+		call_put(&c, false);
 	}
 	return cn;
 }
@@ -271,9 +296,9 @@ int tlstap_go_read_return(struct pt_regs *ctx)
 	/* A call that read from its buffer without a syscall leaves its
 	 * learning entry behind: drop it before the goroutine's (or thread's)
 	 * next socket, maybe another connection's, is taken for this one. */
-	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *c = call_get();
 	if (c && c->ex == CALL_GO_LEARN && c->ssl == r.conn)
-		bpf_map_delete_elem(&tlstap_calls, &id);
+		c->live = 0;
 	__u64 *learning = bpf_map_lookup_elem(&tlstap_go_learn, &k);
 	if (learning && *learning == r.conn)
 		go_learn_del(&k);

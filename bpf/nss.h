@@ -126,7 +126,7 @@ int BPF_KPROBE(tlstap_nss_writev_enter)
 		.lib = LIB_NSS,
 	};
 	ensure_conn(pid, c.ssl, LIB_NSS);
-	bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_ANY);
+	call_put(&c, false);
 	return 0;
 }
 
@@ -157,11 +157,11 @@ SEC("uretprobe")
 int BPF_KRETPROBE(tlstap_nss_writev_return)
 {
 	struct writev_ctx w = { .id = bpf_get_current_pid_tgid() };
-	struct call *cp = bpf_map_lookup_elem(&tlstap_calls, &w.id);
+	struct call *cp = call_get();
 	if (!cp || cp->dir == DIR_HANDSHAKE)
 		return 0;
 	w.c = *cp;
-	bpf_map_delete_elem(&tlstap_calls, &w.id);
+	cp->live = 0;
 	int ret = (int)PT_REGS_RC(ctx);
 	if (ret <= 0)
 		return 0;

@@ -14,9 +14,9 @@
  *    stamped then, as soon as the connection's tuple is known (learned by
  *    on_sock, which also judged it against tlstap's own endpoints: see
  *    self.h); before that, by leave() like a read, after the call's own
- *    socket operations learned and judged the tuple. A known fd alone is
- *    not enough: on_fd runs at syscall entry, before on_sock, and may have
- *    seen a file, so a write emitted then could escape self-exclusion.
+ *    socket operations learned and judged the tuple. on_sock learns the
+ *    fd and the tuple together, from the socket a send or receive
+ *    syscall is using.
  *    The ring keeps reservation order, so the record is ahead of anything
  *    the peer can read of it: a write is sequenced before its read.
  *  - Emitting before the library accepted the bytes is made exact by
@@ -95,11 +95,9 @@ struct call {
 	__u8 ex;
 	__u8 early; /* a write emitted at entry: leave() only settles ahead */
 	__u8 lib; /* enum lib */
-	/* The fd of the call's latest read or write syscall, plus one (0:
-	 * none): on_sock makes it the connection's once the syscall proves to
-	 * be a socket's, so a file read inside the call (node's handshake
-	 * does one) is never taken for the connection's fd. */
-	__u32 fd1;
+	__u32 _pad0;
+	__u8 live; /* the thread is in this call (see call_get) */
+	__u8 _pad[3];
 };
 
 struct fd_key {
@@ -127,17 +125,24 @@ struct comm_key {
 	char comm[TASK_COMM_LEN];
 };
 
+/* Records are written in place (emit_into), so no map holds a struct
+ * record any more; this keeps it (and struct event) in the object's BTF
+ * for bpf2go, which mirrors them for the decoder's tests (record_test.go). */
+const struct record *tlstap_record_type __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20); /* replaced by the loader */
 } tlstap_events SEC(".maps");
 
+/* The target of ring_flags' locked add: one word per CPU, so the barrier
+ * moves no cache line between CPUs (see there). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct record);
-} tlstap_scratch SEC(".maps");
+	__type(value, __u64);
+} tlstap_fence SEC(".maps");
 
 /*
  * The ring reader's state, shared with user space through mmap
@@ -157,7 +162,8 @@ struct {
 struct reader_state {
 	__u32 awake;
 	__u32 _pad;
-	__u64 fence; /* target of ring_flags' locked add, see there */
+	__u64 fence; /* unused since ring_flags fences on tlstap_fence; kept
+		      * so the shared layout does not change */
 };
 
 struct {
@@ -172,27 +178,65 @@ struct {
  * forced wake-up if the reader is parked, none otherwise. The reservation
  * must be ordered before the read of awake; with -mcpu=v1 there is no
  * fetching atomic, but an atomic add is a locked instruction on x86-64,
- * which is a full barrier. */
+ * which is a full barrier whatever its target. The target is a per-CPU
+ * word (tlstap_fence), not reader_state.fence: a locked add on the shared
+ * word took its cache line away from every other CPU on every record, and
+ * each producer on another CPU, and the reader reading awake, then paid a
+ * cross-CPU miss for it. awake itself is only read here, and written only
+ * when the reader parks or wakes, so it stays in every CPU's cache. */
 static __always_inline __u64 ring_flags(void)
 {
 	__u32 zero = 0;
 	struct reader_state *st = bpf_map_lookup_elem(&tlstap_reader, &zero);
-	if (!st)
+	__u64 *fence = bpf_map_lookup_elem(&tlstap_fence, &zero);
+	if (!st || !fence)
 		return BPF_RB_FORCE_WAKEUP;
-	__sync_fetch_and_add(&st->fence, 1);
+	__sync_fetch_and_add(fence, 1);
 	if (*(volatile __u32 *)&st->awake)
 		return BPF_RB_NO_WAKEUP;
 	return BPF_RB_FORCE_WAKEUP;
 }
 
-/* LRU: a thread killed inside an SSL call never reaches the return probe,
- * and its entry must not stay forever. */
+/*
+ * The call each thread is in, in the thread's own storage (task storage),
+ * not a hash keyed by thread id: every data call stored its call at entry
+ * and took it back at return, and each syscall and sock tracepoint of
+ * every thread on the machine looked its thread up, which made four to
+ * six hash operations per captured call (an LRU insert and delete among
+ * them), the largest part of the probes' own time after the record.
+ * A task storage lookup reads the thread's storage pointer (nothing for a
+ * thread that never made a TLS call) and a small per-thread cache. The
+ * storage is created by a thread's first call and reused (live says
+ * whether the thread is in a call), and the kernel frees it with the
+ * thread: a thread killed inside a call leaves nothing behind, and a
+ * new thread that reuses its id does not inherit it.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct call);
 } tlstap_calls SEC(".maps");
+
+/* call_get returns the call the current thread is in, NULL if none. */
+static __always_inline struct call *call_get(void)
+{
+	struct call *c = bpf_task_storage_get(&tlstap_calls, bpf_get_current_task_btf(), 0, 0);
+	return c && c->live ? c : NULL;
+}
+
+/* call_put makes v the current thread's call; with noexist, only if the
+ * thread is in no call. 0 on success. */
+static __always_inline long call_put(const struct call *v, bool noexist)
+{
+	struct call *c = bpf_task_storage_get(&tlstap_calls, bpf_get_current_task_btf(), 0,
+					      BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c || (noexist && c->live))
+		return -1;
+	*c = *v;
+	c->live = 1;
+	return 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -222,24 +266,32 @@ struct {
  * message, a record) right after it, on the same thread. An OpenSSL call
  * on a connection whose socket is still unknown leaves the connection
  * here, by thread, replacing the thread's previous one; the thread's next
- * socket send made outside any SSL call teaches it the fd (from the
- * syscall's entry) and the tuple (from its struct sock), once. Receives
+ * socket send made outside any SSL call teaches it the fd (the
+ * syscall's argument) and the tuple (from its struct sock), once. Receives
  * teach nothing: after a read that produced nothing to send, the loop's
  * next receive may well be another connection's. A write to a file or
- * pipe in between only records an fd that no struct sock confirms.
+ * pipe in between teaches nothing: only a socket's send reaches on_sock.
  */
 struct bio_learn {
 	__u64 ssl;
-	__s32 fd; /* seen at the syscall's entry, -1 until then */
-	__u32 _pad;
+	__s32 fd; /* unused (on_sock reads the syscall's fd) */
+	__u32 live; /* the thread has a connection waiting */
 };
 
+/* In the thread's storage, like tlstap_calls and for the same reasons:
+ * every socket send of every thread looked it up. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct bio_learn);
 } tlstap_bio_learn SEC(".maps");
+
+static __always_inline struct bio_learn *bio_get(void)
+{
+	struct bio_learn *b = bpf_task_storage_get(&tlstap_bio_learn, bpf_get_current_task_btf(), 0, 0);
+	return b && b->live ? b : NULL;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -292,33 +344,82 @@ static __always_inline void count(__u32 stat, __u64 n)
 
 #include "self.h"
 
+/*
+ * A thread's last filter verdict, in its own storage: with a filter on, every
+ * probe judged its thread again with one to three hash lookups (the comm's
+ * with a 20-byte key), about a quarter of a Go Write probe's own time when
+ * only a comm was filtered on. A verdict holds while the filter, the
+ * thread's pid, uid and comm are the ones it was taken for: active is
+ * tlstap_active's whole value, which user space bumps on every SetFilter
+ * (filter.go; the low bit still picks the generation).
+ */
+struct filter_cache {
+	__u32 active;
+	__u32 pid;
+	__u32 uid;
+	__u8 valid;
+	__u8 verdict;
+	__u8 _pad[2];
+	__u64 comm[2]; /* TASK_COMM_LEN bytes, as words to compare */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct filter_cache);
+} tlstap_filter_cache SEC(".maps");
+
 static __always_inline bool wanted(__u32 pid, __u32 uid)
 {
 	__u32 zero = 0;
 	__u32 *gen = bpf_map_lookup_elem(&tlstap_active, &zero);
 	if (!gen)
 		return false;
-	__u32 g = *gen & 1;
+	__u32 active = *(volatile __u32 *)gen;
+	__u32 g = active & 1;
 	struct config *c = bpf_map_lookup_elem(&tlstap_configs, &g);
 	if (!c || pid == c->self_pid)
 		return false;
+	if (!c->pids_on && !c->uids_on && !c->comms_on)
+		return true;
+
+	__u64 comm[2] = {};
+	if (c->comms_on)
+		bpf_get_current_comm(comm, sizeof(comm));
+	struct filter_cache *fc = bpf_task_storage_get(&tlstap_filter_cache, bpf_get_current_task_btf(), 0,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (fc && fc->valid && fc->active == active && fc->pid == pid && fc->uid == uid &&
+	    fc->comm[0] == comm[0] && fc->comm[1] == comm[1])
+		return fc->verdict;
+
+	bool verdict = true;
 	if (c->pids_on) {
 		struct id_key k = { .gen = g, .id = pid };
 		if (!bpf_map_lookup_elem(&tlstap_filter_pids, &k))
-			return false;
+			verdict = false;
 	}
-	if (c->uids_on) {
+	if (verdict && c->uids_on) {
 		struct id_key k = { .gen = g, .id = uid };
 		if (!bpf_map_lookup_elem(&tlstap_filter_uids, &k))
-			return false;
+			verdict = false;
 	}
-	if (c->comms_on) {
+	if (verdict && c->comms_on) {
 		struct comm_key k = { .gen = g };
-		bpf_get_current_comm(k.comm, sizeof(k.comm));
+		__builtin_memcpy(k.comm, comm, sizeof(k.comm));
 		if (!bpf_map_lookup_elem(&tlstap_filter_comms, &k))
-			return false;
+			verdict = false;
 	}
-	return true;
+	if (fc) {
+		fc->active = active;
+		fc->pid = pid;
+		fc->uid = uid;
+		fc->comm[0] = comm[0];
+		fc->comm[1] = comm[1];
+		fc->verdict = verdict;
+		fc->valid = 1;
+	}
+	return verdict;
 }
 
 static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
@@ -342,17 +443,21 @@ static __always_inline void fill(struct event *ev, __u64 id, __u64 ssl,
 }
 
 /* ensure_conn makes sure the connection exists before the tracepoints fire,
- * so they can fill in its fd and tuple. Look up first: an LRU update takes
- * a node off the free list even when the key exists. */
-static __always_inline void ensure_conn(__u32 pid, __u64 ssl, __u8 lib)
+ * so they can fill in its fd and tuple, and returns it if it existed
+ * already (NULL when it was created now, which is rare enough not to look
+ * it up again). Look up first: an LRU update takes a node off the free
+ * list even when the key exists. */
+static __always_inline struct conn *ensure_conn(__u32 pid, __u64 ssl, __u8 lib)
 {
 	struct conn_key k = { .pid = pid, .ssl = ssl };
-	if (!bpf_map_lookup_elem(&tlstap_conns, &k)) {
+	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
+	if (!cn) {
 		struct conn fresh = { .fd = -1, .lib = lib };
 		__u8 one = 1;
 		bpf_map_update_elem(&tlstap_conns, &k, &fresh, BPF_NOEXIST);
 		bpf_map_update_elem(&tlstap_procs, &pid, &one, BPF_ANY);
 	}
+	return cn;
 }
 
 struct emit_ctx {
@@ -363,51 +468,79 @@ struct emit_ctx {
 	__u8 dir;
 };
 
+/* emit_into reserves a record of the size class CLASS (a constant, as
+ * bpf_ringbuf_reserve needs) for len (<= CLASS) bytes at src, and fills
+ * its header and data in place. A record is only as large as its class,
+ * and nothing goes through a scratch buffer: the header and the data are
+ * written once, straight into the ring, instead of twice (scratch, then
+ * ring). The ring record is up to CLASS - len bytes longer than the data;
+ * user space reads hdr.len, not the record's length. */
+static __always_inline void emit_into(struct emit_ctx *e, struct conn *cn, __u64 src,
+				      __u64 len, __u8 dir, __u64 lost, const __u64 class)
+{
+	/* len <= class is known here, but clang proves it and drops the
+	 * check the verifier needs to bound the copy: hide it. */
+	asm volatile("" : "+r"(len));
+	if (len > class)
+		return;
+	struct event *ev = bpf_ringbuf_reserve(&tlstap_events, sizeof(struct event) + class, 0);
+	if (!ev) {
+		__sync_fetch_and_add(&cn->lost[dir], len);
+		count(STAT_LOST_RING_BYTES, len);
+		count(STAT_LOST_RING_RECORDS, 1);
+		return;
+	}
+	if (bpf_probe_read_user((void *)(ev + 1), len, (void *)src)) {
+		bpf_ringbuf_discard(ev, BPF_RB_NO_WAKEUP);
+		__sync_fetch_and_add(&cn->lost[dir], len);
+		count(STAT_LOST_FAULT_BYTES, len);
+		return;
+	}
+	fill(ev, e->id, e->key.ssl, cn, KIND_DATA, dir);
+	ev->lost = lost;
+	ev->len = len;
+	bpf_ringbuf_submit(ev, ring_flags());
+	if (lost)
+		__sync_fetch_and_sub(&cn->lost[dir], lost);
+	count(STAT_RECORDS, 1);
+}
+
 /* emit_slice sends the MAX_DATA slice of a call at off (< e->n) of
- * connection cn. */
+ * connection cn, in the smallest size class that holds it: powers of two
+ * from 64 bytes, so a record wastes less than half its data's size, and a
+ * small call's record is not a 16 KiB reservation. */
 static __always_inline long emit_slice(struct emit_ctx *e, struct conn *cn, __u64 off)
 {
-	__u32 zero = 0;
-	struct record *r = bpf_map_lookup_elem(&tlstap_scratch, &zero);
-	if (!r)
-		return 1;
-
 	__u64 len = e->n - off;
 	if (len > MAX_DATA)
 		len = MAX_DATA;
 	__u8 dir = e->dir & 1;
+	__u64 src = e->buf + off;
 
 	if (cn->excluded) {
 		count(STAT_EXCLUDED_RECORDS, 1);
 		count(STAT_EXCLUDED_BYTES, len);
 		return 0;
 	}
-	fill(&r->hdr, e->id, e->key.ssl, cn, KIND_DATA, dir);
 	__u64 lost = cn->lost[dir];
-	r->hdr.lost = lost;
-	r->hdr.len = len;
-
-	if (bpf_probe_read_user(r->data, len, (void *)(e->buf + off))) {
-		__sync_fetch_and_add(&cn->lost[dir], len);
-		count(STAT_LOST_FAULT_BYTES, len);
-		return 0;
-	}
-	/* Reserved and submitted apart (not bpf_ringbuf_output), so that the
-	 * wake-up decision is taken between the two: see ring_flags. */
-	struct bpf_dynptr dp;
-	__u32 size = sizeof(r->hdr) + len;
-	if (bpf_ringbuf_reserve_dynptr(&tlstap_events, size, 0, &dp)) {
-		bpf_ringbuf_discard_dynptr(&dp, 0);
-		__sync_fetch_and_add(&cn->lost[dir], len);
-		count(STAT_LOST_RING_BYTES, len);
-		count(STAT_LOST_RING_RECORDS, 1);
-		return 0;
-	}
-	bpf_dynptr_write(&dp, 0, r, size, 0);
-	bpf_ringbuf_submit_dynptr(&dp, ring_flags());
-	if (lost)
-		__sync_fetch_and_sub(&cn->lost[dir], lost);
-	count(STAT_RECORDS, 1);
+	if (len <= 64)
+		emit_into(e, cn, src, len, dir, lost, 64);
+	else if (len <= 128)
+		emit_into(e, cn, src, len, dir, lost, 128);
+	else if (len <= 256)
+		emit_into(e, cn, src, len, dir, lost, 256);
+	else if (len <= 512)
+		emit_into(e, cn, src, len, dir, lost, 512);
+	else if (len <= 1024)
+		emit_into(e, cn, src, len, dir, lost, 1024);
+	else if (len <= 2048)
+		emit_into(e, cn, src, len, dir, lost, 2048);
+	else if (len <= 4096)
+		emit_into(e, cn, src, len, dir, lost, 4096);
+	else if (len <= 8192)
+		emit_into(e, cn, src, len, dir, lost, 8192);
+	else
+		emit_into(e, cn, src, len, dir, lost, MAX_DATA);
 	return 0;
 }
 
@@ -534,8 +667,12 @@ static __always_inline void bio_wait(__u64 id, __u64 ssl)
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn || cn->fd >= 0 || cn->tuple.family)
 		return; /* a socket was seen: not a memory BIO */
-	struct bio_learn b = { .ssl = ssl, .fd = -1 };
-	bpf_map_update_elem(&tlstap_bio_learn, &id, &b, BPF_ANY);
+	struct bio_learn *b = bpf_task_storage_get(&tlstap_bio_learn, bpf_get_current_task_btf(), 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!b)
+		return;
+	b->ssl = ssl;
+	b->live = 1;
 }
 
 /* enter records a data call. num is the byte count the call is asked to
@@ -560,36 +697,32 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 lib, __u8 dir, __u8 e
 		.ex = ex,
 		.lib = lib,
 	};
-	ensure_conn(pid, c.ssl, lib);
-	if (dir == DIR_WRITE && num) {
-		struct conn_key k = { .pid = pid, .ssl = c.ssl };
-		struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
-		if (cn && cn->fd >= 0 && cn->tuple.family) {
-			__u64 skip = cn->ahead < num ? cn->ahead : num;
-			c.num = num;
-			c.early = 1;
-			if (num > skip)
-				emit_conn(id, &c, cn, c.buf + skip, num - skip);
-			/* Looked up again: emit may have recreated it. */
-			cn = bpf_map_lookup_elem(&tlstap_conns, &k);
-			if (cn)
-				cn->ahead = num;
-		}
+	struct conn *cn = ensure_conn(pid, c.ssl, lib);
+	/* A connection created just now has no tuple yet. */
+	if (dir == DIR_WRITE && num && cn && cn->fd >= 0 && cn->tuple.family) {
+		__u64 skip = cn->ahead < num ? cn->ahead : num;
+		c.num = num;
+		c.early = 1;
+		if (num > skip)
+			emit_conn(id, &c, cn, c.buf + skip, num - skip);
+		/* The same entry: emit recreates a connection only when it
+		 * is given none. */
+		cn->ahead = num;
 	}
-	bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_ANY);
+	call_put(&c, false);
 	return 0;
 }
 
 static __always_inline int leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *cp = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *cp = call_get();
 	if (!cp)
 		return 0;
 	struct call c = *cp;
 	if (c.dir == DIR_HANDSHAKE)
 		return 0; /* not this probe's call */
-	bpf_map_delete_elem(&tlstap_calls, &id);
+	cp->live = 0;
 
 	/* Return values are C ints: SSL_read returns -1 on "would block". */
 	int ret = (int)PT_REGS_RC(ctx);
@@ -685,7 +818,7 @@ static __always_inline int handshake_enter(struct pt_regs *ctx, __u8 lib)
 	if (!wanted(pid, (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	struct call c = { .ssl = PT_REGS_PARM1(ctx), .dir = DIR_HANDSHAKE, .lib = lib };
-	if (bpf_map_update_elem(&tlstap_calls, &id, &c, BPF_NOEXIST))
+	if (call_put(&c, true))
 		return 0;
 	ensure_conn(pid, c.ssl, lib);
 	return 0;
@@ -698,10 +831,10 @@ SEC("uretprobe")
 int BPF_KRETPROBE(tlstap_ssl_handshake_return)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *c = call_get();
 	if (c && c->dir == DIR_HANDSHAKE) {
 		__u64 ssl = c->ssl;
-		bpf_map_delete_elem(&tlstap_calls, &id);
+		c->live = 0;
 		bio_wait(id, ssl);
 	}
 	return 0;
@@ -727,58 +860,6 @@ int BPF_KPROBE(tlstap_ssl_free)
 
 #include "gotls.h"
 #include "nss.h"
-
-/* on_fd records the fd of the syscall the thread makes inside an SSL call
- * (for on_sock to confirm), or while a Go goroutine or a memory-BIO
- * connection is learning its socket. */
-static __always_inline int on_fd(__u64 fd)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
-	if (c && c->ex != CALL_GO_LEARN) {
-		c->fd1 = (__u32)fd + 1; /* confirmed, or not, by on_sock */
-		return 0;
-	}
-	struct go_key gk;
-	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
-	if (!k.ssl) {
-		struct bio_learn *b = bpf_map_lookup_elem(&tlstap_bio_learn, &id);
-		if (b)
-			b->fd = (__s32)fd; /* confirmed, or not, by on_sock */
-		return 0;
-	}
-	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
-	if (!cn || cn->fd == (__s32)fd)
-		return 0;
-	cn->fd = (__s32)fd;
-	struct fd_key fk = { .pid = k.pid, .fd = (__s32)fd };
-	bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int tlstap_sys_enter_write(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int tlstap_sys_enter_writev(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int tlstap_sys_enter_sendto(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int tlstap_sys_enter_sendmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int tlstap_sys_enter_read(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int tlstap_sys_enter_readv(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int tlstap_sys_enter_recvfrom(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int tlstap_sys_enter_recvmsg(struct sys_enter_ctx *ctx) { return on_fd(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int tlstap_sys_enter_close(struct sys_enter_ctx *ctx)
@@ -807,9 +888,8 @@ int tlstap_sched_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	/* Per thread: a thread killed inside a call never reaches its return. */
-	bpf_map_delete_elem(&tlstap_bio_learn, &id);
-	bpf_map_delete_elem(&tlstap_calls, &id);
+	/* Per-thread state (tlstap_calls, tlstap_bio_learn) is freed by the
+	 * kernel with the thread. */
 	bool conns = bpf_map_lookup_elem(&tlstap_procs, &pid);
 	if (!conns && !bpf_map_lookup_elem(&tlstap_nss_ids, &pid))
 		return 0;
@@ -836,6 +916,38 @@ int tlstap_sched_process_exit(void *ctx)
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	bpf_ringbuf_submit(ev, ring_flags());
 	return 0;
+}
+
+/*
+ * syscall_fd returns the fd of the send or receive syscall the current
+ * thread is in (read, write, readv, writev, sendto, recvfrom, sendmsg,
+ * recvmsg: all take it first), -1 for any other. The sock tracepoints
+ * fire inside the syscall, and the syscall's arguments are in the
+ * thread's saved user registers, so the fd and the socket's tuple are
+ * learned in one place: no syscall-entry tracepoint is needed for the fd.
+ * Those eight tracepoints ran a program on every such syscall of every
+ * process, and each put the syscall on perf's tracepoint path (buffer,
+ * argument copy, dispatch): a few hundred ns per captured call, in the
+ * traced thread, on top of the probe. Only a socket operation gets here,
+ * so a file read inside a call (node's handshake does one) is never
+ * taken for the connection's fd; nor is a sendfile's or io_uring's
+ * (other syscall numbers), which were not traced before either.
+ */
+static __always_inline __s32 syscall_fd(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	switch (regs->orig_rax) {
+	case 0:  /* read */
+	case 1:  /* write */
+	case 19: /* readv */
+	case 20: /* writev */
+	case 44: /* sendto */
+	case 45: /* recvfrom */
+	case 46: /* sendmsg */
+	case 47: /* recvmsg */
+		return (__s32)regs->rdi;
+	}
+	return -1;
 }
 
 /* sock_tuple reads sk's 4-tuple; false when it is not a connected inet
@@ -872,15 +984,15 @@ static __always_inline bool tuple_eq(const struct tuple *a, const struct tuple *
  * (tlstap_bio_learn) the fd and tuple of the thread's socket operation. */
 static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
 {
-	struct bio_learn *b = bpf_map_lookup_elem(&tlstap_bio_learn, &id);
+	struct bio_learn *b = bio_get();
 	if (!b)
 		return 0;
 	struct conn_key k = { .pid = id >> 32, .ssl = b->ssl };
-	__s32 fd = b->fd;
+	__s32 fd = syscall_fd();
 	struct tuple t = {};
 	if (fd < 0 || !sock_tuple(sk, &t))
 		return 0;
-	bpf_map_delete_elem(&tlstap_bio_learn, &id);
+	b->live = 0;
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn || cn->fd >= 0 || cn->tuple.family)
 		return 0;
@@ -898,21 +1010,22 @@ static __always_inline int on_sock(struct sock *sk, bool send)
 	if (!sk)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&tlstap_calls, &id);
+	struct call *c = call_get();
 	struct go_key gk = {};
 	struct conn_key k = { .pid = id >> 32, .ssl = c ? c->ssl : go_learning(id, &gk) };
 	if (!k.ssl)
 		return send ? bio_learn_sock(id, sk) : 0;
 	if (c && c->ex == CALL_GO_LEARN)
-		bpf_map_delete_elem(&tlstap_calls, &id); /* one-shot, see gotls.h */
+		c->live = 0; /* one-shot, see gotls.h */
 	else if (!c)
 		go_learn_del(&gk); /* learnt, see gotls.h */
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn)
 		return 0;
-	if (c && c->ex != CALL_GO_LEARN && c->fd1 && cn->fd != (__s32)(c->fd1 - 1)) {
-		cn->fd = (__s32)(c->fd1 - 1);
-		struct fd_key fk = { .pid = k.pid, .fd = cn->fd };
+	__s32 fd = syscall_fd();
+	if (fd >= 0 && cn->fd != fd) {
+		cn->fd = fd;
+		struct fd_key fk = { .pid = k.pid, .fd = fd };
 		bpf_map_update_elem(&tlstap_fd_conns, &fk, &k.ssl, BPF_ANY);
 	}
 

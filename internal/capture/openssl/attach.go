@@ -11,24 +11,20 @@ import (
 )
 
 // attachTracepoints attaches the programs every library shares. They run
-// on every such syscall system-wide but return after one hash lookup unless
-// the thread is inside a probed SSL call.
+// on every close, socket send and receive system-wide but return after a
+// look at the thread's own storage unless the thread is inside a probed
+// TLS call (or the connection is a closing one). The fd of a connection is
+// learned by the sock tracepoints from the syscall's own arguments, so no
+// tracepoint runs at the entry of every read and write (bpf/tlstap.bpf.c,
+// syscall_fd).
 func (s *Source) attachTracepoints() error {
 	p := &s.objs.tlstapPrograms
-	for name, prog := range map[string]*ebpf.Program{
-		"sys_enter_write": p.TlstapSysEnterWrite, "sys_enter_writev": p.TlstapSysEnterWritev,
-		"sys_enter_sendto": p.TlstapSysEnterSendto, "sys_enter_sendmsg": p.TlstapSysEnterSendmsg,
-		"sys_enter_read": p.TlstapSysEnterRead, "sys_enter_readv": p.TlstapSysEnterReadv,
-		"sys_enter_recvfrom": p.TlstapSysEnterRecvfrom, "sys_enter_recvmsg": p.TlstapSysEnterRecvmsg,
-		"sys_enter_close": p.TlstapSysEnterClose,
-	} {
-		l, err := link.Tracepoint("syscalls", name, prog, nil)
-		if err != nil {
-			return fmt.Errorf("attach tracepoint syscalls:%s (needs CONFIG_FTRACE_SYSCALLS and tracefs): %w", name, err)
-		}
-		s.links = append(s.links, l)
+	l, err := link.Tracepoint("syscalls", "sys_enter_close", p.TlstapSysEnterClose, nil)
+	if err != nil {
+		return fmt.Errorf("attach tracepoint syscalls:sys_enter_close (needs CONFIG_FTRACE_SYSCALLS and tracefs): %w", err)
 	}
-	l, err := link.Tracepoint("sched", "sched_process_exit", p.TlstapSchedProcessExit, nil)
+	s.links = append(s.links, l)
+	l, err = link.Tracepoint("sched", "sched_process_exit", p.TlstapSchedProcessExit, nil)
 	if err != nil {
 		return fmt.Errorf("attach tracepoint sched:sched_process_exit: %w", err)
 	}

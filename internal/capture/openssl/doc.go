@@ -56,12 +56,14 @@
 //
 // # How a chunk gets its metadata
 //
-// The entry probe records the call by thread. While the thread is inside
-// the call, the syscall tracepoints (read, readv, recvfrom, recvmsg, write,
-// writev, sendto, sendmsg) give the socket's fd and the tp_btf tracepoints
-// sock:sock_send_length and sock:sock_recv_length give its struct sock,
-// from which the 4-tuple is read in the kernel (no /proc race with
-// short-lived processes). SSL_do_handshake (used by SSL_connect and
+// The entry probe records the call in the thread's own storage (BPF task
+// storage). While the thread is inside the call, the tp_btf tracepoints
+// sock:sock_send_length and sock:sock_recv_length give the socket's struct
+// sock, from which the 4-tuple is read in the kernel (no /proc race with
+// short-lived processes), and the fd is the first argument of the syscall
+// they fire in (read, readv, recvfrom, recvmsg, write, writev, sendto,
+// sendmsg), read from the thread's saved registers: no tracepoint runs at
+// the entry of every read and write. SSL_do_handshake (used by SSL_connect and
 // SSL_accept) is tracked the same way, so even a first read that OpenSSL
 // serves from data the handshake read ahead has them. Both are cached per (pid, SSL*), so a read that
 // OpenSSL serves from its own buffer, without a syscall, still carries them.
@@ -284,8 +286,8 @@
 //
 // Root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE), a kernel with BTF
 // (/sys/kernel/btf/vmlinux), uprobes, syscall tracepoints (tracefs is
-// mounted if it is not) and tp_btf support (Linux 6.3+ for the sock
-// tracepoints' BTF). New reports which one is missing.
+// mounted if it is not), tp_btf support (Linux 6.3+ for the sock
+// tracepoints' BTF) and task storage in tracing programs. New reports which one is missing.
 //
 // # Regenerating the BPF object
 //

@@ -77,7 +77,11 @@ func (s *Source) SetFilter(f Filter) error {
 	if err := m.TlstapConfigs.Put(next, cfg); err != nil {
 		return fmt.Errorf("filter: %w", err)
 	}
-	if err := m.TlstapActive.Put(uint32(0), next); err != nil {
+	// The whole value changes on every switch (the low bit is the
+	// generation): the probes' per-thread verdicts (filter_cache in
+	// bpf/tlstap.bpf.c) hold only while it is the one they were taken under.
+	s.filterSwitches++
+	if err := m.TlstapActive.Put(uint32(0), s.filterSwitches<<1|next); err != nil {
 		return fmt.Errorf("filter: %w", err)
 	}
 	s.gen = next

@@ -141,3 +141,46 @@ func int8sToBytes(s []int8) []byte {
 	}
 	return b
 }
+
+// TestFilterSwitchedTwice checks that a thread's cached verdict (the probes
+// keep each thread's last one, see filter_cache in bpf/tlstap.bpf.c) does not
+// outlive its filter when two switches bring the same generation back with
+// other contents: nginx's worker is let in, then two filters that leave it
+// out are set in a row while it is idle, and its next request must not be
+// captured. The probes tell filters apart by tlstap_active's whole value; with
+// only the generation bit, the second switch looks like the first filter.
+func TestFilterSwitchedTwice(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"f.txt": []byte("filtered\n")}})
+	c := startCapture(t, Options{})
+	setFilter := func(f Filter) {
+		t.Helper()
+		if err := c.src.SetFilter(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	servedTo := func(port uint16) bool {
+		return slices.ContainsFunc(ofPID(c.snapshot(), srv.PID()), func(ch capture.Chunk) bool {
+			return ch.Kind == capture.Data && ch.Remote.Port() == port && bytes.HasSuffix(ch.Data, []byte("filtered\n"))
+		})
+	}
+
+	setFilter(Filter{PIDs: []uint32{uint32(srv.PID())}})
+	_, out := curl(t, srv.URL("/f.txt"), "--http1.1")
+	first := clientPort(t, out)
+	c.waitFor("nginx's reply under the first filter", srv.PID(), func([]capture.Chunk) bool { return servedTo(first) })
+
+	setFilter(Filter{PIDs: []uint32{4242424}})
+	setFilter(Filter{PIDs: []uint32{4242425}})
+	_, out = curl(t, srv.URL("/f.txt"), "--http1.1")
+	left := clientPort(t, out)
+
+	// Barrier, as in TestFilter: nginx serves connections in order.
+	setFilter(Filter{})
+	_, out = curl(t, srv.URL("/f.txt"), "--http1.1")
+	barrier := clientPort(t, out)
+	c.waitFor("barrier reply", srv.PID(), func([]capture.Chunk) bool { return servedTo(barrier) })
+	if servedTo(left) {
+		t.Error("nginx's reply was captured under a filter that leaves nginx out")
+	}
+}

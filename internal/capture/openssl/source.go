@@ -94,6 +94,8 @@ type Source struct {
 	gen      uint32     // active filter generation, under filterMu
 	filter   Filter     // active filter, under filterMu
 
+	filterSwitches uint32 // SetFilter's switches, under filterMu
+
 	running   atomic.Bool
 	received  atomic.Uint64
 	malformed atomic.Uint64

@@ -14,10 +14,10 @@ import (
 )
 
 type tlstapBioLearn struct {
-	_   structs.HostLayout
-	Ssl uint64
-	Fd  int32
-	Pad uint32
+	_    structs.HostLayout
+	Ssl  uint64
+	Fd   int32
+	Live uint32
 }
 
 type tlstapCall struct {
@@ -32,7 +32,10 @@ type tlstapCall struct {
 	Ex     uint8
 	Early  uint8
 	Lib    uint8
-	Fd1    uint32
+	Pad0   uint32
+	Live   uint8
+	Pad    [3]uint8
+	_      [4]byte
 }
 
 type tlstapCommKey struct {
@@ -121,6 +124,17 @@ type tlstapFdKey struct {
 	Fd  int32
 }
 
+type tlstapFilterCache struct {
+	_       structs.HostLayout
+	Active  uint32
+	Pid     uint32
+	Uid     uint32
+	Valid   uint8
+	Verdict uint8
+	Pad     [2]uint8
+	Comm    [2]uint64
+}
+
 type tlstapGoKey struct {
 	_   structs.HostLayout
 	Pid uint32
@@ -167,16 +181,18 @@ const (
 	tlstapMapTlstapConns                 = "tlstap_conns"
 	tlstapMapTlstapEvents                = "tlstap_events"
 	tlstapMapTlstapFdConns               = "tlstap_fd_conns"
+	tlstapMapTlstapFence                 = "tlstap_fence"
+	tlstapMapTlstapFilterCache           = "tlstap_filter_cache"
 	tlstapMapTlstapFilterComms           = "tlstap_filter_comms"
 	tlstapMapTlstapFilterPids            = "tlstap_filter_pids"
 	tlstapMapTlstapFilterUids            = "tlstap_filter_uids"
 	tlstapMapTlstapGoLearn               = "tlstap_go_learn"
+	tlstapMapTlstapGoLearning            = "tlstap_go_learning"
 	tlstapMapTlstapGoPids                = "tlstap_go_pids"
 	tlstapMapTlstapGoReads               = "tlstap_go_reads"
 	tlstapMapTlstapNssIds                = "tlstap_nss_ids"
 	tlstapMapTlstapProcs                 = "tlstap_procs"
 	tlstapMapTlstapReader                = "tlstap_reader"
-	tlstapMapTlstapScratch               = "tlstap_scratch"
 	tlstapMapTlstapSelfEndpoints         = "tlstap_self_endpoints"
 	tlstapMapTlstapSelfGen               = "tlstap_self_gen"
 	tlstapMapTlstapStats                 = "tlstap_stats"
@@ -207,14 +223,7 @@ const (
 	tlstapProgTlstapSslWriteEnter        = "tlstap_ssl_write_enter"
 	tlstapProgTlstapSslWriteExEnter      = "tlstap_ssl_write_ex_enter"
 	tlstapProgTlstapSysEnterClose        = "tlstap_sys_enter_close"
-	tlstapProgTlstapSysEnterRead         = "tlstap_sys_enter_read"
-	tlstapProgTlstapSysEnterReadv        = "tlstap_sys_enter_readv"
-	tlstapProgTlstapSysEnterRecvfrom     = "tlstap_sys_enter_recvfrom"
-	tlstapProgTlstapSysEnterRecvmsg      = "tlstap_sys_enter_recvmsg"
-	tlstapProgTlstapSysEnterSendmsg      = "tlstap_sys_enter_sendmsg"
-	tlstapProgTlstapSysEnterSendto       = "tlstap_sys_enter_sendto"
-	tlstapProgTlstapSysEnterWrite        = "tlstap_sys_enter_write"
-	tlstapProgTlstapSysEnterWritev       = "tlstap_sys_enter_writev"
+	tlstapVarTlstapRecordType            = "tlstap_record_type"
 )
 
 // loadTlstap returns the embedded CollectionSpec for tlstap.
@@ -286,14 +295,6 @@ type tlstapProgramSpecs struct {
 	TlstapSslWriteEnter        *ebpf.ProgramSpec `ebpf:"tlstap_ssl_write_enter"`
 	TlstapSslWriteExEnter      *ebpf.ProgramSpec `ebpf:"tlstap_ssl_write_ex_enter"`
 	TlstapSysEnterClose        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_close"`
-	TlstapSysEnterRead         *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_read"`
-	TlstapSysEnterReadv        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_readv"`
-	TlstapSysEnterRecvfrom     *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_recvfrom"`
-	TlstapSysEnterRecvmsg      *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_recvmsg"`
-	TlstapSysEnterSendmsg      *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_sendmsg"`
-	TlstapSysEnterSendto       *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_sendto"`
-	TlstapSysEnterWrite        *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_write"`
-	TlstapSysEnterWritev       *ebpf.ProgramSpec `ebpf:"tlstap_sys_enter_writev"`
 }
 
 // tlstapMapSpecs contains maps before they are loaded into the kernel.
@@ -307,16 +308,18 @@ type tlstapMapSpecs struct {
 	TlstapConns         *ebpf.MapSpec `ebpf:"tlstap_conns"`
 	TlstapEvents        *ebpf.MapSpec `ebpf:"tlstap_events"`
 	TlstapFdConns       *ebpf.MapSpec `ebpf:"tlstap_fd_conns"`
+	TlstapFence         *ebpf.MapSpec `ebpf:"tlstap_fence"`
+	TlstapFilterCache   *ebpf.MapSpec `ebpf:"tlstap_filter_cache"`
 	TlstapFilterComms   *ebpf.MapSpec `ebpf:"tlstap_filter_comms"`
 	TlstapFilterPids    *ebpf.MapSpec `ebpf:"tlstap_filter_pids"`
 	TlstapFilterUids    *ebpf.MapSpec `ebpf:"tlstap_filter_uids"`
 	TlstapGoLearn       *ebpf.MapSpec `ebpf:"tlstap_go_learn"`
+	TlstapGoLearning    *ebpf.MapSpec `ebpf:"tlstap_go_learning"`
 	TlstapGoPids        *ebpf.MapSpec `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.MapSpec `ebpf:"tlstap_go_reads"`
 	TlstapNssIds        *ebpf.MapSpec `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.MapSpec `ebpf:"tlstap_procs"`
 	TlstapReader        *ebpf.MapSpec `ebpf:"tlstap_reader"`
-	TlstapScratch       *ebpf.MapSpec `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.MapSpec `ebpf:"tlstap_self_endpoints"`
 	TlstapSelfGen       *ebpf.MapSpec `ebpf:"tlstap_self_gen"`
 	TlstapStats         *ebpf.MapSpec `ebpf:"tlstap_stats"`
@@ -326,6 +329,7 @@ type tlstapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlstapVariableSpecs struct {
+	TlstapRecordType *ebpf.VariableSpec `ebpf:"tlstap_record_type"`
 }
 
 // tlstapObjects contains all objects after they have been loaded into the kernel.
@@ -355,16 +359,18 @@ type tlstapMaps struct {
 	TlstapConns         *ebpf.Map `ebpf:"tlstap_conns"`
 	TlstapEvents        *ebpf.Map `ebpf:"tlstap_events"`
 	TlstapFdConns       *ebpf.Map `ebpf:"tlstap_fd_conns"`
+	TlstapFence         *ebpf.Map `ebpf:"tlstap_fence"`
+	TlstapFilterCache   *ebpf.Map `ebpf:"tlstap_filter_cache"`
 	TlstapFilterComms   *ebpf.Map `ebpf:"tlstap_filter_comms"`
 	TlstapFilterPids    *ebpf.Map `ebpf:"tlstap_filter_pids"`
 	TlstapFilterUids    *ebpf.Map `ebpf:"tlstap_filter_uids"`
 	TlstapGoLearn       *ebpf.Map `ebpf:"tlstap_go_learn"`
+	TlstapGoLearning    *ebpf.Map `ebpf:"tlstap_go_learning"`
 	TlstapGoPids        *ebpf.Map `ebpf:"tlstap_go_pids"`
 	TlstapGoReads       *ebpf.Map `ebpf:"tlstap_go_reads"`
 	TlstapNssIds        *ebpf.Map `ebpf:"tlstap_nss_ids"`
 	TlstapProcs         *ebpf.Map `ebpf:"tlstap_procs"`
 	TlstapReader        *ebpf.Map `ebpf:"tlstap_reader"`
-	TlstapScratch       *ebpf.Map `ebpf:"tlstap_scratch"`
 	TlstapSelfEndpoints *ebpf.Map `ebpf:"tlstap_self_endpoints"`
 	TlstapSelfGen       *ebpf.Map `ebpf:"tlstap_self_gen"`
 	TlstapStats         *ebpf.Map `ebpf:"tlstap_stats"`
@@ -379,16 +385,18 @@ func (m *tlstapMaps) Close() error {
 		m.TlstapConns,
 		m.TlstapEvents,
 		m.TlstapFdConns,
+		m.TlstapFence,
+		m.TlstapFilterCache,
 		m.TlstapFilterComms,
 		m.TlstapFilterPids,
 		m.TlstapFilterUids,
 		m.TlstapGoLearn,
+		m.TlstapGoLearning,
 		m.TlstapGoPids,
 		m.TlstapGoReads,
 		m.TlstapNssIds,
 		m.TlstapProcs,
 		m.TlstapReader,
-		m.TlstapScratch,
 		m.TlstapSelfEndpoints,
 		m.TlstapSelfGen,
 		m.TlstapStats,
@@ -399,6 +407,7 @@ func (m *tlstapMaps) Close() error {
 //
 // It can be passed to loadTlstapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlstapVariables struct {
+	TlstapRecordType *ebpf.Variable `ebpf:"tlstap_record_type"`
 }
 
 // tlstapPrograms contains all programs after they have been loaded into the kernel.
@@ -432,14 +441,6 @@ type tlstapPrograms struct {
 	TlstapSslWriteEnter        *ebpf.Program `ebpf:"tlstap_ssl_write_enter"`
 	TlstapSslWriteExEnter      *ebpf.Program `ebpf:"tlstap_ssl_write_ex_enter"`
 	TlstapSysEnterClose        *ebpf.Program `ebpf:"tlstap_sys_enter_close"`
-	TlstapSysEnterRead         *ebpf.Program `ebpf:"tlstap_sys_enter_read"`
-	TlstapSysEnterReadv        *ebpf.Program `ebpf:"tlstap_sys_enter_readv"`
-	TlstapSysEnterRecvfrom     *ebpf.Program `ebpf:"tlstap_sys_enter_recvfrom"`
-	TlstapSysEnterRecvmsg      *ebpf.Program `ebpf:"tlstap_sys_enter_recvmsg"`
-	TlstapSysEnterSendmsg      *ebpf.Program `ebpf:"tlstap_sys_enter_sendmsg"`
-	TlstapSysEnterSendto       *ebpf.Program `ebpf:"tlstap_sys_enter_sendto"`
-	TlstapSysEnterWrite        *ebpf.Program `ebpf:"tlstap_sys_enter_write"`
-	TlstapSysEnterWritev       *ebpf.Program `ebpf:"tlstap_sys_enter_writev"`
 }
 
 func (p *tlstapPrograms) Close() error {
@@ -471,14 +472,6 @@ func (p *tlstapPrograms) Close() error {
 		p.TlstapSslWriteEnter,
 		p.TlstapSslWriteExEnter,
 		p.TlstapSysEnterClose,
-		p.TlstapSysEnterRead,
-		p.TlstapSysEnterReadv,
-		p.TlstapSysEnterRecvfrom,
-		p.TlstapSysEnterRecvmsg,
-		p.TlstapSysEnterSendmsg,
-		p.TlstapSysEnterSendto,
-		p.TlstapSysEnterWrite,
-		p.TlstapSysEnterWritev,
 	)
 }
 
