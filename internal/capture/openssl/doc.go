@@ -85,12 +85,13 @@
 // after it on the same thread. After any OpenSSL call on a connection whose
 // tuple is still unknown, the thread remembers that connection (only the
 // latest); the thread's next socket send outside an SSL call teaches it
-// the fd (syscall entry) and tuple (struct sock of the same syscall), once.
-// Receives teach nothing (after a call with nothing to send the loop's
-// next receive may be another connection's), nor does a write to a file
-// or pipe (no struct sock confirms it). Inside a call, likewise, an fd
-// becomes the connection's only once the syscall proves to be a socket's,
-// so a file read during node's handshake is not taken for it.
+// the fd (the send syscall's own argument, in the thread's saved
+// registers) and tuple (struct sock of the same syscall), once. Receives
+// teach nothing (after a call with nothing to send the loop's next
+// receive may be another connection's), nor does a write to a file or
+// pipe (it never reaches the sock tracepoints). Inside a call, likewise,
+// only a socket's send or receive teaches the fd, so a file read during
+// node's handshake is not taken for it.
 // docs/protocol.md says how reliable this is.
 //
 // # Delivery and loss
