@@ -123,9 +123,11 @@ func produce(t *testing.T, prog *ebpf.Program) {
 }
 
 // setup returns a waiter on a fresh ring and the program that feeds it:
-// the kernel's wake-up rule, or the lingering protocol.
-func setup(t *testing.T, lingering bool) (*ringbuf.Reader, *ringpoll.Waiter, *ebpf.Program) {
+// the kernel's wake-up rule (first 0), or the lingering protocol with
+// lingers from first up to most.
+func setup(t *testing.T, first, most time.Duration) (*ringbuf.Reader, *ringpoll.Waiter, *ebpf.Program) {
 	t.Helper()
+	lingering := first > 0
 	var state *ebpf.Map
 	if lingering {
 		state = readerState(t)
@@ -143,7 +145,7 @@ func setup(t *testing.T, lingering bool) (*ringbuf.Reader, *ringpoll.Waiter, *eb
 	}
 	t.Cleanup(w.Close)
 	if lingering {
-		if err := w.Linger(state, linger, lingerMost); err != nil {
+		if err := w.Linger(state, first, most); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,11 +158,11 @@ func setup(t *testing.T, lingering bool) (*ringbuf.Reader, *ringpoll.Waiter, *eb
 func TestWait(t *testing.T) {
 	testenv.RequireRoot(t, "a BPF ring buffer and program")
 	for _, tc := range []struct {
-		name      string
-		lingering bool
-	}{{"kernel rule", false}, {"linger", true}} {
+		name  string
+		first time.Duration // 0: the kernel's rule
+	}{{"kernel rule", 0}, {"linger", linger}} {
 		t.Run(tc.name, func(t *testing.T) {
-			rd, w, prog := setup(t, tc.lingering)
+			rd, w, prog := setup(t, tc.first, lingerMost)
 			if err := w.Wait(rd, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("Wait on an empty ring: %v, want a deadline error", err)
 			}
@@ -236,26 +238,11 @@ func TestNoStranding(t *testing.T) {
 			if tc.first != 0 {
 				first, most, denseGap = tc.first, tc.most, tc.denseGap
 			}
-			var state *ebpf.Map
+			if !tc.lingering {
+				first, most = 0, 0
+			}
+			rd, w, prog := setup(t, first, most)
 			if tc.lingering {
-				state = readerState(t)
-			}
-			m, prog := ring(t, state)
-			rd, err := ringbuf.NewReader(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { rd.Close() })
-			rd.SetDeadline(time.Unix(1, 0))
-			w, err := ringpoll.New(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(w.Close)
-			if tc.lingering {
-				if err := w.Linger(state, first, most); err != nil {
-					t.Fatal(err)
-				}
 				ringpoll.SetDense(w, ringpoll.DenseWakes, denseGap)
 			}
 
