@@ -249,3 +249,66 @@ func TestStaticBinary(t *testing.T) {
 	local := data(cs, capture.Write)[0].Local
 	checkMeta(t, cs, p.PID(), "sslpair", local, data(server, capture.Read)[0].Local, 0x0304)
 }
+
+func TestVersionFromNumCode(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		code         []byte
+		major, minor int
+		ok           bool
+	}{
+		{"3.0.19 (node)", []byte{0xb8, 0x30, 0x01, 0x00, 0x30, 0xc3, 0x66, 0x2e}, 3, 0, true},
+		{"3.2.1", []byte{0xb8, 0x10, 0x00, 0x20, 0x30, 0xc3}, 3, 2, true},
+		{"1.1.1w", []byte{0xb8, 0x7f, 0x01, 0x10, 0x10, 0xc3}, 1, 1, true},
+		{"no ret", []byte{0xb8, 0x30, 0x01, 0x00, 0x30, 0x90}, 0, 0, false},
+		{"into another register", []byte{0xbb, 0x30, 0x01, 0x00, 0x30, 0xc3}, 0, 0, false},
+		{"a load, not a constant", []byte{0x8b, 0x07, 0xc3}, 0, 0, false},
+		{"zero", []byte{0xb8, 0, 0, 0, 0, 0xc3}, 0, 0, false},
+		{"truncated", []byte{0xb8, 0x30}, 0, 0, false},
+		{"empty", nil, 0, 0, false},
+	} {
+		major, minor, ok := versionFromNumCode(tt.code)
+		if major != tt.major || minor != tt.minor || ok != tt.ok {
+			t.Errorf("%s: versionFromNumCode(% x) = %d.%d %v, want %d.%d %v", tt.name, tt.code, major, minor, ok, tt.major, tt.minor, tt.ok)
+		}
+	}
+}
+
+// TestVersionFromCodeNode: node's OpenSSL version, read from the code of
+// its OpenSSL_version_num, is the one its .rodata names.
+func TestVersionFromCodeNode(t *testing.T) {
+	path, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not installed (scripts/install-deps.sh): %v", err)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vaddr uint64
+	for _, s := range syms {
+		if s.Name == "OpenSSL_version_num" {
+			vaddr = s.Value
+		}
+	}
+	major, minor, ok := versionFromCode(f, vaddr)
+	tmajor, tminor, tok := versionFromText(f)
+	if !ok || !tok || major != tmajor || minor != tminor {
+		t.Errorf("%s: version from code %d.%d (%v), from text %d.%d (%v); want both, equal", path, major, minor, ok, tmajor, tminor, tok)
+	}
+}
+
+func FuzzVersionFromNumCode(f *testing.F) {
+	f.Add([]byte{0xb8, 0x30, 0x01, 0x00, 0x30, 0xc3})
+	f.Add([]byte{0x8b, 0x07, 0xc3})
+	f.Fuzz(func(t *testing.T, code []byte) {
+		if major, minor, ok := versionFromNumCode(code); ok && (major < 1 || major > 15 || minor < 0 || minor > 255) {
+			t.Fatalf("version %d.%d out of OPENSSL_VERSION_NUMBER's range", major, minor)
+		}
+	})
+}
