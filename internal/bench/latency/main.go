@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,11 +20,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/tlstap/tlstap/client"
 )
 
 // blockingReader: see startTool; -poller-reader turns it off.
 var blockingReader = true
+
+// rtObservers: see observe.go; -observer normal turns them off.
+var rtObservers = true
 
 // nobody runs the traffic; tlstap captures only this uid.
 const nobody = 65534
@@ -39,9 +43,21 @@ func main() {
 		load     = flag.Int("load", 20000, "h2load requests per protocol; 0 skips the load phase")
 		idle     = flag.Duration("idle", 60*time.Second, "idle time whose CPU is measured (once per tool)")
 		poller   = flag.Bool("poller-reader", false, "read tlstap's standard output through Go's poller, as before session 6, rather than with blocking reads")
+		observer = flag.String("observer", "rt", "how the bench reads both outputs: rt (real-time threads, blocking reads, timed by the read) or normal (as before session 7)")
+		raw      = flag.String("raw", "", "also write every single-request sample to this file, one per line: tool run protocol output request pname type ms timestamp")
 	)
 	flag.Parse()
 	blockingReader = !*poller
+	switch *observer {
+	case "rt":
+		if *poller {
+			log.Fatal("-poller-reader needs -observer normal")
+		}
+	case "normal":
+		rtObservers = false
+	default:
+		log.Fatalf("-observer %q: want rt or normal", *observer)
+	}
 	if *bin == "" || *baseline == "" {
 		log.Fatal("need -tlstap and -baseline")
 	}
@@ -72,12 +88,39 @@ func main() {
 			if r == 0 {
 				idleFor = *idle
 			}
-			if err := measure(t, dir, ngx, *single, *load, idleFor, res[i]); err != nil {
+			if err := measure(t, dir, ngx, r, *single, *load, idleFor, res[i]); err != nil {
 				log.Fatalf("%s: %v", names[i], err)
 			}
 		}
 	}
 	report(os.Stdout, names, res, *runs, *single, *load, *idle)
+	if *raw != "" {
+		if err := writeRaw(*raw, names, res); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// writeRaw writes every single-request sample, to see which events make
+// the tail.
+func writeRaw(path string, names []string, res []*results) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for i, n := range names {
+		for _, p := range protocols {
+			for _, s := range res[i].single[p.name].samples {
+				fmt.Fprintf(w, "%s %d %s %s %d %s %d %s %d\n", n, s.run, strings.ReplaceAll(p.name, " ", "_"), s.output, s.request, s.pname, s.typ, ms(s.d), s.ts)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // results accumulate one tool's figures over runs.
@@ -89,8 +132,19 @@ type results struct {
 
 type latencies struct {
 	stdout, stream []time.Duration
+	samples        []sample
 	switches       int // the tool's context switches, all threads
 	requests       int
+}
+
+// sample is one event's latency, for -raw.
+type sample struct {
+	run, request int
+	output       string // stdout or stream
+	pname        string
+	typ          int
+	ts           int64 // the event's capture timestamp, Unix ns
+	d            time.Duration
 }
 
 type loadRun struct {
@@ -108,7 +162,7 @@ var protocols = []struct{ name, curl, h2load string }{
 }
 
 // measure runs one tool through every phase.
-func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, res *results) error {
+func measure(bin, dir string, ngx *nginx, run, single, load int, idle time.Duration, res *results) error {
 	tl, err := startTool(bin, dir)
 	if err != nil {
 		return err
@@ -121,7 +175,12 @@ func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, 
 	for _, p := range protocols {
 		tl.reset()
 		sw0 := tl.switches()
-		for range single {
+		l := res.single[p.name]
+		if l == nil {
+			l = &latencies{}
+			res.single[p.name] = l
+		}
+		for req := range single {
 			// Four events per request: both ends' request and response.
 			want := tl.count() + 4
 			cmd := exec.Command("curl", "-sS", "-k", p.curl, "-o", "/dev/null", ngx.url)
@@ -131,11 +190,10 @@ func measure(bin, dir string, ngx *nginx, single, load int, idle time.Duration, 
 			}
 			tl.waitCount(want, 5*time.Second)
 			time.Sleep(50 * time.Millisecond) // each request on its own
-		}
-		l := res.single[p.name]
-		if l == nil {
-			l = &latencies{}
-			res.single[p.name] = l
+			for _, s := range tl.takeSamples() {
+				s.run, s.request = run, req
+				l.samples = append(l.samples, s)
+			}
 		}
 		out, st := tl.take()
 		l.stdout, l.stream = append(l.stdout, out...), append(l.stream, st...)
@@ -202,6 +260,7 @@ type tool struct {
 
 	mu             sync.Mutex
 	stdout, stream []time.Duration
+	samples        []sample
 	lines          int
 }
 
@@ -230,42 +289,44 @@ func startTool(bin, dir string) (*tool, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &tool{cmd: cmd, cancel: cancel}
-	t.wg.Go(func() { t.readStdout(stdout) })
+	if rtObservers {
+		t.wg.Go(func() { t.readStdoutRT(stdout) })
+	} else {
+		t.wg.Go(func() { t.readStdout(stdout) })
+	}
 
 	// The listener answers once capture is attached (the API and stream
 	// start after the probes).
-	var c *client.Client
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err = client.Dial(ctx, client.Options{URL: "ws://" + addr + "/ws", NoReconnect: true, Buffer: 1 << 16})
-		if err == nil {
-			break
+	url := "ws://" + addr + "/ws"
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if rtObservers {
+			var ws *websocket.Conn
+			var bc *blockingConn
+			ws, bc, err = dialStreamRT(ctx, url)
+			if err == nil {
+				t.wg.Go(func() { t.readStreamRT(ctx, ws, bc) })
+				return t, nil
+			}
+		} else {
+			var c *client.Client
+			c, err = client.Dial(ctx, client.Options{URL: url, NoReconnect: true, Buffer: 1 << 16})
+			if err == nil {
+				t.wg.Go(func() { t.readStream(ctx, c) })
+				return t, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			t.stop()
 			return nil, fmt.Errorf("stream client: %w", err)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	t.wg.Go(func() { t.readStream(ctx, c) })
-	return t, nil
 }
 
 func (t *tool) readStdout(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
-		now := time.Now().UnixNano()
-		var ev struct {
-			Timestamp int64 `json:"timestamp"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Timestamp == 0 {
-			continue
-		}
-		t.mu.Lock()
-		t.stdout = append(t.stdout, time.Duration(now-ev.Timestamp))
-		t.lines++
-		t.mu.Unlock()
+		t.line(sc.Bytes(), time.Now().UnixNano())
 	}
 }
 
@@ -276,12 +337,7 @@ func (t *tool) readStream(ctx context.Context, c *client.Client) {
 		if err != nil {
 			return
 		}
-		now := time.Now().UnixNano()
-		if ev := m.GetEventPayload(); ev != nil {
-			t.mu.Lock()
-			t.stream = append(t.stream, time.Duration(now-ev.GetTimestamp()))
-			t.mu.Unlock()
-		}
+		t.message(m, time.Now().UnixNano())
 	}
 }
 
@@ -291,8 +347,16 @@ func (t *tool) take() (stdout, stream []time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	stdout, stream = t.stdout, t.stream
-	t.stdout, t.stream = nil, nil
+	t.stdout, t.stream, t.samples = nil, nil, nil
 	return stdout, stream
+}
+
+func (t *tool) takeSamples() []sample {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.samples
+	t.samples = nil
+	return s
 }
 
 func (t *tool) count() int {
