@@ -23,6 +23,7 @@ import (
 	"github.com/tlstap/tlstap/internal/kube"
 	"github.com/tlstap/tlstap/internal/output/har"
 	"github.com/tlstap/tlstap/internal/output/pcapng"
+	"github.com/tlstap/tlstap/internal/sched"
 	"github.com/tlstap/tlstap/internal/server"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
 	"github.com/tlstap/tlstap/internal/webui"
@@ -99,6 +100,15 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 
 	if src.live {
 		engine.SetMemoryLimit()
+		// Before the capture starts its goroutines: the threads the
+		// runtime adds later inherit the class from these.
+		if r.Realtime {
+			n, err := sched.Realtime()
+			if err != nil {
+				return fmt.Errorf("--realtime: %w", err)
+			}
+			e.Log.Debug("real-time scheduling", "threads", n, "priority", sched.Priority)
+		}
 	}
 
 	// 4. The HAR export, subscribed before anything is published.

@@ -28,6 +28,9 @@ type Run struct {
 	RingBytes int
 	// CaptureSelf also captures tlstap's own connections. Live only.
 	CaptureSelf bool
+	// Realtime runs tlstap's threads SCHED_FIFO (internal/sched), so a
+	// woken reader preempts the traced programs. Live only.
+	Realtime bool
 	// Pods names each container's Kubernetes pod from the API: "" off,
 	// "in-cluster" (the pod's service account) or the API server's URL.
 	// PodsTokenFile and PodsCAFile override the service account's token
