@@ -124,7 +124,7 @@ var flagTable = []flagDef{
 		ptr: func(s *settings) any { return &s.cfg.Run.RingBytes }, value: func(p any) pflag.Value { return (*byteSize)(p.(*int)) }},
 	{name: "capture-self", on: onTLS, field: "run.capture_self", usage: "debugging tlstap: also capture connections to and from its own listeners, forwarders and sinks (by default they are excluded in the kernel; its tokens are masked either way)",
 		ptr: func(s *settings) any { return &s.cfg.Run.CaptureSelf }},
-	{name: "realtime", on: onTLS, field: "run.realtime", usage: "run tlstap's threads in the real-time class (SCHED_FIFO, lowest priority; needs CAP_SYS_NICE): events reach outputs within a millisecond even while the traced programs keep every CPU busy, and tlstap then runs ahead of them (docs/benchmarks.md, issue 19)",
+	{name: "realtime", on: onTLS, field: "run.realtime", usage: "while traffic is sparse, run tlstap's threads in the real-time class (SCHED_FIFO, lowest priority; needs CAP_SYS_NICE), so a lone request's events are not queued behind the programs that make it; while records come densely (load), back in the fair class, batching as without it (docs/benchmarks.md, issue 19)",
 		ptr: func(s *settings) any { return &s.cfg.Run.Realtime }},
 	{name: "pods", on: onTLS, field: "run.pods", usage: "name each container's Kubernetes pod and namespace (`source`): from the API, in-cluster (this pod's service account; needs get/list/watch on pods) or https://HOST:PORT; or from a runtime's container labels, docker:SOCKET or crio:SOCKET; events a connection emits before its pod is known go out without it",
 		ptr: func(s *settings) any { return &s.cfg.Run.Pods }},

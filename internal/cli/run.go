@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -103,11 +104,11 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 		// Before the capture starts its goroutines: the threads the
 		// runtime adds later inherit the class from these.
 		if r.Realtime {
-			n, err := sched.Realtime()
+			n, err := sched.Set(sched.RealTime)
 			if err != nil {
 				return fmt.Errorf("--realtime: %w", err)
 			}
-			e.Log.Debug("real-time scheduling", "threads", n, "priority", sched.Priority)
+			e.Log.Debug("scheduling class", "class", sched.RealTime, "threads", n)
 		}
 	}
 
@@ -182,13 +183,17 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 // connections (internal/selfnet).
 func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 	c := cfg.Capture
-	src, err := openssl.New(openssl.Options{
+	opts := openssl.Options{
 		Libs:      c.Libs,
 		Filter:    engine.CaptureFilter(c),
 		RingBytes: cfg.Run.RingBytes,
 		Logger:    e.Log,
 		WatchGo:   true,
-	})
+	}
+	if cfg.Run.Realtime {
+		opts.OnBusy = func(busy bool) { switchClass(e.Log, busy) }
+	}
+	src, err := openssl.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +210,25 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 	}
 	e.Log.Info("capturing", "libraries", strings.Join(names, ","), "pids", c.PIDs, "uids", c.UIDs, "comms", c.Comms)
 	return src, nil
+}
+
+// switchClass is --realtime's answer to the load (openssl.Options.OnBusy):
+// while records come densely, the ring reader batches them and nothing
+// waits for a wake-up, so tlstap takes its turn like the programs it
+// traces (fair class, the same throughput as without --realtime); once
+// the ring has been quiet, it goes back to preempting them, so that the
+// next lone request's events are not queued behind them.
+func switchClass(log *slog.Logger, busy bool) {
+	c := sched.RealTime
+	if busy {
+		c = sched.Fair
+	}
+	n, err := sched.Set(c)
+	if err != nil {
+		log.Warn("--realtime: scheduling class not changed", "class", c, "err", err)
+		return
+	}
+	log.Debug("scheduling class", "class", c, "threads", n, "busy", busy)
 }
 
 // serve starts the stream server, if a listener is configured, and lets

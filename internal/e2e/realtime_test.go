@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,9 +22,10 @@ import (
 )
 
 // TestRealtimeLive: `tlstap tls --realtime` runs every one of its threads
-// SCHED_FIFO at sched.Priority, those the runtime created while it
-// captured included, and still captures: curl's request and response reach
-// standard output.
+// SCHED_FIFO at sched.Priority while traffic is sparse, those the runtime
+// created while it captured included, and still captures: curl's request
+// and response reach standard output. Under load (h2load) its threads go
+// back to the fair class, and once the load is over, to SCHED_FIFO again.
 func TestRealtimeLive(t *testing.T) {
 	testenv.RequireRoot(t, "live capture with eBPF")
 	dir := t.TempDir()
@@ -33,7 +36,7 @@ func TestRealtimeLive(t *testing.T) {
 	var nonce [6]byte
 	rand.Read(nonce[:])
 	prefix := "/rt-" + hex.EncodeToString(nonce[:])
-	nginx := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{prefix[1:] + "/f.txt": []byte("realtime body\n")}})
+	nginx := testenv.StartNginx(t, testenv.NginxConfig{HTTP2: true, Files: map[string][]byte{prefix[1:] + "/f.txt": []byte("realtime body\n")}})
 
 	listen := testenv.FreePort(t, testenv.IPv4)
 	var stdout, stderr testenv.Buffer
@@ -69,20 +72,64 @@ func TestRealtimeLive(t *testing.T) {
 
 	// Checked after the capture ran, so threads the runtime added for it
 	// are among those listed.
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(tap.Process.Pid) + "/task")
-	if err != nil {
+	allFIFO := func() []string {
+		ents, err := os.ReadDir("/proc/" + strconv.Itoa(tap.Process.Pid) + "/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wrong []string
+		for _, e := range ents {
+			tid, _ := strconv.Atoi(e.Name())
+			policy, prio, err := sched.Policy(tid)
+			if err != nil && !errors.Is(err, unix.ESRCH) {
+				wrong = append(wrong, fmt.Sprintf("thread %d: %v", tid, err))
+			} else if err == nil && (policy != unix.SCHED_FIFO || prio != sched.Priority) {
+				wrong = append(wrong, fmt.Sprintf("thread %d: policy %d priority %d, want SCHED_FIFO (%d) at %d",
+					tid, policy, prio, unix.SCHED_FIFO, sched.Priority))
+			}
+		}
+		return wrong
+	}
+	for _, w := range allFIFO() {
+		t.Errorf("sparse traffic: %s", w)
+	}
+
+	// Load: the main thread leaves SCHED_FIFO while it lasts.
+	load := exec.CommandContext(ctx, "h2load", "-n", "5000", "-c", "10", "-t", "1", nginx.URL(prefix+"/f.txt?load"))
+	var loadOut testenv.Buffer
+	load.Stdout, load.Stderr = &loadOut, &loadOut
+	if err := load.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range ents {
-		tid, _ := strconv.Atoi(e.Name())
-		policy, prio, err := sched.Policy(tid)
-		if err != nil {
-			t.Errorf("thread %d: %v", tid, err)
-		} else if policy != unix.SCHED_FIFO || prio != sched.Priority {
-			t.Errorf("thread %d: policy %d priority %d, want SCHED_FIFO (%d) at %d", tid, policy, prio, unix.SCHED_FIFO, sched.Priority)
+	loadDone := make(chan error, 1)
+	go func() { loadDone <- load.Wait() }()
+	fair := false
+	for waiting := true; waiting; {
+		select {
+		case err := <-loadDone:
+			if err != nil {
+				t.Fatalf("h2load: %v\n%s", err, loadOut.String())
+			}
+			waiting = false
+		case <-time.After(5 * time.Millisecond):
+			if p, _, err := sched.Policy(tap.Process.Pid); err == nil && p == unix.SCHED_NORMAL {
+				fair = true
+			}
 		}
 	}
-	t.Logf("%d threads", len(ents))
+	if !fair {
+		t.Errorf("tlstap stayed SCHED_FIFO through h2load's 5,000 requests")
+	}
+	// And back once the ring is quiet.
+	var wrong []string
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if wrong = allFIFO(); len(wrong) == 0 {
+			break
+		}
+	}
+	for _, w := range wrong {
+		t.Errorf("after the load: %s", w)
+	}
 
 	tap.Process.Signal(syscall.SIGINT)
 	select {

@@ -12,19 +12,36 @@ import (
 // Priority is the SCHED_FIFO priority Realtime gives: the lowest.
 const Priority = 1
 
-// Realtime makes every thread of the calling process SCHED_FIFO at
-// Priority and returns how many it changed. Threads created from then on
-// inherit it from the thread that creates them, so the runtime's later
-// threads are covered once every thread has been. A thread that exits
-// meanwhile is skipped. Without CAP_SYS_NICE (or an RLIMIT_RTPRIO of at
-// least Priority) the first thread is refused and nothing changes.
-func Realtime() (int, error) {
+// Class is a scheduling class tlstap's threads can be put in.
+type Class int
+
+const (
+	// Fair is the kernel's default class (SCHED_OTHER, nice 0).
+	Fair Class = iota
+	// RealTime is SCHED_FIFO at Priority.
+	RealTime
+)
+
+func (c Class) String() string {
+	if c == RealTime {
+		return fmt.Sprintf("SCHED_FIFO %d", Priority)
+	}
+	return "SCHED_OTHER"
+}
+
+// Set puts every thread of the calling process in class c and returns how
+// many it changed. Threads created from then on inherit it from the
+// thread that creates them, so the runtime's later threads are covered
+// once every thread has been. A thread that exits meanwhile is skipped.
+// Without CAP_SYS_NICE (or an RLIMIT_RTPRIO of at least Priority) the
+// first thread is refused RealTime and nothing changes.
+func Set(c Class) (int, error) {
 	// Ours first: a refusal changes nothing, and a thread the runtime
 	// creates while we walk the list is cloned from one already set, or
 	// is on the next pass's list.
-	if err := SetThread(unix.Gettid()); err != nil {
+	if err := SetThread(unix.Gettid(), c); err != nil {
 		if errors.Is(err, unix.EPERM) {
-			return 0, fmt.Errorf("real-time scheduling refused (needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least %d): %w", Priority, err)
+			return 0, fmt.Errorf("%v refused (needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least %d): %w", c, Priority, err)
 		}
 		return 0, err
 	}
@@ -40,7 +57,7 @@ func Realtime() (int, error) {
 				continue
 			}
 			added, done[tid] = true, true
-			if err := SetThread(tid); err != nil && !errors.Is(err, unix.ESRCH) {
+			if err := SetThread(tid, c); err != nil && !errors.Is(err, unix.ESRCH) {
 				return len(done) - 1, fmt.Errorf("thread %d: %w", tid, err)
 			}
 		}
@@ -50,10 +67,22 @@ func Realtime() (int, error) {
 	}
 }
 
-// SetThread makes one thread of the calling process SCHED_FIFO at
-// Priority.
-func SetThread(tid int) error {
-	return unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: Priority}, 0)
+// Realtime is Set(RealTime).
+func Realtime() (int, error) { return Set(RealTime) }
+
+// SetThread puts one thread of the calling process in class c.
+func SetThread(tid int, c Class) error {
+	if c == RealTime {
+		return unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: Priority}, 0)
+	}
+	// The nice value the thread had before: a real-time policy leaves it
+	// stored, and getpriority returns 20 - nice for a thread id, never an
+	// error value in range.
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil {
+		return err
+	}
+	return unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: int32(20 - prio)}, 0)
 }
 
 // Policy returns a thread's scheduling policy and real-time priority.

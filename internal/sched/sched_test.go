@@ -18,8 +18,9 @@ import (
 const childEnv = "TLSTAP_SCHED_TEST_CHILD"
 
 // TestRealtime: as root, every thread, including those the runtime creates
-// afterwards, ends up SCHED_FIFO at Priority; without the privilege the
-// refusal names what is missing and no thread changes.
+// afterwards, ends up SCHED_FIFO at Priority, and Set(Fair) brings every
+// one back with its nice value; without the privilege the refusal names
+// what is missing and no thread changes.
 func TestRealtime(t *testing.T) {
 	if os.Getenv(childEnv) != "" {
 		child()
@@ -33,7 +34,7 @@ func TestRealtime(t *testing.T) {
 	}
 	got := string(out)
 	if os.Geteuid() == 0 {
-		if !strings.Contains(got, "RESULT realtime") || strings.Contains(got, "WRONG") {
+		if !strings.Contains(got, "RESULT realtime") || !strings.Contains(got, "RESULT fair again") || strings.Contains(got, "WRONG") {
 			t.Fatalf("as root, want every thread SCHED_FIFO %d:\n%s", Priority, got)
 		}
 		return
@@ -44,6 +45,11 @@ func TestRealtime(t *testing.T) {
 }
 
 func child() {
+	// Nice is per thread: this one's must survive the round trip.
+	runtime.LockOSThread()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 3); err != nil {
+		fmt.Println("WRONG: setpriority:", err)
+	}
 	n, err := Realtime()
 	want := unix.SCHED_FIFO
 	if err != nil {
@@ -80,5 +86,23 @@ func child() {
 			fmt.Printf("WRONG: thread %d: policy %d priority %d, want policy %d\n", tid, p, prio, want)
 		}
 	}
+	if want != unix.SCHED_FIFO {
+		close(release)
+		return
+	}
+	// And back: every thread fair again, this one at nice 3.
+	if _, err := Set(Fair); err != nil {
+		fmt.Println("WRONG: back to fair:", err)
+	}
+	tids, _ = threads()
+	for _, tid := range tids {
+		if p, _, err := Policy(tid); err != nil || p != unix.SCHED_NORMAL {
+			fmt.Printf("WRONG: thread %d after Set(Fair): policy %d, %v\n", tid, p, err)
+		}
+	}
+	if prio, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid()); err != nil || 20-prio != 3 {
+		fmt.Printf("WRONG: nice %d after the round trip, want 3 (%v)\n", 20-prio, err)
+	}
+	fmt.Println("RESULT fair again")
 	close(release)
 }

@@ -66,6 +66,10 @@ type Options struct {
 	// Detectors are offered the files the watcher finds that are neither
 	// OpenSSL nor GnuTLS (a Go crypto/tls detector, say), in order.
 	Detectors []watch.Detector
+	// OnBusy, if set, is called from Run when records start coming
+	// densely (true) and when the ring has then been quiet for
+	// ringpoll.Quiet (false); see ringpoll.Waiter.OnBusy.
+	OnBusy func(busy bool)
 }
 
 // Source captures OpenSSL plaintext with eBPF. It implements capture.Source.
@@ -78,6 +82,7 @@ type Source struct {
 	// the Go programs started later (nil then without Options.WatchGo).
 	watcher *watch.Watcher
 	bootNS  int64 // Unix time of CLOCK_MONOTONIC's zero
+	onBusy  func(busy bool)
 
 	mu   sync.Mutex // guards libs, gos and closed
 	libs map[fileID]*attached
@@ -132,7 +137,7 @@ func New(opts Options) (*Source, error) {
 	}
 	spec.Maps["tlstap_events"].MaxEntries = uint32(ring)
 	s := &Source{log: opts.Logger, libs: map[fileID]*attached{}, gos: map[fileID]*attachedGo{},
-		self: selfID(), bootNS: bootOffset()}
+		self: selfID(), bootNS: bootOffset(), onBusy: opts.OnBusy}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		return nil, loadError(err)
 	}
@@ -344,6 +349,8 @@ func (s *Source) run(ctx context.Context, out chan<- capture.Chunk, keep func(*c
 		// correct but costs each captured call a wake-up (see ringLinger).
 		if err := wait.Linger(s.objs.TlstapReader, ringLinger, ringLingerMost); err != nil {
 			s.log.Debug("ring reader woken for every record", "err", err)
+		} else if s.onBusy != nil {
+			wait.OnBusy(s.onBusy)
 		}
 	}
 	// Cancelling ends a parked wait by closing the waiter; the reader is

@@ -8,3 +8,6 @@ var NextLinger = func(w *Waiter) time.Duration { return w.linger }
 
 // SetDense replaces DenseWakes and DenseGap for w, before its first Wait.
 func SetDense(w *Waiter, wakes int, gap time.Duration) { w.denseWakes, w.denseGap = wakes, gap }
+
+// SetQuiet replaces Quiet for w, before its first Wait.
+func SetQuiet(w *Waiter, d time.Duration) { w.quiet = d }

@@ -62,6 +62,12 @@ type Waiter struct {
 	// DenseWakes and DenseGap; tests widen them.
 	denseWakes int
 	denseGap   time.Duration
+	// onBusy (OnBusy) is told when the reader starts lingering (true)
+	// and when it has then stayed parked for quiet (false); busy is the
+	// last thing it was told.
+	onBusy func(busy bool)
+	busy   bool
+	quiet  time.Duration
 }
 
 // Lingering starts after DenseWakes wake-ups from a park in a row each of
@@ -73,6 +79,12 @@ const (
 	DenseWakes = 16
 	DenseGap   = time.Millisecond
 )
+
+// Quiet is how long the reader stays parked, once it was busy, before
+// OnBusy is told the load is over. Much longer than DenseGap, so that the
+// pauses within a load (a park ends the lingering after DenseGap) do not
+// count as its end.
+const Quiet = 250 * time.Millisecond
 
 var errClosed = fmt.Errorf("ring wait: %w", os.ErrClosed)
 
@@ -149,8 +161,18 @@ func (w *Waiter) Linger(state *ebpf.Map, first, most time.Duration) error {
 	w.tfd = tfd
 	w.first, w.most = first, most
 	w.denseWakes, w.denseGap = DenseWakes, DenseGap
+	w.quiet = Quiet
 	return nil
 }
+
+// OnBusy has f called, on the waiting goroutine, when wake-ups become
+// dense and the waiter starts lingering (f(true)), and when, after that,
+// it stayed parked for Quiet with no record (f(false)), not when the next
+// record wakes it: what f does (tlstap tls --realtime changes its threads'
+// scheduling class) is then done before that record is read, not in its
+// way. Call it after Linger, before the first Wait; without Linger f is
+// never called.
+func (w *Waiter) OnBusy(f func(busy bool)) { w.onBusy = f }
 
 // Wait returns nil once rd has a record to read, os.ErrDeadlineExceeded
 // at deadline (zero: none), or an error wrapping os.ErrClosed once Close
@@ -187,10 +209,7 @@ func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
 		defer atomic.StoreUint32(w.awake, 1)
 		w.parkedAt = time.Now()
 	}
-	err := w.f.SetReadDeadline(deadline)
-	if err == nil {
-		err = w.rc.Read(func(uintptr) bool { return rd.AvailableBytes() > 0 })
-	}
+	err := w.park(rd, deadline)
 	if err != nil && w.closed.Load() {
 		// The poller's own "use of closed file" is not os.ErrClosed.
 		return errClosed
@@ -199,6 +218,29 @@ func (w *Waiter) Wait(rd *ringbuf.Reader, deadline time.Time) error {
 		w.woken()
 	}
 	return err
+}
+
+// park waits in the poller until rd has a record or deadline. While the
+// waiter is busy, it first waits at most until it has been parked for
+// quiet, and on that timeout tells onBusy the load is over and parks on.
+func (w *Waiter) park(rd *ringbuf.Reader, deadline time.Time) error {
+	for {
+		d, quiet := deadline, false
+		if w.busy {
+			if q := w.parkedAt.Add(w.quiet); d.IsZero() || q.Before(d) {
+				d, quiet = q, true
+			}
+		}
+		err := w.f.SetReadDeadline(d)
+		if err == nil {
+			err = w.rc.Read(func(uintptr) bool { return rd.AvailableBytes() > 0 })
+		}
+		if !quiet || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		w.busy = false
+		w.onBusy(false)
+	}
 }
 
 // woken decides, after a park ended by a record, whether the next Wait
@@ -216,6 +258,10 @@ func (w *Waiter) woken() {
 	}
 	if w.dense >= w.denseWakes && w.linger == 0 {
 		w.linger = w.first
+		if w.onBusy != nil && !w.busy {
+			w.busy = true
+			w.onBusy(true)
+		}
 	}
 }
 

@@ -317,3 +317,92 @@ func TestNoStranding(t *testing.T) {
 		})
 	}
 }
+
+// OnBusy is told true once wake-ups are dense enough for the waiter to
+// linger, and false only after it then stayed parked for Quiet, with no
+// record to wake it; a lone record after that does not make it busy again.
+func TestOnBusy(t *testing.T) {
+	testenv.RequireRoot(t, "a BPF ring buffer and program")
+	rd, w, prog := setup(t, linger, lingerMost)
+	const quiet = 200 * time.Millisecond
+	ringpoll.SetDense(w, 4, 50*time.Millisecond)
+	ringpoll.SetQuiet(w, quiet)
+	type call struct {
+		busy bool
+		at   time.Time
+	}
+	calls := make(chan call, 16)
+	w.OnBusy(func(busy bool) { calls <- call{busy, time.Now()} })
+
+	got := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		var rec ringbuf.Record
+		for {
+			err := rd.ReadInto(&rec)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if err := w.Wait(rd, time.Time{}); err != nil {
+					done <- err
+					return
+				}
+				continue
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+			got <- struct{}{}
+		}
+	}()
+	deliver := func(what string) time.Time {
+		t.Helper()
+		produce(t, prog)
+		select {
+		case <-got:
+			return time.Now()
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: record not delivered", what)
+		}
+		return time.Time{}
+	}
+	expect := func(busy bool, what string) call {
+		t.Helper()
+		select {
+		case c := <-calls:
+			if c.busy != busy {
+				t.Fatalf("%s: OnBusy(%v), want OnBusy(%v)", what, c.busy, busy)
+			}
+			return c
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: no OnBusy(%v)", what, busy)
+		}
+		return call{}
+	}
+
+	// Dense: each record after a short park (5 ms, under the 50 ms gap).
+	var last time.Time
+	for range 12 {
+		time.Sleep(5 * time.Millisecond)
+		last = deliver("dense")
+	}
+	expect(true, "after 12 dense wake-ups")
+	// Quiet: no record at all; the waiter says so by itself, not sooner
+	// than quiet after the last record.
+	c := expect(false, "parked with no record")
+	if c.at.Sub(last) < quiet {
+		t.Errorf("OnBusy(false) %v after the last record, before the %v quiet", c.at.Sub(last), quiet)
+	}
+	// A lone record later wakes it and leaves it not busy.
+	time.Sleep(100 * time.Millisecond)
+	deliver("lone")
+	time.Sleep(2 * quiet)
+	select {
+	case c := <-calls:
+		t.Errorf("OnBusy(%v) after a lone record", c.busy)
+	default:
+	}
+	w.Close()
+	if err := <-done; !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("reader ended with %v, want os.ErrClosed", err)
+	}
+}
