@@ -13,7 +13,12 @@
 #   - load: h2load -n LOAD (default 20000) -c 10 -t 1, HTTP/1.1 and HTTP/2:
 #     req/s, tool CPU time, latency percentiles;
 #   - idle (first run only): tool CPU time over IDLE (default 60s).
-# The traffic runs as nobody and tlstap captures only that uid.
+# The traffic runs as nobody and tlstap captures only that uid. ALSO (e.g.
+# ALSO=--realtime) measures the working tree's tlstap a second time with
+# those flags, as a third tool in the same runs. The bench reads both
+# outputs on real-time threads with blocking reads and times each line or
+# message by the read that delivered it (OBSERVER=normal: the reader
+# before session 7, whose own wake-up on busy CPUs took up to ~9 ms).
 #
 # Needs root, go, git, nginx, curl, h2load (nghttp2-client), openssl.
 set -euo pipefail
@@ -34,5 +39,6 @@ git -C "$ROOT" archive "$BASE" | tar -x -C "$WORK/base"
 
 echo "machine: $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$WORK/latency" -tlstap "$WORK/tlstap" -baseline "$WORK/tlstap-base" \
-	-runs "$RUNS" -single "$SINGLE" -load "$LOAD" -idle "$IDLE"
+	-runs "$RUNS" -single "$SINGLE" -load "$LOAD" -idle "$IDLE" \
+	-observer "${OBSERVER:-rt}" ${ALSO:+-also "$ALSO"} ${RAW:+-raw "$RAW"}
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -44,6 +44,7 @@ func main() {
 		idle     = flag.Duration("idle", 60*time.Second, "idle time whose CPU is measured (once per tool)")
 		poller   = flag.Bool("poller-reader", false, "read tlstap's standard output through Go's poller, as before session 6, rather than with blocking reads")
 		observer = flag.String("observer", "rt", "how the bench reads both outputs: rt (real-time threads, blocking reads, timed by the read) or normal (as before session 7)")
+		also     = flag.String("also", "", "also measure the -tlstap binary with these extra flags (space-separated, e.g. --realtime), as a third tool in the same runs")
 		raw      = flag.String("raw", "", "also write every single-request sample to this file, one per line: tool run protocol output request pname type ms timestamp")
 	)
 	flag.Parse()
@@ -75,8 +76,16 @@ func main() {
 	}
 	defer ngx.stop()
 
-	tools := []string{*baseline, *bin}
+	type tool struct {
+		bin   string
+		flags []string
+	}
+	tools := []tool{{bin: *baseline}, {bin: *bin}}
 	names := []string{"baseline", "tlstap"}
+	if *also != "" {
+		tools = append(tools, tool{bin: *bin, flags: strings.Fields(*also)})
+		names = append(names, "tlstap_"+strings.Join(strings.Fields(strings.ReplaceAll(*also, "-", "")), "_"))
+	}
 	res := make([]*results, len(tools))
 	for i := range res {
 		res[i] = &results{}
@@ -88,7 +97,7 @@ func main() {
 			if r == 0 {
 				idleFor = *idle
 			}
-			if err := measure(t, dir, ngx, r, *single, *load, idleFor, res[i]); err != nil {
+			if err := measure(t.bin, t.flags, dir, ngx, r, *single, *load, idleFor, res[i]); err != nil {
 				log.Fatalf("%s: %v", names[i], err)
 			}
 		}
@@ -162,8 +171,8 @@ var protocols = []struct{ name, curl, h2load string }{
 }
 
 // measure runs one tool through every phase.
-func measure(bin, dir string, ngx *nginx, run, single, load int, idle time.Duration, res *results) error {
-	tl, err := startTool(bin, dir)
+func measure(bin string, flags []string, dir string, ngx *nginx, run, single, load int, idle time.Duration, res *results) error {
+	tl, err := startTool(bin, flags, dir)
 	if err != nil {
 		return err
 	}
@@ -264,14 +273,14 @@ type tool struct {
 	lines          int
 }
 
-func startTool(bin, dir string) (*tool, error) {
+func startTool(bin string, flags []string, dir string) (*tool, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	state := filepath.Join(dir, "state")
-	cmd := exec.Command(bin, "tls", "--uid", strconv.Itoa(nobody), "-o", "json", "--listen", addr,
-		"--tls=false", "--auth", "none", "--state-dir", state, "--log-level", "warn", "--client-queue", "1000000")
+	cmd := exec.Command(bin, append([]string{"tls", "--uid", strconv.Itoa(nobody), "-o", "json", "--listen", addr,
+		"--tls=false", "--auth", "none", "--state-dir", state, "--log-level", "warn", "--client-queue", "1000000"}, flags...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
