@@ -109,6 +109,11 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 				return fmt.Errorf("--realtime: %w", err)
 			}
 			e.Log.Debug("scheduling class", "class", sched.RealTime, "threads", n)
+			if n, err := sched.PrefaultExecutable(); err != nil {
+				e.Log.Debug("executable not prefaulted", "err", err)
+			} else {
+				e.Log.Debug("executable prefaulted", "bytes", n)
+			}
 		}
 	}
 
