@@ -169,6 +169,7 @@ func New(opts Options) *Engine {
 		e.Output = output.NewSwitch(f, opts.Config.Output.Hex)
 	}
 	e.senders = newSenders(e, opts.Config)
+	warm()
 	return e
 }
 
