@@ -67,9 +67,6 @@ func Set(c Class) (int, error) {
 	}
 }
 
-// Realtime is Set(RealTime).
-func Realtime() (int, error) { return Set(RealTime) }
-
 // SetThread puts one thread of the calling process in class c.
 func SetThread(tid int, c Class) error {
 	if c == RealTime {

@@ -50,7 +50,7 @@ func child() {
 	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 3); err != nil {
 		fmt.Println("WRONG: setpriority:", err)
 	}
-	n, err := Realtime()
+	n, err := Set(RealTime)
 	want := unix.SCHED_FIFO
 	if err != nil {
 		fmt.Printf("RESULT refused: %v\n", err)
