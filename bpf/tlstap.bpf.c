@@ -287,10 +287,45 @@ struct {
 	__type(value, struct bio_learn);
 } tlstap_bio_learn SEC(".maps");
 
+/* How many threads have a connection waiting (bio_learn.live), so that
+ * the send tracepoint, which fires for every socket send of every thread
+ * on the machine, looks no thread's storage up while none waits (nearly
+ * always: only memory-BIO programs ever wait, and only until their first
+ * send): one array read instead of a task storage lookup per send. A
+ * thread that exits while waiting is taken off by sched_process_exit,
+ * unless its process has dropped out of tlstap_procs (an LRU): then its
+ * count stays behind, which only costs every send the lookup again, as
+ * before this count. Nonzero, not positive, means "look". */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} tlstap_bio_waiting SEC(".maps");
+
+static __always_inline void bio_waiting_add(__s64 d)
+{
+	__u32 zero = 0;
+	__s64 *n = bpf_map_lookup_elem(&tlstap_bio_waiting, &zero);
+	if (n)
+		__sync_fetch_and_add(n, d);
+}
+
 static __always_inline struct bio_learn *bio_get(void)
 {
+	__u32 zero = 0;
+	__s64 *n = bpf_map_lookup_elem(&tlstap_bio_waiting, &zero);
+	if (n && !*(volatile __s64 *)n)
+		return NULL;
 	struct bio_learn *b = bpf_task_storage_get(&tlstap_bio_learn, bpf_get_current_task_btf(), 0, 0);
 	return b && b->live ? b : NULL;
+}
+
+/* bio_done ends the current thread's wait (b is its live bio_learn). */
+static __always_inline void bio_done(struct bio_learn *b)
+{
+	b->live = 0;
+	bio_waiting_add(-1);
 }
 
 struct {
@@ -672,7 +707,12 @@ static __always_inline void bio_wait(__u64 id, __u64 ssl)
 	if (!b)
 		return;
 	b->ssl = ssl;
-	b->live = 1;
+	if (!b->live) {
+		/* Only this thread changes its live, so the count moves once
+		 * per wait. */
+		b->live = 1;
+		bio_waiting_add(1);
+	}
 }
 
 /* enter records a data call. num is the byte count the call is asked to
@@ -889,10 +929,13 @@ int tlstap_sched_process_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
 	/* Per-thread state (tlstap_calls, tlstap_bio_learn) is freed by the
-	 * kernel with the thread. */
+	 * kernel with the thread; a wait it leaves must leave the count. */
 	bool conns = bpf_map_lookup_elem(&tlstap_procs, &pid);
 	if (!conns && !bpf_map_lookup_elem(&tlstap_nss_ids, &pid))
 		return 0;
+	struct bio_learn *b = bio_get();
+	if (b)
+		bio_done(b);
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads live on */
@@ -992,7 +1035,7 @@ static __always_inline int bio_learn_sock(__u64 id, struct sock *sk)
 	struct tuple t = {};
 	if (fd < 0 || !sock_tuple(sk, &t))
 		return 0;
-	b->live = 0;
+	bio_done(b);
 	struct conn *cn = bpf_map_lookup_elem(&tlstap_conns, &k);
 	if (!cn || cn->fd >= 0 || cn->tuple.family)
 		return 0;

@@ -53,6 +53,10 @@ func BenchmarkGoCalls(b *testing.B) {
 		caps[name] = path
 		modes = append(modes, name)
 	}
+	// Diagnostic modes: the bare trap plus empty programs on the
+	// tracepoints tlstap (or its watcher) attaches, to tell what their mere
+	// attachment costs a Write from what tlstap's programs do.
+	modes = append(modes, strings.Fields(os.Getenv("TLSTAP_BENCH_DIAG"))...)
 	var w, r, ww, rw = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	ratios := map[string][]float64{}
 	for i := 0; b.Loop(); i++ {
@@ -69,7 +73,11 @@ func BenchmarkGoCalls(b *testing.B) {
 			case "tlstap":
 				stop = runTlstap(b, bin)
 			default:
-				stop = runBenchcap(b, caps[mode], bin)
+				if _, ok := caps[mode]; ok {
+					stop = runBenchcap(b, caps[mode], bin)
+					break
+				}
+				stop = diagMode(b, mode, bin, slices.Concat([]uint64{fns.Write.Body, fns.Read.Body}, fns.Read.Rets))
 			}
 			res := runGoBench(b, bin, calls)
 			stop()
@@ -191,6 +199,67 @@ func bareTrap(b *testing.B, bin string, offsets ...uint64) (stop func()) {
 			b.Fatal(err)
 		}
 		links = append(links, l)
+	}
+	return stop
+}
+
+// diagMode attaches, for a TLSTAP_BENCH_DIAG mode, the bare trap at the
+// offsets and, for each +name in the mode, empty programs on: close, the
+// syscalls:sys_enter_close tracepoint; sock, the tp_btf sock_send_length and
+// sock_recv_length tracepoints; mmap, syscalls:sys_enter_mmap and
+// sys_exit_mmap (the watcher's); exit, sched:sched_process_exit.
+func diagMode(b *testing.B, mode, bin string, offsets []uint64) (stop func()) {
+	parts := strings.Split(mode, "+")
+	if parts[0] != "bare" {
+		b.Fatalf("TLSTAP_BENCH_DIAG: %q: want bare+...", mode)
+	}
+	stops := []func(){bareTrap(b, bin, offsets...)}
+	stop = func() {
+		for _, s := range slices.Backward(stops) {
+			s()
+		}
+	}
+	empty := asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+	attach := func(spec *ebpf.ProgramSpec, do func(*ebpf.Program) (link.Link, error)) {
+		spec.Instructions, spec.License = empty, "Dual BSD/GPL"
+		prog, err := ebpf.NewProgram(spec)
+		if err != nil {
+			stop()
+			b.Fatal(err)
+		}
+		l, err := do(prog)
+		if err != nil {
+			prog.Close()
+			stop()
+			b.Fatal(err)
+		}
+		stops = append(stops, func() { l.Close(); prog.Close() })
+	}
+	tp := func(group, name string) {
+		attach(&ebpf.ProgramSpec{Type: ebpf.TracePoint}, func(p *ebpf.Program) (link.Link, error) {
+			return link.Tracepoint(group, name, p, nil)
+		})
+	}
+	for _, part := range parts[1:] {
+		switch part {
+		case "close":
+			tp("syscalls", "sys_enter_close")
+		case "mmap":
+			tp("syscalls", "sys_enter_mmap")
+			tp("syscalls", "sys_exit_mmap")
+		case "exit":
+			tp("sched", "sched_process_exit")
+		case "sock":
+			for _, name := range []string{"sock_send_length", "sock_recv_length"} {
+				attach(&ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: name},
+					func(p *ebpf.Program) (link.Link, error) {
+						return link.AttachTracing(link.TracingOptions{Program: p})
+					})
+			}
+		default:
+			stop()
+			b.Fatalf("TLSTAP_BENCH_DIAG: %q: unknown part %q", mode, part)
+		}
 	}
 	return stop
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlstap/tlstap/internal/capture"
 	"github.com/tlstap/tlstap/internal/testenv"
@@ -59,6 +60,23 @@ func TestMemoryBIOAsyncio(t *testing.T) {
 	}
 	checkMeta(t, client, cl.PID(), "python3", local, srvAddr, 0x0304)
 	checkMeta(t, server, srv.PID(), "python3", srvAddr, local, 0x0304)
+
+	// Both connections learnt their socket, so no thread waits any more
+	// and the send tracepoint is back to skipping the thread lookup
+	// (tlstap_bio_waiting): a wait that is never taken off would make
+	// every socket send on the machine pay that lookup for good.
+	var waiting int64
+	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(10 * time.Millisecond) {
+		if err := c.src.objs.TlstapBioWaiting.Lookup(uint32(0), &waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tlstap_bio_waiting is %d after both connections learnt their socket, want 0", waiting)
+		}
+	}
 }
 
 // Python's ssl module uses SSL_read_ex/SSL_write_ex, so this covers the

@@ -176,6 +176,7 @@ type tlstapRecord struct {
 const (
 	tlstapMapTlstapActive                = "tlstap_active"
 	tlstapMapTlstapBioLearn              = "tlstap_bio_learn"
+	tlstapMapTlstapBioWaiting            = "tlstap_bio_waiting"
 	tlstapMapTlstapCalls                 = "tlstap_calls"
 	tlstapMapTlstapConfigs               = "tlstap_configs"
 	tlstapMapTlstapConns                 = "tlstap_conns"
@@ -303,6 +304,7 @@ type tlstapProgramSpecs struct {
 type tlstapMapSpecs struct {
 	TlstapActive        *ebpf.MapSpec `ebpf:"tlstap_active"`
 	TlstapBioLearn      *ebpf.MapSpec `ebpf:"tlstap_bio_learn"`
+	TlstapBioWaiting    *ebpf.MapSpec `ebpf:"tlstap_bio_waiting"`
 	TlstapCalls         *ebpf.MapSpec `ebpf:"tlstap_calls"`
 	TlstapConfigs       *ebpf.MapSpec `ebpf:"tlstap_configs"`
 	TlstapConns         *ebpf.MapSpec `ebpf:"tlstap_conns"`
@@ -354,6 +356,7 @@ func (o *tlstapObjects) Close() error {
 type tlstapMaps struct {
 	TlstapActive        *ebpf.Map `ebpf:"tlstap_active"`
 	TlstapBioLearn      *ebpf.Map `ebpf:"tlstap_bio_learn"`
+	TlstapBioWaiting    *ebpf.Map `ebpf:"tlstap_bio_waiting"`
 	TlstapCalls         *ebpf.Map `ebpf:"tlstap_calls"`
 	TlstapConfigs       *ebpf.Map `ebpf:"tlstap_configs"`
 	TlstapConns         *ebpf.Map `ebpf:"tlstap_conns"`
@@ -380,6 +383,7 @@ func (m *tlstapMaps) Close() error {
 	return _TlstapClose(
 		m.TlstapActive,
 		m.TlstapBioLearn,
+		m.TlstapBioWaiting,
 		m.TlstapCalls,
 		m.TlstapConfigs,
 		m.TlstapConns,
