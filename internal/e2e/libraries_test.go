@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,10 +37,7 @@ func TestLibrariesLive(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	tlstap := filepath.Join(dir, "tlstap")
-	if out, err := exec.Command("go", "build", "-o", tlstap, "github.com/tlstap/tlstap/cmd/tlstap").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	tlstap := buildTlstap(t, dir)
 	testdata, _ := filepath.Abs("testdata")
 
 	// The capture is machine-wide: only paths under this prefix are ours.
@@ -58,25 +54,13 @@ func TestLibrariesLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdout.Close()
-	var stderr testenv.Buffer
-	tap := exec.Command(tlstap, "tls", "-o", "json", "--listen", listen.String(), "--state-dir", filepath.Join(dir, "state"))
-	tap.Stdout, tap.Stderr = stdout, &stderr
-	if err := tap.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tapDone := make(chan error, 1)
-	go func() { tapDone <- tap.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			tap.Process.Kill()
-			<-tapDone
-		}
-	}()
+	cmd := exec.Command(tlstap, "tls", "-o", "json", "--listen", listen.String(), "--state-dir", filepath.Join(dir, "state"))
+	cmd.Stdout = stdout
+	tap := startTap(t, cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := testenv.WaitListening(ctx, listen); err != nil {
-		t.Fatalf("tlstap did not start: %v\n%s", err, stderr.String())
+		t.Fatalf("tlstap did not start: %v\n%s", err, tap.Stderr.String())
 	}
 	token, err := os.ReadFile(filepath.Join(dir, "state", "token"))
 	if err != nil {
@@ -203,16 +187,7 @@ asyncio.run(main())`
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	tap.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-tapDone:
-		stopped = true
-		if err != nil {
-			t.Errorf("tlstap exited: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("tlstap did not stop on SIGINT:\n%s", stderr.String())
-	}
+	tap.stop(t)
 	stdoutSeen, streamSeen, bad := found()
 	for _, p := range programs {
 		for _, typ := range []string{"http1-request", "http1-response"} {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,35 +28,21 @@ import (
 func TestRealtimeLive(t *testing.T) {
 	testenv.RequireRoot(t, "live capture with eBPF")
 	dir := t.TempDir()
-	tlstap := filepath.Join(dir, "tlstap")
-	if out, err := exec.Command("go", "build", "-o", tlstap, "github.com/tlstap/tlstap/cmd/tlstap").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	tlstap := buildTlstap(t, dir)
 	var nonce [6]byte
 	rand.Read(nonce[:])
 	prefix := "/rt-" + hex.EncodeToString(nonce[:])
 	nginx := testenv.StartNginx(t, testenv.NginxConfig{HTTP2: true, Files: map[string][]byte{prefix[1:] + "/f.txt": []byte("realtime body\n")}})
 
 	listen := testenv.FreePort(t, testenv.IPv4)
-	var stdout, stderr testenv.Buffer
-	tap := exec.Command(tlstap, "tls", "--realtime", "-o", "json", "--listen", listen.String(), "--state-dir", filepath.Join(dir, "state"))
-	tap.Stdout, tap.Stderr = &stdout, &stderr
-	if err := tap.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tapDone := make(chan error, 1)
-	go func() { tapDone <- tap.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			tap.Process.Kill()
-			<-tapDone
-		}
-	}()
+	var stdout testenv.Buffer
+	cmd := exec.Command(tlstap, "tls", "--realtime", "-o", "json", "--listen", listen.String(), "--state-dir", filepath.Join(dir, "state"))
+	cmd.Stdout = &stdout
+	tap := startTap(t, cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := testenv.WaitListening(ctx, listen); err != nil {
-		t.Fatalf("tlstap did not start: %v\n%s", err, stderr.String())
+		t.Fatalf("tlstap did not start: %v\n%s", err, tap.Stderr.String())
 	}
 
 	for i := range 3 {
@@ -131,16 +116,7 @@ func TestRealtimeLive(t *testing.T) {
 		t.Errorf("after the load: %s", w)
 	}
 
-	tap.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-tapDone:
-		stopped = true
-		if err != nil {
-			t.Errorf("tlstap exited: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("tlstap did not stop on SIGINT:\n%s", stderr.String())
-	}
+	tap.stop(t)
 	for i := range 3 {
 		if n := strings.Count(stdout.String(), prefix+"/f.txt?i="+strconv.Itoa(i)); n < 2 {
 			t.Errorf("request %d: on standard output %d times, want its request and response", i, n)

@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,10 +38,7 @@ func TestSelfSafe(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	tlstap := filepath.Join(dir, "tlstap")
-	if out, err := exec.Command("go", "build", "-o", tlstap, "github.com/tlstap/tlstap/cmd/tlstap").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	tlstap := buildTlstap(t, dir)
 	testdata, _ := filepath.Abs("testdata")
 	nodeScript, _ := filepath.Abs("../../examples/node/watch.js")
 
@@ -100,28 +96,17 @@ func TestSelfSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdout.Close()
-	var stderr testenv.Buffer
 	state := filepath.Join(dir, "state")
-	tap := exec.Command(tlstap, "tls", "--config", cfgFile, "--listen", listen.String(), "--state-dir", state,
+	cmd := exec.Command(tlstap, "tls", "--config", cfgFile, "--listen", listen.String(), "--state-dir", state,
 		"--ecaptureq", "ws://"+ecq.String(), "--record", recording,
 		// The capture is machine-wide; these are the programs of this test
 		// (other tests' programs of the same names are captured too).
 		"--comm", "curl", "--comm", "nginx", "--comm", "python3", "--comm", "node", "--comm", "mitmdump")
 	// The webhook's certificate is the test's own CA.
-	tap.Env = append(os.Environ(), "SSL_CERT_FILE="+hookCert.CertFile)
-	tap.Stdout, tap.Stderr = stdout, &stderr
-	if err := tap.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tapDone := make(chan error, 1)
-	go func() { tapDone <- tap.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			tap.Process.Kill()
-			<-tapDone
-		}
-	}()
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+hookCert.CertFile)
+	cmd.Stdout = stdout
+	tap := startTap(t, cmd)
+	stderr := &tap.Stderr
 	if err := testenv.WaitListening(ctx, listen); err != nil {
 		t.Fatalf("tlstap did not start: %v\n%s", err, stderr.String())
 	}
@@ -214,20 +199,7 @@ func TestSelfSafe(t *testing.T) {
 	}
 
 	// Stop tlstap: the recording and sink are complete after a clean exit.
-	tap.Process.Signal(syscall.SIGINT)
-	select {
-	case err := <-tapDone:
-		stopped = true
-		if err != nil {
-			t.Errorf("tlstap exited: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		// Its goroutines, for the record.
-		tap.Process.Signal(syscall.SIGQUIT)
-		<-tapDone
-		stopped = true
-		t.Fatalf("tlstap did not stop on SIGINT:\n%s", stderr.String())
-	}
+	tap.stop(t)
 
 	// No event of tlstap's connections, or of its stream and API clients.
 	ours := map[uint32]string{uint32(listen.Port()): "main listener", uint32(ecq.Port()): "eCaptureQ listener", uint32(hookAddr.Port()): "webhook"}

@@ -152,6 +152,37 @@ func setup(t *testing.T, first, most time.Duration) (*ringbuf.Reader, *ringpoll.
 	return rd, w, prog
 }
 
+// reader reads rd in a goroutine, waiting with w whenever the ring is
+// empty and calling afterWait (if set) after each wait: it sends each
+// record's number (its first two bytes) on got, then, once Wait or a read
+// fails, the error on done and closes got.
+func reader(rd *ringbuf.Reader, w *ringpoll.Waiter, afterWait func()) (got <-chan uint64, done <-chan error) {
+	g, d := make(chan uint64, 1), make(chan error, 1)
+	go func() {
+		defer close(g)
+		var rec ringbuf.Record
+		for {
+			err := rd.ReadInto(&rec)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if err := w.Wait(rd, time.Time{}); err != nil {
+					d <- err
+					return
+				}
+				if afterWait != nil {
+					afterWait()
+				}
+				continue
+			}
+			if err != nil {
+				d <- err
+				return
+			}
+			g <- uint64(rec.RawSample[0]) | uint64(rec.RawSample[1])<<8
+		}
+	}()
+	return g, d
+}
+
 // A parked Wait returns when a record is committed, gives up at its
 // deadline on an empty ring, and ends with os.ErrClosed on Close, with the
 // kernel's wake-up rule and with the lingering protocol.
@@ -246,32 +277,13 @@ func TestNoStranding(t *testing.T) {
 				ringpoll.SetDense(w, ringpoll.DenseWakes, denseGap)
 			}
 
-			got := make(chan uint64, 1)
-			done := make(chan error, 1)
 			var mu sync.Mutex
 			seen := map[time.Duration]bool{} // NextLinger after each wait
-			go func() {
-				defer close(got)
-				var rec ringbuf.Record
-				for {
-					err := rd.ReadInto(&rec)
-					if errors.Is(err, os.ErrDeadlineExceeded) {
-						if err := w.Wait(rd, time.Time{}); err != nil {
-							done <- err
-							return
-						}
-						mu.Lock()
-						seen[ringpoll.NextLinger(w)] = true
-						mu.Unlock()
-						continue
-					}
-					if err != nil {
-						done <- err
-						return
-					}
-					got <- uint64(rec.RawSample[0]) | uint64(rec.RawSample[1])<<8
-				}
-			}()
+			got, done := reader(rd, w, func() {
+				mu.Lock()
+				seen[ringpoll.NextLinger(w)] = true
+				mu.Unlock()
+			})
 			allSeen := func() bool {
 				mu.Lock()
 				defer mu.Unlock()
@@ -334,26 +346,7 @@ func TestOnBusy(t *testing.T) {
 	calls := make(chan call, 16)
 	w.OnBusy(func(busy bool) { calls <- call{busy, time.Now()} })
 
-	got := make(chan struct{}, 1)
-	done := make(chan error, 1)
-	go func() {
-		var rec ringbuf.Record
-		for {
-			err := rd.ReadInto(&rec)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if err := w.Wait(rd, time.Time{}); err != nil {
-					done <- err
-					return
-				}
-				continue
-			}
-			if err != nil {
-				done <- err
-				return
-			}
-			got <- struct{}{}
-		}
-	}()
+	got, done := reader(rd, w, nil)
 	deliver := func(what string) time.Time {
 		t.Helper()
 		produce(t, prog)
