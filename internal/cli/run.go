@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"github.com/tlstap/tlstap/internal/sched"
 	"github.com/tlstap/tlstap/internal/server"
 	"github.com/tlstap/tlstap/internal/server/tlsauth"
+	"github.com/tlstap/tlstap/internal/stats"
 	"github.com/tlstap/tlstap/internal/webui"
 )
 
@@ -109,6 +109,7 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 				return fmt.Errorf("--realtime: %w", err)
 			}
 			e.Log.Debug("scheduling class", "class", sched.RealTime, "threads", n)
+			realtimeGauge(e).Set(1)
 			if n, err := sched.PrefaultExecutable(); err != nil {
 				e.Log.Debug("executable not prefaulted", "err", err)
 			} else {
@@ -196,7 +197,7 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 		WatchGo:   true,
 	}
 	if cfg.Run.Realtime {
-		opts.OnBusy = func(busy bool) { switchClass(e.Log, busy) }
+		opts.OnBusy = func(busy bool) { switchClass(e, busy) }
 	}
 	src, err := openssl.New(opts)
 	if err != nil {
@@ -223,17 +224,24 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 // traces (fair class, the same throughput as without --realtime); once
 // the ring has been quiet, it goes back to preempting them, so that the
 // next lone request's events are not queued behind them.
-func switchClass(log *slog.Logger, busy bool) {
-	c := sched.RealTime
+func switchClass(e *engine.Engine, busy bool) {
+	c, rt := sched.RealTime, int64(1)
 	if busy {
-		c = sched.Fair
+		c, rt = sched.Fair, 0
 	}
 	n, err := sched.Set(c)
 	if err != nil {
-		log.Warn("--realtime: scheduling class not changed", "class", c, "err", err)
+		e.Log.Warn("--realtime: scheduling class not changed", "class", c, "err", err)
 		return
 	}
-	log.Debug("scheduling class", "class", c, "threads", n, "busy", busy)
+	realtimeGauge(e).Set(rt)
+	e.Stats.Counter("tlstap_sched_switches_total", "--realtime: changes of tlstap's scheduling class with the load.").Inc()
+	e.Log.Debug("scheduling class", "class", c, "threads", n, "busy", busy)
+}
+
+// realtimeGauge says, with --realtime, which class tlstap's threads are in.
+func realtimeGauge(e *engine.Engine) *stats.Gauge {
+	return e.Stats.Gauge("tlstap_realtime", "--realtime: 1 while tlstap's threads are in the real-time class (traffic sparse), 0 while in the fair class (load).")
 }
 
 // serve starts the stream server, if a listener is configured, and lets

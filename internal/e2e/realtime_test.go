@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,7 +39,8 @@ func TestRealtimeLive(t *testing.T) {
 
 	listen := testenv.FreePort(t, testenv.IPv4)
 	var stdout testenv.Buffer
-	cmd := exec.Command(tlstap, "tls", "--realtime", "-o", "json", "--listen", listen.String(), "--state-dir", filepath.Join(dir, "state"))
+	cmd := exec.Command(tlstap, "tls", "--realtime", "-o", "json", "--listen", listen.String(), "--state-dir", filepath.Join(dir, "state"),
+		"--tls=false", "--auth", "none") // loopback only: /metrics read below with a plain GET
 	cmd.Stdout = &stdout
 	tap := startTap(t, cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -78,6 +82,23 @@ func TestRealtimeLive(t *testing.T) {
 	for _, w := range allFIFO() {
 		t.Errorf("sparse traffic: %s", w)
 	}
+	metric := func(name string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + listen.String() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("no %s in /metrics", name)
+		}
+		return string(m[1])
+	}
+	if v := metric("tlstap_realtime"); v != "1" {
+		t.Errorf("sparse traffic: tlstap_realtime %s, want 1", v)
+	}
 
 	// Load: the main thread leaves SCHED_FIFO while it lasts.
 	load := exec.CommandContext(ctx, "h2load", "-n", "5000", "-c", "10", "-t", "1", nginx.URL(prefix+"/f.txt?load"))
@@ -114,6 +135,12 @@ func TestRealtimeLive(t *testing.T) {
 	}
 	for _, w := range wrong {
 		t.Errorf("after the load: %s", w)
+	}
+	if v := metric("tlstap_realtime"); v != "1" {
+		t.Errorf("after the load: tlstap_realtime %s, want 1", v)
+	}
+	if v, _ := strconv.Atoi(metric("tlstap_sched_switches_total")); v < 2 {
+		t.Errorf("tlstap_sched_switches_total %d after a load came and went, want at least 2", v)
 	}
 
 	tap.stop(t)
