@@ -1,14 +1,12 @@
 package sched
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tlstap/tlstap/internal/capture/procfs"
 )
 
 // PrefaultExecutable maps every page of the running executable's file
@@ -27,31 +25,25 @@ func PrefaultExecutable() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return 0, err
 	}
+	defer f.Close()
 	total := 0
-	sc := bufio.NewScanner(bytes.NewReader(maps))
-	for sc.Scan() {
-		// start-end perms offset dev inode path
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 || f[5] != exe || f[1][0] != 'r' {
-			continue
+	var madvErr error
+	err = procfs.ParseMaps(f, func(m procfs.Mapping) {
+		if madvErr != nil || m.Path != exe || !m.Read {
+			return
 		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		if !ok {
-			continue
+		if _, _, e := unix.Syscall(unix.SYS_MADVISE, uintptr(m.Start), uintptr(m.End-m.Start), unix.MADV_POPULATE_READ); e != 0 {
+			madvErr = fmt.Errorf("madvise(MADV_POPULATE_READ) %x-%x: %w", m.Start, m.End, e)
+			return
 		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		if _, _, e := unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_POPULATE_READ); e != 0 {
-			return total, fmt.Errorf("madvise(MADV_POPULATE_READ) %s: %w", f[0], e)
-		}
-		total += int(end - start)
+		total += int(m.End - m.Start)
+	})
+	if madvErr != nil {
+		return total, madvErr
 	}
-	return total, sc.Err()
+	return total, err
 }

@@ -12,6 +12,8 @@ import (
 
 // Mapping is one file-backed line of /proc/PID/maps.
 type Mapping struct {
+	// Start and End are the mapping's addresses, End excluded.
+	Start, End uint64
 	// Dev is the device as maps prints it ("fd:01"), Inode its inode.
 	Dev   string
 	Inode uint64
@@ -19,8 +21,9 @@ type Mapping struct {
 	Path string
 	// Deleted is set when the file was unlinked after it was mapped.
 	Deleted bool
-	// Exec is set when the mapping is executable (code).
-	Exec bool
+	// Read and Exec are set when the mapping is readable, executable
+	// (code).
+	Read, Exec bool
 }
 
 // ParseMaps calls fn for each file-backed mapping in r, in the format of
@@ -54,11 +57,21 @@ func parseLine(line []byte) (Mapping, bool) {
 	if err != nil || inode == 0 {
 		return Mapping{}, false
 	}
+	lo, hi, ok := bytes.Cut(fields[0], []byte("-"))
+	if !ok {
+		return Mapping{}, false
+	}
+	start, err1 := strconv.ParseUint(string(lo), 16, 64)
+	end, err2 := strconv.ParseUint(string(hi), 16, 64)
+	if err1 != nil || err2 != nil || end < start {
+		return Mapping{}, false
+	}
 	path := string(bytes.TrimLeft(rest, " "))
 	if !strings.HasPrefix(path, "/") {
 		return Mapping{}, false
 	}
-	m := Mapping{Dev: string(fields[3]), Inode: inode, Path: path, Exec: bytes.IndexByte(fields[1], 'x') >= 0}
+	m := Mapping{Start: start, End: end, Dev: string(fields[3]), Inode: inode, Path: path,
+		Read: bytes.IndexByte(fields[1], 'r') >= 0, Exec: bytes.IndexByte(fields[1], 'x') >= 0}
 	if p, ok := strings.CutSuffix(path, " (deleted)"); ok {
 		m.Path, m.Deleted = p, true
 	}
@@ -91,11 +104,15 @@ func ScanMapped(procRoot string, match func(path string) bool) ([]MappedFile, er
 		if err != nil {
 			continue
 		}
-		seen := map[Mapping]bool{}
+		type file struct {
+			dev   string
+			inode uint64
+			path  string
+		}
+		seen := map[file]bool{} // one file, whichever of its mappings
 		// A read error means the process exited mid-read: keep what we got.
 		_ = ParseMaps(f, func(m Mapping) {
-			key := m
-			key.Exec = false // one file, whichever of its mappings
+			key := file{m.Dev, m.Inode, m.Path}
 			if m.Deleted || seen[key] || !match(m.Path) {
 				return
 			}
