@@ -89,14 +89,6 @@ struct {
 	__type(value, __s64);
 } tlstap_go_learning SEC(".maps");
 
-static __always_inline void go_learning_add(__s64 d)
-{
-	__u32 zero = 0;
-	__s64 *n = bpf_map_lookup_elem(&tlstap_go_learning, &zero);
-	if (n)
-		__sync_fetch_and_add(n, d);
-}
-
 /* go_learn_add makes k's goroutine learn the socket of conn, counted in
  * go_pids once per go_learn entry. */
 static __always_inline void go_learn_add(struct go_key *k, __u64 conn)
@@ -107,7 +99,7 @@ static __always_inline void go_learn_add(struct go_key *k, __u64 conn)
 		bpf_map_update_elem(&tlstap_go_learn, k, &conn, BPF_ANY);
 		return;
 	}
-	go_learning_add(1);
+	global_add(&tlstap_go_learning, 1);
 	__u32 pid = k->pid;
 	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);
 	if (!n) {
@@ -126,7 +118,7 @@ static __always_inline void go_learn_del(struct go_key *k)
 {
 	if (bpf_map_delete_elem(&tlstap_go_learn, k))
 		return;
-	go_learning_add(-1);
+	global_add(&tlstap_go_learning, -1);
 	__u32 pid = k->pid;
 	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);
 	if (n)
@@ -146,9 +138,7 @@ static __always_inline __u64 go_current(void)
  * the socket of, 0 if none; *k is set to its go_learn key. */
 static __always_inline __u64 go_learning(__u64 id, struct go_key *k)
 {
-	__u32 zero = 0;
-	__s64 *all = bpf_map_lookup_elem(&tlstap_go_learning, &zero);
-	if (all && !*(volatile __s64 *)all)
+	if (global_zero(&tlstap_go_learning))
 		return 0;
 	__u32 pid = id >> 32;
 	__s64 *n = bpf_map_lookup_elem(&tlstap_go_pids, &pid);

@@ -303,19 +303,30 @@ struct {
 	__type(value, __s64);
 } tlstap_bio_waiting SEC(".maps");
 
-static __always_inline void bio_waiting_add(__s64 d)
+/* global_add and global_zero work on a machine-wide count kept in a
+ * one-word array (tlstap_bio_waiting; tlstap_go_learning in gotls.h), which
+ * lets a tracepoint that fires for every socket operation skip a
+ * per-thread lookup while the count is 0. */
+static __always_inline void global_add(void *count, __s64 d)
 {
 	__u32 zero = 0;
-	__s64 *n = bpf_map_lookup_elem(&tlstap_bio_waiting, &zero);
+	__s64 *n = bpf_map_lookup_elem(count, &zero);
 	if (n)
 		__sync_fetch_and_add(n, d);
 }
 
-static __always_inline struct bio_learn *bio_get(void)
+/* global_zero: a count that cannot be read is not zero, so the caller
+ * looks. */
+static __always_inline bool global_zero(void *count)
 {
 	__u32 zero = 0;
-	__s64 *n = bpf_map_lookup_elem(&tlstap_bio_waiting, &zero);
-	if (n && !*(volatile __s64 *)n)
+	__s64 *n = bpf_map_lookup_elem(count, &zero);
+	return n && !*(volatile __s64 *)n;
+}
+
+static __always_inline struct bio_learn *bio_get(void)
+{
+	if (global_zero(&tlstap_bio_waiting))
 		return NULL;
 	struct bio_learn *b = bpf_task_storage_get(&tlstap_bio_learn, bpf_get_current_task_btf(), 0, 0);
 	return b && b->live ? b : NULL;
@@ -325,7 +336,7 @@ static __always_inline struct bio_learn *bio_get(void)
 static __always_inline void bio_done(struct bio_learn *b)
 {
 	b->live = 0;
-	bio_waiting_add(-1);
+	global_add(&tlstap_bio_waiting, -1);
 }
 
 struct {
@@ -711,7 +722,7 @@ static __always_inline void bio_wait(__u64 id, __u64 ssl)
 		/* Only this thread changes its live, so the count moves once
 		 * per wait. */
 		b->live = 1;
-		bio_waiting_add(1);
+		global_add(&tlstap_bio_waiting, 1);
 	}
 }
 
