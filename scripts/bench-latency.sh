@@ -14,11 +14,12 @@
 #     req/s, tool CPU time, latency percentiles;
 #   - idle (first run only): tool CPU time over IDLE (default 60s).
 # The traffic runs as nobody and tlstap captures only that uid. ALSO (e.g.
-# ALSO=--realtime) measures the working tree's tlstap a second time with
-# those flags, as a third tool in the same runs. The bench reads both
-# outputs on real-time threads with blocking reads and times each line or
-# message by the read that delivered it (OBSERVER=normal: the reader
-# before session 7, whose own wake-up on busy CPUs took up to ~9 ms).
+# ALSO=--realtime=false) measures the working tree's tlstap a second time
+# with those flags, as a third tool in the same runs. The bench reads both
+# outputs on real-time threads with blocking reads, times each line or
+# message by the read that delivered it and parses it later, off those
+# threads (OBSERVER=normal: the reader before session 7, whose own wake-up
+# on busy CPUs took up to ~9 ms).
 #
 # Needs root, go, git, nginx, curl, h2load (nghttp2-client), openssl.
 set -euo pipefail

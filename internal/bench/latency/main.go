@@ -271,6 +271,7 @@ type tool struct {
 	stdout, stream []time.Duration
 	samples        []sample
 	lines          int
+	pending        []arrival
 }
 
 func startTool(bin string, flags []string, dir string) (*tool, error) {
@@ -335,7 +336,7 @@ func (t *tool) readStdout(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
-		t.line(sc.Bytes(), time.Now().UnixNano())
+		t.arrived(sc.Bytes(), time.Now().UnixNano(), false)
 	}
 }
 
@@ -346,7 +347,10 @@ func (t *tool) readStream(ctx context.Context, c *client.Client) {
 		if err != nil {
 			return
 		}
-		t.message(m, time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		t.mu.Lock()
+		t.message(m, now)
+		t.mu.Unlock()
 	}
 }
 
@@ -355,6 +359,7 @@ func (t *tool) reset() { t.take() }
 func (t *tool) take() (stdout, stream []time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.parse()
 	stdout, stream = t.stdout, t.stream
 	t.stdout, t.stream, t.samples = nil, nil, nil
 	return stdout, stream
@@ -363,6 +368,7 @@ func (t *tool) take() (stdout, stream []time.Duration) {
 func (t *tool) takeSamples() []sample {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.parse()
 	s := t.samples
 	t.samples = nil
 	return s
@@ -371,6 +377,7 @@ func (t *tool) takeSamples() []sample {
 func (t *tool) count() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.parse()
 	return t.lines
 }
 

@@ -62,11 +62,46 @@ func (t *tool) readStdoutRT(r io.Reader) {
 	for sc.Scan() {
 		// The Scanner reads only when it holds no whole line, so the
 		// last read delivered this line's end.
-		t.line(sc.Bytes(), sr.last)
+		t.arrived(sc.Bytes(), sr.last, false)
 	}
 }
 
+// arrival is an output the observer read, not parsed yet: the real-time
+// observers only read, time and copy, so that parsing a line or a message
+// (tens of µs on these vCPUs) never preempts tlstap between its writes.
+type arrival struct {
+	b      []byte
+	now    int64 // Unix ns
+	stream bool
+}
+
+// arrived queues one line of standard output (stream false) or one stream
+// message that arrived at now; parse reads it later.
+func (t *tool) arrived(b []byte, now int64, stream bool) {
+	c := make([]byte, len(b))
+	copy(c, b)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending = append(t.pending, arrival{b: c, now: now, stream: stream})
+}
+
+// parse turns the queued arrivals into samples. t.mu must be held.
+func (t *tool) parse() {
+	for _, a := range t.pending {
+		if !a.stream {
+			t.line(a.b, a.now)
+			continue
+		}
+		var m eventpb.LogEntry
+		if proto.Unmarshal(a.b, &m) == nil {
+			t.message(&m, a.now)
+		}
+	}
+	t.pending = t.pending[:0]
+}
+
 // line records one JSON line of standard output that arrived at now.
+// t.mu must be held.
 func (t *tool) line(b []byte, now int64) {
 	var ev struct {
 		Timestamp int64  `json:"timestamp"`
@@ -77,22 +112,19 @@ func (t *tool) line(b []byte, now int64) {
 		return
 	}
 	d := time.Duration(now - ev.Timestamp)
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.stdout = append(t.stdout, d)
 	t.samples = append(t.samples, sample{output: "stdout", pname: ev.Pname, typ: ev.Type, ts: ev.Timestamp, d: d})
 	t.lines++
 }
 
-// message records one stream message that arrived at now.
+// message records one stream message that arrived at now. t.mu must be
+// held.
 func (t *tool) message(m *eventpb.LogEntry, now int64) {
 	ev := m.GetEventPayload()
 	if ev == nil {
 		return
 	}
 	d := time.Duration(now - ev.GetTimestamp())
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.stream = append(t.stream, d)
 	t.samples = append(t.samples, sample{output: "stream", pname: ev.GetPname(), typ: int(ev.GetType()), ts: ev.GetTimestamp(), d: d})
 }
@@ -139,11 +171,7 @@ func (t *tool) readStreamRT(ctx context.Context, ws *websocket.Conn, bc *blockin
 		}
 		// A message's last byte came with the latest read: later
 		// messages already buffered are read without one.
-		now := bc.last.Load()
-		var m eventpb.LogEntry
-		if proto.Unmarshal(b, &m) == nil {
-			t.message(&m, now)
-		}
+		t.arrived(b, bc.last.Load(), true)
 	}
 }
 
