@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -99,22 +100,14 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 		Pods:            pods,
 	})
 
+	var realtime *sched.Governor // nil: tlstap's threads stay in the fair class
 	if src.live {
 		engine.SetMemoryLimit()
 		// Before the capture starts its goroutines: the threads the
 		// runtime adds later inherit the class from these.
+		realtimeGauge(e).Set(0)
 		if r.Realtime {
-			n, err := sched.Set(sched.RealTime)
-			if err != nil {
-				return fmt.Errorf("--realtime: %w", err)
-			}
-			e.Log.Debug("scheduling class", "class", sched.RealTime, "threads", n)
-			realtimeGauge(e).Set(1)
-			if n, err := sched.PrefaultExecutable(); err != nil {
-				e.Log.Debug("executable not prefaulted", "err", err)
-			} else {
-				e.Log.Debug("executable prefaulted", "bytes", n)
-			}
+			realtime = startRealtime(e)
 		}
 	}
 
@@ -143,7 +136,7 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 				os.Remove(r.Record)
 			}
 		}()
-		live, err := openCapture(e, s.cfg)
+		live, err := openCapture(e, s.cfg, realtime)
 		if err != nil {
 			return err
 		}
@@ -180,14 +173,48 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 	}
 
 	// 7. Run until the source ends (--exit) or ctx is cancelled; then
-	// every consumer drains and every goroutine ends.
+	// every consumer drains and every goroutine ends. The governor looks
+	// at tlstap's CPU use from here: attaching the probes is heavy, but
+	// nothing waits for it.
+	if realtime != nil {
+		ctx, stop := context.WithCancel(cmd.Context())
+		var wg sync.WaitGroup
+		wg.Go(func() { realtime.Run(ctx) })
+		defer wg.Wait()
+		defer stop()
+	}
 	running = true
 	return e.Run(cmd.Context(), chunks)
 }
 
+// startRealtime puts tlstap's threads in the real-time class (run.realtime)
+// and returns the governor that moves them between classes from then on,
+// or nil if they stay in the fair class. A refusal (no CAP_SYS_NICE: an
+// unprivileged container, say) is a warning, not an error: the capture
+// works in the fair class, only a lone request's events may wait behind
+// the programs that make it.
+func startRealtime(e *engine.Engine) *sched.Governor {
+	n, err := sched.Set(sched.RealTime)
+	if err != nil {
+		e.Log.Warn("staying in the fair scheduling class: a lone request's events may wait a few ms behind the programs that make it (--realtime=false silences this)", "err", err)
+		return nil
+	}
+	e.Log.Debug("scheduling class", "class", sched.RealTime, "threads", n)
+	realtimeGauge(e).Set(1)
+	if n, err := sched.PrefaultExecutable(); err != nil {
+		e.Log.Debug("executable not prefaulted", "err", err)
+	} else {
+		e.Log.Debug("executable prefaulted", "bytes", n)
+	}
+	g := sched.NewGovernor(sched.RealTime)
+	g.OnSwitch = func(c sched.Class, threads int, err error) { switched(e, c, threads, err) }
+	return g
+}
+
 // openCapture attaches the eBPF capture and keeps it off tlstap's own
-// connections (internal/selfnet).
-func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
+// connections (internal/selfnet). With realtime, tlstap's threads leave
+// the real-time class while the ring reader is busy.
+func openCapture(e *engine.Engine, cfg config.Config, realtime *sched.Governor) (*openssl.Source, error) {
 	c := cfg.Capture
 	opts := openssl.Options{
 		Libs:      c.Libs,
@@ -196,8 +223,8 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 		Logger:    e.Log,
 		WatchGo:   true,
 	}
-	if cfg.Run.Realtime {
-		opts.OnBusy = func(busy bool) { switchClass(e, busy) }
+	if realtime != nil {
+		opts.OnBusy = realtime.Busy
 	}
 	src, err := openssl.New(opts)
 	if err != nil {
@@ -218,25 +245,24 @@ func openCapture(e *engine.Engine, cfg config.Config) (*openssl.Source, error) {
 	return src, nil
 }
 
-// switchClass is --realtime's answer to the load (openssl.Options.OnBusy):
-// while records come densely, the ring reader batches them and nothing
-// waits for a wake-up, so tlstap takes its turn like the programs it
-// traces (fair class, the same throughput as without --realtime); once
-// the ring has been quiet, it goes back to preempting them, so that the
-// next lone request's events are not queued behind them.
-func switchClass(e *engine.Engine, busy bool) {
-	c, rt := sched.RealTime, int64(1)
-	if busy {
-		c, rt = sched.Fair, 0
-	}
-	n, err := sched.Set(c)
+// switched reports a change of scheduling class the governor made (or
+// tried): while records come densely, or tlstap is busy with something
+// else, it takes its turn like the programs it traces (fair class, the
+// same throughput as without run.realtime); once the ring has been quiet
+// and tlstap light, it goes back to preempting them, so that the next
+// lone request's events are not queued behind them.
+func switched(e *engine.Engine, c sched.Class, threads int, err error) {
 	if err != nil {
-		e.Log.Warn("--realtime: scheduling class not changed", "class", c, "err", err)
+		e.Log.Warn("scheduling class not changed", "class", c, "err", err)
 		return
 	}
+	rt := int64(0)
+	if c == sched.RealTime {
+		rt = 1
+	}
 	realtimeGauge(e).Set(rt)
-	e.Stats.Counter("tlstap_sched_switches_total", "--realtime: changes of tlstap's scheduling class with the load.").Inc()
-	e.Log.Debug("scheduling class", "class", c, "threads", n, "busy", busy)
+	e.Stats.Counter("tlstap_sched_switches_total", "run.realtime: changes of tlstap's scheduling class with the load.").Inc()
+	e.Log.Debug("scheduling class", "class", c, "threads", threads)
 }
 
 // realtimeGauge says, with --realtime, which class tlstap's threads are in.

@@ -1,6 +1,6 @@
 // Package sched puts tlstap's threads in the kernel's real-time scheduling
-// class while traffic is sparse (tlstap tls --realtime), and faults its
-// code in at start.
+// class while traffic is sparse and tlstap light (tlstap tls, run.realtime,
+// on by default; Governor decides), and faults its code in at start.
 //
 // Why: on a machine whose CPUs are busy at the moment a request is made,
 // the thread the ring buffer wakes waits in the run queue behind the very
@@ -12,10 +12,13 @@
 //
 // Under load that would have tlstap run ahead of the programs it traces,
 // in bursts, and cost them throughput; but then nothing waits for a
-// wake-up (the ring reader batches), so the caller (internal/cli, through
+// wake-up (the ring reader batches), so Governor (told by
 // ringpoll.Waiter.OnBusy) puts the threads back in the fair class while
-// records come densely (Set(Fair)) and in SCHED_FIFO again once the ring
-// has been quiet. The kernel's real-time throttling
+// records come densely and in SCHED_FIFO again once the ring has been
+// quiet. It does the same while tlstap uses more than a fifth of a CPU for
+// any other reason (an export, a heavy query), so a real-time tlstap never
+// runs ahead of the traced programs for longer than a quarter of a second.
+// The kernel's real-time throttling
 // (kernel.sched_rt_runtime_us, and the fair server on 6.12+) keeps a
 // runaway real-time thread from taking a CPU whole. Priority 1, the lowest
 // real-time priority, stays below every real-time thread the machine

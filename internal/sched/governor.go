@@ -1,0 +1,133 @@
+package sched
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Governor keeps the process's threads in the real-time class only while
+// that cannot cost the programs tlstap traces more than a little CPU:
+// RealTime while the ring reader is not busy (Busy) and the process used
+// less than Budget of one CPU over the last Window, Fair otherwise.
+//
+// Why the CPU bound: the ring reader's business says when records come
+// densely, but not when tlstap is busy for another reason (a large HAR
+// export, a heavy query, a web UI client replaying history). A real-time
+// thread doing that would run ahead of every fair task on its CPU for as
+// long as it takes, the kernel's throttling aside; with the bound, at most
+// one Window of it.
+type Governor struct {
+	// Set changes the class of every thread (sched.Set); CPU returns the
+	// process's CPU time so far. Tests replace them.
+	Set func(Class) (int, error)
+	CPU func() (time.Duration, error)
+	// Window is how often the CPU use is looked at, Budget the fraction of
+	// one CPU above which the threads go to the fair class until a window
+	// under it.
+	Window time.Duration
+	Budget float64
+	// OnSwitch, if set, is told each change tried: the class, how many
+	// threads were changed and Set's error. Called with the governor's
+	// lock held, on Busy's or Run's goroutine.
+	OnSwitch func(c Class, threads int, err error)
+
+	mu                   sync.Mutex
+	class                Class
+	busy, heavy, stopped bool
+}
+
+// Default window and budget: a lone request's events take well under a
+// millisecond of CPU, so sparse traffic never comes near the budget, and
+// a real-time tlstap doing something heavy gives the CPU back within a
+// quarter of a second.
+const (
+	DefaultWindow = 250 * time.Millisecond
+	DefaultBudget = 0.2
+)
+
+// NewGovernor returns a governor for threads that are in class now (the
+// caller put them there), with the default window and budget.
+func NewGovernor(now Class) *Governor {
+	return &Governor{Set: Set, CPU: processCPU, Window: DefaultWindow, Budget: DefaultBudget, class: now}
+}
+
+// Busy says whether the ring reader is busy (ringpoll.Waiter.OnBusy).
+func (g *Governor) Busy(busy bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.busy = busy
+	g.apply()
+}
+
+// Class returns the class the threads are in.
+func (g *Governor) Class() Class {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.class
+}
+
+// Run looks at the process's CPU use every Window until ctx is done, then
+// puts the threads in the fair class: a tlstap that stops capturing (or
+// a test that ran it in its own process) leaves no real-time thread
+// behind.
+func (g *Governor) Run(ctx context.Context) {
+	t := time.NewTicker(g.Window)
+	defer t.Stop()
+	defer func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.stopped = true // whatever Busy says later
+		g.apply()
+	}()
+	last, _ := g.CPU()
+	since := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			cpu, err := g.CPU()
+			if err != nil {
+				continue
+			}
+			// The ticker may have been late: the share is of the time
+			// that really passed.
+			heavy := float64(cpu-last) > g.Budget*float64(now.Sub(since))
+			last, since = cpu, now
+			g.mu.Lock()
+			g.heavy = heavy
+			g.apply()
+			g.mu.Unlock()
+		}
+	}
+}
+
+// apply moves the threads to the class the state asks for. g.mu is held.
+func (g *Governor) apply() {
+	want := RealTime
+	if g.busy || g.heavy || g.stopped {
+		want = Fair
+	}
+	if want == g.class {
+		return
+	}
+	n, err := g.Set(want)
+	if err == nil {
+		g.class = want
+	}
+	if g.OnSwitch != nil {
+		g.OnSwitch(want, n, err)
+	}
+}
+
+// processCPU returns the process's user and system time so far.
+func processCPU() (time.Duration, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}

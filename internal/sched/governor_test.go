@@ -1,0 +1,150 @@
+package sched
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestGovernorBusy: the ring reader's business alone moves the threads,
+// and a refused change leaves the class as it was and is tried again.
+func TestGovernorBusy(t *testing.T) {
+	var sets []Class
+	refuse := false
+	g := &Governor{
+		Set: func(c Class) (int, error) {
+			if refuse {
+				return 0, errors.New("refused")
+			}
+			sets = append(sets, c)
+			return 3, nil
+		},
+		class: RealTime,
+	}
+	steps := []struct {
+		busy   bool
+		refuse bool
+		want   Class
+	}{
+		{busy: false, want: RealTime}, // already there: no change
+		{busy: true, want: Fair},
+		{busy: true, want: Fair},
+		{busy: false, refuse: true, want: Fair}, // refused: still fair
+		{busy: false, want: RealTime},           // tried again
+	}
+	for i, s := range steps {
+		refuse = s.refuse
+		g.Busy(s.busy)
+		if got := g.Class(); got != s.want {
+			t.Errorf("step %d (busy %v): class %v, want %v", i, s.busy, got, s.want)
+		}
+	}
+	if want := []Class{Fair, RealTime}; len(sets) != len(want) || sets[0] != want[0] || sets[1] != want[1] {
+		t.Errorf("changes made: %v, want %v", sets, want)
+	}
+}
+
+// TestGovernorCPU: a window over the budget moves the threads to the fair
+// class, one under it back, unless the ring reader is busy; when Run ends
+// they are fair for good.
+func TestGovernorCPU(t *testing.T) {
+	cpu := make(chan time.Duration)
+	switched := make(chan Class, 16)
+	g := &Governor{
+		Set: func(c Class) (int, error) { return 1, nil },
+		CPU: func() (time.Duration, error) { return <-cpu, nil },
+		// The test paces the windows through CPU; a short one keeps it
+		// quick, and any CPU step of an hour is far over any budget.
+		Window:   time.Millisecond,
+		Budget:   0.2,
+		OnSwitch: func(c Class, _ int, _ error) { switched <- c },
+		class:    RealTime,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); g.Run(ctx) }()
+
+	var total time.Duration
+	window := func(used time.Duration) {
+		total += used
+		cpu <- total
+	}
+	expect := func(what string, want Class) {
+		t.Helper()
+		select {
+		case got := <-switched:
+			if got != want {
+				t.Fatalf("%s: switched to %v, want %v", what, got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no switch to %v", what, want)
+		}
+	}
+	window(0) // Run's first reading
+	window(time.Hour)
+	expect("heavy window", Fair)
+	window(0)
+	expect("light window", RealTime)
+	g.Busy(true)
+	expect("busy", Fair)
+	window(0)
+	window(0) // light, but busy: no switch
+	g.Busy(false)
+	expect("not busy", RealTime)
+	window(time.Hour)
+	expect("heavy again", Fair)
+	g.Busy(false)
+	window(time.Hour)
+	// Fair already: nothing more until it is light.
+	cancel()
+	<-done
+	select {
+	case c := <-switched:
+		t.Fatalf("switched to %v after heavy windows and the end", c)
+	default:
+	}
+	if g.Class() != Fair {
+		t.Fatalf("after Run: %v", g.Class())
+	}
+	g.Busy(false)
+	if g.Class() != Fair {
+		t.Fatalf("Busy(false) after Run: %v, want fair for good", g.Class())
+	}
+}
+
+// TestGovernorRunEndsFair: Run puts real-time threads back in the fair
+// class when it ends.
+func TestGovernorRunEndsFair(t *testing.T) {
+	var last Class = RealTime
+	g := &Governor{
+		Set:    func(c Class) (int, error) { last = c; return 1, nil },
+		CPU:    func() (time.Duration, error) { return 0, nil },
+		Window: time.Hour,
+		Budget: DefaultBudget,
+		class:  RealTime,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	g.Run(ctx)
+	if last != Fair || g.Class() != Fair {
+		t.Fatalf("after Run: set %v, class %v; want fair", last, g.Class())
+	}
+}
+
+// TestProcessCPU: the process's CPU time grows with work done.
+func TestProcessCPU(t *testing.T) {
+	a, err := processCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(20 * time.Millisecond); time.Now().Before(end); {
+	}
+	b, err := processCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b <= a {
+		t.Fatalf("CPU time %v then %v after 20 ms of work", a, b)
+	}
+}
