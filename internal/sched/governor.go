@@ -24,11 +24,15 @@ type Governor struct {
 	// process's CPU time so far. Tests replace them.
 	Set func(Class) (int, error)
 	CPU func() (time.Duration, error)
-	// Window is how often the CPU use is looked at, Budget the fraction of
-	// one CPU above which the threads go to the fair class until a window
-	// under it.
-	Window time.Duration
-	Budget float64
+	// Window is how often the CPU use is looked at while tlstap does
+	// anything, Budget the fraction of one CPU above which the threads go
+	// to the fair class until a window under it. While tlstap is idle
+	// (under 1 % of a CPU) the window doubles, up to Longest: each look
+	// wakes the process, and on a virtual machine a few wake-ups a second
+	// cost more than the idle process does otherwise (0.5 % of a core
+	// here with a 250 ms window).
+	Window, Longest time.Duration
+	Budget          float64
 	// OnSwitch, if set, is told each change tried: the class, how many
 	// threads were changed and Set's error. Called with the governor's
 	// lock held, on Busy's or Run's goroutine.
@@ -39,19 +43,21 @@ type Governor struct {
 	busy, heavy, stopped bool
 }
 
-// Default window and budget: a lone request's events take well under a
+// Default windows and budget: a lone request's events take well under a
 // millisecond of CPU, so sparse traffic never comes near the budget, and
 // a real-time tlstap doing something heavy gives the CPU back within a
-// quarter of a second.
+// quarter of a second once it was doing anything, within two seconds
+// after a long idle time.
 const (
-	DefaultWindow = 250 * time.Millisecond
-	DefaultBudget = 0.2
+	DefaultWindow  = 250 * time.Millisecond
+	DefaultLongest = 2 * time.Second
+	DefaultBudget  = 0.2
 )
 
 // NewGovernor returns a governor for threads that are in class now (the
 // caller put them there), with the default window and budget.
 func NewGovernor(now Class) *Governor {
-	return &Governor{Set: Set, CPU: processCPU, Window: DefaultWindow, Budget: DefaultBudget, class: now}
+	return &Governor{Set: Set, CPU: processCPU, Window: DefaultWindow, Longest: DefaultLongest, Budget: DefaultBudget, class: now}
 }
 
 // Busy says whether the ring reader is busy (ringpoll.Waiter.OnBusy).
@@ -74,7 +80,8 @@ func (g *Governor) Class() Class {
 // a test that ran it in its own process) leaves no real-time thread
 // behind.
 func (g *Governor) Run(ctx context.Context) {
-	t := time.NewTicker(g.Window)
+	window := g.Window
+	t := time.NewTimer(window)
 	defer t.Stop()
 	defer func() {
 		g.mu.Lock()
@@ -91,18 +98,31 @@ func (g *Governor) Run(ctx context.Context) {
 		case now := <-t.C:
 			cpu, err := g.CPU()
 			if err != nil {
+				t.Reset(window)
 				continue
 			}
-			// The ticker may have been late: the share is of the time
+			// The timer may have been late: the share is of the time
 			// that really passed.
-			heavy := float64(cpu-last) > g.Budget*float64(now.Sub(since))
+			used, passed := cpu-last, now.Sub(since)
+			heavy := float64(used) > g.Budget*float64(passed)
 			last, since = cpu, now
+			window = g.next(window, used, passed)
+			t.Reset(window)
 			g.mu.Lock()
 			g.heavy = heavy
 			g.apply()
 			g.mu.Unlock()
 		}
 	}
+}
+
+// next returns the window after one of length window in which the
+// process used used of the time passed.
+func (g *Governor) next(window, used, passed time.Duration) time.Duration {
+	if used*100 < passed {
+		return min(2*window, max(g.Longest, g.Window))
+	}
+	return g.Window
 }
 
 // apply moves the threads to the class the state asks for. g.mu is held.

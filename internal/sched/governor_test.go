@@ -132,6 +132,28 @@ func TestGovernorRunEndsFair(t *testing.T) {
 	}
 }
 
+// TestGovernorWindow: the window doubles while the process is idle (under
+// 1 % of a CPU), up to Longest, and is Window again as soon as it is not.
+func TestGovernorWindow(t *testing.T) {
+	g := &Governor{Window: 250 * time.Millisecond, Longest: 2 * time.Second}
+	ms := time.Millisecond
+	for _, c := range []struct {
+		window, used, passed, want time.Duration
+	}{
+		{250 * ms, 0, 250 * ms, 500 * ms},
+		{500 * ms, 4 * ms, 500 * ms, 1000 * ms}, // 0.8 %: idle
+		{1000 * ms, 0, 1000 * ms, 2000 * ms},
+		{2000 * ms, 0, 2000 * ms, 2000 * ms}, // at Longest
+		{2000 * ms, 30 * ms, 2000 * ms, 250 * ms},
+		{250 * ms, 3 * ms, 250 * ms, 250 * ms}, // 1.2 %: active
+		{250 * ms, 0, 400 * ms, 500 * ms},      // a late timer
+	} {
+		if got := g.next(c.window, c.used, c.passed); got != c.want {
+			t.Errorf("window %v, %v used of %v: next %v, want %v", c.window, c.used, c.passed, got, c.want)
+		}
+	}
+}
+
 // TestProcessCPU: the process's CPU time grows with work done.
 func TestProcessCPU(t *testing.T) {
 	a, err := processCPU()
