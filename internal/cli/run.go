@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/tlstap/tlstap/internal/api"
 	"github.com/tlstap/tlstap/internal/broker"
@@ -187,26 +188,31 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 	return e.Run(cmd.Context(), chunks)
 }
 
-// startRealtime puts tlstap's threads in the real-time class (run.realtime)
-// and returns the governor that moves them between classes from then on,
-// or nil if they stay in the fair class. A refusal (no CAP_SYS_NICE: an
-// unprivileged container, say) is a warning, not an error: the capture
+// startRealtime checks that tlstap's threads may enter the real-time class
+// (run.realtime) and returns the governor that moves them between classes
+// from the capture's start on, or nil if they stay in the fair class. The
+// threads start in the fair class: attaching the probes and the first
+// look at every running program are heavy, so the governor puts them in
+// the real-time class once tlstap is light. A refusal (no CAP_SYS_NICE:
+// an unprivileged container, say) is a warning, not an error: the capture
 // works in the fair class, only a lone request's events may wait behind
 // the programs that make it.
 func startRealtime(e *engine.Engine) *sched.Governor {
-	n, err := sched.Set(sched.RealTime)
+	tid := unix.Gettid()
+	err := sched.SetThread(tid, sched.RealTime)
+	if err == nil {
+		err = sched.SetThread(tid, sched.Fair)
+	}
 	if err != nil {
 		e.Log.Warn("staying in the fair scheduling class: a lone request's events may wait a few ms behind the programs that make it (--realtime=false silences this)", "err", err)
 		return nil
 	}
-	e.Log.Debug("scheduling class", "class", sched.RealTime, "threads", n)
-	realtimeGauge(e).Set(1)
 	if n, err := sched.PrefaultExecutable(); err != nil {
 		e.Log.Debug("executable not prefaulted", "err", err)
 	} else {
 		e.Log.Debug("executable prefaulted", "bytes", n)
 	}
-	g := sched.NewGovernor(sched.RealTime)
+	g := sched.NewGovernor(sched.Fair)
 	g.OnSwitch = func(c sched.Class, threads int, err error) { switched(e, c, threads, err) }
 	return g
 }
