@@ -33,7 +33,11 @@ import (
 //
 // The figures are the calling thread's CPU time per call (the goroutine is
 // locked to its thread, and a uprobe's trap and BPF program run on it), with
-// wall time reported beside them. TLSTAP_BENCH_CAPS="name=path ..." adds a
+// wall time reported beside them, and the median of the calls' own wall
+// times (med-ns, ratios med-*): the cost of a call that nothing
+// interrupted, which the rare calls a preemption or the host's own
+// scheduling fell into (counted as the thread's CPU: this guest reports no
+// steal time) do not move. TLSTAP_BENCH_CAPS="name=path ..." adds a
 // mode per benchcap binary (internal/benchcap, -go and -comm), e.g. another
 // commit's build, interleaved with the others.
 func BenchmarkGoCalls(b *testing.B) {
@@ -58,6 +62,7 @@ func BenchmarkGoCalls(b *testing.B) {
 	// attachment costs a Write from what tlstap's programs do.
 	modes = append(modes, strings.Fields(os.Getenv("TLSTAP_BENCH_DIAG"))...)
 	var w, r, ww, rw = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	var wm, rm = map[string][]float64{}, map[string][]float64{}
 	ratios := map[string][]float64{}
 	for i := 0; b.Loop(); i++ {
 		for k := range modes {
@@ -83,11 +88,14 @@ func BenchmarkGoCalls(b *testing.B) {
 			stop()
 			w[mode], r[mode] = append(w[mode], res.writeCPU), append(r[mode], res.readCPU)
 			ww[mode], rw[mode] = append(ww[mode], res.write), append(rw[mode], res.read)
+			wm[mode], rm[mode] = append(wm[mode], res.writeMed), append(rm[mode], res.readMed)
 		}
 		ratios["write-tlstap/bare-entry"] = append(ratios["write-tlstap/bare-entry"], last(w["tlstap"])/last(w["bare-entry"]))
 		for _, mode := range modes[3:] {
 			ratios["write-"+mode+"/bare"] = append(ratios["write-"+mode+"/bare"], last(w[mode])/last(w["bare"]))
 			ratios["read-"+mode+"/bare"] = append(ratios["read-"+mode+"/bare"], last(r[mode])/last(r["bare"]))
+			ratios["med-write-"+mode+"/bare"] = append(ratios["med-write-"+mode+"/bare"], last(wm[mode])/last(wm["bare"]))
+			ratios["med-read-"+mode+"/bare"] = append(ratios["med-read-"+mode+"/bare"], last(rm[mode])/last(rm["bare"]))
 		}
 	}
 	for _, mode := range modes {
@@ -95,6 +103,8 @@ func BenchmarkGoCalls(b *testing.B) {
 		b.ReportMetric(median(r[mode]), "cpu-ns/read-"+mode)
 		b.ReportMetric(median(ww[mode]), "wall-ns/write-"+mode)
 		b.ReportMetric(median(rw[mode]), "wall-ns/read-"+mode)
+		b.ReportMetric(median(wm[mode]), "med-ns/write-"+mode)
+		b.ReportMetric(median(rm[mode]), "med-ns/read-"+mode)
 	}
 	for name, v := range ratios {
 		b.ReportMetric(median(v), name)
@@ -104,7 +114,7 @@ func BenchmarkGoCalls(b *testing.B) {
 
 func last(v []float64) float64 { return v[len(v)-1] }
 
-type goBenchResult struct{ write, read, writeCPU, readCPU float64 }
+type goBenchResult struct{ write, read, writeCPU, readCPU, writeMed, readMed float64 }
 
 // runGoBench runs `goprog bench calls` and returns its wall and thread CPU
 // ns per Write and per Read.
@@ -114,8 +124,8 @@ func runGoBench(b *testing.B, bin string, calls int) goBenchResult {
 		b.Fatalf("%v: %s", err, out)
 	}
 	var g goBenchResult
-	if _, err := fmt.Sscanf(string(out), "write_ns=%g read_ns=%g write_cpu_ns=%g read_cpu_ns=%g",
-		&g.write, &g.read, &g.writeCPU, &g.readCPU); err != nil {
+	if _, err := fmt.Sscanf(string(out), "write_ns=%g read_ns=%g write_cpu_ns=%g read_cpu_ns=%g write_med_ns=%g read_med_ns=%g",
+		&g.write, &g.read, &g.writeCPU, &g.readCPU, &g.writeMed, &g.readMed); err != nil {
 		b.Fatalf("%q: %v", out, err)
 	}
 	return g
