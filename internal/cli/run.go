@@ -104,8 +104,6 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 	var realtime *sched.Governor // nil: tlstap's threads stay in the fair class
 	if src.live {
 		engine.SetMemoryLimit()
-		// Before the capture starts its goroutines: the threads the
-		// runtime adds later inherit the class from these.
 		realtimeGauge(e).Set(0)
 		if r.Realtime {
 			realtime = startRealtime(e)
@@ -174,9 +172,9 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 	}
 
 	// 7. Run until the source ends (--exit) or ctx is cancelled; then
-	// every consumer drains and every goroutine ends. The governor looks
-	// at tlstap's CPU use from here: attaching the probes is heavy, but
-	// nothing waits for it.
+	// every consumer drains and every goroutine ends. The governor
+	// watches tlstap's CPU use from here, and puts its threads in the
+	// real-time class after its first light window (startRealtime).
 	if realtime != nil {
 		ctx, stop := context.WithCancel(cmd.Context())
 		var wg sync.WaitGroup
