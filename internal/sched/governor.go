@@ -46,10 +46,11 @@ type Governor struct {
 // Default windows and budget: a lone request's events take well under a
 // millisecond of CPU, so sparse traffic never comes near the budget, and
 // a real-time tlstap doing something heavy gives the CPU back within a
-// quarter of a second once it was doing anything, within two seconds
-// after a long idle time.
+// tenth of a second once it was doing anything, within two seconds after
+// a long idle time. The short window also ends the fair start (attaching,
+// the first look at every program) soon after that work is done.
 const (
-	DefaultWindow  = 250 * time.Millisecond
+	DefaultWindow  = 100 * time.Millisecond
 	DefaultLongest = 2 * time.Second
 	DefaultBudget  = 0.2
 )
