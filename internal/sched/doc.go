@@ -15,10 +15,11 @@
 // wake-up (the ring reader batches), so Governor (told by
 // ringpoll.Waiter.OnBusy) puts the threads back in the fair class while
 // records come densely and in SCHED_FIFO again once the ring has been
-// quiet. It does the same while tlstap uses more than a fifth of a CPU for
-// any other reason (an export, a heavy query), so a real-time tlstap never
-// runs ahead of the traced programs for longer than a tenth of a second
-// (two seconds after a long idle time).
+// quiet. It does the same while tlstap uses more than a fifth of a CPU,
+// averaged over about a second, for any other reason (an export, a heavy
+// query), so a real-time tlstap doing such work runs ahead of the traced
+// programs for about 0.2 s at most (one more look, up to 2 s, after a long
+// idle time).
 // The kernel's real-time throttling
 // (kernel.sched_rt_runtime_us, and the fair server on 6.12+) keeps a
 // runaway real-time thread from taking a CPU whole. Priority 1, the lowest

@@ -45,30 +45,64 @@ func TestGovernorBusy(t *testing.T) {
 	}
 }
 
-// TestGovernorCPU: a window over the budget moves the threads to the fair
-// class, one under it back, unless the ring reader is busy; when Run ends
-// they are fair for good.
+// TestGovernorCPU: the threads go to the fair class once the decaying
+// average of the process's CPU use is over the budget, not for a burst,
+// and back once it is under; the ring reader's business wins over a light
+// process; when Run ends they are fair for good.
 func TestGovernorCPU(t *testing.T) {
-	cpu := make(chan time.Duration)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	values := make(chan time.Duration)
 	switched := make(chan Class, 16)
+	now := time.Unix(1e9, 0)
 	g := &Governor{
 		Set: func(c Class) (int, error) { return 1, nil },
-		CPU: func() (time.Duration, error) { return <-cpu, nil },
-		// The test paces the windows through CPU; a short one keeps it
-		// quick, and any CPU step of an hour is far over any budget.
-		Window:   time.Millisecond,
+		// The test paces the windows: Run asks for the CPU time (ready)
+		// once it is done with the last window, and the test answers.
+		CPU: func() (time.Duration, error) {
+			select {
+			case ready <- struct{}{}:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			select {
+			case v := <-values:
+				return v, nil
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		},
+		Now:      func() time.Time { return now },
+		Window:   time.Millisecond, // real time between looks: keeps the test quick
+		Longest:  time.Millisecond,
+		Horizon:  time.Second,
 		Budget:   0.2,
 		OnSwitch: func(c Class, _ int, _ error) { switched <- c },
 		class:    RealTime,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); g.Run(ctx) }()
 
 	var total time.Duration
+	<-ready
+	values <- 0 // Run's first reading
+	<-ready
+	// window: 100 ms pass, of which the process used used; returns once
+	// Run is done with it.
 	window := func(used time.Duration) {
+		now = now.Add(100 * time.Millisecond)
 		total += used
-		cpu <- total
+		values <- total
+		<-ready
+	}
+	none := func(what string) {
+		t.Helper()
+		select {
+		case c := <-switched:
+			t.Fatalf("%s: switched to %v", what, c)
+		default:
+		}
 	}
 	expect := func(what string, want Class) {
 		t.Helper()
@@ -77,33 +111,51 @@ func TestGovernorCPU(t *testing.T) {
 			if got != want {
 				t.Fatalf("%s: switched to %v, want %v", what, got, want)
 			}
-		case <-time.After(10 * time.Second):
+		default:
 			t.Fatalf("%s: no switch to %v", what, want)
 		}
 	}
-	window(0) // Run's first reading
-	window(time.Hour)
-	expect("heavy window", Fair)
+	ms := time.Millisecond
+
+	window(50 * ms) // a burst: half a CPU for 100 ms
 	window(0)
-	expect("light window", RealTime)
+	none("a burst of 50 ms")
+	for range 10 {
+		window(0)
+	}
+	// A whole CPU: the average (time constant 1 s, 0.016 left of the
+	// burst) crosses 20 % in the third window (0.27), not before (0.11,
+	// 0.19).
+	window(100 * ms)
+	window(100 * ms)
+	none("two windows of a whole CPU")
+	window(100 * ms)
+	expect("three windows of a whole CPU", Fair)
+	// Then it decays by e^-0.1 a light window: 0.245, 0.222, 0.201, 0.182.
+	window(0)
+	window(0)
+	window(0)
+	none("three light windows after them")
+	window(0)
+	expect("a fourth light window", RealTime)
+
 	g.Busy(true)
 	expect("busy", Fair)
 	window(0)
-	window(0) // light, but busy: no switch
+	window(0)
+	none("light, but busy")
 	g.Busy(false)
 	expect("not busy", RealTime)
-	window(time.Hour)
+
+	for range 5 {
+		window(100 * ms)
+	}
 	expect("heavy again", Fair)
 	g.Busy(false)
-	window(time.Hour)
-	// Fair already: nothing more until it is light.
+	none("not busy, but heavy")
 	cancel()
 	<-done
-	select {
-	case c := <-switched:
-		t.Fatalf("switched to %v after heavy windows and the end", c)
-	default:
-	}
+	none("the end, already fair")
 	if g.Class() != Fair {
 		t.Fatalf("after Run: %v", g.Class())
 	}
@@ -118,11 +170,13 @@ func TestGovernorCPU(t *testing.T) {
 func TestGovernorRunEndsFair(t *testing.T) {
 	var last Class = RealTime
 	g := &Governor{
-		Set:    func(c Class) (int, error) { last = c; return 1, nil },
-		CPU:    func() (time.Duration, error) { return 0, nil },
-		Window: time.Hour,
-		Budget: DefaultBudget,
-		class:  RealTime,
+		Set:     func(c Class) (int, error) { last = c; return 1, nil },
+		CPU:     func() (time.Duration, error) { return 0, nil },
+		Now:     time.Now,
+		Window:  time.Hour,
+		Horizon: DefaultHorizon,
+		Budget:  DefaultBudget,
+		class:   RealTime,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
