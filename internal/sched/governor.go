@@ -69,11 +69,11 @@ const (
 	DefaultBudget  = 0.2
 )
 
-// NewGovernor returns a governor for threads that are in class now (the
-// caller put them there), with the default window and budget.
-func NewGovernor(now Class) *Governor {
+// NewGovernor returns a governor for threads that are in class c (the
+// caller put them there), with the defaults.
+func NewGovernor(c Class) *Governor {
 	return &Governor{Set: Set, CPU: processCPU, Now: time.Now, Window: DefaultWindow, Longest: DefaultLongest,
-		Horizon: DefaultHorizon, Budget: DefaultBudget, class: now}
+		Horizon: DefaultHorizon, Budget: DefaultBudget, class: c}
 }
 
 // Busy says whether the ring reader is busy (ringpoll.Waiter.OnBusy).
@@ -82,13 +82,6 @@ func (g *Governor) Busy(busy bool) {
 	defer g.mu.Unlock()
 	g.busy = busy
 	g.apply()
-}
-
-// Class returns the class the threads are in.
-func (g *Governor) Class() Class {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.class
 }
 
 // Run looks at the process's CPU use every Window until ctx is done, then

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -336,7 +337,7 @@ func (t *tool) readStdout(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
-		t.arrived(sc.Bytes(), time.Now().UnixNano(), false)
+		t.arrived(bytes.Clone(sc.Bytes()), time.Now().UnixNano(), false)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,7 +63,7 @@ func (t *tool) readStdoutRT(r io.Reader) {
 	for sc.Scan() {
 		// The Scanner reads only when it holds no whole line, so the
 		// last read delivered this line's end.
-		t.arrived(sc.Bytes(), sr.last, false)
+		t.arrived(bytes.Clone(sc.Bytes()), sr.last, false)
 	}
 }
 
@@ -76,13 +77,12 @@ type arrival struct {
 }
 
 // arrived queues one line of standard output (stream false) or one stream
-// message that arrived at now; parse reads it later.
+// message that arrived at now; parse reads it later. b is kept: a caller
+// whose buffer is reused (a Scanner's) passes a copy.
 func (t *tool) arrived(b []byte, now int64, stream bool) {
-	c := make([]byte, len(b))
-	copy(c, b)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.pending = append(t.pending, arrival{b: c, now: now, stream: stream})
+	t.pending = append(t.pending, arrival{b: b, now: now, stream: stream})
 }
 
 // parse turns the queued arrivals into samples. t.mu must be held.
@@ -171,7 +171,7 @@ func (t *tool) readStreamRT(ctx context.Context, ws *websocket.Conn, bc *blockin
 		}
 		// A message's last byte came with the latest read: later
 		// messages already buffered are read without one.
-		t.arrived(b, bc.last.Load(), true)
+		t.arrived(b, bc.last.Load(), true) // ws.Read returns a new slice per message
 	}
 }
 
