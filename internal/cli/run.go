@@ -173,8 +173,9 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 
 	// 7. Run until the source ends (--exit) or ctx is cancelled; then
 	// every consumer drains and every goroutine ends. The governor
-	// watches tlstap's CPU use from here, and puts its threads in the
-	// real-time class after its first light window (startRealtime).
+	// watches tlstap's CPU use from here: the heavy start-up is behind,
+	// so it puts the threads in the real-time class at once, unless the
+	// ring reader is already busy (startRealtime).
 	if realtime != nil {
 		ctx, stop := context.WithCancel(cmd.Context())
 		var wg sync.WaitGroup
@@ -189,9 +190,9 @@ func run(cmd *cobra.Command, flags *settings, src source) error {
 // startRealtime checks that tlstap's threads may enter the real-time class
 // (run.realtime) and returns the governor that moves them between classes
 // from the capture's start on, or nil if they stay in the fair class. The
-// threads start in the fair class: attaching the probes and the first
-// look at every running program are heavy, so the governor puts them in
-// the real-time class once tlstap is light. A refusal (no CAP_SYS_NICE:
+// threads stay in the fair class while the probes are attached and the
+// ring is warmed, which is heavy; the governor's Run, started after that,
+// puts them in the real-time class. A refusal (no CAP_SYS_NICE:
 // an unprivileged container, say) is a warning, not an error: the capture
 // works in the fair class, only a lone request's events may wait behind
 // the programs that make it.

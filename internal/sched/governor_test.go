@@ -3,6 +3,7 @@ package sched
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -162,6 +163,53 @@ func TestGovernorCPU(t *testing.T) {
 	g.Busy(false)
 	if g.current() != Fair {
 		t.Fatalf("Busy(false) after Run: %v, want fair for good", g.current())
+	}
+}
+
+// TestGovernorRunStarts: Run puts the threads in the class the state asks
+// for as soon as it starts, not after its first window (an hour here):
+// real-time unless the ring reader is already busy.
+func TestGovernorRunStarts(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		busy bool
+		want []Class
+	}{
+		{"idle", false, []Class{RealTime, Fair}},
+		{"busy", true, nil}, // fair from start to end: nothing to change
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sets := make(chan Class, 4)
+			g := NewGovernor(Fair)
+			g.Set = func(c Class) (int, error) { sets <- c; return 1, nil }
+			g.Window = time.Hour
+			if c.busy {
+				g.Busy(true)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan struct{})
+			go func() { defer close(done); g.Run(ctx) }()
+			var got []Class
+			if !c.busy {
+				// Wait for the change an hour-long window cannot explain.
+				select {
+				case s := <-sets:
+					got = append(got, s)
+				case <-time.After(10 * time.Second):
+					t.Fatal("no change when Run started")
+				}
+			}
+			cancel()
+			<-done
+			close(sets)
+			for s := range sets {
+				got = append(got, s)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("changes %v, want %v", got, c.want)
+			}
+		})
 	}
 }
 
