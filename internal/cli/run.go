@@ -242,6 +242,12 @@ func openCapture(e *engine.Engine, cfg config.Config, realtime *sched.Governor) 
 	e.Self.SetExcluder(src)
 	e.WatchSelfExclusion(src)
 	e.WatchWatcher(src)
+	// Before tlstap says it serves: what runs now is captured from then
+	// on, and the first requests after start do not share the CPU with
+	// the scan.
+	start := time.Now()
+	src.AttachRunning()
+	e.Log.Debug("looked at the running programs", "took", time.Since(start))
 	var names []string
 	for _, l := range src.Libraries() {
 		names = append(names, l.Path)

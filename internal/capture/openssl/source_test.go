@@ -1,6 +1,7 @@
 package openssl
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -124,6 +125,75 @@ print(urllib.request.urlopen("` + srv.URL("/p.txt") + `", context=ctx).read().de
 	if got.Kind != KindOpenSSL || !byWatcher(got) {
 		t.Errorf("private libssl attached as %+v, want kind openssl found by the watcher", got)
 	}
+}
+
+// TestAttachRunning: AttachRunning does the watcher's look at the running
+// processes before Run (what lets tlstap tls say it is ready only once it
+// is done), Run then starts without another, and a request that a program
+// running since before the source makes before Run waits in the ring and
+// is delivered once Run starts.
+func TestAttachRunning(t *testing.T) {
+	testenv.RequireRoot(t, "loading tlstap's BPF programs")
+	payload := []byte("made before Run\n")
+	srv := testenv.StartNginx(t, testenv.NginxConfig{Files: map[string][]byte{"r.txt": payload}})
+	dir, lib := privateCopy(t)
+	script := `import ssl, sys, urllib.request
+ctx = ssl._create_unverified_context()
+print("ready", flush=True)
+sys.stdin.readline()
+print(urllib.request.urlopen("` + srv.URL("/r.txt") + `", context=ctx).read().decode(), end="", flush=True)
+sys.stdin.readline()
+`
+	cmd := exec.Command(testenv.Python(t), "-c", script)
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("python: %q, %v", line, err)
+	}
+
+	c := newCapturer(t, Options{})
+	select {
+	case <-c.src.Watching():
+		t.Fatal("Watching closed before any scan")
+	default:
+	}
+	c.src.AttachRunning()
+	select {
+	case <-c.src.Watching():
+	default:
+		t.Fatal("Watching still open after AttachRunning")
+	}
+	if _, ok := attachedFile(c, lib); !ok {
+		t.Fatalf("private libssl not attached; attached: %+v", c.src.Libraries())
+	}
+
+	if _, err := io.WriteString(stdin, "\n"); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, len(payload))
+	if _, err := io.ReadFull(out, body); err != nil || !bytes.Equal(body, payload) {
+		t.Fatalf("python printed %q, %v; want %q", body, err, payload)
+	}
+	c.run()
+	cs := c.waitFor("the response made before Run", cmd.Process.Pid, func(cs []capture.Chunk) bool {
+		return bytes.HasSuffix(concat(cs, capture.Read), payload)
+	})
+	if w := concat(cs, capture.Write); !bytes.HasPrefix(w, []byte("GET /r.txt HTTP/1.1\r\n")) {
+		t.Errorf("python wrote %q, want its GET", w)
+	}
+	checkMeta(t, cs, cmd.Process.Pid, "python3", netip.AddrPort{}, srv.Addr, 0x0304)
 }
 
 // TestWatchMountNamespace: curl in its own mount namespace, with a private

@@ -96,9 +96,10 @@ type Watcher struct {
 	rd    *ringbuf.Reader
 	boot  time.Time // CLOCK_MONOTONIC's zero, in wall time
 
-	seen    map[fileKey]ident // owned by Run's goroutine
-	scanned chan struct{}     // closed when Run's first scan is done
-	reset   atomic.Bool       // set by Forget, acted on by Run
+	seen     map[fileKey]ident // owned by Scan's and then Run's goroutine
+	scanOnce sync.Once
+	scanned  chan struct{} // closed when the first scan is done
+	reset    atomic.Bool   // set by Forget, acted on by Run
 	// inspected, when set (by tests, before Run), learns each pid whose
 	// maps are read.
 	inspected func(pid int)
@@ -202,9 +203,22 @@ func (w *Watcher) Close() error {
 	return errors.Join(append(errs, w.objs.Close())...)
 }
 
-// Scanned is closed once Run has looked at the processes running when it
-// started; files found after that are reported with HowExec or HowMmap.
+// Scanned is closed once the watcher has looked at the processes running
+// when it started (Scan, or the start of Run); files found after that are
+// reported with HowExec or HowMmap.
 func (w *Watcher) Scanned() <-chan struct{} { return w.scanned }
+
+// Scan looks at every running process once and returns when the detectors
+// have seen each of them, so that a caller can have the programs running
+// now attached before it says it is ready. Run does it first unless Scan
+// did; the kernel side has been collecting notices since New, so nothing
+// mapped between a Scan and Run is missed.
+func (w *Watcher) Scan() {
+	w.scanOnce.Do(func() {
+		w.scanAll()
+		close(w.scanned)
+	})
+}
 
 // Forget makes the watcher look again at files it has looked at before,
 // as processes map them from now on: a detector's answer depended on
@@ -253,8 +267,8 @@ func (w *Watcher) Stats() Stats {
 	return st
 }
 
-// Run scans the running processes, then reports files as processes map
-// them until ctx is cancelled. It closes the watcher when it returns.
+// Run scans the running processes (unless Scan did), then reports files as
+// processes map them until ctx is cancelled. It closes the watcher when it returns.
 func (w *Watcher) Run(ctx context.Context) error {
 	defer w.Close()
 	// Parked in Go's poller rather than blocked in epoll_wait when the
@@ -277,8 +291,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	})
 	defer stop()
 
-	w.scanAll()
-	close(w.scanned)
+	w.Scan()
 	var rec ringbuf.Record
 	pending := map[int]*pendingProc{}
 	for {
