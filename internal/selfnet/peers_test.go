@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -34,15 +35,23 @@ func TestParseProcAddr(t *testing.T) {
 }
 
 // TestPeerPID: a child process connects to a listener wrapped by the
-// registry; the registry learns it as a client, and its chunks without
-// addresses are dropped while it is connected, and only its.
+// registry; under a TLS listener the registry learns it as a client, and
+// its chunks without addresses are dropped while it is connected, and only
+// its. A plain listener does not look (no TLS read of its clients can be
+// captured), and drops nothing.
 func TestPeerPID(t *testing.T) {
+	for _, tls := range []bool{true, false} {
+		t.Run(map[bool]string{true: "tls", false: "plain"}[tls], func(t *testing.T) { testPeerPID(t, tls) })
+	}
+}
+
+func testPeerPID(t *testing.T, tls bool) {
 	r := New(nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl := r.Listener(ln)
+	wl := r.Listener(ln, tls)
 	defer wl.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -59,22 +68,30 @@ func TestPeerPID(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := uint32(child.Process.Pid)
-	if !r.isClient(pid) {
-		t.Fatalf("pid %d not learned as a client", pid)
+	if r.isClient(pid) != tls {
+		t.Fatalf("pid %d learned as a client: %v, want %v", pid, r.isClient(pid), tls)
 	}
 
 	in := []capture.Chunk{
-		{PID: pid, Data: []byte("no addresses: dropped")},
+		{PID: pid, Data: []byte("no addresses")},
 		{PID: pid, Data: []byte("addressed: kept"), Local: netip.MustParseAddrPort("127.0.0.1:1"), Remote: netip.MustParseAddrPort("127.0.0.1:2")},
 		{PID: pid + 100000, Data: []byte("another process: kept")},
 	}
 	got := run(t, r.Source(chunks(in), nil))
-	if len(got) != 2 || string(got[0].Data) != "addressed: kept" || string(got[1].Data) != "another process: kept" {
-		t.Fatalf("passed %d chunks: %+v", len(got), got)
+	want := []string{"addressed: kept", "another process: kept"}
+	if !tls {
+		want = []string{"no addresses", "addressed: kept", "another process: kept"}
+	}
+	var data []string
+	for _, c := range got {
+		data = append(data, string(c.Data))
+	}
+	if !slices.Equal(data, want) {
+		t.Fatalf("passed %q, want %q", data, want)
 	}
 	c.Close()
 	if r.isClient(pid) {
-		t.Fatal("still a client after its connection closed")
+		t.Fatal("a client after its connection closed")
 	}
 }
 

@@ -142,12 +142,17 @@ func addrPort(a net.Addr) netip.AddrPort {
 
 // Listener registers ln's address and the remote end of every connection
 // it accepts, until that connection closes; closing ln releases its
-// address. Wrap the raw TCP listener, beneath any TLS.
-func (r *Registry) Listener(ln net.Listener) net.Listener {
+// address. Wrap the raw TCP listener, beneath any TLS; tls says whether
+// TLS runs over it. Only then does it also learn which local process is
+// each client (see peers.go): a client's reads of a plain listener are no
+// TLS reads, which the capture never sees, and the lookup walks every
+// process's fds (milliseconds with a hundred processes, more on a busy
+// host), which a plain listener should not pay per connection.
+func (r *Registry) Listener(ln net.Listener, tls bool) net.Listener {
 	if r == nil {
 		return ln
 	}
-	l := &listener{Listener: ln, r: r, addr: addrPort(ln.Addr())}
+	l := &listener{Listener: ln, r: r, addr: addrPort(ln.Addr()), peers: tls}
 	r.Add(l.addr)
 	return l
 }
@@ -156,6 +161,7 @@ type listener struct {
 	net.Listener
 	r     *Registry
 	addr  netip.AddrPort
+	peers bool // learn each client's process (TLS listeners)
 	close sync.Once
 }
 
@@ -166,6 +172,9 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 	cn := l.r.conn(c, addrPort(c.RemoteAddr())).(*conn)
 	// Before the TLS handshake, so before any plaintext of the client's.
+	if !l.peers {
+		return cn, nil
+	}
 	if pid, ok := peerPID(addrPort(c.LocalAddr()), addrPort(c.RemoteAddr())); ok {
 		l.r.addClient(pid)
 		cn.pid = pid

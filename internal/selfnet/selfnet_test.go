@@ -54,7 +54,7 @@ func TestListenerAndDial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl := r.Listener(ln)
+	wl := r.Listener(ln, true)
 	lnAddr := addrPort(ln.Addr())
 	// Registered before the capture exists: handed over later.
 	r.SetExcluder(x)

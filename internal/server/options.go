@@ -75,10 +75,11 @@ type Options struct {
 	// (default 256).
 	MaxClients int
 
-	// WrapListener, if set, wraps each listener's TCP socket beneath TLS.
-	// tlstap registers its endpoints through it, so that the capture
-	// never sees a connection to its own listeners (see internal/selfnet).
-	WrapListener func(net.Listener) net.Listener
+	// WrapListener, if set, wraps each listener's TCP socket beneath TLS;
+	// tls says whether TLS runs over it. tlstap registers its endpoints
+	// through it, so that the capture never sees a connection to its own
+	// listeners (see internal/selfnet).
+	WrapListener func(ln net.Listener, tls bool) net.Listener
 }
 
 func (o *Options) defaults() {
@@ -150,9 +151,9 @@ func (o *Options) settings() config.Server {
 // isLoopback is config.IsLoopback: one rule for what is loopback.
 func isLoopback(hostport string) bool { return config.IsLoopback(hostport) }
 
-func (o *Options) wrap(ln net.Listener) net.Listener {
+func (o *Options) wrap(ln net.Listener, tls bool) net.Listener {
 	if o.WrapListener == nil {
 		return ln
 	}
-	return o.WrapListener(ln)
+	return o.WrapListener(ln, tls)
 }

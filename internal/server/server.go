@@ -130,7 +130,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 		if err != nil {
 			return nil, &ListenError{Listener: listenerMain, Addr: opts.Listen, Err: err}
 		}
-		ln = corkListener{opts.wrap(ln)}
+		ln = corkListener{opts.wrap(ln, tlsConf != nil)}
 		if tlsConf != nil {
 			ln = tls.NewListener(ln, tlsConf)
 		}
@@ -142,7 +142,7 @@ func New(opts Options, b *broker.Broker, st *stats.Set, log *slog.Logger) (*Serv
 			s.Close()
 			return nil, &ListenError{Listener: listenerECaptureQ, Addr: ecq.Addr, Err: err}
 		}
-		ln = corkListener{opts.wrap(ln)}
+		ln = corkListener{opts.wrap(ln, false)} // eCaptureQ speaks plain ws
 		s.ecqLn = ln
 		if !isLoopback(ecq.Addr) && s.ecqAuth == nil {
 			log.Warn("!!! eCaptureQ listener is on a non-loopback address WITHOUT authentication: anyone who can reach it reads all captured plaintext", "addr", ecq.Addr)
