@@ -104,6 +104,7 @@ type Broker struct {
 
 // New returns a broker. st may be nil.
 func New(opts Options, st *stats.Set) *Broker {
+	warmMarshal()
 	opts.defaults()
 	if st == nil {
 		st = stats.NewSet()
@@ -276,3 +277,20 @@ func (b *Broker) RetainedBytes() int {
 	defer b.mu.Unlock()
 	return b.events.bytes
 }
+
+// warmMarshal marshals each kind of LogEntry once, so that the first
+// event published does not build protobuf-go's encoder for its types: the
+// first Marshal of an Event took 1.2 ms here, the next ones 2 µs, and a
+// lone request's first event was that much late.
+var warmMarshal = sync.OnceFunc(func() {
+	for _, m := range []*eventpb.LogEntry{
+		{LogType: eventpb.LogType_LOG_TYPE_EVENT, Payload: &eventpb.LogEntry_EventPayload{EventPayload: &eventpb.Event{
+			Timestamp: 1, Uuid: "warm", SrcIp: "127.0.0.1", SrcPort: 1, DstIp: "127.0.0.1", DstPort: 2,
+			Pid: 1, Pname: "warm", Type: 1, Length: 1, Payload: []byte("x"),
+		}}},
+		{LogType: eventpb.LogType_LOG_TYPE_HEARTBEAT, Payload: &eventpb.LogEntry_HeartbeatPayload{HeartbeatPayload: &eventpb.Heartbeat{Timestamp: 1, Count: 1, Message: "warm"}}},
+		{LogType: eventpb.LogType_LOG_TYPE_PROCESS_LOG, Payload: &eventpb.LogEntry_RunLog{RunLog: "warm"}},
+	} {
+		_, _ = proto.Marshal(m)
+	}
+})

@@ -233,3 +233,21 @@ func TestRunFlushesWhenDry(t *testing.T) {
 	publish(500)
 	expect(500)
 }
+
+// countingWriter counts the writes it is given.
+type countingWriter struct{ writes int }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.writes++; return len(p), nil }
+
+// TestNewWriterWritesNothing: the renderings NewWriter does to warm the
+// encoders go nowhere; the writer's output starts with the first event.
+func TestNewWriterWritesNothing(t *testing.T) {
+	for _, f := range []output.Format{output.Text, output.JSON, output.None} {
+		var c countingWriter
+		w := output.NewWriter(&c, output.New(f, false))
+		w.Flush()
+		if c.writes != 0 {
+			t.Fatalf("%v: NewWriter wrote %d times", f, c.writes)
+		}
+	}
+}
