@@ -1,6 +1,7 @@
 package container
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -132,4 +133,53 @@ func FuzzID(f *testing.F) {
 			t.Fatalf("ID(%q) = %q, not an id", p, id)
 		}
 	})
+}
+
+// TestResolverHandles: on this host's cgroup v2 hierarchy a cgroup made
+// after the resolver is found by its id with no walk, and once removed is
+// known to be gone, again with no walk.
+func TestResolverHandles(t *testing.T) {
+	if os.Geteuid() != 0 { // testenv.RequireRoot, which imports this package
+		t.Skip("creating a cgroup needs root; run the tests as root to run it")
+	}
+	root, err := FindRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewResolver(root)
+	if !r.handles {
+		t.Fatalf("%s: cgroups do not open by id", root)
+	}
+	name := fmt.Sprintf("tlstap-resolver-%d", os.Getpid())
+	dir := filepath.Join(root, name, "docker-"+id1+".scope")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	remove := func() {
+		if !removed {
+			removed = true
+			os.Remove(dir)
+			os.Remove(filepath.Join(root, name))
+		}
+	}
+	defer remove()
+	cg, err := Of(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := r.Path(cg); !ok || p != "/"+name+"/docker-"+id1+".scope" {
+		t.Fatalf("Path = %q, %v", p, ok)
+	}
+	if got, final := r.Lookup(cg); got != id1 || !final {
+		t.Fatalf("Lookup = %q, %v", got, final)
+	}
+	remove()
+	r2 := NewResolver(root)
+	if got, final := r2.Lookup(cg); got != "" || !final {
+		t.Fatalf("Lookup of a removed cgroup = %q, %v; want \"\", final", got, final)
+	}
+	if r.walks != 0 || r2.walks != 0 {
+		t.Fatalf("%d and %d walks, want none", r.walks, r2.walks)
+	}
 }

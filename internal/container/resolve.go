@@ -1,10 +1,13 @@
 package container
 
 import (
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -39,11 +42,12 @@ const (
 	minWalk   = 200 * time.Millisecond
 )
 
-// Resolver maps cgroup ids to cgroup paths and container ids. On cgroup v2
-// a cgroup's id is the inode number of its directory, so a walk of the
-// hierarchy finds it; results are cached, and a miss re-walks (at most
-// every minWalk), because cgroups are created after the walk (a container
-// started later). Memory is bounded: each walk replaces the cache, and at
+// Resolver maps cgroup ids to cgroup paths and container ids. On a cgroup
+// v2 mount a cgroup's directory opens by its id (byHandle); where it does
+// not (no privilege, or a root that is not such a mount), a cgroup's id is
+// the inode number of its directory, so a walk of the hierarchy finds it.
+// Results are cached, and a miss re-walks (at most every minWalk), because
+// cgroups are created after the walk (a container started later). Memory is bounded: each walk replaces the cache, and at
 // most maxMisses ids are remembered as not found. Safe for concurrent use.
 type Resolver struct {
 	root string
@@ -55,6 +59,9 @@ type Resolver struct {
 	walks  uint64
 	// minWalk is the const, but tests may shorten it.
 	minWalk time.Duration
+	// handles: root is a cgroup v2 mount, whose cgroups open by id
+	// (byHandle); cleared once the kernel or our privileges say no.
+	handles bool
 }
 
 // NewResolver resolves under root (FindRoot's answer, or DefaultRoot, if
@@ -66,7 +73,9 @@ func NewResolver(root string) *Resolver {
 			root = r
 		}
 	}
-	return &Resolver{root: root, paths: map[uint64]string{}, misses: map[uint64]time.Time{}, minWalk: minWalk}
+	var st unix.Statfs_t
+	handles := unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+	return &Resolver{root: root, paths: map[uint64]string{}, misses: map[uint64]time.Time{}, minWalk: minWalk, handles: handles}
 }
 
 // Root returns the directory the resolver walks.
@@ -85,6 +94,19 @@ func (r *Resolver) lookup(id uint64) (p string, ok, final bool) {
 	defer r.mu.Unlock()
 	if p, ok := r.paths[id]; ok {
 		return p, true, true
+	}
+	if r.handles {
+		p, found, known := r.byHandle(id)
+		if found {
+			if len(r.paths) >= maxPaths {
+				clear(r.paths)
+			}
+			r.paths[id] = p
+			return p, true, true
+		}
+		if known {
+			return "", false, true // no such cgroup (any more)
+		}
 	}
 	if t, ok := r.misses[id]; ok && !r.walked.After(t) {
 		return "", false, true // no walk since the one that missed it
@@ -121,6 +143,47 @@ func (r *Resolver) Lookup(id uint64) (string, bool) {
 		return "", final
 	}
 	return ID(p), true
+}
+
+// fileIDKernfs is the file handle type of kernfs (FILEID_KERNFS in the
+// kernel's exportfs.h): 8 bytes, the node's id, which for a cgroup is its
+// cgroup id.
+const fileIDKernfs = 0xfe
+
+// byHandle finds the cgroup id without a walk: cgroup v2 exports each
+// cgroup's directory under a file handle made of its id, so
+// open_by_handle_at opens it and /proc/self/fd names it. A walk of the
+// hierarchy costs ~0.3 ms with 15 cgroups here, tens of ms on a host with
+// thousands, on the capture's path; this is four system calls. found is
+// false with known true when the cgroup does not exist (ESTALE); known is
+// false when the kernel or our privileges (CAP_DAC_READ_SEARCH) refuse
+// handles, and from then on only walks are used. r.mu held.
+func (r *Resolver) byHandle(id uint64) (path string, found, known bool) {
+	mount, err := unix.Open(r.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false, false
+	}
+	defer unix.Close(mount)
+	var h [8]byte
+	binary.NativeEndian.PutUint64(h[:], id)
+	fd, err := unix.OpenByHandleAt(mount, unix.NewFileHandle(fileIDKernfs, h[:]), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	switch {
+	case errors.Is(err, unix.ESTALE), errors.Is(err, unix.ENOENT):
+		return "", false, true
+	case err != nil:
+		r.handles = false
+		return "", false, false
+	}
+	defer unix.Close(fd)
+	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return "", false, false
+	}
+	rel, err := filepath.Rel(r.root, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", false, false // outside our view of the hierarchy: the walk decides
+	}
+	return filepath.Clean("/" + rel), true, true
 }
 
 // walk records every cgroup directory's inode; r.mu held. Directories
