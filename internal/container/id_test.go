@@ -183,3 +183,36 @@ func TestResolverHandles(t *testing.T) {
 		t.Fatalf("%d and %d walks, want none", r.walks, r2.walks)
 	}
 }
+
+// BenchmarkResolveMiss: what a cache miss costs, by handle and by a walk
+// of this host's hierarchy (which grows with its cgroups).
+func BenchmarkResolveMiss(b *testing.B) {
+	root, err := FindRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, err := Of(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("handle", func(b *testing.B) {
+		r := NewResolver(root)
+		for b.Loop() {
+			r.mu.Lock()
+			_, ok, _ := r.byHandle(id)
+			r.mu.Unlock()
+			if !ok {
+				b.Fatal("not found by handle")
+			}
+		}
+	})
+	b.Run("walk", func(b *testing.B) {
+		r := NewResolver(root)
+		for b.Loop() {
+			r.mu.Lock()
+			r.walk(r.walked)
+			r.mu.Unlock()
+		}
+		b.ReportMetric(float64(len(r.paths)), "cgroups")
+	})
+}
