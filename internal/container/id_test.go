@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -185,13 +186,42 @@ func TestResolverHandles(t *testing.T) {
 }
 
 // BenchmarkResolveMiss: what a cache miss costs, by handle and by a walk
-// of this host's hierarchy (which grows with its cgroups).
+// of this host's hierarchy with 500 more cgroups made for it (a host
+// running a few dozen containers has that many: systemd and the runtimes
+// make several per container).
 func BenchmarkResolveMiss(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("creating cgroups needs root")
+	}
 	root, err := FindRoot()
 	if err != nil {
 		b.Fatal(err)
 	}
-	id, err := Of(root)
+	parent := filepath.Join(root, fmt.Sprintf("tlstap-bench-%d", os.Getpid()))
+	var dirs []string
+	b.Cleanup(func() {
+		for _, d := range slices.Backward(dirs) {
+			os.Remove(d)
+		}
+	})
+	for i := range 500 {
+		d := filepath.Join(parent, fmt.Sprintf("s%d", i/25))
+		if i%25 == 0 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if i == 0 {
+				dirs = append(dirs, parent)
+			}
+			dirs = append(dirs, d)
+		}
+		d = filepath.Join(d, fmt.Sprintf("docker-%d.scope", i))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		dirs = append(dirs, d)
+	}
+	id, err := Of(dirs[len(dirs)-1])
 	if err != nil {
 		b.Fatal(err)
 	}
