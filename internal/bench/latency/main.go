@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ func main() {
 		raw      = flag.String("raw", "", "also write every single-request sample to this file, one per line: tool run protocol output request pname type ms timestamp")
 	)
 	flag.Parse()
+	runtime.GOMAXPROCS(runtime.NumCPU() + spareProcs)
 	blockingReader = !*poller
 	switch *observer {
 	case "rt":

@@ -30,6 +30,20 @@ import (
 // reader of normal priority waited behind them for up to ~9 ms (the bench's
 // run queue, not tlstap's latency; docs/benchmarks.md, session 7).
 
+// spareProcs is how many Ps the bench keeps beyond the CPUs (main sets
+// GOMAXPROCS). An observer blocked in read(2) is in a system call, and the
+// runtime hands its P to other goroutines; when the read returns, Go code
+// (the timestamp) runs only once the thread has a P again. With GOMAXPROCS
+// at the CPU count (2) and every P taken, the observer's thread went back to
+// sleep until another of the bench's threads happened to schedule its
+// goroutine: a trace (perf sched, docs/benchmarks.md, session 10) showed
+// the stdout observer return from a read, sleep 1.5 ms with three more lines
+// in its pipe, and be woken by the bench's goroutine that waited for curl's
+// exit. Idle Ps cost nothing; with some always free, exitsyscall takes one
+// at once, and the runtime does not take a P away from a thread in a system
+// call while others are idle.
+const spareProcs = 4
+
 // realtime locks the calling goroutine to its thread and makes the thread
 // SCHED_FIFO, for the rest of the goroutine's life: the thread is never
 // unlocked, so the runtime retires it when the goroutine ends.
