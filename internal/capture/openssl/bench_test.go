@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/tlstap/tlstap/internal/capture"
 	"github.com/tlstap/tlstap/internal/capture/gotls"
@@ -39,7 +41,10 @@ import (
 // scheduling fell into (counted as the thread's CPU: this guest reports no
 // steal time) do not move. TLSTAP_BENCH_CAPS="name=path ..." adds a
 // mode per benchcap binary (internal/benchcap, -go and -comm), e.g. another
-// commit's build, interleaved with the others.
+// commit's build, interleaved with the others. TLSTAP_BENCH_DIAG adds
+// diagnostic modes (diagMode; tlstap-quiet: runTlstapQuiet), and
+// TLSTAP_BENCH_STATS=1 reports tlstap's programs' own run time per run
+// (prog-ns/MODE-PROGRAM) as the kernel's BPF statistics count it.
 func BenchmarkGoCalls(b *testing.B) {
 	const calls = 5000
 	bin := buildGoProg(b, b.TempDir(), goBuild{name: "gt-bench", gocmd: "go"})
@@ -61,6 +66,21 @@ func BenchmarkGoCalls(b *testing.B) {
 	// tracepoints tlstap (or its watcher) attaches, to tell what their mere
 	// attachment costs a Write from what tlstap's programs do.
 	modes = append(modes, strings.Fields(os.Getenv("TLSTAP_BENCH_DIAG"))...)
+	if os.Getenv("TLSTAP_BENCH_STATS") != "" {
+		// Diagnostic: the run time of tlstap's programs per run, as the
+		// kernel counts it (it adds two clock reads to every run).
+		st, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		progNs = map[string][]float64{}
+		defer func() {
+			for name, v := range progNs {
+				b.ReportMetric(median(v), "prog-ns/"+name)
+			}
+		}()
+	}
 	var w, r, ww, rw = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	var wm, rm = map[string][]float64{}, map[string][]float64{}
 	ratios := map[string][]float64{}
@@ -77,6 +97,8 @@ func BenchmarkGoCalls(b *testing.B) {
 				stop = bareTrap(b, bin, slices.Concat([]uint64{fns.Write.Body, fns.Read.Body}, fns.Read.Rets)...)
 			case "tlstap":
 				stop = runTlstap(b, bin)
+			case "tlstap-quiet":
+				stop = runTlstapQuiet(b, bin)
 			default:
 				if _, ok := caps[mode]; ok {
 					stop = runBenchcap(b, caps[mode], bin)
@@ -177,7 +199,65 @@ func runTlstap(b *testing.B, bin string) (stop func()) {
 			}
 		}
 	}()
-	return func() { cancel(); <-done; <-drained }
+	return func() { progStats(b, "tlstap", src); cancel(); <-done; <-drained }
+}
+
+// progNs holds, with TLSTAP_BENCH_STATS, each of tlstap's programs' ns per
+// run, one entry per tlstap mode's run.
+var progNs map[string][]float64
+
+// progStats adds src's programs' run times to progNs, if it is collecting.
+func progStats(b *testing.B, mode string, src *Source) {
+	if progNs == nil {
+		return
+	}
+	for name, p := range map[string]*ebpf.Program{
+		"go_write_enter": src.objs.TlstapGoWriteEnter, "go_read_enter": src.objs.TlstapGoReadEnter,
+		"go_read_return": src.objs.TlstapGoReadReturn, "sock_send": src.objs.TlstapSockSendLength,
+		"sock_recv": src.objs.TlstapSockRecvLength,
+	} {
+		st, err := p.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.RunCount > 0 {
+			progNs[mode+"-"+name] = append(progNs[mode+"-"+name], float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
+			progNs[mode+"-"+name+"-runs"] = append(progNs[mode+"-"+name+"-runs"], float64(st.RunCount))
+		}
+	}
+}
+
+// runTlstapQuiet attaches tlstap's probes to bin but reads nothing until
+// stop, with the reader marked awake so that no record wakes anyone: a
+// diagnostic mode (TLSTAP_BENCH_DIAG=tlstap-quiet) telling what the probes
+// cost a call from what the concurrent reader's work adds to it.
+func runTlstapQuiet(b *testing.B, bin string) (stop func()) {
+	src, err := New(Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{"gt-bench"}},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var st [16]byte
+	st[0] = 1
+	if err := src.objs.TlstapReader.Put(uint32(0), st[:]); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		progStats(b, "tlstap-quiet", src)
+		ctx, cancel := context.WithCancel(context.Background())
+		out := make(chan capture.Chunk, 4096)
+		done := make(chan error, 1)
+		go func() { done <- src.Run(ctx, out) }()
+		for quiet := false; !quiet; {
+			select {
+			case <-out:
+			case <-time.After(100 * time.Millisecond):
+				quiet = true
+			}
+		}
+		cancel()
+		<-done
+	}
 }
 
 // bareTrap attaches a program that does nothing at the offsets and returns
