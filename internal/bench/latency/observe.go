@@ -41,7 +41,7 @@ import (
 // in its pipe, and be woken by the bench's goroutine that waited for curl's
 // exit. Idle Ps cost nothing; with some always free, exitsyscall takes one
 // at once, and the runtime does not take a P away from a thread in a system
-// call while others are idle.
+// call (its first 10 ms) while others are idle.
 const spareProcs = 4
 
 // realtime locks the calling goroutine to its thread and makes the thread
