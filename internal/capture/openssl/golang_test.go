@@ -68,10 +68,10 @@ func buildGoProg(t testing.TB, dir string, b goBuild) string {
 	return out
 }
 
-// goServer runs `goprog serve` and returns its pid and address.
-func goServer(t *testing.T, bin string) (int, netip.AddrPort) {
+// startPiped starts cmd with pipes to its standard input and from its
+// standard output; the caller ends it.
+func startPiped(t *testing.T, cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +80,18 @@ func goServer(t *testing.T, bin string) (int, netip.AddrPort) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return stdin, stdout
+}
+
+// goServer runs `goprog serve` and returns its pid and address.
+func goServer(t *testing.T, bin string) (int, netip.AddrPort) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Stderr = os.Stderr
+	stdin, stdout := startPiped(t, cmd)
 	t.Cleanup(func() {
 		stdin.Close() // the server exits when its stdin closes
 		cmd.Wait()
