@@ -47,8 +47,9 @@ const (
 // not (no privilege, or a root that is not such a mount), a cgroup's id is
 // the inode number of its directory, so a walk of the hierarchy finds it.
 // Results are cached, and a miss re-walks (at most every minWalk), because
-// cgroups are created after the walk (a container started later). Memory is bounded: each walk replaces the cache, and at
-// most maxMisses ids are remembered as not found. Safe for concurrent use.
+// cgroups are created after the walk (a container started later). Memory
+// is bounded: each walk replaces the cache, and at most maxMisses ids are
+// remembered as not found. Safe for concurrent use.
 type Resolver struct {
 	root string
 
@@ -153,8 +154,8 @@ const fileIDKernfs = 0xfe
 // byHandle finds the cgroup id without a walk: cgroup v2 exports each
 // cgroup's directory under a file handle made of its id, so
 // open_by_handle_at opens it and /proc/self/fd names it: four system
-// calls, 14 µs here, where a walk of 522 cgroups took 13 ms
-// (BenchmarkResolveMiss), on the capture's path. found is
+// calls, about a thousandth of a walk of a few hundred cgroups
+// (BenchmarkResolveMiss, docs/benchmarks.md), on the capture's path. found is
 // false with known true when the cgroup does not exist (ESTALE); known is
 // false when the kernel or our privileges (CAP_DAC_READ_SEARCH) refuse
 // handles, and from then on only walks are used. r.mu held.

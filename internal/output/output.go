@@ -77,12 +77,11 @@ type Writer struct {
 // builds its encoder (0.4 ms for JSONEvent here), which the first
 // captured event would otherwise wait for.
 func NewWriter(w io.Writer, r Renderer) *Writer {
-	for _, p := range [][]byte{[]byte("GET / HTTP/1.1\r\n\r\n"), {0xff, 0}} { // both payload encodings
-		if r == nil {
-			break
+	if r != nil {
+		for _, p := range [][]byte{[]byte("GET / HTTP/1.1\r\n\r\n"), {0xff, 0}} { // both payload encodings
+			_ = r.Render(io.Discard, &eventpb.Event{Timestamp: 1, Uuid: "warm", SrcIp: "127.0.0.1", DstIp: "127.0.0.1",
+				Pname: "warm", Type: 1, Length: uint32(len(p)), Payload: p})
 		}
-		_ = r.Render(io.Discard, &eventpb.Event{Timestamp: 1, Uuid: "warm", SrcIp: "127.0.0.1", DstIp: "127.0.0.1",
-			Pname: "warm", Type: 1, Length: uint32(len(p)), Payload: p})
 	}
 	return &Writer{bw: bufio.NewWriterSize(w, 64<<10), r: r}
 }

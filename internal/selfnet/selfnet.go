@@ -171,10 +171,10 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	cn := l.r.conn(c, addrPort(c.RemoteAddr())).(*conn)
-	// Before the TLS handshake, so before any plaintext of the client's.
 	if !l.peers {
 		return cn, nil
 	}
+	// Before the TLS handshake, so before any plaintext of the client's.
 	if pid, ok := peerPID(addrPort(c.LocalAddr()), addrPort(c.RemoteAddr())); ok {
 		l.r.addClient(pid)
 		cn.pid = pid

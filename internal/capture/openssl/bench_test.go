@@ -177,13 +177,20 @@ func runBenchcap(b *testing.B, benchcap, bin string) (stop func()) {
 	}
 }
 
-// runTlstap starts tlstap's capture of bin and returns what stops it.
-func runTlstap(b *testing.B, bin string) (stop func()) {
+// benchSource returns tlstap's capture of the bench program bin, its
+// probes attached, not running yet.
+func benchSource(b *testing.B, bin string) *Source {
 	src, err := New(Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{"gt-bench"}},
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
+	return src
+}
+
+// runTlstap starts tlstap's capture of bin and returns what stops it.
+func runTlstap(b *testing.B, bin string) (stop func()) {
+	src := benchSource(b, bin)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan capture.Chunk, 4096)
 	done := make(chan error, 1)
@@ -232,11 +239,7 @@ func progStats(b *testing.B, mode string, src *Source) {
 // diagnostic mode (TLSTAP_BENCH_DIAG=tlstap-quiet) telling what the probes
 // cost a call from what the concurrent reader's work adds to it.
 func runTlstapQuiet(b *testing.B, bin string) (stop func()) {
-	src, err := New(Options{GoPrograms: []string{bin}, Filter: Filter{Comms: []string{"gt-bench"}},
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	src := benchSource(b, bin)
 	var st [16]byte
 	st[0] = 1
 	if err := src.objs.TlstapReader.Put(uint32(0), st[:]); err != nil {
