@@ -271,7 +271,9 @@
     deletes: [],      // seqs of evicted events
     timer: 0,
     gen: 0,           // the connection whose events advance the point
-    since: 0,         // resume point: every event of the stream filter up to it is stored
+    since: 0,         // resume point: every event of the stream filter up to it is written (or being written)
+    saved: 0,         // the resume point the database holds: since, once its transaction committed
+    epoch: 0,         // bumped by clearStored(true): older transactions' commits no longer say what is saved
     filter: "",       // the stream filter the point is for
     run: "",          // the server run (its start time)
     clear: false,
@@ -343,7 +345,7 @@
   // also forgets the resume point.
   function clearStored(all) {
     for (const [ev, gen] of store.queue.splice(0)) if (!all && gen === store.gen && ev.seq > store.since) store.since = ev.seq;
-    if (all) store.since = 0;
+    if (all) { store.since = store.saved = 0; store.epoch++; }
     store.clear = true;
     if (store.db) flushSoon();
   }
@@ -365,6 +367,10 @@
     }
     for (const seq of store.deletes.splice(0)) evs.delete(seq);
     tx.objectStore("meta").put({ run: store.run, since: store.since, filter: store.filter, touched: Date.now() }, "resume");
+    // A page reloaded before the commit finds the previous point: only a
+    // committed one is reported as saved (resume()).
+    const point = store.since, epoch = store.epoch;
+    tx.oncomplete = () => { if (epoch === store.epoch) store.saved = point; };
     tx.onerror = () => console.warn("reload resume: writing failed", tx.error);
   }
   // A reload right after an event: write what is queued now.
@@ -1102,7 +1108,7 @@
     streamMode: () => (useWorker ? "worker" : "page"),
     // The reload resume point written, the events a reload read back and
     // the since= it asked for.
-    resume: () => ({ since: store.since, restored: state.restored || 0, resumedFrom: state.resumedFrom || 0, stored: !!store.db }),
+    resume: () => ({ since: store.saved, restored: state.restored || 0, resumedFrom: state.resumedFrom || 0, stored: !!store.db }),
     connState: () => document.body.dataset.conn || "",
     applyFilter: (s) => applyFilter(s, true),
     refilterMs: (s) => { applyFilter(s, false); return state.lastFilterMs; },
